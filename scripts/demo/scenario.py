@@ -1,0 +1,497 @@
+"""The demo scenario, built from the seed documents (../shared/seeds, DOMAIN.md).
+
+- Kungsbacka's IOP with Erikshjälpen Second Hand: income-support recipients first, others only
+  where places remain.
+- Halmstad: 150 places for people on ekonomiskt bistånd aged 18-64, with the municipality as
+  employer (home-care service assistants) and companies in retail and logistics.
+- The Kalmar län ESF project across eight municipalities: 418 planned participants, a goal of at
+  least 60 % in sysselsättning at exit, with the insatser Kalejdo (Oskarshamn, for women) and
+  Sökandelots (Västervik, supported employment for people with disabilities).
+
+Dates are shifted to 2026 so the scenario runs in the present. Participants are synthetic: their
+personnummer have valid dates and check digits but are generated at random, and a few referrals
+are deliberately broken to show how bad input is handled. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import ClassVar
+
+from services.intake.personnummer import format_with_check
+from shared.contracts.envelope import Envelope, EventData, new_event
+from shared.contracts.municipal import (
+    AgreementSigned,
+    Eligibility,
+    OutcomeReported,
+    PartnerRegistered,
+    PriorityRule,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.partner import PlacementEndReported
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    FollowUpPoint,
+    OutcomeSource,
+    OutcomeStatus,
+    PartnerKind,
+    TargetGroup,
+)
+from shared.luhn import organisationsnummer
+
+YEAR = 2026
+KUNGSBACKA, HALMSTAD = "1384", "1380"
+KALMAR_MUNICIPALITIES = ("0880", "0882", "0883", "0881", "0862", "0861", "0834", "0840")
+KUNGSBACKA_IOP, HALMSTAD_150, KALMAR_ESF = "kungsbacka-iop", "halmstad-150", "kalmar-lan-esf"
+
+
+def _source(municipality: str) -> str:
+    return f"urn:kommun:{municipality}"
+
+
+def programmes() -> list[ProgrammeDefined]:
+    return [
+        ProgrammeDefined(
+            programme_id=KUNGSBACKA_IOP,
+            name="Kungsbacka: IOP med Erikshjälpen Second Hand",
+            owner="Kungsbacka kommun, Gymnasium & Arbetsmarknad",
+            municipalities=[KUNGSBACKA],
+            period_start=date(YEAR, 1, 1),
+            period_end=date(YEAR + 1, 12, 31),
+            capacity=12,
+            planned_participants=40,
+            goal_sysselsattning=0.5,
+            eligibility=Eligibility(min_age=18, max_age=64),
+            priority=PriorityRule.INCOME_SUPPORT_FIRST,
+            activities=[
+                ActivityType.ARBETSTRANING,
+                ActivityType.PRAKTIK,
+                ActivityType.LANGUAGE_TRAINING,
+            ],
+        ),
+        ProgrammeDefined(
+            programme_id=HALMSTAD_150,
+            name="Halmstad: 150 platser för personer med ekonomiskt bistånd",
+            owner="Halmstads kommun",
+            municipalities=[HALMSTAD],
+            period_start=date(YEAR, 1, 1),
+            period_end=date(YEAR + 1, 12, 31),
+            capacity=150,
+            planned_participants=150,
+            goal_sysselsattning=None,
+            eligibility=Eligibility(min_age=18, max_age=64, requires_income_support=True),
+            priority=PriorityRule.REFERRAL_DATE,
+            activities=[
+                ActivityType.INTRODUCTION,
+                ActivityType.EDUCATION,
+                ActivityType.PRAKTIK,
+                ActivityType.LANGUAGE_TRAINING,
+                ActivityType.ARBETSTRANING,
+                ActivityType.COACHING,
+                ActivityType.STUDY_PLANNING,
+            ],
+        ),
+        ProgrammeDefined(
+            programme_id=KALMAR_ESF,
+            name="Kalmar län: ESF-projekt i åtta kommuner",
+            owner="Kommunförbundet Kalmar län",
+            municipalities=list(KALMAR_MUNICIPALITIES),
+            period_start=date(YEAR, 1, 1),
+            period_end=date(YEAR + 2, 11, 30),
+            capacity=90,
+            planned_participants=418,
+            goal_sysselsattning=0.60,
+            eligibility=Eligibility(
+                min_age=16,
+                max_age=64,
+                accepted_target_groups=[
+                    TargetGroup.YOUNG,
+                    TargetGroup.NEWLY_ARRIVED,
+                    TargetGroup.LONG_TERM_UNEMPLOYED,
+                    TargetGroup.DISABILITY,
+                ],
+            ),
+            priority=PriorityRule.REFERRAL_DATE,
+            activities=[
+                ActivityType.COACHING,
+                ActivityType.PRAKTIK,
+                ActivityType.SUPPORTED_EMPLOYMENT,
+                ActivityType.EDUCATION,
+            ],
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class PartnerPlan:
+    partner: PartnerRegistered
+    agreement: AgreementSigned
+
+
+def partners() -> list[PartnerPlan]:
+    def plan(
+        partner_id: str,
+        orgnr9: str,
+        name: str,
+        kind: PartnerKind,
+        municipality: str,
+        programme: str,
+        places: int,
+        activities: list[ActivityType],
+    ) -> PartnerPlan:
+        return PartnerPlan(
+            PartnerRegistered(
+                partner_id=partner_id,
+                organisationsnummer=organisationsnummer(orgnr9),
+                name=name,
+                kind=kind,
+                municipality=municipality,
+            ),
+            AgreementSigned(
+                agreement_id=f"{partner_id}-{programme}",
+                partner_id=partner_id,
+                programme_id=programme,
+                places=places,
+                activities=activities,
+                period_start=date(YEAR, 1, 1),
+                period_end=date(YEAR + 1, 12, 31),
+            ),
+        )
+
+    return [
+        plan(
+            "erikshjalpen-kungsbacka",
+            "802011111",
+            "Erikshjälpen Second Hand Kungsbacka",
+            PartnerKind.IOP_NON_PROFIT,
+            KUNGSBACKA,
+            KUNGSBACKA_IOP,
+            12,
+            [ActivityType.ARBETSTRANING, ActivityType.LANGUAGE_TRAINING],
+        ),
+        plan(
+            "halmstad-hemtjanst",
+            "212000120",
+            "Halmstads kommun, hemtjänsten",
+            PartnerKind.MUNICIPAL_WORKPLACE,
+            HALMSTAD,
+            HALMSTAD_150,
+            60,
+            [ActivityType.PRAKTIK, ActivityType.ARBETSTRANING],
+        ),
+        plan(
+            "halland-handel",
+            "556701234",
+            "Handelsbolaget i Halmstad (sociala hänsyn)",
+            PartnerKind.SOCIAL_CLAUSE_EMPLOYER,
+            HALMSTAD,
+            HALMSTAD_150,
+            40,
+            [ActivityType.PRAKTIK],
+        ),
+        plan(
+            "halland-logistik",
+            "556709876",
+            "Logistikcentrum Halmstad (sociala hänsyn)",
+            PartnerKind.SOCIAL_CLAUSE_EMPLOYER,
+            HALMSTAD,
+            HALMSTAD_150,
+            50,
+            [ActivityType.PRAKTIK, ActivityType.ARBETSTRANING],
+        ),
+        plan(
+            "kalejdo-oskarshamn",
+            "212000088",
+            "Kalejdo, Oskarshamns kommun",
+            PartnerKind.MUNICIPAL_WORKPLACE,
+            "0882",
+            KALMAR_ESF,
+            25,
+            [ActivityType.COACHING, ActivityType.EDUCATION],
+        ),
+        plan(
+            "sokandelots-vastervik",
+            "212000089",
+            "Sökandelots, Västerviks kommun",
+            PartnerKind.MUNICIPAL_WORKPLACE,
+            "0883",
+            KALMAR_ESF,
+            30,
+            [ActivityType.SUPPORTED_EMPLOYMENT],
+        ),
+        plan(
+            "fangelset-hotell",
+            "556712345",
+            "Fängelset Hotell & Konferens",
+            PartnerKind.SOCIAL_CLAUSE_EMPLOYER,
+            "0883",
+            KALMAR_ESF,
+            10,
+            [ActivityType.PRAKTIK],
+        ),
+        plan(
+            "kalmar-ame",
+            "212000087",
+            "Arbetsmarknadsenheten, Kalmar kommun",
+            PartnerKind.MUNICIPAL_WORKPLACE,
+            "0880",
+            KALMAR_ESF,
+            25,
+            [ActivityType.PRAKTIK, ActivityType.COACHING],
+        ),
+    ]
+
+
+@dataclass
+class Month:
+    number: int
+    referrals: list[Envelope[ReferralReceived]] = field(default_factory=list)
+    broken: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, raw value)
+
+    @property
+    def last_day(self) -> date:
+        return (
+            date(YEAR, self.number + 1, 1) - timedelta(days=1)
+            if self.number < 12
+            else date(YEAR, 12, 31)
+        )
+
+
+class Scenario:
+    """Referrals month by month, and how placements end and what follows (seeded)."""
+
+    MONTHS = 10
+
+    def __init__(self, participants: int, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.participants = participants
+        self.months = [Month(n) for n in range(1, self.MONTHS + 1)]
+        self.expected_rejections: dict[str, int] = {}
+        self._serial = 0
+        self._build()
+
+    # --- referrals -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        shares = ((KALMAR_ESF, 0.52), (HALMSTAD_150, 0.34), (KUNGSBACKA_IOP, 0.14))
+        for programme, share in shares:
+            for _ in range(round(self.participants * share)):
+                month = self.random.choice(self.months)
+                month.referrals.append(self._referral(programme, month))
+        self._add_the_kalmar_case()
+        self._add_bad_input()
+        for month in self.months:
+            month.referrals.sort(key=lambda e: e.data.referral_date)
+
+    def _person(
+        self, on: date, min_age: int, max_age: int, female_share: float = 0.5
+    ) -> tuple[str, date]:
+        """A synthetic person aged min_age..max_age on the day `on`."""
+        age = self.random.randint(min_age, max_age)
+        born = on.replace(year=on.year - age) - timedelta(days=self.random.randint(1, 360))
+        female = self.random.random() < female_share
+        self._serial += 1
+        # Serial parity carries legal gender: even for women, odd for men.
+        serial = (self._serial * 2 + (0 if female else 1)) % 1000
+        return format_with_check(born, serial), born
+
+    def _referral(self, programme: str, month: Month) -> Envelope[ReferralReceived]:
+        day = date(YEAR, month.number, self.random.randint(1, 28))
+        if programme == KUNGSBACKA_IOP:
+            municipality = KUNGSBACKA
+            income_support = self.random.random() < 0.6
+            groups = self.random.sample(
+                [TargetGroup.NEWLY_ARRIVED, TargetGroup.YOUNG, TargetGroup.LONG_TERM_UNEMPLOYED],
+                k=1,
+            )
+            personnummer, _ = self._person(day, 19, 60)
+        elif programme == HALMSTAD_150:
+            municipality = HALMSTAD
+            income_support = self.random.random() < 0.93  # a few are referred without: rejected
+            groups = [TargetGroup.LONG_TERM_UNEMPLOYED]
+            personnummer, _ = self._person(day, 18, 64)
+        else:
+            municipality = self.random.choice(KALMAR_MUNICIPALITIES)
+            income_support = self.random.random() < 0.4
+            groups = self.random.sample(
+                [
+                    TargetGroup.YOUNG,
+                    TargetGroup.NEWLY_ARRIVED,
+                    TargetGroup.LONG_TERM_UNEMPLOYED,
+                    TargetGroup.DISABILITY,
+                ],
+                k=self.random.randint(1, 2),
+            )
+            personnummer, _ = self._person(day, 16, 60, female_share=0.55)
+        referral = ReferralReceived(
+            referral_id=f"{municipality}-{YEAR}-{len(self._all_referrals()) + 1:05d}",
+            personnummer=personnummer,
+            municipality=municipality,
+            programme_id=programme,
+            income_support=income_support,
+            target_groups=groups,
+            referral_date=day,
+        )
+        if programme == HALMSTAD_150 and not income_support:
+            self._expect("INCOME_SUPPORT_REQUIRED")
+        return new_event(referral, source=_source(municipality), municipality=municipality)
+
+    def _all_referrals(self) -> list[Envelope[ReferralReceived]]:
+        return [r for month in self.months for r in month.referrals]
+
+    def _expect(self, code: str) -> None:
+        self.expected_rejections[code] = self.expected_rejections.get(code, 0) + 1
+
+    def _add_the_kalmar_case(self) -> None:
+        """One person referred by two municipalities of the regional programme: one participant."""
+        first = next(r for r in self._all_referrals() if r.data.programme_id == KALMAR_ESF)
+        other = next(m for m in KALMAR_MUNICIPALITIES if m != first.data.municipality)
+        again = first.data.model_copy(
+            update={
+                "referral_id": f"{other}-{YEAR}-again",
+                "municipality": other,
+                "referral_date": first.data.referral_date + timedelta(days=3),
+            }
+        )
+        self.months[-1].referrals.append(
+            new_event(again, source=_source(other), municipality=other)
+        )
+        self._expect("ALREADY_ENROLLED")
+
+    def _add_bad_input(self) -> None:
+        month = self.months[len(self.months) // 2]
+        template = next(r for r in month.referrals if r.data.programme_id == HALMSTAD_150)
+
+        def variant(suffix: str, **changes: object) -> Envelope[ReferralReceived]:
+            data = template.data.model_copy(
+                update={"referral_id": f"{template.data.referral_id}-{suffix}", **changes}
+            )
+            return new_event(data, source=_source(HALMSTAD), municipality=HALMSTAD)
+
+        good = template.data.personnummer
+        wrong_check = good[:-1] + str((int(good[-1]) + 1) % 10)
+        month.referrals += [
+            variant("pnr1", personnummer=wrong_check),
+            variant("pnr2", personnummer="19891331-1234"),
+            variant("pnr3", personnummer="not-a-number"),
+            variant("prog", programme_id="goteborg-okant-program"),
+            variant("age", personnummer=self._person(template.data.referral_date, 70, 75)[0]),
+        ]
+        for code in ("INVALID_PERSONNUMMER",) * 3 + ("UNKNOWN_PROGRAMME", "AGE_OUT_OF_RANGE"):
+            self._expect(code)
+        schema_broken = json.loads(template.model_dump_json())
+        schema_broken["id"] = "7c4c1b8e-4b5e-4a53-9f4b-0d3b5c2f9a11"
+        schema_broken["data"].pop("programme_id")
+        schema_broken["data"]["referral_id"] += "-schema"
+        month.broken += [
+            (b"1380-broken-1", b'{"specversion": "1.0", "type": "insats.referral.received.v1", '),
+            (b"1380-broken-2", json.dumps(schema_broken).encode()),
+        ]
+        self._expect("INVALID_JSON")
+        self._expect("SCHEMA_VIOLATION")
+
+    # --- what partners and caseworkers report ------------------------------------------------
+
+    _EXIT_PROFILES: ClassVar[dict[str, list[tuple[OutcomeStatus, float]]]] = {
+        KALMAR_ESF: [
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.22),
+            (OutcomeStatus.SUBSIDISED_WORK, 0.14),
+            (OutcomeStatus.STUDIES, 0.18),
+            (OutcomeStatus.PRAKTIK, 0.16),
+            (OutcomeStatus.JOB_SEEKING, 0.18),
+            (OutcomeStatus.SICK_OR_UNAVAILABLE, 0.07),
+            (OutcomeStatus.MOVED, 0.05),
+        ],
+        HALMSTAD_150: [
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.20),
+            (OutcomeStatus.SUBSIDISED_WORK, 0.15),
+            (OutcomeStatus.STUDIES, 0.12),
+            (OutcomeStatus.PRAKTIK, 0.08),
+            (OutcomeStatus.JOB_SEEKING, 0.30),
+            (OutcomeStatus.SICK_OR_UNAVAILABLE, 0.10),
+            (OutcomeStatus.PARENTAL_LEAVE, 0.05),
+        ],
+        KUNGSBACKA_IOP: [
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.15),
+            (OutcomeStatus.SUBSIDISED_WORK, 0.15),
+            (OutcomeStatus.STUDIES, 0.15),
+            (OutcomeStatus.PRAKTIK, 0.10),
+            (OutcomeStatus.JOB_SEEKING, 0.35),
+            (OutcomeStatus.SICK_OR_UNAVAILABLE, 0.10),
+        ],
+    }
+
+    def endings(
+        self, active: list[dict[str, str]], month: Month
+    ) -> list[tuple[Envelope[EventData], Envelope[EventData]]]:
+        """For placements that have run two months or more, some end this month: the partner
+        reports the end and the caseworker the status at exit."""
+        pairs: list[tuple[Envelope[EventData], Envelope[EventData]]] = []
+        for placement in active:
+            started = date.fromisoformat(placement["start_date"])
+            if (month.last_day - started).days < 60 or self.random.random() > 0.45:
+                continue
+            end = min(month.last_day, started + timedelta(days=self.random.randint(60, 150)))
+            end = max(end, started)
+            status = self._draw(self._EXIT_PROFILES[placement["programme_id"]])
+            reason = {
+                OutcomeStatus.UNSUBSIDISED_WORK: EndReason.MOVED_TO_WORK,
+                OutcomeStatus.SUBSIDISED_WORK: EndReason.MOVED_TO_WORK,
+                OutcomeStatus.STUDIES: EndReason.MOVED_TO_STUDIES,
+                OutcomeStatus.SICK_OR_UNAVAILABLE: EndReason.SICK,
+                OutcomeStatus.MOVED: EndReason.MOVED_AWAY,
+            }.get(status, EndReason.COMPLETED)
+            municipality = placement["municipality"]
+            end_report = PlacementEndReported(
+                placement_id=placement["placement_id"],
+                participant_id=placement["participant_id"],
+                reason=reason,
+                end_date=end,
+            )
+            outcome = OutcomeReported(
+                report_id=f"exit-{placement['placement_id']}",
+                participant_id=placement["participant_id"],
+                programme_id=placement["programme_id"],
+                municipality=municipality,
+                follow_up=FollowUpPoint.AT_EXIT,
+                status=status,
+                income_support=status
+                in {OutcomeStatus.JOB_SEEKING, OutcomeStatus.SICK_OR_UNAVAILABLE},
+                source=OutcomeSource.CASEWORKER,
+                observed_on=end,
+            )
+            pairs.append(
+                (
+                    new_event(
+                        end_report,
+                        source=f"urn:partner:{placement['partner_id']}",
+                        municipality=municipality,
+                    ),
+                    new_event(outcome, source=_source(municipality), municipality=municipality),
+                )
+            )
+        return pairs
+
+    def _draw(self, profile: list[tuple[OutcomeStatus, float]]) -> OutcomeStatus:
+        roll, total = self.random.random(), 0.0
+        for status, weight in profile:
+            total += weight
+            if roll < total:
+                return status
+        return profile[-1][0]
+
+    def setup_events(self) -> list[Envelope[EventData]]:
+        events: list[Envelope[EventData]] = []
+        for programme in programmes():
+            owner = programme.municipalities[0]
+            events.append(new_event(programme, source=_source(owner), municipality=owner))
+        for item in partners():
+            m = item.partner.municipality
+            events.append(new_event(item.partner, source=_source(m), municipality=m))
+            events.append(new_event(item.agreement, source=_source(m), municipality=m))
+        return events

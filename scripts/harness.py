@@ -1,0 +1,310 @@
+"""Running the three services as real processes on a stack, and knowing when the flow has settled.
+
+Used by the demo, the end-to-end and fault tests and the benchmark. A namespace (topic prefix,
+database prefix, consumer-group prefix) keeps each run apart from every other on the same stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.registry import encode_event
+from shared.messaging.kafka import client_kwargs, topic_partitions
+from shared.persistence import mongo_client
+from shared.settings import Settings
+
+SERVICES = ("intake", "placement", "outcomes")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One isolated run on a shared broker and database."""
+
+    name: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "INSATS_TOPIC_PREFIX": f"{self.name}.",
+            "INSATS_DATABASE_PREFIX": f"{self.name}_insats",
+            "INSATS_CONSUMER_GROUP_PREFIX": f"{self.name}.insats",
+        }
+
+
+def settings_for(env: Mapping[str, str]) -> Settings:
+    """Settings as a service process with this environment would read them."""
+    keys = {k[len("INSATS_") :].lower(): v for k, v in env.items() if k.startswith("INSATS_")}
+    return Settings(**keys)  # type: ignore[arg-type]
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "scripts", "run", self.service],
+            env={**os.environ, **self.env, "INSATS_HTTP_PORT": str(self.port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def health(self, path: str = "/health/ready") -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}{path}", timeout=3
+            ) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, OSError) as error:
+            return 0, str(error)
+
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, as Kubernetes does; returns the exit code (None if it had to be killed)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+
+    def kill(self) -> None:
+        """kill -9: a crash, with no chance to commit or flush."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Platform:
+    """The three services as processes, sharing one environment."""
+
+    env: dict[str, str]
+    log_dir: Path
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            self.services[name] = ServiceProcess(
+                name, self.env, self.log_dir / f"{name}.log", free_port()
+            )
+
+    @property
+    def settings(self) -> Settings:
+        return settings_for(self.env)
+
+    def start(self, *names: str) -> None:
+        for name in names or SERVICES:
+            self.services[name].start()
+
+    async def wait_ready(self, *names: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names or SERVICES:
+            service = self.services[name]
+            while True:
+                status, body = await asyncio.to_thread(service.health)
+                if status == 200:
+                    break
+                if not service.alive():
+                    raise RuntimeError(f"{name} exited; see {service.log_path}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready: {status} {body}; see {service.log_path}")
+                await asyncio.sleep(0.25)
+
+    def stop(self, *names: str) -> dict[str, int | None]:
+        return {name: self.services[name].terminate() for name in names or SERVICES}
+
+
+def consumer_topics(settings: Settings) -> dict[str, str]:
+    """Every consumer group of the three services and the topic it reads."""
+    groups: dict[str, str] = {}
+    for name in SERVICES:
+        module = importlib.import_module(f"services.{name}.app")
+        runtime = module.create(settings, configure_logs=False)
+        for consumer in runtime.consumers:
+            group = settings.consumer_group(name, consumer.subscription.name)
+            groups[group] = settings.topic(consumer.subscription.topic)
+    return groups
+
+
+async def pending_work(settings: Settings) -> int:
+    """Records not yet consumed by some group, plus outbox records not yet published."""
+    groups = consumer_topics(settings)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    layout = await topic_partitions(settings, sorted(set(groups.values())))
+    await admin.start()
+    await consumer.start()
+    behind = 0
+    try:
+        for group, topic in groups.items():
+            if topic not in layout:
+                continue
+            partitions = [TopicPartition(topic, p) for p in layout[topic]]
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(group)
+            for tp in partitions:
+                done = committed[tp].offset if tp in committed else 0
+                behind += max(0, ends[tp] - max(done, 0))
+    finally:
+        await consumer.stop()
+        await admin.close()
+    client = mongo_client(settings)
+    try:
+        for name in SERVICES:
+            outbox = client[settings.database_name(name)]["outbox"]
+            behind += await outbox.count_documents({"sent_at": None})
+    finally:
+        await client.close()
+    return behind
+
+
+async def wait_settled(
+    settings: Settings, timeout: float = 120.0, quiet_for: float = 1.0, poll: float = 0.3
+) -> None:
+    """Until nothing is pending for `quiet_for` seconds: every record consumed and committed by
+    every group, every outbox published."""
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while True:
+        left = await pending_work(settings)
+        now = time.monotonic()
+        if left == 0:
+            quiet_since = quiet_since or now
+            if now - quiet_since >= quiet_for:
+                return
+        else:
+            quiet_since = None
+        if now > deadline:
+            raise TimeoutError(f"flow not settled after {timeout:.0f} s: {left} pending")
+        await asyncio.sleep(poll)
+
+
+async def reset_namespace(settings: Settings) -> None:
+    """Delete this namespace's topics, consumer groups and databases: a run starts from nothing."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        prefix = settings.topic_prefix
+        if prefix:
+            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if ours:
+                await admin.delete_topics(ours)
+            # Deletion completes in the background; recreating a topic before it is gone fails.
+            deadline = time.monotonic() + 60
+            while any(t.startswith(prefix) for t in await admin.list_topics()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics with prefix {prefix} were not deleted")
+                await asyncio.sleep(0.2)
+            groups = [
+                g[0] if isinstance(g, tuple) else g.group_id
+                for g in await admin.list_consumer_groups()
+            ]
+            mine = [g for g in groups if g.startswith(settings.consumer_group_prefix + "-")]
+            if mine:
+                with contextlib.suppress(Exception):
+                    await admin.delete_consumer_groups(mine)
+    finally:
+        await admin.close()
+    client = mongo_client(settings)
+    try:
+        for name in SERVICES:
+            await client.drop_database(settings.database_name(name))
+    finally:
+        await client.close()
+
+
+class Publisher:
+    """Publishes as an outside system does: JSON envelopes with the subject as the key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(
+            **client_kwargs(settings), enable_idempotence=True, acks="all", linger_ms=5
+        )
+
+    async def __aenter__(self) -> Publisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, envelope: Envelope[Any]) -> None:
+        topic = self.settings.topic(type(envelope.data).TOPIC)
+        await self.producer.send(topic, encode_event(envelope), key=envelope.subject.encode())
+
+    async def send_raw(self, topic: str, value: bytes, key: bytes | None) -> None:
+        await self.producer.send(self.settings.topic(topic), value, key=key)
+
+    async def flush(self) -> None:
+        await self.producer.flush()
+
+
+async def read_topic(
+    settings: Settings, topic: str
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every record on a topic, from the beginning, without joining a group."""
+    name = settings.topic(topic)
+    layout = await topic_partitions(settings, [name])
+    records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    if name not in layout:
+        return records
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(name, p) for p in layout[name]]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1_000)
+            for tp_records in batch.values():
+                for record in tp_records:
+                    records.append((record.key, record.value or b"", dict(record.headers or ())))
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,37 @@
+"""Where the local stack lives and which ports it uses (INSATS_STACK_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSATS_STACK_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path(".local/stack").resolve())
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_sasl_port: int = 9094
+    kafka_heap: str = "512m"
+    mongo_port: int = 27017
+    secantus_version: str = "0.7.0b3"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_sasl_port}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"

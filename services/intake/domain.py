@@ -1,0 +1,165 @@
+"""Intake's rules: is this referral a valid person, for a known programme, and eligible for it?
+
+Eligibility is data (the programme's definition), evaluated here; every rejection names the rule
+that failed, in English and Swedish. Pure: callers pass in the programme, the known
+municipalities, what is already enrolled and the pseudonymisation function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
+from shared.contracts.intake import ParticipantEnrolled
+from shared.contracts.municipal import ProgrammeDefined, ReferralReceived
+from shared.contracts.vocabulary import RejectionReason, TargetGroup
+
+# Rejections caused by bad data rather than by the programme's rules: these are also dead-lettered
+# so an operator sees them beside malformed messages.
+BAD_INPUT: frozenset[RejectionReason] = frozenset(
+    {
+        RejectionReason.INVALID_PERSONNUMMER,
+        RejectionReason.UNKNOWN_MUNICIPALITY,
+        RejectionReason.UNKNOWN_PROGRAMME,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: RejectionReason
+    rule: str | None
+    message: str
+    message_sv: str
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    participant: ParticipantEnrolled
+    person: Personnummer
+
+
+Decision = Enrolment | Rejection
+
+
+def pseudonymiser(key: bytes) -> Callable[[Personnummer], str]:
+    """One pseudonymous id per person and deployment: a keyed HMAC of the normalised number, so
+    the same person referred by two municipalities is one participant."""
+
+    def pseudonym(person: Personnummer) -> str:
+        digest = hmac.new(key, person.normalised.encode(), hashlib.sha256).hexdigest()
+        return f"p-{digest[:32]}"
+
+    return pseudonym
+
+
+def identify(referral: ReferralReceived) -> Personnummer | Rejection:
+    try:
+        return parse(referral.personnummer, referral.referral_date)
+    except InvalidPersonnummer as problem:
+        return Rejection(
+            RejectionReason.INVALID_PERSONNUMMER,
+            f"personnummer.{problem.problem}",
+            f"Invalid personnummer: {problem.message}.",
+            f"Ogiltigt personnummer: {problem.message_sv}.",
+        )
+
+
+def decide(
+    referral: ReferralReceived,
+    person: Personnummer,
+    participant_id: str,
+    programme: ProgrammeDefined | None,
+    known_municipalities: Collection[str],
+    enrolled_programmes: Collection[str],
+) -> Decision:
+    """Enrol, or say which rule failed. Rules are checked in a fixed order, so the reason given is
+    the first that fails, and the same referral always gets the same answer."""
+    if referral.municipality not in known_municipalities:
+        return Rejection(
+            RejectionReason.UNKNOWN_MUNICIPALITY,
+            "municipality.known",
+            f"Unknown municipality code {referral.municipality}.",
+            f"Okänd kommunkod {referral.municipality}.",
+        )
+    if programme is None:
+        return Rejection(
+            RejectionReason.UNKNOWN_PROGRAMME,
+            "programme.known",
+            f"Unknown programme {referral.programme_id}.",
+            f"Okänt program {referral.programme_id}.",
+        )
+    if failure := _eligibility_failure(referral, person, programme):
+        return failure
+    if programme.programme_id in enrolled_programmes:
+        return Rejection(
+            RejectionReason.ALREADY_ENROLLED,
+            "participant.once_per_programme",
+            "The person is already enrolled in this programme.",
+            "Personen är redan inskriven i programmet.",
+        )
+    age = person.age_on(referral.referral_date)
+    return Enrolment(
+        participant=ParticipantEnrolled(
+            participant_id=participant_id,
+            referral_id=referral.referral_id,
+            programme_id=programme.programme_id,
+            municipality=referral.municipality,
+            birth_year=person.birth_date.year,
+            age_at_referral=age,
+            gender=referral.gender or person.gender,
+            income_support=referral.income_support,
+            target_groups=_with_income_support(referral),
+            referral_date=referral.referral_date,
+        ),
+        person=person,
+    )
+
+
+def _eligibility_failure(
+    referral: ReferralReceived, person: Personnummer, programme: ProgrammeDefined
+) -> Rejection | None:
+    rules = programme.eligibility
+    if referral.municipality not in programme.municipalities:
+        return Rejection(
+            RejectionReason.MUNICIPALITY_NOT_IN_PROGRAMME,
+            "eligibility.municipalities",
+            f"Municipality {referral.municipality} is not part of programme "
+            f"{programme.programme_id}.",
+            f"Kommun {referral.municipality} ingår inte i programmet {programme.programme_id}.",
+        )
+    age = person.age_on(referral.referral_date)
+    if not rules.min_age <= age <= rules.max_age:
+        return Rejection(
+            RejectionReason.AGE_OUT_OF_RANGE,
+            "eligibility.age",
+            f"Age {age} is outside the programme's range {rules.min_age}-{rules.max_age}.",
+            f"Åldern {age} ligger utanför programmets intervall {rules.min_age}-{rules.max_age}.",
+        )
+    if rules.requires_income_support and not referral.income_support:
+        return Rejection(
+            RejectionReason.INCOME_SUPPORT_REQUIRED,
+            "eligibility.income_support",
+            "The programme is for people who receive income support.",
+            "Programmet är för personer som har ekonomiskt bistånd.",
+        )
+    accepted = set(rules.accepted_target_groups)
+    if accepted and not accepted & set(_with_income_support(referral)):
+        names = ", ".join(sorted(group.value for group in accepted))
+        return Rejection(
+            RejectionReason.TARGET_GROUP_NOT_ACCEPTED,
+            "eligibility.target_groups",
+            f"The person belongs to none of the programme's target groups ({names}).",
+            f"Personen tillhör ingen av programmets målgrupper ({names}).",
+        )
+    return None
+
+
+def _with_income_support(referral: ReferralReceived) -> list[TargetGroup]:
+    groups = list(dict.fromkeys(referral.target_groups))
+    if referral.income_support and TargetGroup.INCOME_SUPPORT not in groups:
+        groups.append(TargetGroup.INCOME_SUPPORT)
+    return groups

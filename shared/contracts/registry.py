@@ -1,0 +1,86 @@
+"""Every event type of the contract, by its type name, and the parser that uses them."""
+
+from __future__ import annotations
+
+from typing import Any, Final, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.contracts.envelope import Envelope, EventData
+from shared.contracts.intake import ParticipantEnrolled, ReferralRejected
+from shared.contracts.municipal import (
+    AgreementSigned,
+    OutcomeReported,
+    PartnerRegistered,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.outcomes import OutcomeRecorded
+from shared.contracts.partner import PlacementEndReported
+from shared.contracts.placement import PlacementEnded, PlacementStarted
+
+EVENT_TYPES: Final[dict[str, type[EventData]]] = {
+    model.TYPE: model
+    for model in (
+        ReferralReceived,
+        ProgrammeDefined,
+        PartnerRegistered,
+        AgreementSigned,
+        OutcomeReported,
+        PlacementEndReported,
+        ParticipantEnrolled,
+        ReferralRejected,
+        PlacementStarted,
+        PlacementEnded,
+        OutcomeRecorded,
+    )
+}
+
+_ENVELOPES: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(cast(Any, Envelope)[model]) for name, model in EVENT_TYPES.items()
+}
+_HEADER: Final = TypeAdapter(dict[str, Any])
+
+
+class UnreadableEvent(ValueError):
+    """Bytes that are not an event of the contract. `code` says how they fail."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def parse_event(raw: bytes) -> Envelope[Any]:
+    """Parse and validate one record value. Raises UnreadableEvent with a clear reason."""
+    try:
+        document = _HEADER.validate_json(raw)
+    except ValidationError as error:
+        raise UnreadableEvent("INVALID_JSON", f"not a JSON object: {_first_error(error)}") from None
+    event_type = document.get("type")
+    if not isinstance(event_type, str) or event_type not in _ENVELOPES:
+        raise UnreadableEvent("UNKNOWN_EVENT_TYPE", f"unknown event type {event_type!r}")
+    try:
+        envelope: Envelope[Any] = _ENVELOPES[event_type].validate_python(document)
+    except ValidationError as error:
+        raise UnreadableEvent("SCHEMA_VIOLATION", _describe(error)) from None
+    return envelope
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    return str(first.get("msg", "invalid"))
+
+
+def _describe(error: ValidationError) -> str:
+    """'data.personnummer: Field required; time: Input should have timezone info' - no values,
+    since the input may hold a personnummer and reasons end up in logs and dead letters."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        location = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def encode_event(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json(exclude_none=False).encode()

@@ -1,0 +1,53 @@
+"""Topic names, one set per producer. The record key is always the envelope's subject.
+
+Inbound topics carry what municipal systems and partners publish; the services' own topics carry
+what each service decided. A deployment may prefix every name (INSATS_TOPIC_PREFIX) to share a
+cluster between environments; the names below are the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Published by municipal case systems. Carries clear personnummer: readable by intake alone.
+MUNICIPAL_REFERRALS: Final = "insats.municipal.referrals"
+# Programme definitions from the programme owner (a municipality or a group of them).
+MUNICIPAL_PROGRAMMES: Final = "insats.municipal.programmes"
+# Partners and agreements registered by the labour-market unit.
+MUNICIPAL_PARTNERS: Final = "insats.municipal.partners"
+# Follow-up answers from caseworkers and registers.
+MUNICIPAL_OUTCOME_REPORTS: Final = "insats.municipal.outcome-reports"
+# What partners report back about the placements at their workplaces.
+PARTNER_REPORTS: Final = "insats.partner.reports"
+
+INTAKE_EVENTS: Final = "insats.intake.events"
+PLACEMENT_EVENTS: Final = "insats.placement.events"
+OUTCOMES_EVENTS: Final = "insats.outcomes.events"
+
+
+def dead_letter_topic(service: str) -> str:
+    """Where a service puts what it could not handle, with the original bytes and the reason."""
+    return f"insats.{service}.dead-letter"
+
+
+# Topics outside systems publish to: anything on them that is not a known event is bad input.
+INBOUND_TOPICS: Final = frozenset(
+    {
+        MUNICIPAL_REFERRALS,
+        MUNICIPAL_PROGRAMMES,
+        MUNICIPAL_PARTNERS,
+        MUNICIPAL_OUTCOME_REPORTS,
+        PARTNER_REPORTS,
+    }
+)
+
+ALL_TOPICS: Final = (
+    MUNICIPAL_REFERRALS,
+    MUNICIPAL_PROGRAMMES,
+    MUNICIPAL_PARTNERS,
+    MUNICIPAL_OUTCOME_REPORTS,
+    PARTNER_REPORTS,
+    INTAKE_EVENTS,
+    PLACEMENT_EVENTS,
+    OUTCOMES_EVENTS,
+)

@@ -1,0 +1,114 @@
+"""Connection settings for every Kafka client a service opens: FastStream's broker, the outbox
+relay's producer and the admin client. SASL/SCRAM and TLS come from settings, as in production."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from shared.settings import Settings
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.kafka_security_protocol not in {"SSL", "SASL_SSL"}:
+        return None
+    return ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka's producer, consumer and admin client."""
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if context := _ssl_context(settings):
+        kwargs["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_username
+        kwargs["sasl_plain_password"] = (
+            settings.kafka_password.get_secret_value() if settings.kafka_password else None
+        )
+    return kwargs
+
+
+def faststream_security(settings: Settings) -> BaseSecurity | None:
+    context = _ssl_context(settings)
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=context, use_ssl=context is not None) if context else None
+    username = settings.kafka_username or ""
+    password = settings.kafka_password.get_secret_value() if settings.kafka_password else ""
+    kind = {
+        "SCRAM-SHA-512": SASLScram512,
+        "SCRAM-SHA-256": SASLScram256,
+        "PLAIN": SASLPlaintext,
+    }[settings.kafka_sasl_mechanism]
+    return kind(username=username, password=password, ssl_context=context)
+
+
+async def ensure_topics(settings: Settings, topic_configs: dict[str, dict[str, str]]) -> list[str]:
+    """Create the topics that do not exist yet; returns those created. Where an operator (such
+    as Strimzi's KafkaTopic) owns the topics, INSATS_CREATE_TOPICS=false skips this."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topic_configs if name not in existing]
+        if not missing:
+            return []
+        new_topics = [
+            NewTopic(
+                name=name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs=topic_configs[name],
+            )
+            for name in missing
+        ]
+        response = await admin.create_topics(new_topics)
+        created = []
+        for name, code, *_ in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:
+                raise RuntimeError(f"could not create topic {name}: error code {code}")
+    finally:
+        await admin.close()
+    await wait_for_topics(settings, list(topic_configs))
+    return created
+
+
+async def wait_for_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> None:
+    """Until every topic has partitions with leaders: consumers that subscribe earlier get no
+    assignment until their next metadata refresh."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        layout = await topic_partitions(settings, names)
+        if all(name in layout for name in names):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            missing = sorted(set(names) - set(layout))
+            raise TimeoutError(f"topics not available: {missing}")
+        await asyncio.sleep(0.2)
+
+
+async def topic_partitions(settings: Settings, names: list[str]) -> dict[str, list[int]]:
+    """The partitions of each named topic that exists (absent topics are left out)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    found: dict[str, list[int]] = {}
+    for topic in described:
+        name = topic.get("topic", topic.get("name"))
+        leaders = all(p.get("leader", -1) >= 0 for p in topic.get("partitions", []))
+        if topic.get("error_code", 0) == 0 and topic.get("partitions") and leaders:
+            found[name] = sorted(p["partition"] for p in topic["partitions"])
+    return found

@@ -1,0 +1,50 @@
+"""What a consumer receives, kept as the broker delivered it, so a dead letter carries the
+original bytes and headers and an operator can replay it unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.contracts.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> InboundRecord:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value if record.value is not None else b"",
+            headers=tuple((name, bytes(value or b"")) for name, value in record.headers or ()),
+            timestamp_ms=record.timestamp,
+        )
+
+    @property
+    def coordinates(self) -> str:
+        """Where the record sits: the inbox id of what cannot be identified by an event id."""
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+    @property
+    def ordering_key(self) -> bytes:
+        """Records with the same key must be applied in order; keyless ones stand alone."""
+        return self.key if self.key is not None else self.coordinates.encode()
+
+
+@dataclass(frozen=True)
+class Received:
+    """A record that parsed into an event of the contract."""
+
+    record: InboundRecord
+    event: Envelope[Any]

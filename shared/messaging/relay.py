@@ -1,0 +1,178 @@
+"""The outbox relay: publishes what handlers committed, in commit order, with an idempotent
+producer.
+
+A record is marked sent only after the broker acknowledged it (acks=all). If the process dies in
+between, the record is published again on restart; consumers deduplicate by event id, so the
+second copy changes nothing. One relay per service holds a lease at a time, so replicas do not
+publish the same records side by side and reorder one participant's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from shared.messaging.kafka import client_kwargs
+from shared.observability import Metrics, get_logger
+from shared.persistence import ServiceDatabase
+from shared.settings import Settings
+
+log = get_logger(__name__)
+_LEASE_ID = "outbox-relay"
+# Sent records are kept a while for inspection, then purged.
+_KEEP_SENT = timedelta(hours=1)
+
+
+class OutboxRelay:
+    def __init__(self, db: ServiceDatabase, settings: Settings, metrics: Metrics, service: str):
+        self.db = db
+        self.settings = settings
+        self.metrics = metrics
+        self.service = service
+        self.owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+        self._lease_renew_at = datetime.min.replace(tzinfo=UTC)
+
+    def wake(self) -> None:
+        """A handler committed new outbox records: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            **client_kwargs(self.settings),
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+        )
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self, deadline_seconds: float) -> int:
+        """Publish what is pending (within the deadline), then stop. Returns records left."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        left = 0
+        try:
+            left = await asyncio.wait_for(self._drain(), timeout=max(deadline_seconds, 0.1))
+        except (TimeoutError, KafkaError, PyMongoError) as error:
+            left = await self.pending()
+            log.warning("outbox not fully flushed at shutdown", left=left, error=repr(error))
+        finally:
+            await self._release_lease()
+            if self._producer is not None:
+                await self._producer.stop()
+        return left
+
+    async def pending(self) -> int:
+        try:
+            return await self.db.outbox.count_documents({"sent_at": None})
+        except PyMongoError:
+            return -1
+
+    async def _drain(self) -> int:
+        while await self._acquire_lease():
+            if await self.publish_pending() == 0:
+                return 0
+        return await self.pending()
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                published = 0
+                if await self._acquire_lease():
+                    published = await self.publish_pending()
+                    await self._purge_sent()
+                backoff = 0.2
+                if published:
+                    continue  # there may be more: keep going without waiting
+            except (KafkaError, PyMongoError, OSError) as error:
+                log.warning("outbox relay failed; retrying", error=repr(error), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_ms / 1000)
+            self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        assert self._producer is not None
+        batch = (
+            await self.db.outbox.find({"sent_at": None})
+            .sort("_id", 1)
+            .limit(self.settings.relay_batch_size)
+            .to_list()
+        )
+        if not batch:
+            self.metrics.outbox_pending.labels(service=self.service).set(0)
+            return 0
+        futures: list[asyncio.Future[Any]] = []
+        for doc in batch:
+            futures.append(
+                await self._producer.send(
+                    doc["topic"],
+                    value=bytes(doc["value"]),
+                    key=bytes(doc["key"]) if doc.get("key") is not None else None,
+                    headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
+                )
+            )
+        await asyncio.gather(*futures)
+        ids = [doc["_id"] for doc in batch]
+        await self.db.outbox.update_many(
+            {"_id": {"$in": ids}}, {"$set": {"sent_at": datetime.now(UTC)}}
+        )
+        self.metrics.outbox_published.labels(service=self.service).inc(len(batch))
+        return len(batch)
+
+    async def _purge_sent(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_purge < timedelta(minutes=1):
+            return
+        self._last_purge = now
+        await self.db.outbox.delete_many({"sent_at": {"$ne": None, "$lt": now - _KEEP_SENT}})
+
+    async def _acquire_lease(self) -> bool:
+        now = datetime.now(UTC)
+        if now < self._lease_renew_at:
+            return True  # held, and not yet half-way to expiry: spare the database a write
+        expires = now + timedelta(seconds=self.settings.relay_lease_seconds)
+        try:
+            lease = await self.db.leases.find_one_and_update(
+                {"_id": _LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "expires_at": expires}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # another replica holds a live lease
+        held = lease is not None and lease.get("owner") == self.owner
+        if held:
+            self._lease_renew_at = now + timedelta(seconds=self.settings.relay_lease_seconds / 2)
+        return held
+
+    async def _release_lease(self) -> None:
+        self._lease_renew_at = datetime.min.replace(tzinfo=UTC)
+        with contextlib.suppress(PyMongoError):
+            await self.db.leases.update_one(
+                {"_id": _LEASE_ID, "owner": self.owner},
+                {"$set": {"expires_at": datetime.min.replace(tzinfo=UTC)}},
+            )

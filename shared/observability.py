@@ -1,0 +1,118 @@
+"""Logs, metrics and the counters the services and the fault tests read.
+
+Logs: structlog, JSON off a terminal and pretty on one; the standard library's loggers (FastStream,
+aiokafka, pymongo) go through the same processors. Context such as the service, the event id and
+the correlation id is bound with contextvars, so every line of one message's handling carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_CONFIGURED = False
+
+
+def configure_logging(service: str, log_format: str = "auto", level: str = "INFO") -> None:
+    global _CONFIGURED  # noqa: PLW0603 - logging is process-wide by nature
+    json_logs = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json_logs else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiokafka logs every rebalance and retry at INFO/WARNING; keep them, but not its DEBUG chatter.
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
+    structlog.contextvars.bind_contextvars(service=service)
+    _CONFIGURED = True
+
+
+def _identity(_: Any, __: str, event_dict: Any) -> Any:
+    return event_dict
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
+
+
+class Metrics:
+    """The service's own Prometheus metrics, beside FastStream's middleware metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ("service", "subscriber")
+        self.applied = Counter(
+            "insats_events_applied_total", "Events applied to state", labels, registry=self.registry
+        )
+        self.duplicates = Counter(
+            "insats_events_duplicate_total",
+            "Redelivered events skipped by the inbox",
+            labels,
+            registry=self.registry,
+        )
+        self.dead_lettered = Counter(
+            "insats_events_dead_lettered_total",
+            "Messages sent to the dead-letter topic",
+            (*labels, "code"),
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "insats_handler_retries_total", "Handler retries", labels, registry=self.registry
+        )
+        self.batch_seconds = Histogram(
+            "insats_batch_seconds",
+            "Time to apply one fetched batch",
+            labels,
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.outbox_published = Counter(
+            "insats_outbox_published_total",
+            "Outbox records published by the relay",
+            ("service",),
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            "insats_outbox_pending",
+            "Outbox records not yet published",
+            ("service",),
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "insats_consumer_lag",
+            "Records behind the end of each assigned partition",
+            (*labels, "topic", "partition"),
+            registry=self.registry,
+        )

@@ -1,0 +1,199 @@
+"""MongoDB access shared by the services: the client, the inbox and outbox, and the transaction
+in which a handler's state change, the ids it applied and the events it caused are written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from pymongo import ASCENDING, AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    NotPrimaryError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
+from pymongo.read_concern import ReadConcern
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.registry import encode_event
+from shared.settings import Settings
+
+Document = dict[str, Any]
+T = TypeVar("T")
+
+# Acknowledged by a majority and journaled: what the outbox and inbox promise rests on it.
+DURABLE = WriteConcern(w="majority", j=True)
+
+
+def mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        settings.mongodb_url.get_secret_value(),
+        tz_aware=True,
+        tzinfo=UTC,
+        serverSelectionTimeoutMS=5_000,
+        connectTimeoutMS=5_000,
+        retryWrites=True,
+        w="majority",
+        journal=True,
+    )
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """The database is unreachable or failing over: waiting helps, dead-lettering would not."""
+    if isinstance(
+        error,
+        AutoReconnect
+        | ConnectionFailure
+        | NetworkTimeout
+        | NotPrimaryError
+        | ServerSelectionTimeoutError
+        | WriteConcernError,
+    ):
+        return True
+    if isinstance(error, PyMongoError) and (
+        error.has_error_label("TransientTransactionError")
+        or error.has_error_label("UnknownTransactionCommitResult")
+        or error.has_error_label("RetryableWriteError")
+    ):
+        return True
+    return isinstance(error, OperationFailure) and error.code in {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        112,  # WriteConflict
+        189,  # PrimarySteppedDown
+        251,  # NoSuchTransaction
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+    }
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One Kafka record waiting to be published: an event, or a dead letter."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def to_document(self, now: datetime) -> Document:
+        return {
+            "_id": ObjectId(),  # increasing within a process: the relay publishes in this order
+            "topic": self.topic,
+            "key": self.key,
+            "value": self.value,
+            "headers": [[name, value] for name, value in self.headers],
+            "created_at": now,
+            "sent_at": None,
+        }
+
+
+@dataclass
+class Transaction:
+    """What one handler invocation stages; written atomically with its state changes."""
+
+    session: AsyncClientSession
+    settings: Settings
+    now: datetime
+    applied_ids: list[str] = field(default_factory=list)
+    outgoing: list[OutboxRecord] = field(default_factory=list)
+
+    def emit(self, envelope: Envelope[Any]) -> None:
+        self.outgoing.append(event_record(self.settings, envelope))
+
+    def emit_record(self, record: OutboxRecord) -> None:
+        self.outgoing.append(record)
+
+
+def event_record(settings: Settings, envelope: Envelope[Any]) -> OutboxRecord:
+    return OutboxRecord(
+        topic=settings.topic(type(envelope.data).TOPIC),
+        key=envelope.subject.encode(),
+        value=encode_event(envelope),
+        headers=(
+            ("content-type", b"application/cloudevents+json"),
+            ("ce_id", str(envelope.id).encode()),
+            ("ce_type", envelope.type.encode()),
+        ),
+    )
+
+
+class ServiceDatabase:
+    """A service's own database, with the two collections every service has."""
+
+    def __init__(self, client: AsyncMongoClient[Document], settings: Settings, service: str):
+        self.client = client
+        self.settings = settings
+        self.service = service
+        self.db: AsyncDatabase[Document] = client.get_database(
+            settings.database_name(service), write_concern=DURABLE
+        )
+        # Ids of events (or, for unreadable records, record coordinates) already applied.
+        self.inbox: AsyncCollection[Document] = self.db["inbox"]
+        self.outbox: AsyncCollection[Document] = self.db["outbox"]
+        self.leases: AsyncCollection[Document] = self.db["leases"]
+
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        return self.db[name]
+
+    async def ensure_indexes(self) -> None:
+        # The inbox's _id is the unique index; the outbox is read oldest-first among the unsent.
+        await self.outbox.create_index([("sent_at", ASCENDING), ("_id", ASCENDING)])
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    async def already_applied(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        found = await self.inbox.find({"_id": {"$in": ids}}, {"_id": 1}).to_list()
+        return {str(doc["_id"]) for doc in found}
+
+    async def in_transaction(
+        self, work: Callable[[Transaction], Awaitable[T]], now: datetime | None = None
+    ) -> T:
+        """Run `work`, then write its inbox ids and outbox records, all in one transaction.
+
+        PyMongo's with_transaction retries the whole callback on TransientTransactionError (such
+        as a WriteConflict with a concurrent handler) and the commit on an unknown result.
+        """
+
+        async def callback(session: AsyncClientSession) -> T:
+            tx = Transaction(session=session, settings=self.settings, now=now or datetime.now(UTC))
+            result = await work(tx)
+            if tx.applied_ids:
+                await self.inbox.insert_many(
+                    [{"_id": event_id, "at": tx.now} for event_id in tx.applied_ids],
+                    session=session,
+                )
+            if tx.outgoing:
+                await self.outbox.insert_many(
+                    [record.to_document(tx.now) for record in tx.outgoing], session=session
+                )
+            return result
+
+        async with self.client.start_session() as session:
+            return await session.with_transaction(
+                callback,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=DURABLE,
+                max_commit_time_ms=30_000,
+            )

@@ -1,0 +1,82 @@
+"""Every knob is an environment variable (INSATS_*), so the same image runs on a laptop against the
+local stack and in Kubernetes against a Kafka cluster and a MongoDB replica set."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSATS_", extra="ignore", frozen=True)
+
+    # Broker
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    topic_prefix: str = Field(default="", description="Prepended to every topic name.")
+    create_topics: bool = Field(
+        default=True, description="Create missing topics at start (off where Strimzi owns them)."
+    )
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    referral_retention_hours: int = Field(
+        default=72, ge=1, description="Retention of the inbound referral topic (clear identities)."
+    )
+
+    # Database: one database per service, named <database_prefix>_<service>
+    mongodb_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
+    database_prefix: str = "insats"
+
+    # Consumers
+    consumer_group_prefix: str = "insats"
+    batch_max_records: int = Field(default=500, ge=1)
+    batch_timeout_ms: int = Field(default=50, ge=0)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=2_000, ge=100)
+    retry_attempts: int = Field(default=4, ge=1, description="Tries of a failing message.")
+    retry_backoff_ms: int = Field(default=100, ge=0, description="First backoff; doubles.")
+    retry_backoff_max_ms: int = Field(default=2_000, ge=0)
+    infrastructure_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a batch waits for the database before it is "
+        "handed back to the broker to be fetched again.",
+    )
+
+    # Outbox relay
+    relay_poll_ms: int = Field(default=500, ge=10)
+    relay_batch_size: int = Field(default=1_000, ge=1)
+    relay_lease_seconds: float = Field(default=10.0, gt=0)
+
+    # Process
+    shutdown_grace_seconds: float = Field(
+        default=20.0, gt=0, description="Must stay below the pod's terminationGracePeriodSeconds."
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # Intake: the key of the pseudonymous participant id. Never logged, never in an event.
+    pseudonym_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def database_name(self, service: str) -> str:
+        return f"{self.database_prefix}_{service}"
+
+    def consumer_group(self, service: str, subscriber: str) -> str:
+        return f"{self.consumer_group_prefix}-{service}.{subscriber}"
