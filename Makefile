@@ -24,7 +24,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy shared services scripts tests bench
+	$(VENV)/bin/mypy shared services scripts tests
 
 up: $(VENV)/.synced
 	$(INSATS) stack up

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import os
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,21 +155,26 @@ class Platform:
         return {name: self.services[name].terminate() for name in names or SERVICES}
 
 
-def consumer_topics(settings: Settings) -> dict[str, str]:
-    """Every consumer group of the three services and the topic it reads."""
+def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> dict[str, str]:
+    """Every consumer group of the services and the topic it reads."""
     groups: dict[str, str] = {}
-    for name in SERVICES:
-        module = importlib.import_module(f"services.{name}.app")
-        runtime = module.create(settings, configure_logs=False)
-        for consumer in runtime.consumers:
-            group = settings.consumer_group(name, consumer.subscription.name)
-            groups[group] = settings.topic(consumer.subscription.topic)
+    for name in services:
+        for subscriber, topic in _subscriptions(name):
+            groups[settings.consumer_group(name, subscriber)] = settings.topic(topic)
     return groups
 
 
-async def pending_work(settings: Settings) -> int:
+@functools.cache
+def _subscriptions(service: str) -> tuple[tuple[str, str], ...]:
+    """(subscriber, topic) pairs, read off the service as it would be built."""
+    module = importlib.import_module(f"services.{service}.app")
+    runtime = module.create(Settings(pseudonym_key="unused"), configure_logs=False)
+    return tuple((c.subscription.name, c.subscription.topic) for c in runtime.consumers)
+
+
+async def pending_work(settings: Settings, services: Sequence[str] = SERVICES) -> int:
     """Records not yet consumed by some group, plus outbox records not yet published."""
-    groups = consumer_topics(settings)
+    groups = consumer_topics(settings, services)
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
     layout = await topic_partitions(settings, sorted(set(groups.values())))
@@ -190,7 +196,7 @@ async def pending_work(settings: Settings) -> int:
         await admin.close()
     client = mongo_client(settings)
     try:
-        for name in SERVICES:
+        for name in services:
             outbox = client[settings.database_name(name)]["outbox"]
             behind += await outbox.count_documents({"sent_at": None})
     finally:
@@ -199,14 +205,18 @@ async def pending_work(settings: Settings) -> int:
 
 
 async def wait_settled(
-    settings: Settings, timeout: float = 120.0, quiet_for: float = 1.0, poll: float = 0.3
+    settings: Settings,
+    timeout: float = 120.0,
+    quiet_for: float = 1.0,
+    poll: float = 0.3,
+    services: Sequence[str] = SERVICES,
 ) -> None:
     """Until nothing is pending for `quiet_for` seconds: every record consumed and committed by
     every group, every outbox published."""
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while True:
-        left = await pending_work(settings)
+        left = await pending_work(settings, services)
         now = time.monotonic()
         if left == 0:
             quiet_since = quiet_since or now

@@ -48,8 +48,10 @@ class PlacementHandlers:
         definitions: list[tuple[ProgrammeDefined, Envelope[Any]]] = [
             (item.event.data, item.event) for item in batch
         ]
+        # A new definition may open more places than the stored one: read enough of the queue.
+        depth = len(batch) + max(d.capacity for d, _ in definitions)
         books = await self.store.load_books(
-            (d.programme_id for d, _ in definitions), len(batch), ctx.session
+            (d.programme_id for d, _ in definitions), depth, ctx.session
         )
         changes = _Changes()
         for definition, event in definitions:

@@ -137,8 +137,14 @@ class OutboxRelay:
             )
         await asyncio.gather(*futures)
         ids = [doc["_id"] for doc in batch]
+        # Sent records keep their topic and time for a while, but not their payload: a dead
+        # letter of a referral holds a clear personnummer, which must not linger here.
         await self.db.outbox.update_many(
-            {"_id": {"$in": ids}}, {"$set": {"sent_at": datetime.now(UTC)}}
+            {"_id": {"$in": ids}},
+            {
+                "$set": {"sent_at": datetime.now(UTC)},
+                "$unset": {"value": "", "key": "", "headers": ""},
+            },
         )
         self.metrics.outbox_published.labels(service=self.service).inc(len(batch))
         return len(batch)

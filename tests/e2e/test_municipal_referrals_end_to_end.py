@@ -1,0 +1,179 @@
+"""The three services as processes, fed exactly as a municipal case system would feed them:
+hand-written JSON bytes through a plain aiokafka producer, no Insats code on the sending side."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from scripts.harness import Platform, wait_settled
+from services.intake.personnummer import format_with_check
+from services.outcomes.reports import programme_reports
+from services.outcomes.store import OutcomesStore
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.support import events_on
+
+
+def envelope(kind: str, subject: str, data: dict[str, Any], municipality: str = "1380") -> bytes:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "type": kind,
+            "source": f"urn:kommun:{municipality}:forsorjningsstod",
+            "time": datetime.now(UTC).isoformat(),
+            "subject": subject,
+            "municipality": municipality,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    ).encode()
+
+
+@pytest.fixture
+async def platform(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> AsyncIterator[Platform]:
+    running = Platform(env, tmp_path / "logs")
+    running.start()
+    try:
+        await running.wait_ready()
+        yield running
+    finally:
+        codes = running.stop()
+        assert codes == {"intake": 0, "placement": 0, "outcomes": 0}, codes
+
+
+async def test_referrals_flow_to_placements_and_the_report(
+    platform: Platform, settings: Settings
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    prefix = settings.topic_prefix
+
+    def programme(capacity: int) -> bytes:
+        return envelope(
+            "insats.programme.defined.v1",
+            "halmstad-150",
+            {
+                "programme_id": "halmstad-150",
+                "name": "Halmstad 150",
+                "owner": "Halmstads kommun",
+                "municipalities": ["1380"],
+                "period_start": "2026-01-01",
+                "period_end": "2027-12-31",
+                "capacity": capacity,
+                "planned_participants": 150,
+                "goal_sysselsattning": 0.5,
+                "eligibility": {"min_age": 18, "max_age": 64, "requires_income_support": True},
+                "priority": "remissdatum",
+                "activities": ["praktik"],
+            },
+        )
+
+    try:
+        # The programme is announced before it opens its places, so referrals queue up first.
+        await producer.send_and_wait(
+            f"{prefix}insats.municipal.programmes", programme(capacity=0), key=b"halmstad-150"
+        )
+        await producer.send_and_wait(
+            f"{prefix}insats.municipal.partners",
+            envelope(
+                "insats.agreement.signed.v1",
+                "hemtjansten",
+                {
+                    "agreement_id": "hemtjansten-2026",
+                    "partner_id": "hemtjansten",
+                    "programme_id": "halmstad-150",
+                    "places": 5,
+                    "activities": ["praktik"],
+                    "period_start": "2026-01-01",
+                    "period_end": "2027-12-31",
+                },
+            ),
+            key=b"hemtjansten",
+        )
+        await wait_settled(settings)
+
+        numbers = [format_with_check(date(1980 + n, 3, 10 + n), 200 + n) for n in range(8)]
+        referrals = [
+            (
+                f"1380-{n}",
+                envelope(
+                    "insats.referral.received.v1",
+                    f"1380-{n}",
+                    {
+                        "referral_id": f"1380-{n}",
+                        "personnummer": number,
+                        "municipality": "1380",
+                        "programme_id": "halmstad-150",
+                        "income_support": True,
+                        "target_groups": ["langtidsarbetslosa"],
+                        "referral_date": f"2026-02-{10 + n:02d}",
+                    },
+                ),
+            )
+            for n, number in enumerate(numbers)
+        ]
+        bad_check_digit = numbers[0][:-1] + str((int(numbers[0][-1]) + 1) % 10)
+        malformed = b'{"type": "insats.referral.received.v1", "data": {"referral_id": "1380-x"'
+        invalid = envelope(
+            "insats.referral.received.v1",
+            "1380-bad",
+            {
+                "referral_id": "1380-bad",
+                "personnummer": bad_check_digit,
+                "municipality": "1380",
+                "programme_id": "halmstad-150",
+                "income_support": True,
+                "referral_date": "2026-02-09",
+            },
+        )
+        # The bad ones arrive among the good ones.
+        sequence = [*referrals[:3], ("1380-x", malformed), ("1380-bad", invalid), *referrals[3:]]
+        for key, value in sequence:
+            await producer.send(f"{prefix}insats.municipal.referrals", value, key=key.encode())
+        await producer.flush()
+        await wait_settled(settings)
+        await producer.send_and_wait(
+            f"{prefix}insats.municipal.programmes", programme(capacity=5), key=b"halmstad-150"
+        )
+    finally:
+        await producer.stop()
+    await wait_settled(settings)
+
+    enrolled = await events_on(settings, "insats.intake.events", "insats.participant.enrolled.v1")
+    rejected = await events_on(settings, "insats.intake.events", "insats.referral.rejected.v1")
+    started = await events_on(settings, "insats.placement.events", "insats.placement.started.v1")
+    assert len(enrolled) == 8
+    assert {r["data"]["referral_id"]: r["data"]["reason"] for r in rejected} == {
+        "1380-x": "INVALID_JSON",
+        "1380-bad": "INVALID_PERSONNUMMER",
+    }
+    # Five places, eight enrolled: the five referred first are placed, by referral date.
+    placed_referrals = {
+        e["data"]["referral_id"]
+        for e in enrolled
+        if e["data"]["participant_id"] in {s["data"]["participant_id"] for s in started}
+    }
+    assert placed_referrals == {f"1380-{n}" for n in range(5)}
+    assert all(s["data"]["partner_id"] == "hemtjansten" for s in started)
+
+    client = mongo_client(settings)
+    try:
+        [report] = await programme_reports(
+            OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+        )
+    finally:
+        await client.close()
+    assert (report.reached, report.placed, report.referred) == (8, 5, 9)
+    for service in platform.services.values():
+        assert service.health()[0] == 200

@@ -1,0 +1,122 @@
+"""Outcomes against the real broker and database: journeys and the programme report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from scripts.harness import wait_settled
+from services.outcomes.reports import programme_reports
+from services.outcomes.store import OutcomesStore
+from shared.contracts import topics
+from shared.contracts.intake import ParticipantEnrolled
+from shared.contracts.municipal import OutcomeReported
+from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    FollowUpPoint,
+    Gender,
+    OutcomeSource,
+    OutcomeStatus,
+)
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.support import event, events_on, publish, running
+from tests.unit.factories import programme
+
+
+def _enrolled(pid: str) -> ParticipantEnrolled:
+    return ParticipantEnrolled(
+        participant_id=pid,
+        referral_id=f"r-{pid}",
+        programme_id="kalmar",
+        municipality="0880",
+        birth_year=1990,
+        age_at_referral=35,
+        gender=Gender.MALE,
+        income_support=False,
+        target_groups=[],
+        referral_date=date(2026, 2, 1),
+    )
+
+
+def _started(pid: str) -> PlacementStarted:
+    return PlacementStarted(
+        placement_id=f"pl-{pid}",
+        participant_id=pid,
+        programme_id="kalmar",
+        partner_id="kalejdo",
+        agreement_id="a",
+        activity=ActivityType.COACHING,
+        municipality="0880",
+        start_date=date(2026, 2, 10),
+        waited_days=9,
+        decision="test",
+    )
+
+
+def _ended(pid: str) -> PlacementEnded:
+    return PlacementEnded(
+        placement_id=f"pl-{pid}",
+        participant_id=pid,
+        programme_id="kalmar",
+        partner_id="kalejdo",
+        municipality="0880",
+        start_date=date(2026, 2, 10),
+        end_date=date(2026, 6, 1),
+        reason=EndReason.COMPLETED,
+        exits_programme=True,
+    )
+
+
+def _outcome(pid: str, status: OutcomeStatus) -> OutcomeReported:
+    return OutcomeReported(
+        report_id=f"exit-{pid}",
+        participant_id=pid,
+        programme_id="kalmar",
+        municipality="0880",
+        follow_up=FollowUpPoint.AT_EXIT,
+        status=status,
+        income_support=False,
+        source=OutcomeSource.CASEWORKER,
+        observed_on=date(2026, 6, 1),
+    )
+
+
+async def test_the_report_counts_reached_placed_exited_and_sysselsattning(
+    env: dict[str, str], settings: Settings
+) -> None:
+    kalmar = programme(
+        programme_id="kalmar",
+        municipalities=["0880"],
+        planned_participants=418,
+        goal_sysselsattning=0.6,
+    )
+    async with running("outcomes", env):
+        # Published out of causal order on purpose: the read model must not depend on it.
+        await publish(
+            settings,
+            event(_outcome("p1", OutcomeStatus.STUDIES), "0880"),
+            event(_ended("p1"), "0880"),
+            event(_outcome("p2", OutcomeStatus.JOB_SEEKING), "0880"),
+            event(_ended("p2"), "0880"),
+            *(event(_started(p), "0880") for p in ("p1", "p2", "p3")),
+            *(event(_enrolled(p), "0880") for p in ("p1", "p2", "p3", "p4")),
+            event(kalmar, "0880"),
+        )
+        await wait_settled(settings, services=["outcomes"])
+    client = mongo_client(settings)
+    try:
+        [report] = await programme_reports(
+            OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+        )
+    finally:
+        await client.close()
+    assert (report.planned, report.reached, report.placed, report.exited) == (418, 4, 3, 2)
+    assert report.in_sysselsattning_at_exit == 1
+    assert report.sysselsattning_share == 0.5
+    assert report.goal_met is False
+    recorded = await events_on(settings, topics.OUTCOMES_EVENTS, "insats.outcome.recorded.v1")
+    assert sorted(
+        (e["data"]["participant_id"], e["data"]["in_sysselsattning"]) for e in recorded
+    ) == [("p1", True), ("p2", False)]

@@ -1,0 +1,68 @@
+"""Helpers for tests against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from scripts.harness import Publisher, read_topic, settings_for
+from shared.contracts.envelope import Envelope, EventData, new_event
+from shared.messaging.service import ServiceRuntime
+from shared.settings import Settings
+
+
+@asynccontextmanager
+async def running(service: str, env: dict[str, str]) -> AsyncIterator[ServiceRuntime]:
+    """One service in this process, on the real broker and database, started and stopped the way
+    its ASGI server does it (startup hooks, broker, then the drain and relay flush on exit)."""
+    settings = settings_for(env)
+    module = importlib.import_module(f"services.{service}.app")
+    runtime: ServiceRuntime = module.create(settings, configure_logs=False)
+    app = runtime.asgi_app()
+    async with app.start_lifespan_context():
+        deadline = time.monotonic() + 60
+        while not (await runtime.ready())[0]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service} never became ready: {await runtime.ready()}")
+            await asyncio.sleep(0.2)
+        yield runtime
+
+
+async def publish(settings: Settings, *events: Envelope[Any]) -> None:
+    async with Publisher(settings) as publisher:
+        for event in events:
+            await publisher.send(event)
+        await publisher.flush()
+
+
+def event(
+    data: EventData, municipality: str = "1380", source: str = "urn:kommun:1380"
+) -> Envelope[Any]:
+    return new_event(data, source=source, municipality=municipality)
+
+
+async def events_on(
+    settings: Settings, topic: str, type_name: str | None = None
+) -> list[dict[str, Any]]:
+    """The JSON envelopes on a topic, in partition order, optionally of one type."""
+    found = []
+    for _, value, _ in await read_topic(settings, topic):
+        document = json.loads(value)
+        if type_name is None or document.get("type") == type_name:
+            found.append(document)
+    return found
+
+
+async def raw_records(
+    settings: Settings, topic: str
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    return await read_topic(settings, topic)
+
+
+def everything_stored(documents: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(list(documents), default=str)

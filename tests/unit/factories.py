@@ -1,0 +1,67 @@
+"""Small builders of contract objects for tests: defaults that pass, overrides that matter."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.intake.personnummer import format_with_check
+from shared.contracts.municipal import (
+    AgreementSigned,
+    Eligibility,
+    PriorityRule,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.vocabulary import ActivityType, TargetGroup
+
+
+def programme(**changes: Any) -> ProgrammeDefined:
+    values: dict[str, Any] = {
+        "programme_id": "halmstad-150",
+        "name": "Halmstad 150",
+        "owner": "Halmstads kommun",
+        "municipalities": ["1380"],
+        "period_start": date(2026, 1, 1),
+        "period_end": date(2027, 12, 31),
+        "capacity": 150,
+        "planned_participants": 150,
+        "goal_sysselsattning": 0.6,
+        "eligibility": Eligibility(min_age=18, max_age=64),
+        "priority": PriorityRule.REFERRAL_DATE,
+        "activities": [ActivityType.PRAKTIK],
+    }
+    values.update(changes)
+    return ProgrammeDefined(**values)
+
+
+def referral(**changes: Any) -> ReferralReceived:
+    values: dict[str, Any] = {
+        "referral_id": "1380-1",
+        "personnummer": format_with_check(date(1990, 5, 17), 234),
+        "municipality": "1380",
+        "programme_id": "halmstad-150",
+        "income_support": True,
+        "target_groups": [TargetGroup.LONG_TERM_UNEMPLOYED],
+        "referral_date": date(2026, 3, 2),
+    }
+    values.update(changes)
+    return ReferralReceived(**values)
+
+
+def agreement(**changes: Any) -> AgreementSigned:
+    values: dict[str, Any] = {
+        "agreement_id": "a-1",
+        "partner_id": "erikshjalpen",
+        "programme_id": "halmstad-150",
+        "places": 10,
+        "activities": [ActivityType.ARBETSTRANING],
+        "period_start": date(2026, 1, 1),
+        "period_end": date(2027, 12, 31),
+    }
+    values.update(changes)
+    return AgreementSigned(**values)
+
+
+def moment(day: int = 1, hour: int = 9) -> datetime:
+    return datetime(2026, 3, day, hour, tzinfo=UTC)

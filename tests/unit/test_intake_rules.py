@@ -1,0 +1,120 @@
+from collections.abc import Collection
+from datetime import date
+
+from services.intake import domain
+from services.intake.personnummer import format_with_check, parse
+from shared.contracts.municipal import Eligibility, ProgrammeDefined, ReferralReceived
+from shared.contracts.vocabulary import RejectionReason, TargetGroup
+from tests.unit.factories import programme, referral
+
+KNOWN = frozenset({"1380", "1384", "0880", "0882"})
+PSEUDONYM = domain.pseudonymiser(b"deployment-key")
+
+
+def decide(
+    ref: ReferralReceived | None = None,
+    prog: ProgrammeDefined | None = None,
+    enrolled: Collection[str] = (),
+) -> domain.Decision:
+    ref = ref or referral()
+    person = parse(ref.personnummer, ref.referral_date)
+    return domain.decide(ref, person, PSEUDONYM(person), prog, KNOWN, enrolled)
+
+
+def test_an_eligible_referral_is_enrolled_under_a_pseudonym() -> None:
+    decision = decide(prog=programme())
+    assert isinstance(decision, domain.Enrolment)
+    enrolled = decision.participant
+    assert enrolled.participant_id.startswith("p-")
+    assert "19900517" not in enrolled.model_dump_json()
+    assert enrolled.age_at_referral == 35
+    assert enrolled.birth_year == 1990
+
+
+def test_the_same_person_gets_the_same_pseudonym_whichever_municipality_refers_them() -> None:
+    number = format_with_check(date(1985, 2, 3), 456)
+    kalmar = referral(personnummer=number, municipality="0880")
+    oskarshamn = referral(personnummer=number.replace("19850203", "850203-"), municipality="0882")
+    first = PSEUDONYM(parse(kalmar.personnummer, kalmar.referral_date))
+    second = PSEUDONYM(parse(oskarshamn.personnummer, oskarshamn.referral_date))
+    assert first == second
+
+
+def test_another_deployment_key_gives_another_pseudonym() -> None:
+    person = parse(referral().personnummer, date(2026, 3, 2))
+    assert domain.pseudonymiser(b"other-key")(person) != PSEUDONYM(person)
+
+
+def test_an_invalid_personnummer_is_rejected_with_its_reason() -> None:
+    rejection = domain.identify(referral(personnummer="19900517-2340"))
+    assert isinstance(rejection, domain.Rejection)
+    assert rejection.reason is RejectionReason.INVALID_PERSONNUMMER
+    assert rejection.rule == "personnummer.check_digit"
+    assert "kontrollsiffran" in rejection.message_sv
+
+
+def test_an_unknown_municipality_code_is_rejected() -> None:
+    decision = decide(ref=referral(municipality="9999"), prog=programme())
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.UNKNOWN_MUNICIPALITY
+
+
+def test_an_unknown_programme_is_rejected() -> None:
+    decision = decide(prog=None)
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.UNKNOWN_PROGRAMME
+
+
+def test_age_outside_the_programmes_range_names_the_age_rule() -> None:
+    young = referral(personnummer=format_with_check(date(2009, 1, 1), 10))
+    decision = decide(ref=young, prog=programme())
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.AGE_OUT_OF_RANGE
+    assert decision.rule == "eligibility.age"
+    assert "17" in decision.message
+
+
+def test_the_age_limits_are_inclusive() -> None:
+    exactly_64 = referral(personnummer=format_with_check(date(1962, 3, 2), 10))
+    assert isinstance(decide(ref=exactly_64, prog=programme()), domain.Enrolment)
+
+
+def test_a_resident_of_a_municipality_outside_the_programme_is_rejected() -> None:
+    decision = decide(ref=referral(municipality="1384"), prog=programme())
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.MUNICIPALITY_NOT_IN_PROGRAMME
+
+
+def test_a_programme_for_income_support_recipients_rejects_others() -> None:
+    rules = Eligibility(min_age=18, max_age=64, requires_income_support=True)
+    decision = decide(ref=referral(income_support=False), prog=programme(eligibility=rules))
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.INCOME_SUPPORT_REQUIRED
+
+
+def test_a_programme_with_target_groups_needs_one_of_them() -> None:
+    rules = Eligibility(accepted_target_groups=[TargetGroup.DISABILITY, TargetGroup.YOUNG])
+    outside = referral(target_groups=[TargetGroup.NEWLY_ARRIVED], income_support=False)
+    inside = referral(target_groups=[TargetGroup.DISABILITY], income_support=False)
+    rejected = decide(ref=outside, prog=programme(eligibility=rules))
+    assert isinstance(rejected, domain.Rejection)
+    assert rejected.reason is RejectionReason.TARGET_GROUP_NOT_ACCEPTED
+    assert isinstance(decide(ref=inside, prog=programme(eligibility=rules)), domain.Enrolment)
+
+
+def test_income_support_counts_as_a_target_group() -> None:
+    rules = Eligibility(accepted_target_groups=[TargetGroup.INCOME_SUPPORT])
+    decision = decide(ref=referral(target_groups=[]), prog=programme(eligibility=rules))
+    assert isinstance(decision, domain.Enrolment)
+    assert TargetGroup.INCOME_SUPPORT in decision.participant.target_groups
+
+
+def test_a_second_referral_of_an_enrolled_person_to_the_same_programme_is_rejected() -> None:
+    decision = decide(prog=programme(), enrolled={"halmstad-150"})
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.ALREADY_ENROLLED
+
+
+def test_bad_data_is_told_apart_from_ineligibility() -> None:
+    assert RejectionReason.INVALID_PERSONNUMMER in domain.BAD_INPUT
+    assert RejectionReason.AGE_OUT_OF_RANGE not in domain.BAD_INPUT
