@@ -257,8 +257,9 @@ async def reset_namespace(settings: Settings) -> None:
         await admin.close()
     client = mongo_client(settings)
     try:
-        for name in SERVICES:
-            await client.drop_database(settings.database_name(name))
+        for name in await client.list_database_names():
+            if name.startswith(settings.database_prefix + "_"):
+                await client.drop_database(name)
     finally:
         await client.close()
 

@@ -70,6 +70,9 @@ def _from_testcontainers() -> Iterator[dict[str, str]]:
         }
 
 
+_LOCAL_STACK: list[object] = []
+
+
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[dict[str, str]]:
     given_kafka = os.environ.get("INSATS_TEST_KAFKA_BOOTSTRAP_SERVERS")
@@ -85,11 +88,20 @@ def stack_env() -> Iterator[dict[str, str]]:
     stack = Stack()
     already_running = all(item.answers for item in stack.status())
     stack.up()
+    _LOCAL_STACK.append(stack)
     try:
         yield stack.environment()
     finally:
         if not already_running:
             stack.down()
+
+
+@pytest.fixture
+def local_stack(stack_env: dict[str, str]) -> object:
+    """The local stack's processes, for tests that stop and restart the broker or database."""
+    if not _LOCAL_STACK:
+        pytest.skip("the broker and database are not the local stack's processes")
+    return _LOCAL_STACK[0]
 
 
 @pytest.fixture

@@ -55,7 +55,16 @@ async def read_dead_letters(
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return letters
+    return _once_per_origin(letters)
+
+
+def _once_per_origin(letters: list[DeadLetter]) -> list[DeadLetter]:
+    """The relay publishes at least once, so a letter may stand twice on the topic; it is the
+    same failure of the same original record, shown and replayed once."""
+    unique: dict[tuple[str, str, int], DeadLetter] = {}
+    for letter in letters:
+        unique.setdefault((letter.origin, letter.code, letter.attempts), letter)
+    return list(unique.values())
 
 
 async def replay(settings: Settings, letters: Iterable[DeadLetter]) -> int:

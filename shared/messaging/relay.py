@@ -67,9 +67,16 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Let the current round finish: cancelled between publishing and marking sent, it
+            # would publish the same records twice (harmless downstream, but needless).
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), timeout=max(deadline_seconds / 2, 0.1)
+                )
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         left = 0
         try:
             left = await asyncio.wait_for(self._drain(), timeout=max(deadline_seconds, 0.1))
