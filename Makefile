@@ -8,15 +8,19 @@ VENV := .venv
 INSATS := $(VENV)/bin/insats
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: demo test lint typecheck contracts up down status bench clean
+.PHONY: demo test system-deps lint typecheck contracts up down status bench clean
 
 # The main job: the platform end to end on the local stack, with the demo scenario.
 demo: $(VENV)/.synced
 	$(INSATS) demo
 
 # The whole test suite: static checks, then unit, integration, end-to-end and fault tests.
-test: $(VENV)/.synced lint typecheck
+test: $(VENV)/.synced system-deps lint typecheck
 	$(PYTEST) tests
+
+# Debian packages the tests drive: Chromium (dashboard tests) and kcat (a municipal publisher).
+system-deps:
+	@command -v chromium >/dev/null && command -v kcat >/dev/null || scripts/install_system_packages.sh
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

@@ -112,6 +112,29 @@ class PartnerRegistered(EventData):
         return self.partner_id
 
 
+class AgreementKind(StrEnum):
+    IOP = "iop"
+    SOCIAL_CLAUSE = "sociala_hansyn"
+    MUNICIPAL = "kommunal"
+
+
+class ContributionKind(StrEnum):
+    MONEY = "pengar"  # SEK
+    STAFF_HOURS = "personaltimmar"  # hours per year
+    PREMISES = "lokaler"  # square metres or a description
+    OTHER = "annat"
+
+
+class Contribution(ContractModel):
+    """What one party puts in. IOP requires co-financing: every party contributes material or
+    immaterial resources."""
+
+    party: str = Field(description="Who contributes: the municipality or the partner's name.")
+    kind: ContributionKind
+    amount: float | None = Field(default=None, ge=0, description="In the kind's unit, if counted.")
+    description: str = ""
+
+
 class AgreementSigned(EventData):
     """An IOP agreement or social-clause contract: a partner offers places in a programme."""
 
@@ -125,6 +148,10 @@ class AgreementSigned(EventData):
     activities: list[ActivityType] = Field(min_length=1)
     period_start: date
     period_end: date
+    kind: AgreementKind = AgreementKind.IOP
+    parties: list[str] = Field(default_factory=list)
+    contributions: list[Contribution] = Field(default_factory=list)
+    evaluation_plan: str = Field(default="", description="How the parties evaluate together.")
 
     def subject(self) -> str:
         return self.partner_id
@@ -147,6 +174,16 @@ class OutcomeReported(EventData):
     )
     source: OutcomeSource
     observed_on: date = Field(description="The date the status applies to.")
+    # Details some indicators need (Kolada's "resultat vid avslut"); additive, so optional.
+    employment_months: float | None = Field(
+        default=None, ge=0, description="For work: how long the employment runs, in months."
+    )
+    municipal_labour_market_job: bool | None = Field(
+        default=None, description="For work: a municipal labour-market job (e.g. OSA, extratjänst)."
+    )
+    studies_with_student_aid: bool | None = Field(
+        default=None, description="For studies: studies that qualify for CSN student aid."
+    )
 
     def subject(self) -> str:
         return self.participant_id
