@@ -30,6 +30,10 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy shared services scripts tests
 
+# Regenerate docs/contract (AsyncAPI, JSON Schemas, index) after changing shared/contracts.
+contracts: $(VENV)/.synced
+	$(INSATS) contract generate
+
 up: $(VENV)/.synced
 	$(INSATS) stack up
 

@@ -5,21 +5,34 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from typing import Annotated
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from scripts.render import report_table
 from scripts.stack import Stack
+from services.outcomes.indicators import Dimension
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient
+
+    from services.intake.identity import IdentityRecord, IdentityVault
+    from services.intake.store import IntakeStore
+    from services.outcomes.overview import ProgrammeOverview
+    from shared.persistence import Document
 
 app = typer.Typer(help="Insats: labour-market programmes, event-driven.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local broker and database (no Docker needed).")
 dlq_app = typer.Typer(help="Inspect and replay dead letters.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(importlib.import_module("scripts.contract.cli").contract_app, name="contract")
+app.add_typer(importlib.import_module("scripts.onboarding_cli").partner_app, name="partner")
+app.add_typer(importlib.import_module("scripts.onboarding_cli").municipality_app, name="municipality")
 # Wide enough for the report tables when output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -61,26 +74,165 @@ def run(service: Annotated[str, typer.Argument(help="intake, placement or outcom
     asyncio.run(runtime.serve())
 
 
-@app.command("report")
-def report() -> None:
-    """Print each programme's indicators against its goals, from the outcomes read model."""
-    from services.outcomes.reports import programme_reports
+report_app = typer.Typer(
+    help="Programmes' indicators against their goals (from the outcomes read model), the "
+    "funder export and the dashboard pages.",
+    invoke_without_command=True,
+)
+app.add_typer(report_app, name="report")
+outcomes_app = typer.Typer(help="The outcomes service's read models.")
+app.add_typer(outcomes_app, name="outcomes")
+
+ProgrammeOption = Annotated[
+    list[str] | None, typer.Option("--programme", "-p", help="Only this programme (repeatable).")
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(help="The day the figures are for, YYYY-MM-DD; today (or INSATS_TODAY)."),
+]
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="Period start, YYYY-MM-DD; the programme's own.")
+]
+ToOption = Annotated[str | None, typer.Option("--to", help="Period end, YYYY-MM-DD (with --from).")]
+
+
+def _as_of(value: str | None) -> date:
+    return date.fromisoformat(value) if value else Settings().business_today()
+
+
+def _period(start: str | None, end: str | None) -> tuple[date, date] | None:
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --from and --to, or neither")
+    return (date.fromisoformat(start), date.fromisoformat(end)) if start and end else None
+
+
+def _overviews(
+    programmes: list[str] | None,
+    as_of: date,
+    period: tuple[date, date] | None = None,
+    indicators: list[str] | None = None,
+) -> list[ProgrammeOverview]:
+    from services.outcomes.indicators import lookup
+    from services.outcomes.reports import programme_overviews
     from services.outcomes.store import OutcomesStore
     from shared.persistence import ServiceDatabase, mongo_client
 
-    async def load() -> list[object]:
+    try:
+        definitions = [lookup(name) for name in indicators] if indicators else None
+    except KeyError as error:
+        raise typer.BadParameter(str(error)) from None
+
+    async def load() -> list[ProgrammeOverview]:
         settings = Settings()
         client = mongo_client(settings)
         try:
-            return list(
-                await programme_reports(
-                    OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-                )
+            store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+            return await programme_overviews(
+                store, as_of, programme_ids=programmes, period=period, definitions=definitions
             )
         finally:
             await client.close()
 
-    console.print(report_table(asyncio.run(load())))  # type: ignore[arg-type]
+    views = asyncio.run(load())
+    if programmes and not views:
+        raise typer.BadParameter(f"no programme {', '.join(programmes)} in the read model")
+    return views
+
+
+@report_app.callback()
+def report(
+    ctx: typer.Context,
+    programme: ProgrammeOption = None,
+    as_of: AsOfOption = None,
+    period_from: FromOption = None,
+    period_to: ToOption = None,
+    indicator: Annotated[
+        list[str] | None, typer.Option(help="Only these indicators: key, or key@version.")
+    ] = None,
+    by: Annotated[
+        list[Dimension] | None, typer.Option(help="Also compare the groups of this dimension.")
+    ] = None,
+    overdue: Annotated[
+        bool, typer.Option(help="List overdue follow-ups by participant (a work list).")
+    ] = False,
+) -> None:
+    """Print each programme's indicators against its goals, its funnel and overdue follow-ups."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from scripts.render import programme_overview, programme_summary
+
+    views = _overviews(programme, _as_of(as_of), _period(period_from, period_to), indicator)
+    # Programmes are compared in the summary; the other dimensions within each programme.
+    within = [d for d in by or () if d is not Dimension.PROGRAMME]
+    console.print(programme_summary(views))
+    for view in views:
+        console.print(programme_overview(view, by=within, list_overdue=overdue))
+
+
+@report_app.command("export")
+def report_export(
+    out: Annotated[Path, typer.Option(help="Folder to write to.")] = Path(".local/reports"),
+    programme: ProgrammeOption = None,
+    as_of: AsOfOption = None,
+    period_from: FromOption = None,
+    period_to: ToOption = None,
+) -> None:
+    """Write the funder report (CSV and Excel) and the IOP evaluation per partner."""
+    from services.outcomes.export import export_programme
+
+    views = _overviews(programme, _as_of(as_of), _period(period_from, period_to))
+    for view in views:
+        for path in export_programme(view, out):
+            console.print(f"wrote {path}")
+
+
+@report_app.command("dashboard")
+def report_dashboard(
+    out: Annotated[Path, typer.Option(help="Folder to write to.")] = Path(".local/dashboard"),
+    programme: ProgrammeOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write the dashboard's pages as self-contained HTML files (the service serves them live
+    at /dashboard)."""
+    from services.outcomes.dashboard import write_pages
+
+    for path in write_pages(_overviews(programme, _as_of(as_of)), out):
+        console.print(f"wrote {path}")
+
+
+@outcomes_app.command("rebuild")
+def outcomes_rebuild(
+    swap: Annotated[
+        bool, typer.Option("--swap", help="Then swap the rebuilt read models in (service stopped).")
+    ] = False,
+    as_of: AsOfOption = None,
+    force: Annotated[bool, typer.Option(help="Swap even if the service seems to run.")] = False,
+) -> None:
+    """Replay outcomes' input topics from the beginning into fresh read models, compare their
+    indicators with the live ones, and optionally swap them in."""
+    from services.outcomes import rebuild as rebuilding
+
+    settings = Settings()
+    result = asyncio.run(
+        rebuilding.rebuild(
+            settings, progress=lambda topic, n: console.print(f"replayed {n:>7} from {topic}")
+        )
+    )
+    console.print(f"rebuilt into {result.database}; {result.announced} follow-ups announced before")
+    differences = asyncio.run(rebuilding.compare(settings, _as_of(as_of)))
+    if not differences:
+        console.print("[green]every indicator of the rebuilt read models equals the live one[/]")
+    else:
+        table = Table("programme", "indicator", "live", "rebuilt")
+        for d in differences:
+            table.add_row(d.programme_id, d.indicator, str(d.live), str(d.rebuilt))
+        console.print(table)
+    if swap:
+        try:
+            moved = asyncio.run(rebuilding.swap(settings, force=force))
+        except rebuilding.ServiceStillRunning as error:
+            raise typer.BadParameter(str(error)) from None
+        console.print(f"swapped in: {', '.join(moved)}")
 
 
 @app.command("demo")
@@ -92,6 +244,101 @@ def demo(
     from scripts.demo.runner import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(console, participants=participants, seed=seed)))
+
+
+identity_app = typer.Typer(help="Identity data in intake: read and export, always audited.")
+app.add_typer(identity_app, name="identity")
+
+
+def _intake_access() -> tuple[AsyncMongoClient[Document], IntakeStore, IdentityVault]:
+    from services.intake.identity import IdentityVault
+    from services.intake.store import IntakeStore
+    from shared.persistence import ServiceDatabase, mongo_client
+
+    settings = Settings()
+    if settings.identity_master_key is None:
+        raise typer.BadParameter("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
+    client = mongo_client(settings)
+    store = IntakeStore(ServiceDatabase(client, settings, "intake"))
+    vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    return client, store, vault
+
+
+@identity_app.command("show")
+def identity_show(
+    participant_id: Annotated[str, typer.Argument(help="The pseudonymous participant id")],
+    actor: Annotated[str, typer.Option(help="Who reads: name and role")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit")],
+) -> None:
+    from services.intake.identity_access import Accessor, read_identity
+
+    async def run() -> IdentityRecord | None:
+        client, store, vault = _intake_access()
+        try:
+            return await read_identity(store, vault, participant_id, Accessor(actor, reason))
+        finally:
+            await client.close()
+
+    record = asyncio.run(run())
+    console.print(record if record is not None else "no identity data (protected or erased)")
+
+
+@identity_app.command("export")
+def identity_export(
+    programme: Annotated[str, typer.Option(help="The programme whose participants to export")],
+    actor: Annotated[str, typer.Option(help="Who exports: name and role")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit")],
+    out: Annotated[Path, typer.Option(help="CSV file to write")],
+) -> None:
+    import csv
+
+    from services.intake.identity_access import Accessor, export_identities
+
+    async def run() -> list[tuple[str, IdentityRecord]]:
+        client, store, vault = _intake_access()
+        try:
+            return await export_identities(store, vault, programme, Accessor(actor, reason))
+        finally:
+            await client.close()
+
+    rows = asyncio.run(run())
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["participant_id", "personnummer", "name", "phone", "email", "address"])
+        for pid, record in rows:
+            writer.writerow(
+                [
+                    pid,
+                    *(
+                        getattr(record, f)
+                        for f in ("personnummer", "name", "phone", "email", "address")
+                    ),
+                ]
+            )
+    console.print(f"exported {len(rows)} identities to {out} (audited)")
+
+
+@identity_app.command("audit")
+def identity_audit() -> None:
+    """Who read or exported identity data, and why; and every erasure."""
+
+    async def run() -> list[Document]:
+        client, store, _ = _intake_access()
+        try:
+            return await store.audit.find({}).sort("at", 1).to_list()
+        finally:
+            await client.close()
+
+    table = Table("at", "action", "actor", "reason", "participant / programme")
+    for entry in asyncio.run(run()):
+        table.add_row(
+            str(entry.get("at")),
+            str(entry.get("action")),
+            str(entry.get("actor")),
+            str(entry.get("reason")),
+            str(entry.get("participant_id") or entry.get("programme_id") or ""),
+        )
+    console.print(table)
 
 
 @dlq_app.command("list")

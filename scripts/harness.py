@@ -168,7 +168,8 @@ def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> d
 def _subscriptions(service: str) -> tuple[tuple[str, str], ...]:
     """(subscriber, topic) pairs, read off the service as it would be built."""
     module = importlib.import_module(f"services.{service}.app")
-    runtime = module.create(Settings(pseudonym_key="unused"), configure_logs=False)
+    unused = Settings(pseudonym_key="unused", identity_master_key="00" * 32)
+    runtime = module.create(unused, configure_logs=False)
     return tuple((c.subscription.name, c.subscription.topic) for c in runtime.consumers)
 
 

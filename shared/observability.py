@@ -62,6 +62,17 @@ def _identity(_: Any, __: str, event_dict: Any) -> Any:
     return event_dict
 
 
+def event_fields(envelope: Any) -> dict[str, Any]:
+    """What every log line about one event carries, so one message's story can be followed
+    across services by its correlation id. Never the payload: it may hold personal data."""
+    return {
+        "event_id": str(envelope.id),
+        "event_type": envelope.type,
+        "correlation_id": envelope.correlationid,
+        "municipality": envelope.municipality,
+    }
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger

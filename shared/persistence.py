@@ -26,9 +26,12 @@ from pymongo.errors import (
 )
 from pymongo.read_concern import ReadConcern
 
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, new_event
 from shared.contracts.registry import encode_event
+from shared.contracts.scoped import resident_view
+from shared.contracts.topics import municipality_events_topic
 from shared.settings import Settings
+from shared.tracing import trace_headers
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -112,22 +115,42 @@ class Transaction:
     applied_ids: list[str] = field(default_factory=list)
     outgoing: list[OutboxRecord] = field(default_factory=list)
 
-    def emit(self, envelope: Envelope[Any]) -> None:
-        self.outgoing.append(event_record(self.settings, envelope))
+    def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
+        """Stage an event for the outbox: on its type's topic, or `topic` for streams whose
+        name depends on the event (a partner's own stream)."""
+        self.outgoing.append(event_record(self.settings, envelope, topic))
+        if topic is None and (view := resident_view(envelope)) is not None:
+            # The resident's municipality gets its view in the same write: as complete and in
+            # the same order as the services' own topics.
+            copy = new_event(
+                view,
+                source=envelope.source,
+                municipality=view.municipality,
+                cause=envelope,
+                time=envelope.time,
+            )
+            self.outgoing.append(
+                event_record(self.settings, copy, municipality_events_topic(view.municipality))
+            )
 
     def emit_record(self, record: OutboxRecord) -> None:
         self.outgoing.append(record)
 
 
-def event_record(settings: Settings, envelope: Envelope[Any]) -> OutboxRecord:
+def event_record(
+    settings: Settings, envelope: Envelope[Any], topic: str | None = None
+) -> OutboxRecord:
     return OutboxRecord(
-        topic=settings.topic(type(envelope.data).TOPIC),
+        topic=settings.topic(topic or type(envelope.data).TOPIC),
         key=envelope.subject.encode(),
         value=encode_event(envelope),
         headers=(
             ("content-type", b"application/cloudevents+json"),
             ("ce_id", str(envelope.id).encode()),
             ("ce_type", envelope.type.encode()),
+            # FastStream's name for it: its tracing links a batch's records by this header.
+            ("correlation_id", (envelope.correlationid or str(envelope.id)).encode()),
+            *trace_headers(),
         ),
     )
 

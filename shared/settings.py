@@ -3,7 +3,9 @@ local stack and in Kubernetes against a Kafka cluster and a MongoDB replica set.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,11 +62,29 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector, e.g. http://otel-collector:4318; "
+        "tracing is off without it.",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
     # Intake: the key of the pseudonymous participant id. Never logged, never in an event.
     pseudonym_key: SecretStr | None = None
+    # Intake: wraps each person's own key (64 hex characters = 256 bits). Never logged.
+    identity_master_key: SecretStr | None = None
+    # Intake: erase participants this many days after their last event (off when unset).
+    retention_days: int | None = Field(default=None, ge=1)
+    retention_check_seconds: float = Field(default=3_600.0, gt=0)
+
+    # Follow-ups and support check-ins fall due against today's date in Sweden, whatever zone the
+    # pod runs in; a demo or a test may fix the day (INSATS_TODAY=YYYY-MM-DD).
+    today: date | None = None
+    due_check_seconds: float = Field(default=60.0, gt=0)
+
+    def business_today(self) -> date:
+        return self.today or datetime.now(ZoneInfo("Europe/Stockholm")).date()
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:

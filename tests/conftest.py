@@ -11,6 +11,7 @@ Each test gets its own namespace (topic, consumer-group and database prefixes) o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -116,6 +117,7 @@ def env(stack_env: dict[str, str], namespace: Namespace) -> dict[str, str]:
         **stack_env,
         **namespace.environment(),
         "INSATS_PSEUDONYM_KEY": "test-key-" + namespace.name,
+        "INSATS_IDENTITY_MASTER_KEY": hashlib.sha256(namespace.name.encode()).hexdigest(),
         "INSATS_LOG_FORMAT": "json",
         # Short group timeouts and fast retries keep the tests quick; the logic is the same.
         "INSATS_SESSION_TIMEOUT_MS": "6000",

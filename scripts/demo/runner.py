@@ -3,18 +3,22 @@
 It starts the stack (if it is not running) and the three services as processes, then plays the
 municipal systems and partners for ten months of 2026: programmes, partners and agreements are
 published; referrals arrive month by month as JSON on the inbound topic; partners end placements
-and caseworkers report the status at exit. Between steps it waits until every service has consumed
-and published everything. It ends with the per-programme report, stops what it started, and exits
-0 only if every referral was accounted for.
+and caseworkers report the status at exit, then answer the follow-ups outcomes announces as they
+fall due. Between steps it waits until every service has consumed and published everything. It
+ends with each programme's indicators, writes the dashboard's pages, stops what it started, and
+exits 0 only if every referral was accounted for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,13 +34,19 @@ from scripts.harness import (
     settings_for,
     wait_settled,
 )
-from scripts.render import report_table
+from scripts.render import programme_overview, programme_summary
 from scripts.stack import Stack
-from services.outcomes.reports import programme_reports
+from services.outcomes.dashboard import write_pages
+from services.outcomes.reports import programme_overviews
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
+from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
+
+# Six months after the last played month (October 2026).
+DEMO_TODAY = date(2027, 4, 30)
+DASHBOARD = Path(".local/demo/dashboard")
 
 
 async def run_demo(console: Console, *, participants: int, seed: int) -> int:
@@ -50,7 +60,12 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         **Namespace("demo").environment(),
         # A fresh key per run: pseudonyms are per deployment, and this run is its own deployment.
         "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
         "INSATS_LOG_FORMAT": "json",
+        # Outcomes' clock: six months past the played months, so that the follow-ups of the
+        # year's exits (at exit, after 4 weeks, 3 and 6 months) have fallen due.
+        "INSATS_TODAY": DEMO_TODAY.isoformat(),
+        "INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS": "1",
     }
     settings = settings_for(env)
     platform = Platform(env, Path(".local/demo/logs"))
@@ -61,6 +76,7 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
             await platform.wait_ready()
         scenario = Scenario(participants, seed)
         await _play(console, scenario, settings)
+        await _answer_follow_ups(console, scenario, settings)
         await _print_results(console, scenario, settings)
     finally:
         codes = platform.stop()
@@ -91,6 +107,7 @@ async def _play(console: Console, scenario: Scenario, settings: Settings) -> Non
             progress.advance(setup)
             referrals = progress.add_task("Referrals published and settled", total=total)
             months = progress.add_task("Months of 2026 played", total=len(scenario.months))
+            answered: set[str] = set()
             for month in scenario.months:
                 for envelope in month.referrals:
                     await publisher.send(envelope)
@@ -99,13 +116,33 @@ async def _play(console: Console, scenario: Scenario, settings: Settings) -> Non
                 await publisher.flush()
                 await wait_settled(settings)
                 progress.advance(referrals, len(month.referrals) + len(month.broken))
+                # Offers are answered until none is left open: a declined place is offered on.
+                while offers := await _open_offers(settings, answered):
+                    answered |= {offer["placement_id"] for offer in offers}
+                    for response in scenario.responses(offers, month):
+                        await publisher.send(response)
+                    await publisher.flush()
+                    await wait_settled(settings)
                 active = await _active_placements(settings)
+                for report in scenario.attendance(active, month):
+                    await publisher.send(report)
                 for end_report, outcome in scenario.endings(active, month):
                     await publisher.send(end_report)
                     await publisher.send(outcome)
                 await publisher.flush()
                 await wait_settled(settings)
                 progress.advance(months)
+
+
+async def _open_offers(settings: Settings, answered: set[str]) -> list[dict[str, Any]]:
+    """Offers a partner and caseworker have not answered yet."""
+    offers = []
+    for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        data = event["data"]
+        if event["type"] == "insats.placement.offered.v1" and data["placement_id"] not in answered:
+            offers.append(data)
+    return offers
 
 
 async def _active_placements(settings: Settings) -> list[dict[str, str]]:
@@ -121,13 +158,71 @@ async def _active_placements(settings: Settings) -> list[dict[str, str]]:
     return sorted(active.values(), key=lambda p: p["placement_id"])
 
 
+async def _all_announced(settings: Settings, timeout: float = 60.0) -> None:
+    """Until the outcomes service has announced every follow-up due by its today."""
+    client = mongo_client(settings)
+    try:
+        store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+        deadline = time.monotonic() + timeout
+        while True:
+            asked = {p.programme_id: p.follow_ups for p in await store.programme_definitions()}
+            if await store.count_due(DEMO_TODAY, asked) == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("follow-ups not announced in time")
+            await asyncio.sleep(0.3)
+    finally:
+        await client.close()
+    await wait_settled(settings)
+
+
+async def _answer_follow_ups(console: Console, scenario: Scenario, settings: Settings) -> None:
+    """Caseworkers answer the follow-ups outcomes announced, as a case system subscribed to
+    insats.outcomes.events would."""
+    with console.status(f"Follow-ups falling due by {DEMO_TODAY} and answered"):
+        await _all_announced(settings)
+        due: list[dict[str, Any]] = []
+        at_exit: dict[tuple[str, str], str] = {}
+        for _, value, _ in await read_topic(settings, topics.OUTCOMES_EVENTS):
+            event = json.loads(value)
+            data = event["data"]
+            if event["type"] == FollowUpDue.TYPE:
+                due.append(data)
+            elif event["type"] == OutcomeRecorded.TYPE and data["follow_up"] == "vid_avslut":
+                at_exit[(data["programme_id"], data["participant_id"])] = data["status"]
+        answers = scenario.follow_up_answers(due, at_exit)
+        async with Publisher(settings) as publisher:
+            for answer in answers:
+                await publisher.send(answer)
+            await publisher.flush()
+        await wait_settled(settings)
+    console.print(
+        f"Outcomes announced {len(due)} follow-ups due by {DEMO_TODAY}; "
+        f"caseworkers answered {len(answers)}, the rest are overdue."
+    )
+
+
 async def _print_results(console: Console, scenario: Scenario, settings: Settings) -> None:
     client = mongo_client(settings)
     try:
         store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-        console.print(report_table(await programme_reports(store)))
+        views = await programme_overviews(store, DEMO_TODAY)
     finally:
         await client.close()
+    console.print(programme_summary(views))
+    for view in views:
+        console.print(programme_overview(view))
+    pages = write_pages(views, DASHBOARD)
+    console.print(f"Dashboard: {pages[0].resolve()} (one page per programme beside it)")
+    steps: Counter[str] = Counter()
+    for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        step = event["type"].removeprefix("insats.").removesuffix(".v1")
+        steps[f"{step} ({event['data']['change']})" if "change" in event["data"] else step] += 1
+    lifecycle = Table("placement events", "count", title="Placements: offers, lifecycle, risks")
+    for step, count in sorted(steps.items()):
+        lifecycle.add_row(step, str(count))
+    console.print(lifecycle)
     rejections: Counter[str] = Counter()
     for _, value, _ in await read_topic(settings, topics.INTAKE_EVENTS):
         event = json.loads(value)

@@ -19,27 +19,41 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from services.intake.personnummer import format_with_check
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.municipal import (
+    AgreementKind,
     AgreementSigned,
+    Contribution,
+    ContributionKind,
+    CriterionAssessment,
     Eligibility,
     OutcomeReported,
     PartnerRegistered,
+    PartnerVetted,
+    Preferences,
     PriorityRule,
     ProgrammeDefined,
     ReferralReceived,
 )
-from shared.contracts.partner import PlacementEndReported
+from shared.contracts.partner import (
+    AttendanceReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+)
 from shared.contracts.vocabulary import (
+    SYSSELSATTNING,
     ActivityType,
+    ConsentPurpose,
     EndReason,
     FollowUpPoint,
+    IopCriterion,
     OutcomeSource,
     OutcomeStatus,
     PartnerKind,
+    PlacementAction,
     TargetGroup,
 )
 from shared.luhn import organisationsnummer
@@ -133,6 +147,14 @@ class PartnerPlan:
     agreement: AgreementSigned
 
 
+_AGREEMENT_KINDS = {
+    PartnerKind.IOP_NON_PROFIT: AgreementKind.IOP,
+    PartnerKind.SOCIAL_CLAUSE_EMPLOYER: AgreementKind.SOCIAL_CLAUSE,
+    PartnerKind.MUNICIPAL_WORKPLACE: AgreementKind.MUNICIPAL,
+}
+_MUNICIPALITY = "Kommunen (arbetsmarknadsenheten)"
+
+
 def partners() -> list[PartnerPlan]:
     def plan(
         partner_id: str,
@@ -160,6 +182,18 @@ def partners() -> list[PartnerPlan]:
                 activities=activities,
                 period_start=date(YEAR, 1, 1),
                 period_end=date(YEAR + 1, 12, 31),
+                kind=_AGREEMENT_KINDS[kind],
+                # Co-financed by both parties, as an IOP must be, and evaluated together.
+                parties=[name, _MUNICIPALITY],
+                contributions=[
+                    Contribution(
+                        party=name, kind=ContributionKind.STAFF_HOURS, amount=places * 200
+                    ),
+                    Contribution(
+                        party=_MUNICIPALITY, kind=ContributionKind.MONEY, amount=places * 25_000
+                    ),
+                ],
+                evaluation_plan="Gemensam utvärdering varje halvår: platser, deltagare, utfall.",
             ),
         )
 
@@ -273,6 +307,11 @@ class Scenario:
         self.months = [Month(n) for n in range(1, self.MONTHS + 1)]
         self.expected_rejections: dict[str, int] = {}
         self._serial = 0
+        # Follow-up answers and exit details have a generator of their own, so adding them left
+        # the rest of the scenario (who is referred, which placements end) as it was.
+        self._follow_up_random = random.Random(seed + 1)
+        # And so do the partners' and caseworkers' answers to offers, and attendance.
+        self._lifecycle_random = random.Random(seed + 2)
         self._build()
 
     # --- referrals -------------------------------------------------------------------------
@@ -328,6 +367,17 @@ class Scenario:
                 k=self.random.randint(1, 2),
             )
             personnummer, _ = self._person(day, 16, 60, female_share=0.55)
+        # Most consent to sharing placement details with the partner and to follow-up contact.
+        consents = [
+            purpose
+            for purpose, share in (
+                (ConsentPurpose.SHARE_WITH_PARTNER, 0.75),
+                (ConsentPurpose.FOLLOW_UP_CONTACT, 0.9),
+                (ConsentPurpose.FUNDER_REPORTING, 0.9),
+            )
+            if self._lifecycle_random.random() < share
+        ]
+        hours = self._lifecycle_random.choice([None, None, None, 10, 20])
         referral = ReferralReceived(
             referral_id=f"{municipality}-{YEAR}-{len(self._all_referrals()) + 1:05d}",
             personnummer=personnummer,
@@ -336,6 +386,8 @@ class Scenario:
             income_support=income_support,
             target_groups=groups,
             referral_date=day,
+            consents=consents,
+            preferences=Preferences(max_hours_per_week=hours),
         )
         if programme == HALMSTAD_150 and not income_support:
             self._expect("INCOME_SUPPORT_REQUIRED")
@@ -464,6 +516,7 @@ class Scenario:
                 in {OutcomeStatus.JOB_SEEKING, OutcomeStatus.SICK_OR_UNAVAILABLE},
                 source=OutcomeSource.CASEWORKER,
                 observed_on=end,
+                **self._exit_details(status),
             )
             pairs.append(
                 (
@@ -477,8 +530,87 @@ class Scenario:
             )
         return pairs
 
-    def _draw(self, profile: list[tuple[OutcomeStatus, float]]) -> OutcomeStatus:
-        roll, total = self.random.random(), 0.0
+    def _exit_details(self, status: OutcomeStatus) -> dict[str, Any]:
+        """What Kolada's "resultat vid avslut" asks of work and studies."""
+        draw = self._follow_up_random
+        if status in {OutcomeStatus.UNSUBSIDISED_WORK, OutcomeStatus.SUBSIDISED_WORK}:
+            return {
+                "employment_months": draw.choice([0.5, 3, 6, 12, 12]),
+                "municipal_labour_market_job": status is OutcomeStatus.SUBSIDISED_WORK
+                and draw.random() < 0.6,
+            }
+        if status is OutcomeStatus.STUDIES:
+            return {"studies_with_student_aid": draw.random() < 0.7}
+        return {}
+
+    # Where people are at a follow-up, given where they were at exit.
+    _LATER: ClassVar[dict[OutcomeStatus, list[tuple[OutcomeStatus, float]]]] = {
+        OutcomeStatus.UNSUBSIDISED_WORK: [
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.85),
+            (OutcomeStatus.JOB_SEEKING, 0.15),
+        ],
+        OutcomeStatus.SUBSIDISED_WORK: [
+            (OutcomeStatus.SUBSIDISED_WORK, 0.6),
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.2),
+            (OutcomeStatus.JOB_SEEKING, 0.2),
+        ],
+        OutcomeStatus.STUDIES: [
+            (OutcomeStatus.STUDIES, 0.65),
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.2),
+            (OutcomeStatus.JOB_SEEKING, 0.15),
+        ],
+        OutcomeStatus.PRAKTIK: [
+            (OutcomeStatus.UNSUBSIDISED_WORK, 0.3),
+            (OutcomeStatus.SUBSIDISED_WORK, 0.15),
+            (OutcomeStatus.PRAKTIK, 0.2),
+            (OutcomeStatus.JOB_SEEKING, 0.35),
+        ],
+    }
+    _STUCK: ClassVar[list[tuple[OutcomeStatus, float]]] = [
+        (OutcomeStatus.UNSUBSIDISED_WORK, 0.15),
+        (OutcomeStatus.SUBSIDISED_WORK, 0.1),
+        (OutcomeStatus.STUDIES, 0.1),
+        (OutcomeStatus.JOB_SEEKING, 0.5),
+        (OutcomeStatus.SICK_OR_UNAVAILABLE, 0.15),
+    ]
+
+    def follow_up_answers(
+        self, due: list[dict[str, Any]], at_exit: dict[tuple[str, str], str]
+    ) -> list[Envelope[EventData]]:
+        """Caseworkers answer most follow-ups that fell due (insats.follow-up.due.v1); about
+        one in ten is left unanswered, to show up as overdue. `at_exit` is each participant's
+        status at exit by (programme, participant)."""
+        draw = self._follow_up_random
+        answers: list[Envelope[EventData]] = []
+        for item in sorted(due, key=lambda d: d["follow_up_id"]):
+            if draw.random() < 0.1:
+                continue
+            before = at_exit.get((item["programme_id"], item["participant_id"]))
+            profile = self._LATER.get(OutcomeStatus(before), self._STUCK) if before else self._STUCK
+            status = self._draw(profile, draw)
+            working = status in SYSSELSATTNING - {OutcomeStatus.PRAKTIK}
+            report = OutcomeReported(
+                report_id=f"{item['follow_up_id']}",
+                participant_id=item["participant_id"],
+                programme_id=item["programme_id"],
+                municipality=item["municipality"],
+                follow_up=FollowUpPoint(item["follow_up"]),
+                status=status,
+                income_support=not working and draw.random() < 0.8,
+                source=OutcomeSource.REGISTER if draw.random() < 0.5 else OutcomeSource.CASEWORKER,
+                observed_on=date.fromisoformat(item["due_date"]),
+                **self._exit_details(status),
+            )
+            municipality = item["municipality"]
+            answers.append(
+                new_event(report, source=_source(municipality), municipality=municipality)
+            )
+        return answers
+
+    def _draw(
+        self, profile: list[tuple[OutcomeStatus, float]], draw: random.Random | None = None
+    ) -> OutcomeStatus:
+        roll, total = (draw or self.random).random(), 0.0
         for status, weight in profile:
             total += weight
             if roll < total:
@@ -493,5 +625,92 @@ class Scenario:
         for item in partners():
             m = item.partner.municipality
             events.append(new_event(item.partner, source=_source(m), municipality=m))
+            if item.partner.kind is PartnerKind.IOP_NON_PROFIT:
+                events.append(
+                    new_event(_vetted(item.partner.partner_id), source=_source(m), municipality=m)
+                )
             events.append(new_event(item.agreement, source=_source(m), municipality=m))
         return events
+
+    # --- offers, attendance ----------------------------------------------------------------
+
+    def responses(
+        self, offers: list[dict[str, Any]], month: Month
+    ) -> list[Envelope[PlacementChangeReported]]:
+        """Most offers are accepted and started within the week; a few are declined."""
+        events = []
+        for offer in offers:
+            offered = date.fromisoformat(offer["offered_on"])
+            respond = min(offered + timedelta(days=2), max(month.last_day, offered))
+            if self._lifecycle_random.random() < 0.08:
+                steps = [(PlacementAction.DECLINE, respond, "vill hellre något annat")]
+            else:
+                start = min(offered + timedelta(days=7), max(month.last_day, respond))
+                steps = [(PlacementAction.ACCEPT, respond, ""), (PlacementAction.START, start, "")]
+            for action, on, reason in steps:
+                report = PlacementChangeReported(
+                    placement_id=offer["placement_id"],
+                    participant_id=offer["participant_id"],
+                    action=action,
+                    on=on,
+                    reason=reason,
+                    reported_by=offer["partner_id"],
+                )
+                events.append(
+                    new_event(
+                        report,
+                        source=f"urn:partner:{offer['partner_id']}",
+                        municipality=offer["municipality"],
+                    )
+                )
+        return events
+
+    def attendance(
+        self, active: list[dict[str, Any]], month: Month
+    ) -> list[Envelope[AttendanceReported]]:
+        """The partners' weekly attendance for the month's last week; a few attend poorly."""
+        week_start = month.last_day - timedelta(days=6)
+        events = []
+        for placement in active:
+            if date.fromisoformat(placement["start_date"]) > week_start:
+                continue
+            expected = float(placement.get("hours_per_week") or 20)
+            poor = self._lifecycle_random.random() < 0.07
+            share = (
+                self._lifecycle_random.uniform(0.1, 0.4)
+                if poor
+                else self._lifecycle_random.uniform(0.8, 1.0)
+            )
+            report = AttendanceReported(
+                placement_id=placement["placement_id"],
+                participant_id=placement["participant_id"],
+                period_start=week_start,
+                period_end=month.last_day,
+                expected_hours=expected,
+                attended_hours=round(expected * share, 1),
+            )
+            events.append(
+                new_event(
+                    report,
+                    source=f"urn:partner:{placement['partner_id']}",
+                    municipality=placement["municipality"],
+                )
+            )
+        return events
+
+
+def _vetted(partner_id: str) -> PartnerVetted:
+    """Kungsbacka's assessment of its IOP partner against every criterion of its invitation."""
+    return PartnerVetted(
+        partner_id=partner_id,
+        assessed_by="Kungsbacka kommun, Gymnasium & Arbetsmarknad",
+        assessments=[
+            CriterionAssessment(
+                criterion=criterion,
+                met=True,
+                assessed_on=date(YEAR - 1, 11, 20),
+                note="Bedömt vid IOP-beredningen hösten 2025",
+            )
+            for criterion in IopCriterion
+        ],
+    )

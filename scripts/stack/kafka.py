@@ -75,11 +75,25 @@ class LocalKafka:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},"
-                    f"CONTROLLER://{s.host}:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}",
+                    f"CONTROLLER://{s.host}:{s.kafka_controller_port},"
+                    f"PARTNER://{s.host}:{s.kafka_sasl_port}",
+                    f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port},"
+                    f"PARTNER://{s.host}:{s.kafka_sasl_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map="
+                    "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PARTNER:SASL_PLAINTEXT",
+                    # Outside systems (partners, municipalities) connect on the PARTNER listener
+                    # with SCRAM users and are held to their ACLs, as on a production cluster.
+                    # The services and tests use the loopback PLAINTEXT listener, whose
+                    # anonymous principal is a super user here (in production every service
+                    # has its own KafkaUser; see deploy/k8s).
+                    "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                    "listener.name.partner.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "super.users=User:ANONYMOUS",
+                    "allow.everyone.if.no.acl.found=false",
                     f"controller.quorum.bootstrap.servers={s.host}:{s.kafka_controller_port}",
                     f"log.dirs={self.data}",
                     "num.partitions=6",
@@ -156,6 +170,22 @@ class LocalKafka:
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30)
+
+    def tool(self, main_class: str, *args: str) -> str:
+        """Run one of Kafka's own command-line tools against the broker, as its admin."""
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            [
+                *self._java(),
+                main_class,
+                "--bootstrap-server",
+                self.settings.bootstrap_servers,
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout
 
     async def answers(self) -> bool:
         admin = AIOKafkaAdminClient(

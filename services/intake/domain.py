@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import ProgrammeDefined, ReferralReceived
-from shared.contracts.vocabulary import RejectionReason, TargetGroup
+from shared.contracts.vocabulary import SPECIAL_CATEGORY_GROUPS, RejectionReason, TargetGroup
 
 # Rejections caused by bad data rather than by the programme's rules: these are also dead-lettered
 # so an operator sees them beside malformed messages.
@@ -40,6 +40,9 @@ class Rejection:
 class Enrolment:
     participant: ParticipantEnrolled
     person: Personnummer
+    # GDPR art. 9 facts: used for the eligibility decision and funder statistics, and travel
+    # apart from the enrolment.
+    special_categories: tuple[TargetGroup, ...] = ()
 
 
 Decision = Enrolment | Rejection
@@ -102,6 +105,7 @@ def decide(
             "Personen är redan inskriven i programmet.",
         )
     age = person.age_on(referral.referral_date)
+    ordinary, special = split_special_categories(_with_income_support(referral))
     return Enrolment(
         participant=ParticipantEnrolled(
             participant_id=participant_id,
@@ -112,11 +116,22 @@ def decide(
             age_at_referral=age,
             gender=referral.gender or person.gender,
             income_support=referral.income_support,
-            target_groups=_with_income_support(referral),
+            target_groups=list(ordinary),
             referral_date=referral.referral_date,
+            consents=list(dict.fromkeys(referral.consents)),
+            preferences=referral.preferences,
         ),
         person=person,
+        special_categories=special,
     )
+
+
+def split_special_categories(
+    groups: Collection[TargetGroup],
+) -> tuple[tuple[TargetGroup, ...], tuple[TargetGroup, ...]]:
+    ordinary = tuple(g for g in groups if g not in SPECIAL_CATEGORY_GROUPS)
+    special = tuple(g for g in groups if g in SPECIAL_CATEGORY_GROUPS)
+    return ordinary, special
 
 
 def _eligibility_failure(

@@ -1,22 +1,43 @@
-"""Intake's use cases: load what the rules need, decide, save decisions and events together."""
+"""Intake's use cases: referrals, consents and erasure requests in; decisions and events out.
+
+Everything on the inbound referral topic identifies people in clear. What leaves intake carries
+only the pseudonymous participant id; the clear personnummer, name and contact details are sealed
+in the identity store with the person's own key.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from services.intake import domain
-from services.intake.personnummer import Personnummer
+from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from services.intake.store import IntakeStore
-from shared.contracts.envelope import derive_event_id, new_event
-from shared.contracts.intake import ReferralRejected
-from shared.contracts.municipal import ProgrammeDefined, ReferralReceived
+from shared.contracts.envelope import Envelope, derive_event_id, new_event
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ReferralRejected,
+    ReferralRejectedV2,
+    SpecialCategoriesRecorded,
+    referral_rejected_v2,
+)
+from shared.contracts.municipal import (
+    ConsentRecorded,
+    ErasureRequested,
+    ProgrammeDefined,
+    ReferralReceived,
+)
 from shared.contracts.registry import UnreadableEvent
-from shared.contracts.vocabulary import RejectionReason
+from shared.contracts.vocabulary import ErasureReason, RejectionReason
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import InboundRecord, Received
 from shared.observability import get_logger
+from shared.persistence import ServiceDatabase, Transaction
 
 SOURCE = "/insats/intake"
 log = get_logger(__name__)
@@ -24,8 +45,8 @@ log = get_logger(__name__)
 _UNREADABLE_MESSAGES = {
     "INVALID_JSON": ("The message is not valid JSON.", "Meddelandet är inte giltig JSON."),
     "UNKNOWN_EVENT_TYPE": (
-        "The message is not a referral event.",
-        "Meddelandet är inte en remisshändelse.",
+        "The message is not a referral, consent or erasure event.",
+        "Meddelandet är inte en remiss-, samtyckes- eller raderingshändelse.",
     ),
     "SCHEMA_VIOLATION": (
         "The referral does not follow the schema",
@@ -35,9 +56,16 @@ _UNREADABLE_MESSAGES = {
 
 
 class IntakeHandlers:
-    def __init__(self, store: IntakeStore, pseudonym_key: bytes, municipalities: Collection[str]):
+    def __init__(
+        self,
+        store: IntakeStore,
+        pseudonym_key: bytes,
+        vault: IdentityVault,
+        municipalities: Collection[str],
+    ) -> None:
         self.store = store
         self.pseudonym = domain.pseudonymiser(pseudonym_key)
+        self.vault = vault
         self.municipalities = municipalities
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
@@ -48,7 +76,32 @@ class IntakeHandlers:
             latest[definition.programme_id] = definition
         await self.store.save_programmes(latest.values(), ctx.session)
 
-    async def on_referrals(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+    async def on_inbound(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        """Referrals in bulk; a consent or an erasure request in between is applied in its place,
+        so a batch is applied as if its events came one at a time."""
+        pending: list[Received] = []
+        for item in batch:
+            if isinstance(item.event.data, ReferralReceived):
+                pending.append(item)
+                continue
+            await self._referrals(pending, ctx)
+            pending = []
+            if isinstance(item.event.data, ConsentRecorded):
+                await self._consent(item, ctx)
+            elif isinstance(item.event.data, ErasureRequested):
+                await self._erasure(item, ctx)
+        await self._referrals(pending, ctx)
+
+    async def on_activity(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        """Placements and follow-ups keep a participant's record alive for the retention rule."""
+        ids = {str(getattr(item.event.data, "participant_id", "")) for item in batch}
+        await self.store.touch(ids - {""}, ctx.now, ctx.session)
+
+    # --- referrals ---------------------------------------------------------------------------
+
+    async def _referrals(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        if not batch:
+            return
         referrals: list[ReferralReceived] = [item.event.data for item in batch]
         people = [domain.identify(referral) for referral in referrals]
         pseudonyms = {
@@ -59,9 +112,14 @@ class IntakeHandlers:
         programmes = await self.store.load_programmes(
             (referral.programme_id for referral in referrals), ctx.session
         )
-        enrolled = await self.store.enrolled_programmes(pseudonyms.values(), ctx.session)
-
-        enrolments = []
+        known = await self.store.participants_by_id(pseudonyms.values(), ctx.session)
+        enrolled = {
+            pid: {e["programme_id"] for e in doc.get("enrolments", [])}
+            for pid, doc in known.items()
+        }
+        enrolments: list[tuple[ParticipantEnrolled, bool]] = []
+        identities: dict[str, IdentityRecord] = {}
+        protected: set[str] = set()
         decisions: list[dict[str, Any]] = []
         for index, (item, referral, person) in enumerate(
             zip(batch, referrals, people, strict=True)
@@ -69,14 +127,13 @@ class IntakeHandlers:
             if isinstance(person, domain.Rejection):
                 decision: domain.Decision = person
             else:
-                participant_id = pseudonyms[index]
                 decision = domain.decide(
                     referral,
                     person,
-                    participant_id,
+                    pseudonyms[index],
                     programmes.get(referral.programme_id),
                     self.municipalities,
-                    enrolled.get(participant_id, set()),
+                    enrolled.get(pseudonyms[index], set()),
                 )
             record = {
                 "_id": f"{referral.municipality}:{referral.referral_id}",
@@ -85,28 +142,7 @@ class IntakeHandlers:
                 "municipality": referral.municipality,
                 "received_at": item.event.time,
             }
-            if isinstance(decision, domain.Enrolment):
-                participant = decision.participant
-                enrolled.setdefault(participant.participant_id, set()).add(participant.programme_id)
-                enrolments.append(participant)
-                decisions.append(
-                    {**record, "decision": "enrolled", "participant_id": participant.participant_id}
-                )
-                ctx.emit(
-                    new_event(
-                        participant,
-                        source=SOURCE,
-                        municipality=referral.municipality,
-                        cause=item.event,
-                    )
-                )
-                log.info(
-                    "referral enrolled",
-                    event_id=str(item.event.id),
-                    municipality=referral.municipality,
-                    programme=referral.programme_id,
-                )
-            else:
+            if isinstance(decision, domain.Rejection):
                 decisions.append(
                     {
                         **record,
@@ -116,7 +152,57 @@ class IntakeHandlers:
                     }
                 )
                 self._reject(item, referral, decision, ctx)
-        await self.store.record(enrolments, decisions, ctx.now, ctx.session)
+                continue
+            participant = decision.participant
+            pid = participant.participant_id
+            enrolled.setdefault(pid, set()).add(participant.programme_id)
+            enrolments.append((participant, referral.protected_identity))
+            if referral.protected_identity:
+                protected.add(pid)
+                identities.pop(pid, None)
+            else:
+                protected.discard(pid)
+                identities[pid] = _identity_of(referral, decision.person)
+            decisions.append({**record, "decision": "enrolled", "participant_id": pid})
+            ctx.emit(
+                new_event(
+                    participant, source=SOURCE, municipality=referral.municipality, cause=item.event
+                )
+            )
+            if decision.special_categories:
+                ctx.emit(
+                    new_event(
+                        SpecialCategoriesRecorded(
+                            participant_id=pid,
+                            programme_id=participant.programme_id,
+                            target_groups=list(decision.special_categories),
+                        ),
+                        source=SOURCE,
+                        municipality=referral.municipality,
+                        cause=item.event,
+                    )
+                )
+            item.log.info("referral enrolled", programme=referral.programme_id)
+        await self._seal(identities, protected, ctx)
+        await self.store.record_referrals(enrolments, decisions, ctx.now, ctx.session)
+
+    async def _seal(
+        self, identities: dict[str, IdentityRecord], protected: set[str], ctx: HandlerContext
+    ) -> None:
+        """Seal each identity with the person's key: the existing one, or a new one."""
+        if not identities and not protected:
+            return
+        wrapped = await self.store.wrapped_keys(identities, ctx.session)
+        new_keys: dict[str, bytes] = {}
+        sealed: dict[str, bytes] = {}
+        for pid, identity in identities.items():
+            if pid in wrapped:
+                person_key = self.vault.unwrap(wrapped[pid], pid)
+            else:
+                person_key = self.vault.new_person_key()
+                new_keys[pid] = self.vault.wrap(person_key, pid)
+            sealed[pid] = self.vault.seal(identity, person_key, pid)
+        await self.store.save_identities(new_keys, sealed, protected, ctx.now, ctx.session)
 
     def _reject(
         self,
@@ -135,19 +221,165 @@ class IntakeHandlers:
             message_sv=rejection.message_sv,
             received_at=item.event.time,
         )
+        v1 = new_event(event, source=SOURCE, municipality=referral.municipality, cause=item.event)
+        ctx.emit(v1)
+        # v2 beside v1 for the transition period (docs/contract/README.md), same cause and time.
         ctx.emit(
-            new_event(event, source=SOURCE, municipality=referral.municipality, cause=item.event)
+            new_event(
+                referral_rejected_v2(event),
+                source=SOURCE,
+                municipality=referral.municipality,
+                cause=item.event,
+                time=v1.time,
+            )
         )
         if rejection.reason in domain.BAD_INPUT:
             ctx.reject(item, rejection.reason.value, rejection.message)
         else:
-            log.info(
-                "referral not eligible",
-                event_id=str(item.event.id),
-                reason=rejection.reason.value,
-                rule=rejection.rule,
-                municipality=referral.municipality,
+            item.log.info(
+                "referral not eligible", reason=rejection.reason.value, rule=rejection.rule
             )
+
+    # --- consent -----------------------------------------------------------------------------
+
+    async def _consent(self, item: Received, ctx: HandlerContext) -> None:
+        request: ConsentRecorded = item.event.data
+        pid = await self._known_participant(
+            item, request.personnummer, request.participant_id, request.recorded_on, ctx
+        )
+        if pid is None:
+            return
+        await self.store.record_consent(
+            pid,
+            request.purpose.value,
+            {
+                "granted": request.granted,
+                "on": request.recorded_on.isoformat(),
+                "source": request.source,
+            },
+            ctx.now,
+            ctx.session,
+        )
+        ctx.emit(
+            new_event(
+                ConsentChanged(
+                    participant_id=pid,
+                    purpose=request.purpose,
+                    granted=request.granted,
+                    recorded_on=request.recorded_on,
+                    source=request.source,
+                ),
+                source=SOURCE,
+                municipality=request.municipality,
+                cause=item.event,
+            )
+        )
+        item.log.info("consent recorded", purpose=request.purpose.value, granted=request.granted)
+
+    # --- erasure -----------------------------------------------------------------------------
+
+    async def _erasure(self, item: Received, ctx: HandlerContext) -> None:
+        request: ErasureRequested = item.event.data
+        pid = await self._known_participant(
+            item, request.personnummer, request.participant_id, ctx.now.date(), ctx
+        )
+        if pid is None:
+            return
+        await self.erase(
+            pid,
+            request.reason,
+            request.requested_by,
+            request.request_id,
+            ctx,
+            municipality=request.municipality,
+            cause=item.event,
+        )
+
+    async def erase(
+        self,
+        pid: str,
+        reason: ErasureReason,
+        requested_by: str,
+        request_id: str,
+        ctx: HandlerContext,
+        *,
+        municipality: str | None,
+        cause: Envelope[Any] | None,
+    ) -> None:
+        await self.store.erase(pid, ctx.session)
+        await self.store.write_audit(
+            {
+                "at": ctx.now,
+                "action": "erase",
+                "actor": requested_by,
+                "reason": reason.value,
+                "request_id": request_id,
+            },
+            ctx.session,
+        )
+        erased = ParticipantErased(participant_id=pid, reason=reason, erased_on=ctx.now.date())
+        ctx.emit(
+            new_event(
+                erased,
+                source=SOURCE,
+                municipality=municipality,
+                cause=cause,
+                time=ctx.now,
+                event_id=None if cause else derive_event_id(pid, f"erased/{ctx.now.isoformat()}"),
+            )
+        )
+        log.info("participant erased", reason=reason.value, request_id=request_id)
+
+    async def erase_idle(
+        self, db: ServiceDatabase, cutoff: datetime, dead_letter_topic: str, limit: int = 200
+    ) -> int:
+        """The retention rule: erase participants with no event since `cutoff`, one transaction
+        each, so a failure midway leaves every erasure either done or not begun."""
+        erased = 0
+        for pid in await self.store.idle_since(cutoff, limit):
+
+            async def one(tx: Transaction, pid: str = pid) -> None:
+                ctx = HandlerContext(tx=tx, service="intake", dead_letter_topic=dead_letter_topic)
+                await self.erase(
+                    pid,
+                    ErasureReason.RETENTION,
+                    "insats/retention",
+                    f"retention:{cutoff.date().isoformat()}",
+                    ctx,
+                    municipality=None,
+                    cause=None,
+                )
+
+            await db.in_transaction(one)
+            erased += 1
+        return erased
+
+    async def _known_participant(
+        self,
+        item: Received,
+        personnummer: str | None,
+        participant_id: str | None,
+        reference: date,
+        ctx: HandlerContext,
+    ) -> str | None:
+        """The participant a request names, or None after dead-lettering it with the reason."""
+        if personnummer is not None:
+            try:
+                participant_id = self.pseudonym(parse(personnummer, reference))
+            except InvalidPersonnummer as problem:
+                ctx.reject(
+                    item,
+                    RejectionReason.INVALID_PERSONNUMMER.value,
+                    f"Invalid personnummer: {problem.message}.",
+                )
+                return None
+        known = await self.store.participants_by_id([participant_id or ""], ctx.session)
+        if participant_id not in known:
+            ctx.reject(item, "UNKNOWN_PARTICIPANT", "No participant with that identity.")
+            return None
+        return participant_id
+
+    # --- unreadable input --------------------------------------------------------------------
 
     async def on_unreadable_referral(
         self, record: InboundRecord, error: UnreadableEvent, ctx: HandlerContext
@@ -166,15 +398,30 @@ class IntakeHandlers:
             message_sv=f"{swedish}{detail}",
             received_at=ctx.now,
         )
-        ctx.emit(
-            new_event(
-                event,
-                source=SOURCE,
-                municipality=municipality,
-                time=ctx.now,
-                event_id=derive_event_id(record.coordinates, ReferralRejected.TYPE),
+        for data, type_name in (
+            (event, ReferralRejected.TYPE),
+            (referral_rejected_v2(event), ReferralRejectedV2.TYPE),
+        ):
+            ctx.emit(
+                new_event(
+                    data,
+                    source=SOURCE,
+                    municipality=municipality,
+                    time=ctx.now,
+                    event_id=derive_event_id(record.coordinates, type_name),
+                )
             )
-        )
+
+
+def _identity_of(referral: ReferralReceived, person: Personnummer) -> IdentityRecord:
+    contact = referral.contact
+    return IdentityRecord(
+        personnummer=person.normalised,
+        name=referral.name,
+        phone=contact.phone if contact else None,
+        email=contact.email if contact else None,
+        address=contact.address if contact else None,
+    )
 
 
 def _salvage_identifiers(record: InboundRecord) -> tuple[str, str | None]:

@@ -1,14 +1,24 @@
-"""Intake's collections: its copy of the programmes, participants by pseudonym, and the decision
-on every referral."""
+"""Intake's collections.
+
+- programmes: intake's copy of the programme definitions (eligibility is data).
+- participants: one document per pseudonym: birth year, gender, enrolments, consents. Nothing
+  that identifies the person directly.
+- identities: each person's identity record, sealed with that person's key (identity.py).
+- person_keys: the person keys, wrapped by the master key. Deleting one is crypto-shredding.
+- referrals: the decision on every referral, for the municipal system's questions and counts.
+- audit: who read or exported identity data, and why; and every erasure.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 
+from services.intake.identity import IdentityRecord, IdentityVault
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import ProgrammeDefined
 from shared.persistence import ServiceDatabase
@@ -18,11 +28,19 @@ class IntakeStore:
     def __init__(self, db: ServiceDatabase) -> None:
         self.programmes = db.collection("programmes")
         self.participants = db.collection("participants")
+        self.identities = db.collection("identities")
+        self.person_keys = db.collection("person_keys")
         self.referrals = db.collection("referrals")
+        self.audit = db.collection("audit")
 
     async def ensure_indexes(self) -> None:
         await self.referrals.create_index([("participant_id", ASCENDING)])
         await self.referrals.create_index([("decision", ASCENDING), ("programme_id", ASCENDING)])
+        await self.participants.create_index([("last_event_at", ASCENDING)])
+        await self.audit.create_index([("participant_id", ASCENDING)])
+        await self.audit.create_index([("at", ASCENDING)])
+
+    # --- programmes --------------------------------------------------------------------------
 
     async def save_programmes(self, definitions: Iterable[ProgrammeDefined], session: Any) -> None:
         operations = [
@@ -44,49 +62,60 @@ class IntakeStore:
         ).to_list()
         return {doc["_id"]: ProgrammeDefined.model_validate(doc["definition"]) for doc in found}
 
-    async def enrolled_programmes(
-        self, participant_ids: Iterable[str], session: Any
-    ) -> dict[str, set[str]]:
-        found = await self.participants.find(
-            {"_id": {"$in": list(set(participant_ids))}},
-            {"enrolments.programme_id": 1},
-            session=session,
-        ).to_list()
-        return {
-            doc["_id"]: {item["programme_id"] for item in doc.get("enrolments", [])}
-            for doc in found
-        }
+    # --- participants ------------------------------------------------------------------------
 
-    async def record(
+    async def participants_by_id(
+        self, participant_ids: Iterable[str], session: Any
+    ) -> dict[str, dict[str, Any]]:
+        found = await self.participants.find(
+            {"_id": {"$in": list(set(participant_ids))}}, session=session
+        ).to_list()
+        return {doc["_id"]: doc for doc in found}
+
+    async def record_referrals(
         self,
-        enrolments: list[ParticipantEnrolled],
+        enrolments: list[tuple[ParticipantEnrolled, bool]],
         decisions: list[dict[str, Any]],
         now: datetime,
         session: Any,
     ) -> None:
-        participant_ops = [
-            UpdateOne(
-                {"_id": enrolled.participant_id},
-                {
-                    "$setOnInsert": {
-                        "birth_year": enrolled.birth_year,
-                        "gender": enrolled.gender.value,
-                        "first_seen": now,
+        """Enrolments (with whether the person has protected identity) and every decision."""
+        participant_ops = []
+        for enrolled, protected in enrolments:
+            consents = {
+                purpose.value: {
+                    "granted": True,
+                    "on": enrolled.referral_date.isoformat(),
+                    "source": "referral",
+                }
+                for purpose in enrolled.consents
+            }
+            participant_ops.append(
+                UpdateOne(
+                    {"_id": enrolled.participant_id},
+                    {
+                        "$setOnInsert": {
+                            "birth_year": enrolled.birth_year,
+                            "gender": enrolled.gender.value,
+                            "first_seen": now,
+                        },
+                        "$set": {
+                            "last_event_at": now,
+                            "protected_identity": protected,
+                            **{f"consents.{k}": v for k, v in consents.items()},
+                        },
+                        "$push": {
+                            "enrolments": {
+                                "programme_id": enrolled.programme_id,
+                                "referral_id": enrolled.referral_id,
+                                "municipality": enrolled.municipality,
+                                "referral_date": enrolled.referral_date.isoformat(),
+                            }
+                        },
                     },
-                    "$set": {"last_event_at": now},
-                    "$push": {
-                        "enrolments": {
-                            "programme_id": enrolled.programme_id,
-                            "referral_id": enrolled.referral_id,
-                            "municipality": enrolled.municipality,
-                            "referral_date": enrolled.referral_date.isoformat(),
-                        }
-                    },
-                },
-                upsert=True,
+                    upsert=True,
+                )
             )
-            for enrolled in enrolments
-        ]
         if participant_ops:
             await self.participants.bulk_write(participant_ops, session=session)
         referral_ops = [
@@ -95,3 +124,110 @@ class IntakeStore:
         ]
         if referral_ops:
             await self.referrals.bulk_write(referral_ops, session=session)
+
+    async def record_consent(
+        self, participant_id: str, purpose: str, value: dict[str, Any], now: datetime, session: Any
+    ) -> None:
+        await self.participants.update_one(
+            {"_id": participant_id},
+            {"$set": {f"consents.{purpose}": value, "last_event_at": now}},
+            session=session,
+        )
+
+    async def touch(self, participant_ids: Iterable[str], now: datetime, session: Any) -> None:
+        """Another service reported about these participants: their retention clock restarts."""
+        ids = list(set(participant_ids))
+        if ids:
+            await self.participants.update_many(
+                {"_id": {"$in": ids}}, {"$max": {"last_event_at": now}}, session=session
+            )
+
+    async def idle_since(self, cutoff: datetime, limit: int) -> list[str]:
+        found = (
+            await self.participants.find({"last_event_at": {"$lt": cutoff}}, {"_id": 1})
+            .limit(limit)
+            .to_list()
+        )
+        return [doc["_id"] for doc in found]
+
+    # --- identities --------------------------------------------------------------------------
+
+    async def wrapped_keys(self, participant_ids: Iterable[str], session: Any) -> dict[str, bytes]:
+        found = await self.person_keys.find(
+            {"_id": {"$in": list(set(participant_ids))}}, session=session
+        ).to_list()
+        return {doc["_id"]: bytes(doc["wrapped"]) for doc in found}
+
+    async def save_identities(
+        self,
+        new_keys: dict[str, bytes],
+        sealed: dict[str, bytes],
+        forget: Iterable[str],
+        now: datetime,
+        session: Any,
+    ) -> None:
+        key_ops: list[Any] = [
+            InsertOne({"_id": pid, "wrapped": wrapped, "created_at": now})
+            for pid, wrapped in new_keys.items()
+        ]
+        identity_ops: list[Any] = [
+            UpdateOne({"_id": pid}, {"$set": {"sealed": blob, "updated_at": now}}, upsert=True)
+            for pid, blob in sealed.items()
+        ]
+        # People who now have protected identity: no identity data is kept at all.
+        for pid in forget:
+            key_ops.append(DeleteOne({"_id": pid}))
+            identity_ops.append(DeleteOne({"_id": pid}))
+        if key_ops:
+            await self.person_keys.bulk_write(key_ops, session=session)
+        if identity_ops:
+            await self.identities.bulk_write(identity_ops, session=session)
+
+    async def read_identity(
+        self, vault: IdentityVault, participant_id: str
+    ) -> IdentityRecord | None:
+        key = await self.person_keys.find_one({"_id": participant_id})
+        sealed = await self.identities.find_one({"_id": participant_id})
+        if key is None or sealed is None:
+            return None
+        person_key = vault.unwrap(bytes(key["wrapped"]), participant_id)
+        return vault.open(bytes(sealed["sealed"]), person_key, participant_id)
+
+    async def write_audit(self, entry: dict[str, Any], session: Any = None) -> None:
+        await self.audit.insert_one({"_id": uuid.uuid4().hex, **entry}, session=session)
+
+    # --- erasure -----------------------------------------------------------------------------
+
+    async def erase(self, participant_id: str, session: Any) -> bool:
+        """Crypto-shred and remove the person; keep only counts that link to no one."""
+        existed = await self.participants.find_one(
+            {"_id": participant_id}, {"_id": 1}, session=session
+        )
+        await self.person_keys.delete_one({"_id": participant_id}, session=session)
+        await self.identities.delete_one({"_id": participant_id}, session=session)
+        await self.participants.delete_one({"_id": participant_id}, session=session)
+        decisions = await self.referrals.find(
+            {"participant_id": participant_id}, session=session
+        ).to_list()
+        if decisions:
+            # The municipal case reference would lead back to the person: the decision stays,
+            # under a random id, with only what the counts need.
+            await self.referrals.delete_many({"participant_id": participant_id}, session=session)
+            await self.referrals.insert_many(
+                [
+                    {
+                        "_id": f"erased:{uuid.uuid4().hex}",
+                        "decision": doc.get("decision"),
+                        "programme_id": doc.get("programme_id"),
+                        "municipality": doc.get("municipality"),
+                    }
+                    for doc in decisions
+                ],
+                session=session,
+            )
+        await self.audit.update_many(
+            {"participant_id": participant_id},
+            {"$set": {"participant_id": "erased"}},
+            session=session,
+        )
+        return existed is not None

@@ -1,57 +1,129 @@
-"""The outcomes service: journeys, follow-up answers and indicators against programme goals."""
+"""The outcomes service: journeys, follow-ups and their answers, indicators against programme
+goals, and the dashboard."""
 
 from __future__ import annotations
 
-from services.outcomes.handlers import OutcomesHandlers
+from urllib.parse import parse_qs
+
+from faststream.asgi import AsgiResponse, get
+from faststream.asgi.types import Scope
+
+from services.outcomes.dashboard import index_page, programme_page
+from services.outcomes.handlers import FollowUpAnnouncer, OutcomesHandlers
+from services.outcomes.reports import programme_overviews
+from services.outcomes.settings import Clock, OutcomesSettings
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
-from shared.contracts.intake import ParticipantEnrolled, ReferralRejected
-from shared.contracts.municipal import OutcomeReported, ProgrammeDefined
-from shared.contracts.outcomes import OutcomeRecorded
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ReferralRejected,
+    SpecialCategoriesRecorded,
+)
+from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.scoped import ResidentEvent
 from shared.messaging.consumer import Subscription
 from shared.messaging.service import ServiceRuntime
 from shared.settings import Settings
 
 NAME = "outcomes"
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
-def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime:
-    runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
-    store = OutcomesStore(runtime.db)
-    handlers = OutcomesHandlers(store)
-    runtime.on_start(store.ensure_indexes)
-    runtime.subscribe(
+def _every_type_on(topic: str) -> frozenset[str]:
+    """On an inbound topic a type a subscriber does not accept is dead-lettered as bad input.
+    Outcomes only reads these topics (the owner of each validates them), so it accepts every
+    type of the contract there and its handlers pass over what they do not need."""
+    return frozenset(name for name, model in EVENT_TYPES.items() if topic == model.TOPIC)
+
+
+def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
+    """What outcomes reads; a rebuild replays exactly these."""
+    return [
         Subscription(
             name="programmes",
             topic=topics.MUNICIPAL_PROGRAMMES,
-            accepts=frozenset({ProgrammeDefined.TYPE}),
+            accepts=_every_type_on(topics.MUNICIPAL_PROGRAMMES),
             handler=handlers.on_programmes,
-        )
-    )
-    runtime.subscribe(
+        ),
+        Subscription(
+            name="partners",
+            topic=topics.MUNICIPAL_PARTNERS,
+            accepts=_every_type_on(topics.MUNICIPAL_PARTNERS),
+            handler=handlers.on_partners,
+        ),
         Subscription(
             name="intake-events",
             topic=topics.INTAKE_EVENTS,
-            accepts=frozenset({ParticipantEnrolled.TYPE, ReferralRejected.TYPE}),
+            accepts=frozenset(
+                {
+                    ParticipantEnrolled.TYPE,
+                    ReferralRejected.TYPE,
+                    ConsentChanged.TYPE,
+                    ParticipantErased.TYPE,
+                }
+            ),
             handler=handlers.on_intake,
-        )
-    )
-    runtime.subscribe(
+        ),
+        Subscription(
+            name="special-categories",
+            topic=topics.INTAKE_SPECIAL_CATEGORIES,
+            accepts=frozenset({SpecialCategoriesRecorded.TYPE}),
+            handler=handlers.on_special_categories,
+        ),
         Subscription(
             name="placement-events",
             topic=topics.PLACEMENT_EVENTS,
             accepts=frozenset({PlacementStarted.TYPE, PlacementEnded.TYPE}),
             handler=handlers.on_placements,
-        )
-    )
-    runtime.subscribe(
+        ),
         Subscription(
             name="outcome-reports",
             topic=topics.MUNICIPAL_OUTCOME_REPORTS,
-            accepts=frozenset({OutcomeReported.TYPE}),
+            accepts=_every_type_on(topics.MUNICIPAL_OUTCOME_REPORTS),
             handler=handlers.on_outcome_reports,
-        )
+        ),
+    ]
+
+
+def create(
+    settings: Settings,
+    *,
+    configure_logs: bool = True,
+    outcomes_settings: OutcomesSettings | None = None,
+    clock: Clock | None = None,
+) -> ServiceRuntime:
+    own = outcomes_settings or OutcomesSettings()
+    today = clock or own.clock(settings)
+    runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
+    store = OutcomesStore(runtime.db)
+    handlers = OutcomesHandlers(store)
+    runtime.on_start(store.ensure_indexes)
+    for subscription in subscriptions(handlers):
+        runtime.subscribe(subscription)
+    runtime.publishes(OutcomeRecorded, FollowUpDue, ResidentEvent)
+    announcer = FollowUpAnnouncer(
+        runtime.db,
+        store,
+        today,
+        batch=own.follow_up_batch,
+        on_committed=runtime.relay.wake,
     )
-    runtime.publishes(OutcomeRecorded)
+    runtime.every(own.follow_up_check_seconds, announcer.announce_due)
+
+    @get(include_in_schema=False)
+    async def dashboard(scope: Scope) -> AsgiResponse:
+        query = parse_qs(scope.get("query_string", b"").decode())
+        wanted = query.get("programme", [])
+        views = await programme_overviews(store, today(), programme_ids=wanted or None)
+        if not wanted:
+            return AsgiResponse(index_page(views).encode(), 200, _HTML)
+        if not views:
+            return AsgiResponse(b"no such programme", 404)
+        return AsgiResponse(programme_page(views[0]).encode(), 200, _HTML)
+
+    runtime.route("/dashboard", dashboard)
     return runtime

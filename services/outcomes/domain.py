@@ -1,17 +1,62 @@
-"""Outcomes' rules: what counts as a result, and how a programme is doing against its goals.
+"""Outcomes' rules: journeys, when follow-ups fall due, and how a programme does against its goals.
 
 A journey is one participant's way through one programme, assembled from intake's, placement's
-and the follow-ups' events. Indicators are computed from journeys. Pure: no I/O, no clock.
+and the follow-ups' events. Indicators (indicators.py) are computed from journeys. Pure: no I/O,
+no clock; "today" is always an argument.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import calendar
+import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from shared.contracts.municipal import ProgrammeDefined
-from shared.contracts.vocabulary import SYSSELSATTNING, FollowUpPoint, OutcomeStatus
+from shared.contracts.vocabulary import (
+    SYSSELSATTNING,
+    ActivityType,
+    FollowUpPoint,
+    Gender,
+    OutcomeSource,
+    OutcomeStatus,
+    TargetGroup,
+)
+
+WORK: frozenset[OutcomeStatus] = frozenset(
+    {OutcomeStatus.UNSUBSIDISED_WORK, OutcomeStatus.SUBSIDISED_WORK}
+)
+
+
+@dataclass(frozen=True)
+class Partner:
+    partner_id: str
+    name: str
+    kind: str | None = None
+    municipality: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    placement_id: str
+    partner_id: str | None
+    activity: ActivityType | None
+    start_date: date | None
+    end_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One follow-up answer, with the details some indicators need."""
+
+    status: OutcomeStatus
+    income_support: bool | None = None
+    observed_on: date | None = None
+    source: OutcomeSource | None = None
+    employment_months: float | None = None
+    municipal_labour_market_job: bool | None = None
+    studies_with_student_aid: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -20,19 +65,156 @@ class Journey:
     participant_id: str
     enrolled: bool
     municipality: str | None = None
+    gender: Gender | None = None
+    age_at_referral: int | None = None
+    income_support: bool | None = None
+    target_groups: frozenset[TargetGroup] = frozenset()
     referral_date: date | None = None
     first_placement: date | None = None
     exited: bool = False
     exit_date: date | None = None
-    outcomes: dict[FollowUpPoint, OutcomeStatus] = field(default_factory=dict)
+    placements: tuple[Placement, ...] = ()
+    outcomes: Mapping[FollowUpPoint, Outcome] = field(default_factory=dict)
 
     @property
     def status_at_exit(self) -> OutcomeStatus | None:
-        return self.outcomes.get(FollowUpPoint.AT_EXIT)
+        outcome = self.outcomes.get(FollowUpPoint.AT_EXIT)
+        return outcome.status if outcome else None
+
+    def in_placement_on(self, day: date) -> bool:
+        return any(
+            p.start_date is not None
+            and p.start_date <= day
+            and (p.end_date is None or day < p.end_date)
+            for p in self.placements
+        )
 
 
 def in_sysselsattning(status: OutcomeStatus) -> bool:
     return status in SYSSELSATTNING
+
+
+# --- follow-ups ----------------------------------------------------------------------------
+
+
+def _easter_sunday(year: int) -> date:
+    """The Gregorian computus (the anonymous algorithm of Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    weekday_shift = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * weekday_shift) // 433
+    month = (h + weekday_shift - 7 * m + 90) // 25
+    day = (h + weekday_shift - 7 * m + 33 * month + 19) % 32
+    return date(year, month, day)
+
+
+@functools.cache
+def swedish_non_working_days(year: int) -> frozenset[date]:
+    """Public holidays on weekdays, and the eves (midsummer, Christmas, New Year) on which
+    municipal offices are closed, so no one is followed up on them."""
+    easter = _easter_sunday(year)
+    midsummer_eve = next(
+        date(year, 6, d) for d in range(19, 26) if date(year, 6, d).weekday() == calendar.FRIDAY
+    )
+    return frozenset(
+        {
+            date(year, 1, 1),
+            date(year, 1, 6),
+            easter - timedelta(days=2),
+            easter + timedelta(days=1),
+            date(year, 5, 1),
+            easter + timedelta(days=39),
+            date(year, 6, 6),
+            midsummer_eve,
+            date(year, 12, 24),
+            date(year, 12, 25),
+            date(year, 12, 26),
+            date(year, 12, 31),
+        }
+    )
+
+
+def is_business_day(day: date) -> bool:
+    return day.weekday() < calendar.SATURDAY and day not in swedish_non_working_days(day.year)
+
+
+def next_business_day(day: date) -> date:
+    """`day` itself if it is a business day, else the first one after it."""
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month `months` later, or that month's last day if it is shorter."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_date(exit_date: date, point: FollowUpPoint) -> date:
+    """When a follow-up falls due: the interval from the exit date, moved to a business day."""
+    raw = {
+        FollowUpPoint.AT_EXIT: exit_date,
+        FollowUpPoint.WEEKS_4: exit_date + timedelta(weeks=4),
+        FollowUpPoint.MONTHS_3: add_months(exit_date, 3),
+        FollowUpPoint.MONTHS_6: add_months(exit_date, 6),
+        FollowUpPoint.MONTHS_12: add_months(exit_date, 12),
+    }[point]
+    return next_business_day(raw)
+
+
+def follow_up_schedule(exit_date: date) -> dict[FollowUpPoint, date]:
+    """Every point is scheduled at exit; the programme's choice of points is applied when they
+    fall due, so a programme defined (or redefined) after the exit still decides."""
+    return {point: due_date(exit_date, point) for point in FollowUpPoint}
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    programme_id: str
+    participant_id: str
+    point: FollowUpPoint
+    municipality: str | None
+    exit_date: date | None
+    due_date: date | None
+    emitted: bool = False
+    answered: bool = False
+
+    @property
+    def follow_up_id(self) -> str:
+        return follow_up_id(self.programme_id, self.participant_id, self.point)
+
+
+def follow_up_id(programme_id: str, participant_id: str, point: FollowUpPoint) -> str:
+    return f"{programme_id}:{participant_id}:{point.value}"
+
+
+def falls_due(follow_up: FollowUp, today: date, points: Iterable[FollowUpPoint]) -> bool:
+    """A scheduled follow-up the programme asks for, not yet answered or announced, and due."""
+    return (
+        follow_up.due_date is not None
+        and follow_up.due_date <= today
+        and follow_up.point in set(points)
+        and not follow_up.answered
+        and not follow_up.emitted
+    )
+
+
+def is_overdue(follow_up: FollowUp, today: date, points: Iterable[FollowUpPoint]) -> bool:
+    """Its due date has passed and no answer has come."""
+    return (
+        follow_up.due_date is not None
+        and follow_up.due_date < today
+        and follow_up.point in set(points)
+        and not follow_up.answered
+    )
+
+
+# --- the headline report -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,40 @@
-"""Outcomes' use cases: fold the other services' events into journeys; record follow-ups."""
+"""Outcomes' use cases: fold the other services' events into journeys, schedule and announce
+follow-ups, and record their answers."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
 
 from services.outcomes import store as read_model
-from services.outcomes.domain import in_sysselsattning
+from services.outcomes.domain import FollowUp, in_sysselsattning
 from services.outcomes.store import OutcomesStore
-from shared.contracts.envelope import new_event
-from shared.contracts.intake import ParticipantEnrolled, ReferralRejected
-from shared.contracts.municipal import OutcomeReported, ProgrammeDefined
-from shared.contracts.outcomes import OutcomeRecorded
+from shared.contracts.envelope import derive_event_id, new_event
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ReferralRejected,
+    SpecialCategoriesRecorded,
+)
+from shared.contracts.municipal import (
+    AgreementSigned,
+    OutcomeReported,
+    PartnerRegistered,
+    ProgrammeDefined,
+)
+from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.vocabulary import ConsentPurpose
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import Received
+from shared.observability import get_logger
+from shared.persistence import ServiceDatabase, Transaction
 
 SOURCE = "/insats/outcomes"
+log = get_logger(__name__)
 
 
 class OutcomesHandlers:
@@ -26,35 +44,88 @@ class OutcomesHandlers:
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         latest: dict[str, ProgrammeDefined] = {}
         for item in batch:
-            latest[item.event.data.programme_id] = item.event.data
+            if isinstance(item.event.data, ProgrammeDefined):
+                latest[item.event.data.programme_id] = item.event.data
         await self.store.save_programmes(latest.values(), ctx.session)
+
+    async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        data = [item.event.data for item in batch]
+        await self.store.save_partners(
+            [d for d in data if isinstance(d, PartnerRegistered)], ctx.session
+        )
+        await self.store.save_agreements(
+            [d for d in data if isinstance(d, AgreementSigned)], ctx.session
+        )
+
+    async def _about_live_participants(
+        self, batch: Sequence[Received], ctx: HandlerContext
+    ) -> list[Received]:
+        """Events about someone erased meanwhile (still in flight on another topic) are dropped:
+        after an erasure nothing may be folded in under the person's id again."""
+        ids = {str(getattr(item.event.data, "participant_id", "")) for item in batch} - {""}
+        erased = await self.store.erased_among(ids, ctx.session)
+        return [
+            item
+            for item in batch
+            if str(getattr(item.event.data, "participant_id", "")) not in erased
+        ]
 
     async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         operations = []
         rejected: Counter[str] = Counter()
-        for item in batch:
+        for item in await self._about_live_participants(batch, ctx):
             data = item.event.data
             if isinstance(data, ParticipantEnrolled):
                 operations.append(read_model.enrolled_update(data))
             elif isinstance(data, ReferralRejected):
                 rejected[data.programme_id or "(unknown)"] += 1
+            elif isinstance(data, ConsentChanged):
+                if data.purpose is ConsentPurpose.FOLLOW_UP_CONTACT and not data.granted:
+                    await self.store.apply(operations, ctx.session)
+                    operations = []
+                    await self.store.withdraw_follow_up_contact([data.participant_id], ctx.session)
+            elif isinstance(data, ParticipantErased):
+                await self.store.apply(operations, ctx.session)
+                operations = []
+                await self.store.anonymise(data.participant_id, ctx.now, ctx.session)
         await self.store.apply(operations, ctx.session)
         await self.store.count_rejections(dict(rejected), ctx.session)
+        await self.store.forget_old_erasure_marks(ctx.now)
+
+    async def on_special_categories(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        await self.store.apply(
+            [
+                read_model.special_categories_update(item.event.data)
+                for item in await self._about_live_participants(batch, ctx)
+                if isinstance(item.event.data, SpecialCategoriesRecorded)
+            ],
+            ctx.session,
+        )
 
     async def on_placements(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         operations = []
-        for item in batch:
+        follow_ups = []
+        exited = []
+        for item in await self._about_live_participants(batch, ctx):
             data = item.event.data
             if isinstance(data, PlacementStarted):
                 operations.append(read_model.placement_started_update(data))
             elif isinstance(data, PlacementEnded):
                 operations.append(read_model.placement_ended_update(data))
+                follow_ups += read_model.follow_ups_scheduled(data)
+                exited.append(data.participant_id)
         await self.store.apply(operations, ctx.session)
+        await self.store.apply_follow_ups(follow_ups, ctx.session)
+        # Those who withdrew consent to follow-up contact are not contacted after this exit either.
+        withdrawn = await self.store.contact_withdrawn_among(exited, ctx.session)
+        await self.store.withdraw_follow_up_contact(withdrawn, ctx.session)
 
     async def on_outcome_reports(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         recorded = []
-        for item in batch:
-            report: OutcomeReported = item.event.data
+        for item in await self._about_live_participants(batch, ctx):
+            report = item.event.data
+            if not isinstance(report, OutcomeReported):
+                continue
             outcome = OutcomeRecorded(
                 outcome_id=report.report_id,
                 participant_id=report.participant_id,
@@ -66,6 +137,9 @@ class OutcomesHandlers:
                 income_support=report.income_support,
                 source=report.source,
                 observed_on=report.observed_on,
+                employment_months=report.employment_months,
+                municipal_labour_market_job=report.municipal_labour_market_job,
+                studies_with_student_aid=report.studies_with_student_aid,
             )
             recorded.append(outcome)
             ctx.emit(
@@ -75,3 +149,79 @@ class OutcomesHandlers:
             )
         await self.store.save_outcomes(recorded, ctx.session)
         await self.store.apply([read_model.outcome_update(o) for o in recorded], ctx.session)
+        await self.store.apply_follow_ups(
+            [read_model.follow_up_answered(o) for o in recorded], ctx.session
+        )
+
+
+def follow_up_due_event(follow_up: FollowUp) -> FollowUpDue:
+    assert follow_up.municipality is not None
+    assert follow_up.exit_date is not None
+    assert follow_up.due_date is not None
+    return FollowUpDue(
+        follow_up_id=follow_up.follow_up_id,
+        participant_id=follow_up.participant_id,
+        programme_id=follow_up.programme_id,
+        municipality=follow_up.municipality,
+        follow_up=follow_up.point,
+        exit_date=follow_up.exit_date,
+        due_date=follow_up.due_date,
+    )
+
+
+class FollowUpsChanged(RuntimeError):
+    """Another replica announced some of the same follow-ups: this round is undone and redone."""
+
+
+class FollowUpAnnouncer:
+    """Announces follow-ups that have fallen due (FollowUpDue) and marks them announced in the
+    same transaction as the outbox records, so each is announced once, or not at all."""
+
+    def __init__(
+        self,
+        db: ServiceDatabase,
+        store: OutcomesStore,
+        clock: Callable[[], date],
+        *,
+        batch: int = 500,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.clock = clock
+        self.batch = batch
+        self._on_committed = on_committed
+
+    async def announce_due(self) -> int:
+        today = self.clock()
+        programmes = await self.store.programme_definitions()
+        points = {p.programme_id: p.follow_ups for p in programmes}
+        announced = 0
+        while True:
+            count = await self.db.in_transaction(lambda tx: self._announce_batch(tx, today, points))
+            announced += count
+            if count:
+                self._on_committed()
+            if count < self.batch:
+                break
+        if announced:
+            log.info("follow-ups announced", count=announced, today=today.isoformat())
+        return announced
+
+    async def _announce_batch(self, tx: Transaction, today: date, points: dict[str, Any]) -> int:
+        due = await self.store.due_follow_ups(today, points, tx.session, self.batch)
+        marked = await self.store.mark_emitted([f.follow_up_id for f in due], tx.now, tx.session)
+        if marked != len(due):
+            raise FollowUpsChanged(f"{len(due) - marked} follow-ups were announced elsewhere")
+        for follow_up in due:
+            tx.emit(
+                new_event(
+                    follow_up_due_event(follow_up),
+                    source=SOURCE,
+                    municipality=follow_up.municipality,
+                    # Derived from the follow-up itself: announcing it again (a retried
+                    # transaction, a rebuild) yields the same event id, which consumers skip.
+                    event_id=derive_event_id(follow_up.follow_up_id, FollowUpDue.TYPE),
+                )
+            )
+        return len(due)

@@ -1,24 +1,61 @@
-"""Outcomes' read models: journeys per participant and programme, follow-up answers, counters.
+"""Outcomes' read models: journeys per participant and programme, follow-ups, partners and their
+agreements, follow-up answers, counters.
 
 Updates are upserts on separate fields, so the result does not depend on the order in which the
-three services' topics happen to be consumed.
+services' topics happen to be consumed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 
-from services.outcomes.domain import Journey
-from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import ProgrammeDefined
+from services.outcomes.domain import (
+    FollowUp,
+    Journey,
+    Outcome,
+    Partner,
+    Placement,
+    follow_up_id,
+    follow_up_schedule,
+)
+from shared.contracts.intake import ParticipantEnrolled, SpecialCategoriesRecorded
+from shared.contracts.municipal import AgreementSigned, PartnerRegistered, ProgrammeDefined
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.contracts.vocabulary import FollowUpPoint, OutcomeStatus
+from shared.contracts.vocabulary import (
+    ActivityType,
+    FollowUpPoint,
+    Gender,
+    OutcomeSource,
+    OutcomeStatus,
+    TargetGroup,
+)
 from shared.persistence import ServiceDatabase
+
+# The collections that are read models, i.e. what a rebuild replaces.
+READ_MODELS = (
+    "programmes",
+    "journeys",
+    "outcomes",
+    "referral_counts",
+    "partners",
+    "agreements",
+    "follow_ups",
+)
+
+
+# Long enough for every event already in flight about an erased person to have arrived.
+ERASURE_MARK_LIFETIME = timedelta(days=1)
+
+
+def _erasure_mark(participant_id: str) -> str:
+    return hashlib.sha256(f"insats-erased/{participant_id}".encode()).hexdigest()
 
 
 def journey_id(programme_id: str, participant_id: str) -> str:
@@ -27,15 +64,24 @@ def journey_id(programme_id: str, participant_id: str) -> str:
 
 class OutcomesStore:
     def __init__(self, db: ServiceDatabase) -> None:
+        self.db = db
         self.programmes = db.collection("programmes")
         self.journeys = db.collection("journeys")
         self.outcomes = db.collection("outcomes")
         self.referrals = db.collection("referral_counts")
+        self.partners = db.collection("partners")
+        self.agreements = db.collection("agreements")
+        self.follow_ups = db.collection("follow_ups")
+        # Short-lived marks of erased participants (a hash, not the id), so events about them
+        # still in flight on other topics are not folded into new journeys after the erasure.
+        self.erasures = db.collection("erasures")
 
     async def ensure_indexes(self) -> None:
         await self.journeys.create_index([("programme_id", ASCENDING)])
         await self.journeys.create_index([("participant_id", ASCENDING)])
         await self.outcomes.create_index([("participant_id", ASCENDING)])
+        await self.follow_ups.create_index([("open", ASCENDING), ("due_date", ASCENDING)])
+        await self.follow_ups.create_index([("programme_id", ASCENDING)])
 
     async def save_programmes(self, definitions: Iterable[ProgrammeDefined], session: Any) -> None:
         operations = [
@@ -49,9 +95,33 @@ class OutcomesStore:
         if operations:
             await self.programmes.bulk_write(operations, session=session)
 
+    async def save_partners(self, partners: Iterable[PartnerRegistered], session: Any) -> None:
+        operations = [
+            UpdateOne({"_id": p.partner_id}, {"$set": p.model_dump(mode="json")}, upsert=True)
+            for p in partners
+        ]
+        if operations:
+            await self.partners.bulk_write(operations, session=session)
+
+    async def save_agreements(self, agreements: Iterable[AgreementSigned], session: Any) -> None:
+        operations = [
+            UpdateOne(
+                {"_id": a.agreement_id},
+                {"$set": {"definition": a.model_dump(mode="json")}},
+                upsert=True,
+            )
+            for a in agreements
+        ]
+        if operations:
+            await self.agreements.bulk_write(operations, session=session)
+
     async def apply(self, operations: list[Any], session: Any) -> None:
         if operations:
             await self.journeys.bulk_write(operations, ordered=True, session=session)
+
+    async def apply_follow_ups(self, operations: list[Any], session: Any) -> None:
+        if operations:
+            await self.follow_ups.bulk_write(operations, ordered=True, session=session)
 
     async def count_rejections(self, counts: dict[str, int], session: Any) -> None:
         operations = [
@@ -73,6 +143,114 @@ class OutcomesStore:
         if operations:
             await self.outcomes.bulk_write(operations, session=session)
 
+    # --- erasure and consent -----------------------------------------------------------------
+
+    async def erased_among(self, participant_ids: Iterable[str], session: Any) -> set[str]:
+        marks = {pid: _erasure_mark(pid) for pid in set(participant_ids)}
+        if not marks:
+            return set()
+        query = {"_id": {"$in": list(marks.values())}}
+        found = {doc["_id"] for doc in await self.erasures.find(query, session=session).to_list()}
+        return {pid for pid, mark in marks.items() if mark in found}
+
+    async def anonymise(self, participant_id: str, now: datetime, session: Any) -> None:
+        """Keep what the indicators count, under a random id no one can link to the person. Every
+        record of the person gets the same random id, so counts of people stay right."""
+        token = f"erased-{uuid.uuid4().hex}"
+        for collection in (self.journeys, self.outcomes, self.follow_ups):
+            mine = {"participant_id": participant_id}
+            for doc in await collection.find(mine, session=session).to_list():
+                extra: dict[str, Any]
+                if collection is self.journeys:
+                    new_id, extra = journey_id(doc["programme_id"], token), {}
+                elif collection is self.outcomes:
+                    new_id, extra = f"erased-{uuid.uuid4().hex}", {"outcome_id": None}
+                else:
+                    # No one is left to contact: closed, but counted where it had fallen due.
+                    new_id, extra = f"erased-{uuid.uuid4().hex}", {"open": False}
+                await collection.delete_one({"_id": doc["_id"]}, session=session)
+                replacement = {**doc, **extra, "_id": new_id, "participant_id": token}
+                await collection.insert_one(replacement, session=session)
+        await self.erasures.update_one(
+            {"_id": _erasure_mark(participant_id)},
+            {"$set": {"until": now + ERASURE_MARK_LIFETIME}},
+            upsert=True,
+            session=session,
+        )
+
+    async def forget_old_erasure_marks(self, now: datetime) -> None:
+        await self.erasures.delete_many({"until": {"$lt": now}})
+
+    async def withdraw_follow_up_contact(self, ids: Iterable[str], session: Any) -> None:
+        """No more follow-up contact: open follow-ups close, and later ones are never opened."""
+        unique = list(set(ids))
+        if not unique:
+            return
+        await self.journeys.update_many(
+            {"participant_id": {"$in": unique}},
+            {"$set": {"follow_up_contact_withdrawn": True}},
+            session=session,
+        )
+        await self.follow_ups.update_many(
+            {"participant_id": {"$in": unique}, "open": True},
+            {"$set": {"open": False, "contact_withdrawn": True}},
+            session=session,
+        )
+
+    async def contact_withdrawn_among(self, ids: Iterable[str], session: Any) -> set[str]:
+        query = {"participant_id": {"$in": list(set(ids))}, "follow_up_contact_withdrawn": True}
+        found = await self.journeys.find(query, {"participant_id": 1}, session=session).to_list()
+        return {doc["participant_id"] for doc in found}
+
+    # --- follow-ups falling due ----------------------------------------------------------------
+
+    async def due_follow_ups(
+        self,
+        today: date,
+        points: Mapping[str, Sequence[FollowUpPoint]],
+        session: Any,
+        limit: int,
+    ) -> list[FollowUp]:
+        """Open follow-ups due by `today` at the points each programme asks for."""
+        query = _open_and_due(today, points)
+        if query is None:
+            return []
+        docs = (
+            await self.follow_ups.find(query, session=session)
+            .sort("_id", ASCENDING)
+            .limit(limit)
+            .to_list()
+        )
+        return [_follow_up(doc) for doc in docs]
+
+    async def count_due(self, today: date, points: Mapping[str, Sequence[FollowUpPoint]]) -> int:
+        """How many due follow-ups wait to be announced."""
+        query = _open_and_due(today, points)
+        return 0 if query is None else await self.follow_ups.count_documents(query)
+
+    async def mark_emitted(self, ids: list[str], at: datetime, session: Any) -> int:
+        if not ids:
+            return 0
+        result = await self.follow_ups.update_many(
+            {"_id": {"$in": ids}, "open": True},
+            {"$set": {"emitted": True, "emitted_at": at, "open": False}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def mark_emitted_from_history(self, ids: Iterable[str]) -> None:
+        """A rebuild learns from the outcomes topic which follow-ups were already announced."""
+        operations = [
+            UpdateOne(
+                {"_id": fid},
+                {"$set": {"emitted": True, "open": False}, "$setOnInsert": {"answered": False}},
+                upsert=True,
+            )
+            for fid in ids
+        ]
+        if operations:
+            await self.follow_ups.bulk_write(operations)
+
     # --- reads for reports -------------------------------------------------------------------
 
     async def programme_definitions(self) -> list[ProgrammeDefined]:
@@ -88,6 +266,26 @@ class OutcomesStore:
     async def rejected_referrals(self, programme_id: str) -> int:
         doc = await self.referrals.find_one({"_id": programme_id})
         return int(doc.get("rejected", 0)) if doc else 0
+
+    async def follow_ups_of(self, programme_id: str) -> list[FollowUp]:
+        docs = await self.follow_ups.find({"programme_id": programme_id}).to_list()
+        return [_follow_up(doc) for doc in docs if doc.get("point")]
+
+    async def partner_directory(self) -> dict[str, Partner]:
+        docs = await self.partners.find({}).to_list()
+        return {
+            d["_id"]: Partner(
+                d["_id"], str(d.get("name") or d["_id"]), d.get("kind"), d.get("municipality")
+            )
+            for d in docs
+        }
+
+    async def agreement_list(self) -> list[AgreementSigned]:
+        docs = await self.agreements.find({}).sort("_id", ASCENDING).to_list()
+        return [AgreementSigned.model_validate(d["definition"]) for d in docs]
+
+
+# --- updates, one per event ------------------------------------------------------------------
 
 
 def enrolled_update(event: ParticipantEnrolled) -> UpdateOne:
@@ -105,6 +303,22 @@ def enrolled_update(event: ParticipantEnrolled) -> UpdateOne:
                 "income_support": event.income_support,
                 "target_groups": [g.value for g in event.target_groups],
                 "referral_date": event.referral_date.isoformat(),
+            }
+        },
+        upsert=True,
+    )
+
+
+def special_categories_update(event: SpecialCategoriesRecorded) -> UpdateOne:
+    """Kept apart from the enrolment's target groups, so neither overwrites the other whatever
+    the order they arrive in."""
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {
+            "$set": {
+                "programme_id": event.programme_id,
+                "participant_id": event.participant_id,
+                "special_target_groups": [g.value for g in event.target_groups],
             }
         },
         upsert=True,
@@ -133,6 +347,8 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
     fields: dict[str, Any] = {
         "programme_id": event.programme_id,
         "participant_id": event.participant_id,
+        f"placements.{event.placement_id}.partner_id": event.partner_id,
+        f"placements.{event.placement_id}.start_date": event.start_date.isoformat(),
         f"placements.{event.placement_id}.end_date": event.end_date.isoformat(),
         f"placements.{event.placement_id}.end_reason": event.reason.value,
     }
@@ -142,6 +358,49 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
         update["$max"] = {"exit_date": event.end_date.isoformat()}
     return UpdateOne(
         {"_id": journey_id(event.programme_id, event.participant_id)}, update, upsert=True
+    )
+
+
+def follow_ups_scheduled(event: PlacementEnded) -> list[UpdateOne]:
+    """At exit, every follow-up point gets its due date. `open` only ever goes from true to
+    false (announced or answered), so an answer that arrives first is never reopened."""
+    if not event.exits_programme:
+        return []
+    return [
+        UpdateOne(
+            {"_id": follow_up_id(event.programme_id, event.participant_id, point)},
+            {
+                "$set": {
+                    "programme_id": event.programme_id,
+                    "participant_id": event.participant_id,
+                    "point": point.value,
+                    "municipality": event.municipality,
+                    "exit_date": event.end_date.isoformat(),
+                    "due_date": due.isoformat(),
+                },
+                "$setOnInsert": {"open": True, "emitted": False, "answered": False},
+            },
+            upsert=True,
+        )
+        for point, due in follow_up_schedule(event.end_date).items()
+    ]
+
+
+def follow_up_answered(event: OutcomeRecorded) -> UpdateOne:
+    return UpdateOne(
+        {"_id": follow_up_id(event.programme_id, event.participant_id, event.follow_up)},
+        {
+            "$set": {
+                "programme_id": event.programme_id,
+                "participant_id": event.participant_id,
+                "point": event.follow_up.value,
+                "answered": True,
+                "answered_on": event.observed_on.isoformat(),
+                "open": False,
+            },
+            "$setOnInsert": {"emitted": False},
+        },
+        upsert=True,
     )
 
 
@@ -157,6 +416,9 @@ def outcome_update(event: OutcomeRecorded) -> UpdateOne:
                     "income_support": event.income_support,
                     "source": event.source.value,
                     "observed_on": event.observed_on.isoformat(),
+                    "employment_months": event.employment_months,
+                    "municipal_labour_market_job": event.municipal_labour_market_job,
+                    "studies_with_student_aid": event.studies_with_student_aid,
                 },
             }
         },
@@ -164,21 +426,78 @@ def outcome_update(event: OutcomeRecorded) -> UpdateOne:
     )
 
 
-def _journey(doc: dict[str, Any]) -> Journey:
-    def as_date(value: str | None) -> date | None:
-        return date.fromisoformat(value) if value else None
+# --- documents to domain objects -------------------------------------------------------------
 
+
+def _open_and_due(
+    today: date, points: Mapping[str, Sequence[FollowUpPoint]]
+) -> dict[str, Any] | None:
+    asked = [
+        {"programme_id": programme, "point": {"$in": [p.value for p in wanted]}}
+        for programme, wanted in points.items()
+        if wanted
+    ]
+    if not asked:
+        return None
+    return {"open": True, "due_date": {"$lte": today.isoformat()}, "$or": asked}
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _journey(doc: dict[str, Any]) -> Journey:
+    placements = tuple(
+        Placement(
+            placement_id=pid,
+            partner_id=p.get("partner_id"),
+            activity=ActivityType(p["activity"]) if p.get("activity") else None,
+            start_date=_date(p.get("start_date")),
+            end_date=_date(p.get("end_date")),
+        )
+        for pid, p in sorted((doc.get("placements") or {}).items())
+    )
+    outcomes = {
+        FollowUpPoint(point): Outcome(
+            status=OutcomeStatus(value["status"]),
+            income_support=value.get("income_support"),
+            observed_on=_date(value.get("observed_on")),
+            source=OutcomeSource(value["source"]) if value.get("source") else None,
+            employment_months=value.get("employment_months"),
+            municipal_labour_market_job=value.get("municipal_labour_market_job"),
+            studies_with_student_aid=value.get("studies_with_student_aid"),
+        )
+        for point, value in (doc.get("outcomes") or {}).items()
+    }
     return Journey(
         programme_id=doc["programme_id"],
         participant_id=doc["participant_id"],
         enrolled=bool(doc.get("enrolled")),
         municipality=doc.get("municipality"),
-        referral_date=as_date(doc.get("referral_date")),
-        first_placement=as_date(doc.get("first_placement")),
+        gender=Gender(doc["gender"]) if doc.get("gender") else None,
+        age_at_referral=doc.get("age_at_referral"),
+        income_support=doc.get("income_support"),
+        target_groups=frozenset(
+            TargetGroup(g)
+            for g in [*(doc.get("target_groups") or ()), *(doc.get("special_target_groups") or ())]
+        ),
+        referral_date=_date(doc.get("referral_date")),
+        first_placement=_date(doc.get("first_placement")),
         exited=bool(doc.get("exited")),
-        exit_date=as_date(doc.get("exit_date")),
-        outcomes={
-            FollowUpPoint(point): OutcomeStatus(value["status"])
-            for point, value in (doc.get("outcomes") or {}).items()
-        },
+        exit_date=_date(doc.get("exit_date")),
+        placements=placements,
+        outcomes=outcomes,
+    )
+
+
+def _follow_up(doc: dict[str, Any]) -> FollowUp:
+    return FollowUp(
+        programme_id=doc["programme_id"],
+        participant_id=doc["participant_id"],
+        point=FollowUpPoint(doc["point"]),
+        municipality=doc.get("municipality"),
+        exit_date=_date(doc.get("exit_date")),
+        due_date=_date(doc.get("due_date")),
+        emitted=bool(doc.get("emitted")),
+        answered=bool(doc.get("answered")),
     )

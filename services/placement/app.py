@@ -1,16 +1,40 @@
-"""The placement service: enrolments wait for places at partners; placements start and end."""
+"""The placement service: partners, agreements and programmes; waiting lists, offers and the
+placement lifecycle; attendance, risks and support check-ins; each partner's own stream."""
 
 from __future__ import annotations
 
 from services.placement.handlers import PlacementHandlers
 from services.placement.store import PlacementStore
 from shared.contracts import topics
-from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import AgreementSigned, PartnerRegistered, ProgrammeDefined
-from shared.contracts.partner import PlacementEndReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.messaging.consumer import Subscription
+from shared.contracts.envelope import EventData
+from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.municipal import (
+    AgreementSigned,
+    PartnerRegistered,
+    PartnerVetted,
+    ProgrammeDefined,
+)
+from shared.contracts.partner import (
+    AttendanceReported,
+    ConcernReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+    SupportCheckInReported,
+)
+from shared.contracts.placement import (
+    PartnerNotEligible,
+    PartnerPlacementUpdated,
+    PlacementAtRisk,
+    PlacementChanged,
+    PlacementEnded,
+    PlacementOffered,
+    PlacementStarted,
+    SupportCheckInDue,
+)
+from shared.contracts.scoped import ResidentEvent
+from shared.messaging.consumer import BatchHandler, Subscription
 from shared.messaging.service import ServiceRuntime
+from shared.persistence import Transaction
 from shared.settings import Settings
 
 NAME = "placement"
@@ -19,39 +43,61 @@ NAME = "placement"
 def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime:
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
     store = PlacementStore(runtime.db)
-    handlers = PlacementHandlers(store)
+    handlers = PlacementHandlers(store, settings)
     runtime.on_start(store.ensure_indexes)
-    runtime.subscribe(
-        Subscription(
-            name="programmes",
-            topic=topics.MUNICIPAL_PROGRAMMES,
-            accepts=frozenset({ProgrammeDefined.TYPE}),
-            handler=handlers.on_programmes,
-        )
+    subscriptions: tuple[tuple[str, str, set[type[EventData]], BatchHandler], ...] = (
+        ("programmes", topics.MUNICIPAL_PROGRAMMES, {ProgrammeDefined}, handlers.on_programmes),
+        (
+            "partners",
+            topics.MUNICIPAL_PARTNERS,
+            {PartnerRegistered, PartnerVetted, AgreementSigned},
+            handlers.on_partners,
+        ),
+        (
+            "enrolments",
+            topics.INTAKE_EVENTS,
+            {ParticipantEnrolled, ConsentChanged, ParticipantErased},
+            handlers.on_intake,
+        ),
+        (
+            "partner-reports",
+            topics.PARTNER_REPORTS,
+            {
+                PlacementEndReported,
+                PlacementChangeReported,
+                AttendanceReported,
+                ConcernReported,
+                SupportCheckInReported,
+            },
+            handlers.on_reports,
+        ),
     )
-    runtime.subscribe(
-        Subscription(
-            name="partners",
-            topic=topics.MUNICIPAL_PARTNERS,
-            accepts=frozenset({PartnerRegistered.TYPE, AgreementSigned.TYPE}),
-            handler=handlers.on_partners,
+    for name, topic, types, handler in subscriptions:
+        runtime.subscribe(
+            Subscription(
+                name=name, topic=topic, accepts=frozenset(t.TYPE for t in types), handler=handler
+            )
         )
+
+    dead_letters = settings.topic(topics.dead_letter_topic(NAME))
+
+    async def emit_due_check_ins() -> None:
+        async def work(tx: Transaction) -> int:
+            return await handlers.emit_due_check_ins(tx, settings.business_today(), dead_letters)
+
+        if await runtime.db.in_transaction(work):
+            runtime.relay.wake()
+
+    runtime.every(settings.due_check_seconds, emit_due_check_ins)
+    runtime.publishes(
+        PlacementOffered,
+        PlacementStarted,
+        PlacementChanged,
+        PlacementEnded,
+        PlacementAtRisk,
+        PartnerNotEligible,
+        SupportCheckInDue,
+        PartnerPlacementUpdated,
+        ResidentEvent,
     )
-    runtime.subscribe(
-        Subscription(
-            name="enrolments",
-            topic=topics.INTAKE_EVENTS,
-            accepts=frozenset({ParticipantEnrolled.TYPE}),
-            handler=handlers.on_enrolments,
-        )
-    )
-    runtime.subscribe(
-        Subscription(
-            name="partner-reports",
-            topic=topics.PARTNER_REPORTS,
-            accepts=frozenset({PlacementEndReported.TYPE}),
-            handler=handlers.on_reports,
-        )
-    )
-    runtime.publishes(PlacementStarted, PlacementEnded)
     return runtime

@@ -1,27 +1,99 @@
-"""Placement's rules: who waits, who gets a free place, and when a placement may end.
+"""Placement's rules: who waits, who is offered which place, and how a placement may change.
 
 A programme's book holds its definition, its agreements (partners' places) and the best-ranked
-part of its waiting list. Places are allocated whenever something changes: a participant is
-enrolled, a placement ends, capacity or an agreement is added. The waiting list is ordered by
-the programme's priority rule: income-support recipients first where the rule says so, then by
-referral date, then by when they were enrolled.
+part of its waiting list. Places are offered whenever something changes: a participant is
+enrolled, an offer is declined, a placement ends, capacity or an agreement is added, a partner is
+vetted. The waiting list is ordered by the programme's priority rule: income-support recipients
+first where the rule says so, then by referral date, then by enrolment. Each participant in that
+order is offered the best free place that suits them (activity, municipality, declined before);
+one who fits no free place keeps their position while those behind them may fit elsewhere.
 
-Dates are business dates taken from the events (a referral date, a reported end date), never the
-wall clock, so replaying the history reproduces the same placements.
+Dates are business dates from the events (a referral date, a reported end date), never the wall
+clock, so replaying the history reproduces the same placements.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
-from shared.contracts.municipal import AgreementSigned, PriorityRule, ProgrammeDefined
-from shared.contracts.partner import PlacementEndReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.contracts.vocabulary import ActivityType
+from shared.contracts.municipal import (
+    AgreementKind,
+    AgreementSigned,
+    Contribution,
+    Preferences,
+    PriorityRule,
+    ProgrammeDefined,
+)
+from shared.contracts.partner import (
+    AttendanceReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+)
+from shared.contracts.placement import PlacementEnded, PlacementOffered
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    IopCriterion,
+    PlacementAction,
+    PlacementStatus,
+)
+from shared.luhn import valid_organisationsnummer
 
 _PLACEMENT_NAMESPACE = uuid.UUID("0c7b8f4e-2d7a-4f7e-b3f1-5b0e6a9c1d22")
+# States that hold a place: an offer reserves it until it is declined.
+OCCUPYING = frozenset(
+    {
+        PlacementStatus.OFFERED,
+        PlacementStatus.ACCEPTED,
+        PlacementStatus.STARTED,
+        PlacementStatus.PAUSED,
+    }
+)
+
+
+# --- partners ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    missing: tuple[IopCriterion, ...] = ()
+    failed: tuple[IopCriterion, ...] = ()
+    parties_without_contribution: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.failed or self.parties_without_contribution)
+
+
+def iop_eligibility(
+    kind: AgreementKind,
+    vetting: Mapping[IopCriterion, bool],
+    parties: Collection[str],
+    contributions: Collection[Contribution],
+) -> Eligibility:
+    """Can this agreement receive placements? Only IOP agreements are vetted: every criterion of
+    Kungsbacka's invitation must be assessed and met, and every party must contribute."""
+    if kind is not AgreementKind.IOP:
+        return Eligibility()
+    missing = tuple(c for c in IopCriterion if c not in vetting)
+    failed = tuple(c for c in IopCriterion if vetting.get(c) is False)
+    contributing = {c.party for c in contributions}
+    without = (
+        tuple(p for p in parties if p not in contributing) if parties else ("(no parties named)",)
+    )
+    return Eligibility(missing, failed, without)
+
+
+def organisationsnummer_problem(number: str) -> str | None:
+    if not valid_organisationsnummer(number):
+        return f"organisationsnummer {number} is not valid (check digit or form)"
+    return None
+
+
+# --- the queue and the places --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -32,6 +104,9 @@ class WaitingEntry:
     income_support: bool
     referral_date: date
     enrolled_at: datetime
+    preferences: Preferences = field(default_factory=Preferences)
+    declined: frozenset[str] = frozenset()  # agreements this participant declined
+    shares_details: bool = False  # consent to share placement details with the partner
 
     def rank(self, rule: PriorityRule) -> tuple[int, date, datetime, str]:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
@@ -46,35 +121,48 @@ class AgreementPlaces:
     activities: list[ActivityType]
     period_start: date
     period_end: date
-    active: int = 0
+    occupied: int = 0
+    kind: AgreementKind = AgreementKind.IOP
+    workplace_id: str | None = None
+    workplace_municipality: str | None = None
+    hours_per_week: int | None = None
+    municipal_contact: str | None = None
+    eligibility: Eligibility = field(default_factory=Eligibility)
 
     def free_on(self, day: date) -> int:
-        if not self.period_start <= day <= self.period_end:
+        if not self.eligibility.ok or not self.period_start <= day <= self.period_end:
             return 0
-        return max(0, self.places - self.active)
+        return max(0, self.places - self.occupied)
 
+    def activity_for(self, preferences: Preferences) -> ActivityType | None:
+        """The activity this place offers the participant, or None if it offers nothing they
+        want or cannot reach."""
+        wanted = [
+            a for a in self.activities if not preferences.activities or a in preferences.activities
+        ]
+        if not wanted:
+            return None
+        if (
+            preferences.municipalities
+            and self.workplace_municipality is not None
+            and self.workplace_municipality not in preferences.municipalities
+        ):
+            return None
+        return wanted[0]
 
-@dataclass(frozen=True)
-class ActivePlacement:
-    placement_id: str
-    participant_id: str
-    programme_id: str
-    partner_id: str
-    agreement_id: str
-    municipality: str
-    activity: ActivityType
-    start_date: date
-    status: str = "active"
+    def hours_for(self, preferences: Preferences) -> int | None:
+        limits = [h for h in (self.hours_per_week, preferences.max_hours_per_week) if h is not None]
+        return min(limits) if limits else None
 
 
 @dataclass
 class ProgrammeBook:
-    """The state of one programme that allocation needs. Mutated while a batch is applied."""
+    """The state of one programme that matching needs. Mutated while a batch is applied."""
 
     programme_id: str
     definition: ProgrammeDefined | None
     agreements: dict[str, AgreementPlaces]
-    active: int
+    occupied: int
     waiting: list[WaitingEntry]
     waiting_total: int
     removed_from_queue: list[WaitingEntry] = field(default_factory=list)
@@ -89,12 +177,14 @@ class ProgrammeBook:
             return 0
         if not self.definition.period_start <= day <= self.definition.period_end:
             return 0
-        return max(0, self.definition.capacity - self.active)
+        return max(0, self.definition.capacity - self.occupied)
 
     def define(self, definition: ProgrammeDefined) -> None:
         self.definition = definition
 
-    def sign(self, agreement: AgreementSigned) -> None:
+    def sign(
+        self, agreement: AgreementSigned, municipality: str | None, eligibility: Eligibility
+    ) -> None:
         current = self.agreements.get(agreement.agreement_id)
         self.agreements[agreement.agreement_id] = AgreementPlaces(
             agreement_id=agreement.agreement_id,
@@ -103,7 +193,13 @@ class ProgrammeBook:
             activities=list(agreement.activities),
             period_start=agreement.period_start,
             period_end=agreement.period_end,
-            active=current.active if current else 0,
+            occupied=current.occupied if current else 0,
+            kind=agreement.kind,
+            workplace_id=agreement.workplace_id,
+            workplace_municipality=municipality,
+            hours_per_week=agreement.hours_per_week,
+            municipal_contact=agreement.municipal_contact,
+            eligibility=eligibility,
         )
 
     def enqueue(self, entry: WaitingEntry) -> None:
@@ -113,54 +209,84 @@ class ProgrammeBook:
         self.added_to_queue.append(entry)
         self.waiting_total += 1
 
-    def release(self, placement: ActivePlacement) -> None:
-        self.active = max(0, self.active - 1)
-        agreement = self.agreements.get(placement.agreement_id)
-        if agreement is not None:
-            agreement.active = max(0, agreement.active - 1)
+    def leave_queue(self, participant_id: str) -> WaitingEntry | None:
+        for entry in self.waiting:
+            if entry.participant_id == participant_id:
+                self._take(entry)
+                return entry
+        return None
 
-    def allocate(self, day: date, cause: str) -> list[PlacementStarted]:
-        """Fill free places from the head of the queue, as of `day` (or the programme's start,
-        if that is later: people referred before a programme opens wait for its first day)."""
-        started: list[PlacementStarted] = []
-        if self.definition is not None:
-            day = max(day, self.definition.period_start)
+    def release(self, agreement_id: str) -> None:
+        self.occupied = max(0, self.occupied - 1)
+        agreement = self.agreements.get(agreement_id)
+        if agreement is not None:
+            agreement.occupied = max(0, agreement.occupied - 1)
+
+    def allocate(self, day: date, cause: str) -> list[PlacementOffered]:
+        """Offer free places down the queue, as of `day` (or the programme's first day, if that
+        is later: people referred before a programme opens wait for it)."""
+        offers: list[PlacementOffered] = []
+        if self.definition is None:
+            return offers
+        day = max(day, self.definition.period_start)
         rule = self.rule
         self.waiting.sort(key=lambda entry: entry.rank(rule))
-        while self.waiting and self.free_places(day) > 0:
-            agreement = self._agreement_with_most_free_places(day)
-            if agreement is None:
+        for position, entry in enumerate(list(self.waiting)):
+            if self.free_places(day) <= 0:
                 break
-            entry = self.waiting.pop(0)
-            self.waiting_total -= 1
-            if entry in self.added_to_queue:
-                self.added_to_queue.remove(entry)
-            else:
-                self.removed_from_queue.append(entry)
-            start = max(day, entry.referral_date)
-            queue_after = self.waiting_total
-            placement = PlacementStarted(
-                placement_id=placement_id(cause, entry.participant_id, self.programme_id),
-                participant_id=entry.participant_id,
-                programme_id=self.programme_id,
-                partner_id=agreement.partner_id,
-                agreement_id=agreement.agreement_id,
-                activity=agreement.activities[0],
-                municipality=entry.municipality,
-                start_date=start,
-                waited_days=(start - entry.referral_date).days,
-                decision=_explain(entry, rule, agreement, day, queue_after),
+            choice = self._best_place_for(entry, day)
+            if choice is None:
+                continue  # nothing free suits them: they keep their place in the queue
+            agreement, activity = choice
+            free_before = agreement.free_on(day)
+            self._take(entry)
+            self.occupied += 1
+            agreement.occupied += 1
+            offers.append(
+                PlacementOffered(
+                    placement_id=placement_id(cause, entry.participant_id, self.programme_id),
+                    participant_id=entry.participant_id,
+                    programme_id=self.programme_id,
+                    partner_id=agreement.partner_id,
+                    agreement_id=agreement.agreement_id,
+                    workplace_id=agreement.workplace_id,
+                    activity=activity,
+                    hours_per_week=agreement.hours_for(entry.preferences),
+                    municipality=entry.municipality,
+                    offered_on=max(day, entry.referral_date),
+                    waited_days=(max(day, entry.referral_date) - entry.referral_date).days,
+                    decision=_explain(entry, rule, agreement, activity, free_before, position),
+                )
             )
-            self.active += 1
-            agreement.active += 1
-            started.append(placement)
-        return started
+        return offers
 
-    def _agreement_with_most_free_places(self, day: date) -> AgreementPlaces | None:
-        candidates = [a for a in self.agreements.values() if a.free_on(day) > 0]
-        if not candidates:
+    def _take(self, entry: WaitingEntry) -> None:
+        self.waiting.remove(entry)
+        self.waiting_total = max(0, self.waiting_total - 1)
+        if entry in self.added_to_queue:
+            self.added_to_queue.remove(entry)
+        else:
+            self.removed_from_queue.append(entry)
+
+    def _best_place_for(
+        self, entry: WaitingEntry, day: date
+    ) -> tuple[AgreementPlaces, ActivityType] | None:
+        choices = []
+        for agreement in self.agreements.values():
+            if agreement.agreement_id in entry.declined or agreement.free_on(day) <= 0:
+                continue
+            activity = agreement.activity_for(entry.preferences)
+            if activity is None:
+                continue
+            preferred = entry.preferences.activities
+            fit = preferred.index(activity) if activity in preferred else len(preferred)
+            choices.append(
+                ((fit, -agreement.free_on(day), agreement.agreement_id), agreement, activity)
+            )
+        if not choices:
             return None
-        return max(candidates, key=lambda a: (a.free_on(day), a.agreement_id))
+        _, agreement, activity = min(choices, key=lambda choice: choice[0])
+        return agreement, activity
 
 
 def placement_id(cause: str, participant_id: str, programme_id: str) -> str:
@@ -171,20 +297,79 @@ def _explain(
     entry: WaitingEntry,
     rule: PriorityRule,
     agreement: AgreementPlaces,
-    day: date,
-    still_waiting: int,
+    activity: ActivityType,
+    free_before: int,
+    position: int,
 ) -> str:
     why = (
-        "income-support recipient, placed first under the programme's priority rule"
+        "income-support recipient, first under the programme's priority rule"
         if rule is PriorityRule.INCOME_SUPPORT_FIRST and entry.income_support
-        else "next by referral date"
+        else "longest waiting by referral date"
+    )
+    passed = f"; {position} ahead in the queue had no suitable free place" if position else ""
+    wanted = (
+        f"; asked for {', '.join(a.value for a in entry.preferences.activities)}"
+        if entry.preferences.activities
+        else ""
     )
     return (
-        f"{why}; referred {entry.referral_date.isoformat()}; "
-        f"place at partner {agreement.partner_id} under agreement {agreement.agreement_id} "
-        f"({agreement.free_on(day)} of {agreement.places} places free before this one); "
-        f"{still_waiting} still waiting"
+        f"{why}; referred {entry.referral_date.isoformat()}{passed}{wanted}; {activity.value} at "
+        f"partner {agreement.partner_id} under agreement {agreement.agreement_id} "
+        f"({free_before} of {agreement.places} places free)"
     )
+
+
+# --- one placement's lifecycle --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    placement_id: str
+    participant_id: str
+    programme_id: str
+    partner_id: str
+    agreement_id: str
+    municipality: str
+    activity: ActivityType
+    status: PlacementStatus
+    offered_on: date
+    entry: WaitingEntry
+    decision: str = ""
+    workplace_id: str | None = None
+    hours_per_week: int | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    municipal_contact: str | None = None
+    shares_details: bool = False
+
+
+# offered -> accepted or declined -> started -> paused -> resumed -> ended
+_TRANSITIONS: dict[PlacementStatus, dict[PlacementAction, PlacementStatus]] = {
+    PlacementStatus.OFFERED: {
+        PlacementAction.ACCEPT: PlacementStatus.ACCEPTED,
+        PlacementAction.DECLINE: PlacementStatus.DECLINED,
+    },
+    PlacementStatus.ACCEPTED: {
+        PlacementAction.START: PlacementStatus.STARTED,
+        PlacementAction.DECLINE: PlacementStatus.DECLINED,
+    },
+    PlacementStatus.STARTED: {
+        PlacementAction.PAUSE: PlacementStatus.PAUSED,
+        PlacementAction.CHANGE_HOURS: PlacementStatus.STARTED,
+    },
+    PlacementStatus.PAUSED: {
+        PlacementAction.RESUME: PlacementStatus.STARTED,
+        PlacementAction.CHANGE_HOURS: PlacementStatus.PAUSED,
+    },
+}
+_CHANGE_NAMES = {
+    PlacementAction.ACCEPT: "accepted",
+    PlacementAction.DECLINE: "declined",
+    PlacementAction.START: "started",
+    PlacementAction.PAUSE: "paused",
+    PlacementAction.RESUME: "resumed",
+    PlacementAction.CHANGE_HOURS: "hours_changed",
+}
 
 
 @dataclass(frozen=True)
@@ -192,16 +377,44 @@ class Refusal:
     reason: str
 
 
-def end_placement(
-    placement: ActivePlacement | None, report: PlacementEndReported
-) -> PlacementEnded | Refusal:
-    """End an active placement as reported, or refuse with the reason it cannot be applied."""
-    if placement is None:
-        return Refusal(f"unknown placement {report.placement_id}")
-    if placement.participant_id != report.participant_id:
-        return Refusal(f"placement {report.placement_id} belongs to another participant")
-    if placement.status != "active":
-        return Refusal(f"placement {report.placement_id} has already ended")
+@dataclass(frozen=True)
+class Changed:
+    placement: Placement
+    change: str
+
+    @property
+    def frees_place(self) -> bool:
+        return self.placement.status is PlacementStatus.DECLINED
+
+
+def change(placement: Placement | None, report: PlacementChangeReported) -> Changed | Refusal:
+    """Apply a reported step, or refuse it with the reason; an illegal step is never applied."""
+    if refusal := _check_owner(placement, report.placement_id, report.participant_id):
+        return refusal
+    assert placement is not None
+    target = _TRANSITIONS.get(placement.status, {}).get(report.action)
+    if target is None:
+        return Refusal(f"cannot {report.action.value} a placement that is {placement.status.value}")
+    if report.on < placement.offered_on:
+        return Refusal(
+            f"{report.on.isoformat()} is before the offer ({placement.offered_on.isoformat()})"
+        )
+    updated = replace(placement, status=target)
+    if report.action is PlacementAction.START:
+        updated = replace(updated, start_date=report.on)
+    if report.hours_per_week is not None:
+        updated = replace(updated, hours_per_week=report.hours_per_week)
+    return Changed(updated, _CHANGE_NAMES[report.action])
+
+
+def end(placement: Placement | None, report: PlacementEndReported) -> PlacementEnded | Refusal:
+    """End a placement that has started (and may be paused), or refuse with the reason."""
+    if refusal := _check_owner(placement, report.placement_id, report.participant_id):
+        return refusal
+    assert placement is not None
+    if placement.status not in {PlacementStatus.STARTED, PlacementStatus.PAUSED}:
+        return Refusal(f"cannot end a placement that is {placement.status.value}")
+    assert placement.start_date is not None
     if report.end_date < placement.start_date:
         return Refusal(
             f"end date {report.end_date.isoformat()} is before the start "
@@ -218,3 +431,56 @@ def end_placement(
         reason=report.reason,
         exits_programme=report.exits_programme,
     )
+
+
+def _check_owner(
+    placement: Placement | None, placement_id: str, participant_id: str
+) -> Refusal | None:
+    if placement is None:
+        return Refusal(f"unknown placement {placement_id}")
+    if placement.participant_id != participant_id:
+        return Refusal(f"placement {placement_id} belongs to another participant")
+    if placement.status in {PlacementStatus.ENDED, PlacementStatus.DECLINED}:
+        return Refusal(f"placement {placement_id} is already {placement.status.value}")
+    return None
+
+
+# --- attendance and support -----------------------------------------------------------------
+
+ATTENDANCE_WINDOW = timedelta(days=28)
+
+
+@dataclass(frozen=True)
+class AttendanceRisk:
+    missed_share: float
+    period_start: date
+    period_end: date
+
+
+def attendance_risk(
+    reports: Collection[AttendanceReported], threshold: float
+) -> AttendanceRisk | None:
+    """Missed share over the four weeks up to the latest report, if at or over the threshold."""
+    if not reports:
+        return None
+    latest = max(r.period_end for r in reports)
+    recent = [r for r in reports if r.period_end > latest - ATTENDANCE_WINDOW]
+    expected = sum(r.expected_hours for r in recent)
+    attended = sum(min(r.attended_hours, r.expected_hours) for r in recent)
+    missed = 1 - attended / expected if expected else 0.0
+    if missed < threshold:
+        return None
+    return AttendanceRisk(round(missed, 3), min(r.period_start for r in recent), latest)
+
+
+# Helsingborg's lesson: people who move on to work or studies still need support.
+SUPPORT_AFTER: tuple[timedelta, ...] = (timedelta(days=14), timedelta(days=30), timedelta(days=91))
+
+
+def support_check_ins(ended: PlacementEnded) -> list[tuple[str, date]]:
+    if ended.reason not in {EndReason.MOVED_TO_WORK, EndReason.MOVED_TO_STUDIES}:
+        return []
+    return [
+        (f"{ended.placement_id}:stod:{n + 1}", ended.end_date + after)
+        for n, after in enumerate(SUPPORT_AFTER)
+    ]

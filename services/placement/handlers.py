@@ -1,165 +1,527 @@
-"""Placement's use cases. Each loads the books of the programmes a batch touches, applies the
-events in order, and saves books, placements and the events they caused in one transaction."""
+"""Placement's use cases. Each loads the books and placements a batch touches, applies the events
+in order through the domain, and saves books, placements and the events they cause in one
+transaction. Every change to a placement also updates its partner's own stream."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
-from services.placement.domain import (
-    ActivePlacement,
-    ProgrammeBook,
-    Refusal,
-    WaitingEntry,
-    end_placement,
-)
+from services.placement import domain
+from services.placement.domain import Placement, ProgrammeBook, Refusal, WaitingEntry
 from services.placement.store import PlacementStore
-from shared.contracts.envelope import Envelope, new_event
-from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import AgreementSigned, PartnerRegistered, ProgrammeDefined
-from shared.contracts.partner import PlacementEndReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts import topics
+from shared.contracts.envelope import Envelope, derive_event_id, new_event
+from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.municipal import (
+    AgreementSigned,
+    PartnerRegistered,
+    PartnerVetted,
+    ProgrammeDefined,
+)
+from shared.contracts.partner import (
+    AttendanceReported,
+    ConcernReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+    SupportCheckInReported,
+)
+from shared.contracts.placement import (
+    PartnerNotEligible,
+    PartnerPlacementUpdated,
+    PlacementAtRisk,
+    PlacementChanged,
+    PlacementStarted,
+    SupportCheckInDue,
+)
+from shared.contracts.vocabulary import (
+    ConsentPurpose,
+    IopCriterion,
+    PlacementAction,
+    PlacementStatus,
+)
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import Received
-from shared.observability import get_logger
+from shared.observability import event_fields, get_logger
+from shared.persistence import Transaction
+from shared.settings import Settings
 
 SOURCE = "/insats/placement"
 log = get_logger(__name__)
 
 
-class _Changes:
-    """What one batch did, to be saved and published together."""
+class _Work:
+    """What one batch changed, saved and published together at its end."""
 
-    def __init__(self) -> None:
-        self.started: list[tuple[PlacementStarted, WaitingEntry, Envelope[Any]]] = []
-        self.ended: list[tuple[PlacementEnded, Envelope[Any]]] = []
+    def __init__(self, ctx: HandlerContext, books: dict[str, ProgrammeBook]) -> None:
+        self.ctx = ctx
+        self.books = books
+        self.placements: dict[str, tuple[Placement, str]] = {}
+        self.agreements: dict[str, AgreementSigned] = {}
 
-    def allocate(self, book: ProgrammeBook, day: Any, cause: Envelope[Any]) -> None:
+    def allocate(self, book: ProgrammeBook, day: date, cause: Envelope[Any]) -> None:
         queued = {entry.participant_id: entry for entry in book.waiting}
-        for placement in book.allocate(day, str(cause.id)):
-            self.started.append((placement, queued[placement.participant_id], cause))
+        for offer in book.allocate(day, str(cause.id)):
+            entry = queued[offer.participant_id]
+            agreement = book.agreements[offer.agreement_id]
+            placement = Placement(
+                placement_id=offer.placement_id,
+                participant_id=offer.participant_id,
+                programme_id=offer.programme_id,
+                partner_id=offer.partner_id,
+                agreement_id=offer.agreement_id,
+                municipality=offer.municipality,
+                activity=offer.activity,
+                status=PlacementStatus.OFFERED,
+                offered_on=offer.offered_on,
+                entry=entry,
+                decision=offer.decision,
+                workplace_id=offer.workplace_id,
+                hours_per_week=offer.hours_per_week,
+                municipal_contact=agreement.municipal_contact,
+                shares_details=entry.shares_details,
+            )
+            self.emit(offer, cause, discriminator=offer.participant_id)
+            self.save(placement, "offered", cause)
+            log.info(
+                "place offered",
+                **event_fields(cause),
+                participant=offer.participant_id,
+                partner=offer.partner_id,
+                programme=offer.programme_id,
+            )
+
+    def save(self, placement: Placement, step: str, cause: Envelope[Any] | None) -> None:
+        self.placements[placement.placement_id] = (placement, step)
+        self.emit(
+            _partner_view(placement),
+            cause,
+            discriminator=f"{placement.placement_id}/{step}",
+            topic=topics.partner_placements_topic(placement.partner_id),
+        )
+
+    def emit(
+        self,
+        data: Any,
+        cause: Envelope[Any] | None,
+        *,
+        discriminator: str = "",
+        topic: str | None = None,
+    ) -> None:
+        self.ctx.emit(
+            new_event(
+                data,
+                source=SOURCE,
+                municipality=getattr(data, "municipality", None),
+                cause=cause,
+                discriminator=discriminator,
+                time=self.ctx.now,
+            ),
+            topic,
+        )
 
 
 class PlacementHandlers:
-    def __init__(self, store: PlacementStore) -> None:
+    def __init__(self, store: PlacementStore, settings: Settings) -> None:
         self.store = store
+        self.settings = settings
+
+    async def _books(
+        self, ctx: HandlerContext, programme_ids: Any, depth: int
+    ) -> dict[str, ProgrammeBook]:
+        return await self.store.load_books(programme_ids, depth, ctx.session)
+
+    async def _finish(self, work: _Work) -> None:
+        await self.store.save_books(work.books.values(), work.agreements, work.ctx.session)
+        await self.store.save_placements(work.placements.values(), work.ctx.session)
+
+    # --- programmes and partners -------------------------------------------------------------
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         definitions: list[tuple[ProgrammeDefined, Envelope[Any]]] = [
-            (item.event.data, item.event) for item in batch
+            (i.event.data, i.event) for i in batch
         ]
         # A new definition may open more places than the stored one: read enough of the queue.
         depth = len(batch) + max(d.capacity for d, _ in definitions)
-        books = await self.store.load_books(
-            (d.programme_id for d, _ in definitions), depth, ctx.session
-        )
-        changes = _Changes()
+        work = _Work(ctx, await self._books(ctx, (d.programme_id for d, _ in definitions), depth))
         for definition, event in definitions:
-            book = books[definition.programme_id]
+            book = work.books[definition.programme_id]
             if book.definition is None or book.definition.priority != definition.priority:
                 await self.store.reprioritise(
                     definition.programme_id, definition.priority, ctx.session
                 )
             book.define(definition)
-            changes.allocate(book, definition.period_start, event)
-        await self._save(books, changes, ctx)
+            work.allocate(book, definition.period_start, event)
+        await self._finish(work)
 
     async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        partners = [i.event.data for i in batch if isinstance(i.event.data, PartnerRegistered)]
-        await self.store.save_partners(partners, ctx.session)
-        agreements: list[tuple[AgreementSigned, Envelope[Any]]] = [
-            (i.event.data, i.event) for i in batch if isinstance(i.event.data, AgreementSigned)
-        ]
-        if not agreements:
-            return
-        books = await self.store.load_books(
-            (a.programme_id for a, _ in agreements), len(batch), ctx.session
-        )
-        changes = _Changes()
-        for agreement, event in agreements:
-            book = books[agreement.programme_id]
-            book.sign(agreement)
-            changes.allocate(book, agreement.period_start, event)
-        await self._save(books, changes, ctx)
+        work = _Work(ctx, {})
+        for item in batch:
+            data = item.event.data
+            if isinstance(data, PartnerRegistered):
+                await self._register(item, data, ctx)
+            elif isinstance(data, PartnerVetted):
+                await self._vetted(item.event, data, work)
+            elif isinstance(data, AgreementSigned):
+                await self._agreement(item.event, data, work)
+        await self._finish(work)
 
-    async def on_enrolments(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        enrolments: list[tuple[ParticipantEnrolled, Envelope[Any]]] = [
-            (item.event.data, item.event) for item in batch
-        ]
-        books = await self.store.load_books(
-            (e.programme_id for e, _ in enrolments), len(batch), ctx.session
+    async def _register(
+        self, item: Received, partner: PartnerRegistered, ctx: HandlerContext
+    ) -> None:
+        if problem := domain.organisationsnummer_problem(partner.organisationsnummer):
+            ctx.reject(item, "INVALID_ORGANISATIONSNUMMER", problem)
+            return
+        await self.store.save_partner(partner, ctx.session)
+
+    async def _vetted(self, cause: Envelope[Any], vetting: PartnerVetted, work: _Work) -> None:
+        await self.store.record_vetting(
+            vetting.partner_id,
+            {
+                a.criterion.value: {
+                    "met": a.met,
+                    "assessed_on": a.assessed_on.isoformat(),
+                    "note": a.note,
+                    "by": vetting.assessed_by,
+                }
+                for a in vetting.assessments
+            },
+            work.ctx.session,
         )
-        changes = _Changes()
-        for enrolled, event in enrolments:
-            book = books[enrolled.programme_id]
-            book.enqueue(
-                WaitingEntry(
-                    participant_id=enrolled.participant_id,
-                    programme_id=enrolled.programme_id,
-                    municipality=enrolled.municipality,
-                    income_support=enrolled.income_support,
-                    referral_date=enrolled.referral_date,
-                    enrolled_at=event.time,
-                )
+        programmes = await self.store.programmes_with_partner(vetting.partner_id, work.ctx.session)
+        for programme_id, book in (await self._books(work.ctx, programmes, 1)).items():
+            work.books.setdefault(programme_id, book)
+            for agreement in book.agreements.values():
+                if agreement.partner_id == vetting.partner_id:
+                    self._announce_eligibility(agreement, book.programme_id, cause, work)
+            work.allocate(
+                work.books[programme_id], min(a.assessed_on for a in vetting.assessments), cause
             )
-            changes.allocate(book, enrolled.referral_date, event)
-        await self._save(books, changes, ctx)
+
+    async def _agreement(
+        self, cause: Envelope[Any], agreement: AgreementSigned, work: _Work
+    ) -> None:
+        if agreement.programme_id not in work.books:
+            work.books.update(
+                await self._books(work.ctx, [agreement.programme_id], agreement.places + 1)
+            )
+        partners = await self.store.load_partners([agreement.partner_id], work.ctx.session)
+        partner = partners.get(agreement.partner_id, {})
+        workplaces = {
+            w["workplace_id"]: w for w in partner.get("registration", {}).get("workplaces", [])
+        }
+        municipality = workplaces.get(agreement.workplace_id or "", {}).get(
+            "municipality", partner.get("registration", {}).get("municipality")
+        )
+        vetting = {IopCriterion(c): bool(v["met"]) for c, v in partner.get("vetting", {}).items()}
+        eligibility = domain.iop_eligibility(
+            agreement.kind, vetting, agreement.parties, agreement.contributions
+        )
+        book = work.books[agreement.programme_id]
+        book.sign(agreement, municipality, eligibility)
+        work.agreements[agreement.agreement_id] = agreement
+        self._announce_eligibility(
+            book.agreements[agreement.agreement_id], book.programme_id, cause, work
+        )
+        work.allocate(book, agreement.period_start, cause)
+
+    def _announce_eligibility(
+        self,
+        agreement: domain.AgreementPlaces,
+        programme_id: str,
+        cause: Envelope[Any],
+        work: _Work,
+    ) -> None:
+        """An IOP agreement that cannot take placements says which criteria are missing."""
+        verdict = agreement.eligibility
+        if verdict.ok:
+            return
+        work.emit(
+            PartnerNotEligible(
+                partner_id=agreement.partner_id,
+                agreement_id=agreement.agreement_id,
+                programme_id=programme_id,
+                missing_criteria=list(verdict.missing),
+                failed_criteria=list(verdict.failed),
+                parties_without_contribution=list(verdict.parties_without_contribution),
+            ),
+            cause,
+            discriminator=agreement.agreement_id,
+        )
+        log.warning(
+            "IOP agreement cannot take placements",
+            agreement=agreement.agreement_id,
+            missing=[c.value for c in verdict.missing],
+            failed=[c.value for c in verdict.failed],
+        )
+
+    # --- participants from intake ------------------------------------------------------------
+
+    async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        enrolled = [i.event.data for i in batch if isinstance(i.event.data, ParticipantEnrolled)]
+        work = _Work(ctx, await self._books(ctx, (e.programme_id for e in enrolled), len(batch)))
+        for item in batch:
+            data = item.event.data
+            if isinstance(data, ParticipantEnrolled):
+                book = work.books[data.programme_id]
+                book.enqueue(
+                    WaitingEntry(
+                        participant_id=data.participant_id,
+                        programme_id=data.programme_id,
+                        municipality=data.municipality,
+                        income_support=data.income_support,
+                        referral_date=data.referral_date,
+                        enrolled_at=item.event.time,
+                        preferences=data.preferences,
+                        shares_details=ConsentPurpose.SHARE_WITH_PARTNER in data.consents,
+                    )
+                )
+                work.allocate(book, data.referral_date, item.event)
+            elif (
+                isinstance(data, ConsentChanged)
+                and data.purpose is ConsentPurpose.SHARE_WITH_PARTNER
+            ):
+                await self._sharing(data, item.event, work)
+            elif isinstance(data, ParticipantErased):
+                await self._erase(data, item.event, work)
+        await self._finish(work)
+
+    async def _sharing(self, consent: ConsentChanged, cause: Envelope[Any], work: _Work) -> None:
+        await self.store.update_waiting(
+            consent.participant_id, {"shares_details": consent.granted}, work.ctx.session
+        )
+        for placement in await self._current_placements(consent.participant_id, work):
+            if placement.status in domain.OCCUPYING:
+                work.save(
+                    replace(placement, shares_details=consent.granted),
+                    "consent_granted" if consent.granted else "consent_withdrawn",
+                    cause,
+                )
+
+    async def _erase(self, erased: ParticipantErased, cause: Envelope[Any], work: _Work) -> None:
+        """Leave the queue, release held places, withdraw them from partners' streams without the
+        participant's id, then keep only anonymous records."""
+        pid = erased.participant_id
+        entries = await self.store.waiting_entries_of(pid, work.ctx.session)
+        placements = await self._current_placements(pid, work)
+        programme_ids = {e.programme_id for e in entries} | {p.programme_id for p in placements}
+        for programme_id, book in (
+            await self._books(work.ctx, programme_ids - set(work.books), 1)
+        ).items():
+            work.books[programme_id] = book
+        for entry in entries:
+            work.books[entry.programme_id].leave_queue(pid)
+        for placement in placements:
+            work.placements.pop(placement.placement_id, None)
+            if placement.status in domain.OCCUPYING:
+                work.books[placement.programme_id].release(placement.agreement_id)
+                work.emit(
+                    PartnerPlacementUpdated(
+                        placement_id=placement.placement_id, partner_id=placement.partner_id
+                    ),
+                    cause,
+                    discriminator=f"{placement.placement_id}/withdrawn",
+                    topic=topics.partner_placements_topic(placement.partner_id),
+                )
+        await self.store.anonymise(pid, work.ctx.session)
+        for programme_id in programme_ids:
+            work.allocate(work.books[programme_id], erased.erased_on, cause)
+
+    async def _current_placements(self, participant_id: str, work: _Work) -> list[Placement]:
+        """A participant's placements as this batch has left them so far."""
+        stored = {
+            p.placement_id: p
+            for p in await self.store.placements_of(participant_id, work.ctx.session)
+        }
+        for placement, _ in work.placements.values():
+            if placement.participant_id == participant_id:
+                stored[placement.placement_id] = placement
+        return list(stored.values())
+
+    # --- what partners and caseworkers report ------------------------------------------------
 
     async def on_reports(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        reports = [item for item in batch if isinstance(item.event.data, PlacementEndReported)]
-        known = await self.store.load_placements(
-            (item.event.data.placement_id for item in reports), ctx.session
+        ids = {getattr(i.event.data, "placement_id", "") for i in batch}
+        known = await self.store.load_placements(ids, ctx.session)
+        work = _Work(
+            ctx, await self._books(ctx, {p.programme_id for p in known.values()}, len(batch))
         )
-        books = await self.store.load_books(
-            (placement.programme_id for placement, _ in known.values()), len(batch), ctx.session
-        )
-        changes = _Changes()
-        for item in reports:
-            report: PlacementEndReported = item.event.data
-            placement, entry = known.get(report.placement_id, (None, None))
-            result = end_placement(placement, report)
-            if isinstance(result, Refusal):
-                ctx.reject(item, "PLACEMENT_END_REFUSED", result.reason)
-                continue
-            assert placement is not None
-            assert entry is not None
-            known[report.placement_id] = (_ended(placement), entry)
-            book = books[placement.programme_id]
-            book.release(placement)
-            changes.ended.append((result, item.event))
-            if not result.exits_programme:
-                book.enqueue(entry)
-            changes.allocate(book, report.end_date, item.event)
-        await self._save(books, changes, ctx)
+        for item in batch:
+            data = item.event.data
+            current = work.placements.get(data.placement_id, (known.get(data.placement_id), ""))[0]
+            if isinstance(data, PlacementChangeReported):
+                await self._change(item, data, current, work)
+            elif isinstance(data, PlacementEndReported):
+                await self._end(item, data, current, work)
+            elif isinstance(data, AttendanceReported):
+                await self._attendance(item, data, current, work)
+            elif isinstance(data, ConcernReported):
+                if refusal := _owner_problem(current, data.participant_id, data.placement_id):
+                    ctx.reject(item, "UNKNOWN_PLACEMENT", refusal)
+                else:
+                    await self.store.record_concern(
+                        data.placement_id, data.on, data.note, ctx.session
+                    )
+            elif isinstance(data, SupportCheckInReported):
+                result = {"on": data.on.isoformat(), "status": data.status.value, "note": data.note}
+                if not await self.store.record_check_in(data.check_in_id, result, ctx.session):
+                    ctx.reject(item, "UNKNOWN_CHECK_IN", f"no support check-in {data.check_in_id}")
+        await self._finish(work)
 
-    async def _save(
-        self, books: dict[str, ProgrammeBook], changes: _Changes, ctx: HandlerContext
+    async def _change(
+        self,
+        item: Received,
+        report: PlacementChangeReported,
+        current: Placement | None,
+        work: _Work,
     ) -> None:
-        await self.store.save_books(books.values(), ctx.session)
-        await self.store.record_placements(
-            [(placement, entry) for placement, entry, _ in changes.started],
-            [ended for ended, _ in changes.ended],
-            ctx.session,
+        result = domain.change(current, report)
+        if isinstance(result, Refusal):
+            work.ctx.reject(item, "ILLEGAL_TRANSITION", result.reason)
+            return
+        placement = result.placement
+        book = work.books[placement.programme_id]
+        if report.action is PlacementAction.START:
+            work.emit(
+                PlacementStarted(
+                    placement_id=placement.placement_id,
+                    participant_id=placement.participant_id,
+                    programme_id=placement.programme_id,
+                    partner_id=placement.partner_id,
+                    agreement_id=placement.agreement_id,
+                    activity=placement.activity,
+                    municipality=placement.municipality,
+                    start_date=report.on,
+                    waited_days=max(0, (report.on - placement.entry.referral_date).days),
+                    decision=placement.decision,
+                    workplace_id=placement.workplace_id,
+                    hours_per_week=placement.hours_per_week,
+                ),
+                item.event,
+            )
+        else:
+            work.emit(
+                PlacementChanged(
+                    placement_id=placement.placement_id,
+                    participant_id=placement.participant_id,
+                    programme_id=placement.programme_id,
+                    partner_id=placement.partner_id,
+                    municipality=placement.municipality,
+                    status=placement.status,
+                    change=result.change,
+                    on=report.on,
+                    hours_per_week=placement.hours_per_week,
+                ),
+                item.event,
+            )
+        work.save(placement, result.change, item.event)
+        if result.frees_place:
+            # Declined: the place goes to the next in line, and the decliner waits again,
+            # keeping their position, for another place than this one.
+            book.release(placement.agreement_id)
+            entry = placement.entry
+            book.enqueue(replace(entry, declined=entry.declined | {placement.agreement_id}))
+            work.allocate(book, report.on, item.event)
+
+    async def _end(
+        self, item: Received, report: PlacementEndReported, current: Placement | None, work: _Work
+    ) -> None:
+        result = domain.end(current, report)
+        if isinstance(result, Refusal):
+            work.ctx.reject(item, "ILLEGAL_TRANSITION", result.reason)
+            return
+        assert current is not None
+        placement = replace(current, status=PlacementStatus.ENDED, end_date=report.end_date)
+        book = work.books[placement.programme_id]
+        book.release(placement.agreement_id)
+        work.emit(result, item.event)
+        work.save(placement, f"ended:{report.reason.value}", item.event)
+        await self.store.schedule_check_ins(
+            placement, domain.support_check_ins(result), work.ctx.session
         )
-        for ended, cause in changes.ended:
-            ctx.emit(new_event(ended, source=SOURCE, municipality=ended.municipality, cause=cause))
-        for placement, _, cause in changes.started:
+        if not report.exits_programme:
+            book.enqueue(placement.entry)
+        work.allocate(book, report.end_date, item.event)
+
+    async def _attendance(
+        self, item: Received, report: AttendanceReported, current: Placement | None, work: _Work
+    ) -> None:
+        if refusal := _owner_problem(current, report.participant_id, report.placement_id):
+            work.ctx.reject(item, "UNKNOWN_PLACEMENT", refusal)
+            return
+        assert current is not None
+        reports, was_at_risk = await self.store.attendance_of(report.placement_id, work.ctx.session)
+        book = work.books[current.programme_id]
+        threshold = book.definition.attendance_risk_threshold if book.definition else 0.3
+        risk = domain.attendance_risk([*reports, report], threshold)
+        await self.store.record_attendance(report, risk is not None, work.ctx.session)
+        if risk is not None and not was_at_risk:
+            work.emit(
+                PlacementAtRisk(
+                    placement_id=current.placement_id,
+                    participant_id=current.participant_id,
+                    programme_id=current.programme_id,
+                    partner_id=current.partner_id,
+                    municipality=current.municipality,
+                    period_start=risk.period_start,
+                    period_end=risk.period_end,
+                    missed_share=risk.missed_share,
+                    threshold=threshold,
+                ),
+                item.event,
+            )
+
+    # --- support check-ins that fall due -----------------------------------------------------
+
+    async def emit_due_check_ins(self, tx: Transaction, today: date, dead_letter_topic: str) -> int:
+        ctx = HandlerContext(tx=tx, service="placement", dead_letter_topic=dead_letter_topic)
+        due = await self.store.due_check_ins(today, 500, tx.session)
+        for doc in due:
+            event = SupportCheckInDue(
+                check_in_id=doc["_id"],
+                placement_id=doc["placement_id"],
+                participant_id=doc["participant_id"],
+                programme_id=doc["programme_id"],
+                partner_id=doc["partner_id"],
+                municipality=doc["municipality"],
+                due_date=date.fromisoformat(doc["due_date"]),
+            )
             ctx.emit(
                 new_event(
-                    placement,
+                    event,
                     source=SOURCE,
-                    municipality=placement.municipality,
-                    cause=cause,
-                    discriminator=placement.participant_id,
+                    municipality=event.municipality,
+                    time=tx.now,
+                    event_id=derive_event_id(doc["_id"], SupportCheckInDue.TYPE),
                 )
             )
-            log.info(
-                "placement started",
-                participant=placement.participant_id,
-                programme=placement.programme_id,
-                partner=placement.partner_id,
-            )
+        await self.store.mark_check_ins_emitted([doc["_id"] for doc in due], tx.session)
+        return len(due)
 
 
-def _ended(placement: ActivePlacement) -> ActivePlacement:
-    return ActivePlacement(**{**placement.__dict__, "status": "ended"})
+def _owner_problem(
+    placement: Placement | None, participant_id: str, placement_id: str
+) -> str | None:
+    if placement is None:
+        return f"unknown placement {placement_id}"
+    if placement.participant_id != participant_id:
+        return f"placement {placement_id} belongs to another participant"
+    return None
+
+
+def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
+    """Only what the partner needs; the participant's id only with consent to sharing."""
+    return PartnerPlacementUpdated(
+        placement_id=placement.placement_id,
+        partner_id=placement.partner_id,
+        participant_id=placement.participant_id if placement.shares_details else None,
+        status=placement.status,
+        workplace_id=placement.workplace_id,
+        activity=placement.activity,
+        hours_per_week=placement.hours_per_week,
+        start_date=placement.start_date,
+        end_date=placement.end_date,
+        municipal_contact=placement.municipal_contact,
+    )

@@ -1,21 +1,44 @@
-"""Placement's collections. The programme document is the point every change to a programme's
-places or queue writes to, so concurrent handlers on one programme serialise on it (a write
-conflict makes one of them retry with the other's result) instead of both filling the same place.
+"""Placement's collections.
+
+The programme document is the point every change to a programme's places or queue writes to, so
+concurrent handlers on one programme serialise on it (a write conflict makes one retry with the
+other's result) instead of both filling the same place.
+
+- programmes: definition, occupied places, agreements (with their own occupied counts), version.
+- partners: registration and the IOP vetting record, criterion by criterion.
+- waiting: the queue, indexed in priority order.
+- placements: one document per placement, its status, hours, attendance and concerns.
+- check_ins: support check-ins scheduled after a placement ends in work or studies.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, UpdateOne
 
-from services.placement.domain import ActivePlacement, AgreementPlaces, ProgrammeBook, WaitingEntry
-from shared.contracts.municipal import PartnerRegistered, PriorityRule, ProgrammeDefined
-from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.contracts.vocabulary import ActivityType
+from services.placement.domain import (
+    AgreementPlaces,
+    Placement,
+    ProgrammeBook,
+    WaitingEntry,
+    iop_eligibility,
+)
+from shared.contracts.municipal import (
+    AgreementSigned,
+    PartnerRegistered,
+    Preferences,
+    PriorityRule,
+    ProgrammeDefined,
+)
+from shared.contracts.partner import AttendanceReported
+from shared.contracts.vocabulary import ActivityType, IopCriterion, PlacementStatus
 from shared.persistence import ServiceDatabase
+
+Doc = dict[str, Any]
 
 
 class PlacementStore:
@@ -24,6 +47,7 @@ class PlacementStore:
         self.partners = db.collection("partners")
         self.waiting = db.collection("waiting")
         self.placements = db.collection("placements")
+        self.check_ins = db.collection("check_ins")
 
     async def ensure_indexes(self) -> None:
         await self.waiting.create_index(
@@ -35,9 +59,15 @@ class PlacementStore:
                 ("participant_id", ASCENDING),
             ]
         )
+        await self.waiting.create_index([("participant_id", ASCENDING)])
         await self.placements.create_index([("participant_id", ASCENDING)])
         await self.placements.create_index([("programme_id", ASCENDING), ("status", ASCENDING)])
         await self.placements.create_index([("partner_id", ASCENDING), ("status", ASCENDING)])
+        await self.check_ins.create_index([("emitted", ASCENDING), ("due_date", ASCENDING)])
+        await self.check_ins.create_index([("participant_id", ASCENDING)])
+        await self.programmes.create_index([("partners", ASCENDING)])
+
+    # --- books -------------------------------------------------------------------------------
 
     async def load_books(
         self, programme_ids: Iterable[str], queue_depth: int, session: Any
@@ -47,6 +77,12 @@ class PlacementStore:
             doc["_id"]: doc
             for doc in await self.programmes.find({"_id": {"$in": ids}}, session=session).to_list()
         }
+        partner_ids = {
+            a["agreement"]["partner_id"]
+            for doc in docs.values()
+            for a in doc.get("agreements", {}).values()
+        }
+        partners = await self.load_partners(partner_ids, session)
         books = {}
         for programme_id in ids:
             doc = docs.get(programme_id, {})
@@ -73,47 +109,50 @@ class PlacementStore:
                 programme_id=programme_id,
                 definition=definition,
                 agreements={
-                    key: _agreement(value) for key, value in doc.get("agreements", {}).items()
+                    key: _agreement(value, partners.get(value["agreement"]["partner_id"], {}))
+                    for key, value in doc.get("agreements", {}).items()
                 },
-                active=doc.get("active", 0),
+                occupied=doc.get("occupied", 0),
                 waiting=[_entry(item) for item in waiting],
                 waiting_total=doc.get("waiting_total", 0),
             )
         return books
 
-    async def save_books(self, books: Iterable[ProgrammeBook], session: Any) -> None:
+    async def save_books(
+        self,
+        books: Iterable[ProgrammeBook],
+        raw_agreements: dict[str, AgreementSigned],
+        session: Any,
+    ) -> None:
         for book in books:
             rule = book.rule
+            fields: dict[str, Any] = {
+                "definition": book.definition.model_dump(mode="json") if book.definition else None,
+                "occupied": book.occupied,
+                "waiting_total": book.waiting_total,
+                "partners": sorted({a.partner_id for a in book.agreements.values()}),
+            }
+            for key, agreement in book.agreements.items():
+                fields[f"agreements.{key}.occupied"] = agreement.occupied
+                if key in raw_agreements:
+                    fields[f"agreements.{key}.agreement"] = raw_agreements[key].model_dump(
+                        mode="json"
+                    )
+                    fields[f"agreements.{key}.workplace_municipality"] = (
+                        agreement.workplace_municipality
+                    )
             await self.programmes.update_one(
                 {"_id": book.programme_id},
-                {
-                    "$set": {
-                        "definition": book.definition.model_dump(mode="json")
-                        if book.definition
-                        else None,
-                        "active": book.active,
-                        "waiting_total": book.waiting_total,
-                        "agreements": {
-                            key: _agreement_doc(value) for key, value in book.agreements.items()
-                        },
-                    },
-                    # Touched on every change, so concurrent changes to one programme conflict.
-                    "$inc": {"version": 1},
-                },
+                # version: touched on every change, so concurrent changes to one programme conflict.
+                {"$set": fields, "$inc": {"version": 1}},
                 upsert=True,
                 session=session,
             )
             operations: list[Any] = [
-                UpdateOne(
-                    {"_id": _waiting_id(entry)},
-                    {"$set": _entry_doc(entry, rule)},
-                    upsert=True,
-                )
-                for entry in book.added_to_queue
+                UpdateOne({"_id": _waiting_id(e)}, {"$set": _entry_doc(e, rule)}, upsert=True)
+                for e in book.added_to_queue
             ]
-            operations += [
-                DeleteOne({"_id": _waiting_id(entry)}) for entry in book.removed_from_queue
-            ]
+            operations += [DeleteOne({"_id": _waiting_id(e)}) for e in book.removed_from_queue]
             if operations:
                 await self.waiting.bulk_write(operations, session=session)
             book.added_to_queue.clear()
@@ -132,64 +171,185 @@ class PlacementStore:
                 {"programme_id": programme_id}, {"$set": {"priority": 1}}, session=session
             )
 
-    async def save_partners(self, partners: Iterable[PartnerRegistered], session: Any) -> None:
-        operations = [
-            UpdateOne({"_id": p.partner_id}, {"$set": p.model_dump(mode="json")}, upsert=True)
-            for p in partners
-        ]
-        if operations:
-            await self.partners.bulk_write(operations, session=session)
+    async def programmes_with_partner(self, partner_id: str, session: Any) -> list[str]:
+        found = await self.programmes.find(
+            {"partners": partner_id}, {"_id": 1}, session=session
+        ).to_list()
+        return [doc["_id"] for doc in found]
+
+    async def waiting_entries_of(self, participant_id: str, session: Any) -> list[WaitingEntry]:
+        found = await self.waiting.find(
+            {"participant_id": participant_id}, session=session
+        ).to_list()
+        return [_entry(doc) for doc in found]
+
+    async def update_waiting(
+        self, participant_id: str, fields: dict[str, Any], session: Any
+    ) -> None:
+        await self.waiting.update_many(
+            {"participant_id": participant_id}, {"$set": fields}, session=session
+        )
+
+    # --- partners ----------------------------------------------------------------------------
+
+    async def save_partner(self, partner: PartnerRegistered, session: Any) -> None:
+        await self.partners.update_one(
+            {"_id": partner.partner_id},
+            {"$set": {"registration": partner.model_dump(mode="json")}},
+            upsert=True,
+            session=session,
+        )
+
+    async def record_vetting(
+        self, partner_id: str, assessments: dict[str, Doc], session: Any
+    ) -> None:
+        await self.partners.update_one(
+            {"_id": partner_id},
+            {"$set": {f"vetting.{criterion}": value for criterion, value in assessments.items()}},
+            upsert=True,
+            session=session,
+        )
+
+    async def load_partners(self, partner_ids: Iterable[str], session: Any) -> dict[str, Doc]:
+        found = await self.partners.find(
+            {"_id": {"$in": list(set(partner_ids))}}, session=session
+        ).to_list()
+        return {doc["_id"]: doc for doc in found}
+
+    # --- placements --------------------------------------------------------------------------
 
     async def load_placements(
         self, placement_ids: Iterable[str], session: Any
-    ) -> dict[str, tuple[ActivePlacement, WaitingEntry]]:
+    ) -> dict[str, Placement]:
         found = await self.placements.find(
             {"_id": {"$in": list(set(placement_ids))}}, session=session
         ).to_list()
-        return {doc["_id"]: (_placement(doc), _entry(doc["entry"])) for doc in found}
+        return {doc["_id"]: _placement(doc) for doc in found}
 
-    async def record_placements(
-        self,
-        started: list[tuple[PlacementStarted, WaitingEntry]],
-        ended: list[PlacementEnded],
-        session: Any,
+    async def placements_of(self, participant_id: str, session: Any) -> list[Placement]:
+        found = await self.placements.find(
+            {"participant_id": participant_id}, session=session
+        ).to_list()
+        return [_placement(doc) for doc in found]
+
+    async def save_placements(
+        self, placements: Iterable[tuple[Placement, str]], session: Any
     ) -> None:
-        operations: list[Any] = [
+        """Each placement as it now stands, with the step that got it there for its history."""
+        operations = [
             UpdateOne(
-                {"_id": placement.placement_id},
+                {"_id": p.placement_id},
+                {
+                    "$set": _placement_doc(p),
+                    "$push": {"history": {"step": step, "status": p.status.value}},
+                },
+                upsert=True,
+            )
+            for p, step in placements
+        ]
+        if operations:
+            await self.placements.bulk_write(operations, ordered=True, session=session)
+
+    async def attendance_of(
+        self, placement_id: str, session: Any
+    ) -> tuple[list[AttendanceReported], bool]:
+        doc = await self.placements.find_one(
+            {"_id": placement_id}, {"attendance": 1, "at_risk": 1}, session=session
+        )
+        reports = [AttendanceReported.model_validate(a) for a in (doc or {}).get("attendance", [])]
+        return reports, bool((doc or {}).get("at_risk"))
+
+    async def record_attendance(
+        self, report: AttendanceReported, at_risk: bool, session: Any
+    ) -> None:
+        await self.placements.update_one(
+            {"_id": report.placement_id},
+            {"$push": {"attendance": report.model_dump(mode="json")}, "$set": {"at_risk": at_risk}},
+            session=session,
+        )
+
+    async def record_concern(self, placement_id: str, on: date, note: str, session: Any) -> None:
+        await self.placements.update_one(
+            {"_id": placement_id},
+            {"$push": {"concerns": {"on": on.isoformat(), "note": note}}},
+            session=session,
+        )
+
+    # --- support check-ins -------------------------------------------------------------------
+
+    async def schedule_check_ins(
+        self, placement: Placement, due: list[tuple[str, date]], session: Any
+    ) -> None:
+        operations = [
+            UpdateOne(
+                {"_id": check_in_id},
                 {
                     "$setOnInsert": {
-                        **placement.model_dump(mode="json", exclude={"decision"}),
-                        "status": "active",
-                        "entry": _entry_doc(entry, PriorityRule.REFERRAL_DATE),
+                        "placement_id": placement.placement_id,
+                        "participant_id": placement.participant_id,
+                        "programme_id": placement.programme_id,
+                        "partner_id": placement.partner_id,
+                        "municipality": placement.municipality,
+                        "due_date": due_date.isoformat(),
+                        "emitted": False,
                     }
                 },
                 upsert=True,
             )
-            for placement, entry in started
-        ]
-        operations += [
-            UpdateOne(
-                {"_id": end.placement_id},
-                {
-                    "$set": {
-                        "status": "ended",
-                        "end_date": end.end_date.isoformat(),
-                        "end_reason": end.reason.value,
-                    }
-                },
-            )
-            for end in ended
+            for check_in_id, due_date in due
         ]
         if operations:
-            await self.placements.bulk_write(operations, session=session)
+            await self.check_ins.bulk_write(operations, session=session)
+
+    async def due_check_ins(self, today: date, limit: int, session: Any = None) -> list[Doc]:
+        return (
+            await self.check_ins.find(
+                {"emitted": False, "due_date": {"$lte": today.isoformat()}}, session=session
+            )
+            .limit(limit)
+            .to_list()
+        )
+
+    async def mark_check_ins_emitted(self, ids: list[str], session: Any) -> None:
+        await self.check_ins.update_many(
+            {"_id": {"$in": ids}}, {"$set": {"emitted": True}}, session=session
+        )
+
+    async def record_check_in(self, check_in_id: str, result: Doc, session: Any) -> bool:
+        outcome = await self.check_ins.update_one(
+            {"_id": check_in_id}, {"$set": {"result": result}}, session=session
+        )
+        return outcome.matched_count == 1
+
+    # --- erasure -----------------------------------------------------------------------------
+
+    async def anonymise(self, participant_id: str, session: Any) -> None:
+        """Keep what capacity and counts need, under a random id that leads to no one."""
+        await self.waiting.delete_many({"participant_id": participant_id}, session=session)
+        for doc in await self.placements.find(
+            {"participant_id": participant_id}, session=session
+        ).to_list():
+            await self.placements.delete_one({"_id": doc["_id"]}, session=session)
+            await self.placements.insert_one(
+                {
+                    "_id": f"erased:{uuid.uuid4().hex}",
+                    "participant_id": "erased",
+                    "programme_id": doc["programme_id"],
+                    "partner_id": doc["partner_id"],
+                    "agreement_id": doc["agreement_id"],
+                    "status": doc["status"],
+                    "activity": doc.get("activity"),
+                },
+                session=session,
+            )
+        await self.check_ins.delete_many({"participant_id": participant_id}, session=session)
 
 
 def _waiting_id(entry: WaitingEntry) -> str:
     return f"{entry.programme_id}:{entry.participant_id}"
 
 
-def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> dict[str, Any]:
+def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
     return {
         "programme_id": entry.programme_id,
         "participant_id": entry.participant_id,
@@ -198,10 +358,13 @@ def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> dict[str, Any]:
         "referral_date": entry.referral_date.isoformat(),
         "enrolled_at": entry.enrolled_at,
         "priority": entry.rank(rule)[0],
+        "preferences": entry.preferences.model_dump(mode="json"),
+        "declined": sorted(entry.declined),
+        "shares_details": entry.shares_details,
     }
 
 
-def _entry(doc: dict[str, Any]) -> WaitingEntry:
+def _entry(doc: Doc) -> WaitingEntry:
     enrolled_at: datetime = doc["enrolled_at"]
     return WaitingEntry(
         participant_id=doc["participant_id"],
@@ -210,35 +373,63 @@ def _entry(doc: dict[str, Any]) -> WaitingEntry:
         income_support=doc["income_support"],
         referral_date=date.fromisoformat(doc["referral_date"]),
         enrolled_at=enrolled_at,
+        preferences=Preferences.model_validate(doc.get("preferences") or {}),
+        declined=frozenset(doc.get("declined", ())),
+        shares_details=bool(doc.get("shares_details")),
     )
 
 
-def _agreement(doc: dict[str, Any]) -> AgreementPlaces:
+def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
+    agreement = AgreementSigned.model_validate(doc["agreement"])
+    vetting = {
+        IopCriterion(criterion): bool(value["met"])
+        for criterion, value in partner.get("vetting", {}).items()
+    }
     return AgreementPlaces(
-        agreement_id=doc["agreement_id"],
-        partner_id=doc["partner_id"],
-        places=doc["places"],
-        activities=[ActivityType(a) for a in doc["activities"]],
-        period_start=date.fromisoformat(doc["period_start"]),
-        period_end=date.fromisoformat(doc["period_end"]),
-        active=doc.get("active", 0),
+        agreement_id=agreement.agreement_id,
+        partner_id=agreement.partner_id,
+        places=agreement.places,
+        activities=list(agreement.activities),
+        period_start=agreement.period_start,
+        period_end=agreement.period_end,
+        occupied=doc.get("occupied", 0),
+        kind=agreement.kind,
+        workplace_id=agreement.workplace_id,
+        workplace_municipality=doc.get("workplace_municipality"),
+        hours_per_week=agreement.hours_per_week,
+        municipal_contact=agreement.municipal_contact,
+        eligibility=iop_eligibility(
+            agreement.kind, vetting, agreement.parties, agreement.contributions
+        ),
     )
 
 
-def _agreement_doc(agreement: AgreementPlaces) -> dict[str, Any]:
+def _placement_doc(p: Placement) -> Doc:
     return {
-        "agreement_id": agreement.agreement_id,
-        "partner_id": agreement.partner_id,
-        "places": agreement.places,
-        "activities": [a.value for a in agreement.activities],
-        "period_start": agreement.period_start.isoformat(),
-        "period_end": agreement.period_end.isoformat(),
-        "active": agreement.active,
+        "participant_id": p.participant_id,
+        "programme_id": p.programme_id,
+        "partner_id": p.partner_id,
+        "agreement_id": p.agreement_id,
+        "municipality": p.municipality,
+        "activity": p.activity.value,
+        "status": p.status.value,
+        "offered_on": p.offered_on.isoformat(),
+        "decision": p.decision,
+        "workplace_id": p.workplace_id,
+        "hours_per_week": p.hours_per_week,
+        "start_date": p.start_date.isoformat() if p.start_date else None,
+        "end_date": p.end_date.isoformat() if p.end_date else None,
+        "municipal_contact": p.municipal_contact,
+        "shares_details": p.shares_details,
+        "entry": _entry_doc(p.entry, PriorityRule.REFERRAL_DATE),
     }
 
 
-def _placement(doc: dict[str, Any]) -> ActivePlacement:
-    return ActivePlacement(
+def _placement(doc: Doc) -> Placement:
+    def day(value: str | None) -> date | None:
+        return date.fromisoformat(value) if value else None
+
+    return Placement(
         placement_id=doc["_id"],
         participant_id=doc["participant_id"],
         programme_id=doc["programme_id"],
@@ -246,6 +437,14 @@ def _placement(doc: dict[str, Any]) -> ActivePlacement:
         agreement_id=doc["agreement_id"],
         municipality=doc["municipality"],
         activity=ActivityType(doc["activity"]),
-        start_date=date.fromisoformat(doc["start_date"]),
-        status=doc["status"],
+        status=PlacementStatus(doc["status"]),
+        offered_on=date.fromisoformat(doc["offered_on"]),
+        entry=_entry(doc["entry"]),
+        decision=doc.get("decision", ""),
+        workplace_id=doc.get("workplace_id"),
+        hours_per_week=doc.get("hours_per_week"),
+        start_date=day(doc.get("start_date")),
+        end_date=day(doc.get("end_date")),
+        municipal_contact=doc.get("municipal_contact"),
+        shares_details=bool(doc.get("shares_details")),
     )

@@ -7,8 +7,17 @@ from datetime import date, datetime
 from pydantic import Field
 
 from shared.contracts import topics
-from shared.contracts.envelope import EventData
-from shared.contracts.vocabulary import Gender, Identifier, Kommunkod, RejectionReason, TargetGroup
+from shared.contracts.envelope import ContractModel, EventData
+from shared.contracts.municipal import Preferences
+from shared.contracts.vocabulary import (
+    ConsentPurpose,
+    ErasureReason,
+    Gender,
+    Identifier,
+    Kommunkod,
+    RejectionReason,
+    TargetGroup,
+)
 
 
 class ParticipantEnrolled(EventData):
@@ -25,8 +34,15 @@ class ParticipantEnrolled(EventData):
     age_at_referral: int
     gender: Gender
     income_support: bool
-    target_groups: list[TargetGroup]
+    target_groups: list[TargetGroup] = Field(
+        description="Never a special category (disability, addiction or mental ill-health): "
+        "those travel apart, on insats.intake.special-categories."
+    )
     referral_date: date
+    consents: list[ConsentPurpose] = Field(
+        default_factory=list, description="Purposes consented to at enrolment."
+    )
+    preferences: Preferences = Field(default_factory=Preferences)
 
     def subject(self) -> str:
         return self.participant_id
@@ -52,3 +68,97 @@ class ReferralRejected(EventData):
 
     def subject(self) -> str:
         return self.referral_id
+
+
+class RejectionMessages(ContractModel):
+    """The human-readable explanation, one text per language. Systems branch on the reason code;
+    these are for the people who read them. A further language is an additive change."""
+
+    sv: str = Field(description="What was wrong, in Swedish.")
+    en: str = Field(description="What was wrong, in English.")
+
+
+class ReferralRejectedV2(EventData):
+    """Version 2 of a rejected referral: the texts travel together, keyed by language.
+
+    Breaking for v1's consumers (message and message_sv are gone), so it is a new type, published
+    beside insats.referral.rejected.v1, with the same subject and id-derivation, for the transition
+    period the versioning policy in docs/contract/README.md sets.
+    """
+
+    TYPE = "insats.referral.rejected.v2"
+    TOPIC = topics.INTAKE_EVENTS
+
+    referral_id: str = Field(
+        description="The case system's reference, or the record coordinates "
+        "when the message was unreadable."
+    )
+    programme_id: str | None = None
+    municipality: Kommunkod | None = None
+    reason: RejectionReason = Field(description="Machine-readable: act on this, not on the text.")
+    rule: str | None = Field(default=None, description="The eligibility rule that failed.")
+    messages: RejectionMessages
+    received_at: datetime
+
+    def subject(self) -> str:
+        return self.referral_id
+
+
+def referral_rejected_v2(v1: ReferralRejected) -> ReferralRejectedV2:
+    """The v2 form of a v1 rejection, for publishing both during the transition period. Pure and
+    lossless: every v1 fact has its place in v2, so the two never disagree."""
+    return ReferralRejectedV2(
+        referral_id=v1.referral_id,
+        programme_id=v1.programme_id,
+        municipality=v1.municipality,
+        reason=v1.reason,
+        rule=v1.rule,
+        messages=RejectionMessages(sv=v1.message_sv, en=v1.message),
+        received_at=v1.received_at,
+    )
+
+
+class SpecialCategoriesRecorded(EventData):
+    """GDPR art. 9 facts of an enrolled participant, for funder statistics only."""
+
+    TYPE = "insats.special-categories.recorded.v1"
+    TOPIC = topics.INTAKE_SPECIAL_CATEGORIES
+
+    participant_id: Identifier
+    programme_id: Identifier
+    target_groups: list[TargetGroup]
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ConsentChanged(EventData):
+    """A consent given or withdrawn. Every consumer honours it from this event on: a partner's
+    stream stops carrying the participant's details when sharing is withdrawn."""
+
+    TYPE = "insats.consent.changed.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    purpose: ConsentPurpose
+    granted: bool
+    recorded_on: date
+    source: str
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ParticipantErased(EventData):
+    """The person is erased. Consumers remove or anonymise everything they hold under this id; it
+    is the last event that carries it."""
+
+    TYPE = "insats.participant.erased.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    reason: ErasureReason
+    erased_on: date
+
+    def subject(self) -> str:
+        return self.participant_id

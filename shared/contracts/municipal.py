@@ -12,9 +12,12 @@ from shared.contracts import topics
 from shared.contracts.envelope import ContractModel, EventData
 from shared.contracts.vocabulary import (
     ActivityType,
+    ConsentPurpose,
+    ErasureReason,
     FollowUpPoint,
     Gender,
     Identifier,
+    IopCriterion,
     Kommunkod,
     OutcomeSource,
     OutcomeStatus,
@@ -23,6 +26,19 @@ from shared.contracts.vocabulary import (
 )
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Preferences(ContractModel):
+    """What the participant has said they want and can manage; matching honours it."""
+
+    activities: list[ActivityType] = Field(
+        default_factory=list, description="Acceptable activities; empty means any."
+    )
+    max_hours_per_week: int | None = Field(default=None, ge=1, le=40)
+    municipalities: list[Kommunkod] = Field(
+        default_factory=list,
+        description="Where they can travel; empty means anywhere in the programme.",
+    )
 
 
 class ReferralReceived(EventData):
@@ -44,9 +60,76 @@ class ReferralReceived(EventData):
     gender: Gender | None = Field(
         default=None, description="Legal gender; derived from the personnummer when absent."
     )
+    protected_identity: bool = Field(
+        default=False,
+        description="Skyddade personuppgifter: registered with no identity data at all, only a "
+        "pseudonym, gender and birth year.",
+    )
+    name: str | None = Field(default=None, max_length=200)
+    contact: ContactDetails | None = None
+    consents: list[ConsentPurpose] = Field(
+        default_factory=list, description="Purposes the person consented to at referral."
+    )
+    preferences: Preferences = Field(default_factory=Preferences)
 
     def subject(self) -> str:
         return self.referral_id
+
+
+class ContactDetails(ContractModel):
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=400)
+
+
+class ConsentRecorded(EventData):
+    """A caseworker records a consent given or withdrawn, for one purpose. Identifies the person
+    by personnummer (as the case system knows them) or by the participant id intake returned."""
+
+    TYPE = "insats.consent.recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+
+    request_id: Identifier
+    personnummer: str | None = None
+    participant_id: Identifier | None = None
+    municipality: Kommunkod
+    purpose: ConsentPurpose
+    granted: bool
+    source: str = Field(description="Who recorded it: the case system and caseworker role.")
+    recorded_on: date
+
+    @model_validator(mode="after")
+    def _identifies_someone(self) -> ConsentRecorded:
+        if (self.personnummer is None) == (self.participant_id is None):
+            raise ValueError("give exactly one of personnummer and participant_id")
+        return self
+
+    def subject(self) -> str:
+        return self.request_id
+
+
+class ErasureRequested(EventData):
+    """Erase a person (GDPR art. 17, or the social services' deletion rules): intake destroys the
+    person's key and every service removes or anonymises what it holds."""
+
+    TYPE = "insats.erasure.requested.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+
+    request_id: Identifier
+    personnummer: str | None = None
+    participant_id: Identifier | None = None
+    municipality: Kommunkod
+    reason: ErasureReason
+    requested_by: str = Field(description="The case system and role that asks, for the audit.")
+
+    @model_validator(mode="after")
+    def _identifies_someone(self) -> ErasureRequested:
+        if (self.personnummer is None) == (self.participant_id is None):
+            raise ValueError("give exactly one of personnummer and participant_id")
+        return self
+
+    def subject(self) -> str:
+        return self.request_id
 
 
 class PriorityRule(StrEnum):
@@ -87,6 +170,15 @@ class ProgrammeDefined(EventData):
     eligibility: Eligibility = Field(default_factory=Eligibility)
     priority: PriorityRule = PriorityRule.REFERRAL_DATE
     activities: list[ActivityType] = Field(default_factory=list)
+    attendance_risk_threshold: Share = Field(
+        default=0.3,
+        description="Missed share of expected hours over four weeks that raises "
+        "insats.placement.at-risk.v1.",
+    )
+    follow_ups: list[FollowUpPoint] = Field(
+        default_factory=lambda: list(FollowUpPoint),
+        description="The follow-ups outcomes schedules after a participant exits; all by default.",
+    )
 
     @model_validator(mode="after")
     def _period_in_order(self) -> ProgrammeDefined:
@@ -98,15 +190,49 @@ class ProgrammeDefined(EventData):
         return self.programme_id
 
 
+class Workplace(ContractModel):
+    """A place where participants can be placed: a shop, a hotel, a home-care team."""
+
+    workplace_id: Identifier
+    name: str
+    municipality: Kommunkod
+    activities: list[ActivityType] = Field(default_factory=list)
+
+
 class PartnerRegistered(EventData):
     TYPE = "insats.partner.registered.v1"
     TOPIC = topics.MUNICIPAL_PARTNERS
 
     partner_id: Identifier
-    organisationsnummer: str = Field(pattern=r"^\d{6}-?\d{4}$")
+    organisationsnummer: str = Field(
+        pattern=r"^\d{6}-?\d{4}$", description="Validated with its Luhn check digit by placement."
+    )
     name: str
     kind: PartnerKind
     municipality: Kommunkod
+    workplaces: list[Workplace] = Field(default_factory=list)
+
+    def subject(self) -> str:
+        return self.partner_id
+
+
+class CriterionAssessment(ContractModel):
+    criterion: IopCriterion
+    met: bool
+    assessed_on: date
+    note: str = ""
+
+
+class PartnerVetted(EventData):
+    """An assessment of a non-profit partner against the IOP criteria. Later assessments of a
+    criterion replace earlier ones; criteria never assessed count as not met."""
+
+    TYPE = "insats.partner.vetted.v1"
+    TOPIC = topics.MUNICIPAL_PARTNERS
+
+    partner_id: Identifier
+    assessed_by: str
+    assessments: list[CriterionAssessment] = Field(min_length=1)
 
     def subject(self) -> str:
         return self.partner_id
@@ -148,10 +274,19 @@ class AgreementSigned(EventData):
     activities: list[ActivityType] = Field(min_length=1)
     period_start: date
     period_end: date
-    kind: AgreementKind = AgreementKind.IOP
+    kind: AgreementKind = Field(
+        description="IOP agreements need a vetted partner and co-financing from every party."
+    )
     parties: list[str] = Field(default_factory=list)
     contributions: list[Contribution] = Field(default_factory=list)
     evaluation_plan: str = Field(default="", description="How the parties evaluate together.")
+    workplace_id: Identifier | None = Field(
+        default=None, description="The partner's workplace the places are at, if one."
+    )
+    hours_per_week: int | None = Field(default=None, ge=1, le=40, description="Hours offered.")
+    municipal_contact: str | None = Field(
+        default=None, description="The municipality's contact person for these placements."
+    )
 
     def subject(self) -> str:
         return self.partner_id

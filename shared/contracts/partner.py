@@ -1,14 +1,16 @@
-"""Events partners publish back about the placements at their workplaces."""
+"""Events partners (and caseworkers) publish back about placements: ends, changes of state,
+attendance, concerns and follow-up support check-ins. Keyed by participant id, so one
+participant's reports stay in order with everything else about them."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
-from shared.contracts.vocabulary import EndReason, Identifier
+from shared.contracts.vocabulary import CheckInStatus, EndReason, Identifier, PlacementAction
 
 
 class PlacementEndReported(EventData):
@@ -24,6 +26,85 @@ class PlacementEndReported(EventData):
     exits_programme: bool = Field(
         default=True, description="False when the participant moves on to another step."
     )
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PlacementChangeReported(EventData):
+    """An offer accepted or declined, a start, a pause, a resumption, or a change of hours."""
+
+    TYPE = "insats.placement.change-reported.v1"
+    TOPIC = topics.PARTNER_REPORTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    action: PlacementAction
+    on: date
+    hours_per_week: int | None = Field(default=None, ge=1, le=40)
+    reason: str = Field(default="", max_length=500, description="Why, for a decline or a pause.")
+    reported_by: str = ""
+
+    @model_validator(mode="after")
+    def _hours_given_when_changed(self) -> PlacementChangeReported:
+        if self.action is PlacementAction.CHANGE_HOURS and self.hours_per_week is None:
+            raise ValueError("a change of hours gives hours_per_week")
+        return self
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class AttendanceReported(EventData):
+    """Attendance over a day or a week, as the partner's own system records it."""
+
+    TYPE = "insats.attendance.reported.v1"
+    TOPIC = topics.PARTNER_REPORTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    period_start: date
+    period_end: date
+    expected_hours: float = Field(gt=0)
+    attended_hours: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> AttendanceReported:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ConcernReported(EventData):
+    """A note of concern from the workplace. The note stays in placement: it is never published."""
+
+    TYPE = "insats.concern.reported.v1"
+    TOPIC = topics.PARTNER_REPORTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    on: date
+    note: str = Field(max_length=2_000)
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class SupportCheckInReported(EventData):
+    """A follow-up support check-in after a placement ended in work or studies."""
+
+    TYPE = "insats.support-check-in.reported.v1"
+    TOPIC = topics.PARTNER_REPORTS
+
+    check_in_id: Identifier
+    placement_id: Identifier
+    participant_id: Identifier
+    on: date
+    status: CheckInStatus
+    note: str = Field(default="", max_length=2_000)
 
     def subject(self) -> str:
         return self.participant_id

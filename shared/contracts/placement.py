@@ -1,4 +1,5 @@
-"""Events placement publishes about participants' placements at partners."""
+"""Events placement publishes: offers, the placement's lifecycle, risks, partner eligibility,
+support check-ins, and each partner's own stream of the placements that concern it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,38 @@ from pydantic import Field
 
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
-from shared.contracts.vocabulary import ActivityType, EndReason, Identifier, Kommunkod
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    Identifier,
+    IopCriterion,
+    Kommunkod,
+    PlacementStatus,
+)
+
+
+class PlacementOffered(EventData):
+    """A free place was matched to the participant first in line for it. The place is held
+    until the offer is accepted (then started) or declined."""
+
+    TYPE = "insats.placement.offered.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    agreement_id: Identifier
+    workplace_id: Identifier | None = None
+    activity: ActivityType
+    hours_per_week: int | None = None
+    municipality: Kommunkod
+    offered_on: date
+    waited_days: int = Field(ge=0, description="Days from referral to the offer.")
+    decision: str = Field(description="Why this participant and this place.")
+
+    def subject(self) -> str:
+        return self.participant_id
 
 
 class PlacementStarted(EventData):
@@ -25,6 +57,28 @@ class PlacementStarted(EventData):
     start_date: date
     waited_days: int = Field(ge=0, description="Days from referral to this placement.")
     decision: str = Field(description="Why this participant got this place.")
+    workplace_id: Identifier | None = None
+    hours_per_week: int | None = None
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PlacementChanged(EventData):
+    """Every other step of the lifecycle: accepted, declined, paused, resumed, hours changed."""
+
+    TYPE = "insats.placement.changed.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    municipality: Kommunkod
+    status: PlacementStatus = Field(description="The status after the change.")
+    change: str = Field(description="accepted, declined, paused, resumed or hours_changed.")
+    on: date
+    hours_per_week: int | None = None
 
     def subject(self) -> str:
         return self.participant_id
@@ -46,3 +100,87 @@ class PlacementEnded(EventData):
 
     def subject(self) -> str:
         return self.participant_id
+
+
+class PlacementAtRisk(EventData):
+    """Missed attendance passed the programme's threshold: the caseworker should act."""
+
+    TYPE = "insats.placement.at-risk.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    municipality: Kommunkod
+    period_start: date
+    period_end: date
+    missed_share: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PartnerNotEligible(EventData):
+    """An IOP agreement cannot receive placements: its partner lacks IOP criteria, or a party
+    contributes nothing (IOP requires co-financing from every party)."""
+
+    TYPE = "insats.partner.not-eligible.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    partner_id: Identifier
+    agreement_id: Identifier
+    programme_id: Identifier
+    missing_criteria: list[IopCriterion] = Field(description="Never assessed.")
+    failed_criteria: list[IopCriterion] = Field(description="Assessed and not met.")
+    parties_without_contribution: list[str] = Field(default_factory=list)
+
+    def subject(self) -> str:
+        return self.partner_id
+
+
+class SupportCheckInDue(EventData):
+    """A participant who left a placement for work or studies is due a support check-in
+    (Helsingborg's lesson: people placed still need support)."""
+
+    TYPE = "insats.support-check-in.due.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    check_in_id: Identifier
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    municipality: Kommunkod
+    due_date: date
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PartnerPlacementUpdated(EventData):
+    """A partner's own view of one placement at its workplaces: what it needs to receive the
+    participant and nothing more: never income support or special-category data. Without the
+    participant's consent to sharing, the participant id is left out."""
+
+    TYPE = "insats.partner-placement.updated.v1"
+    TOPIC = topics.PARTNER_PLACEMENTS_TEMPLATE
+
+    placement_id: Identifier
+    partner_id: Identifier
+    participant_id: Identifier | None = Field(
+        default=None, description="Pseudonymous; only with the participant's consent to sharing."
+    )
+    status: PlacementStatus | None = Field(
+        default=None, description="None when the placement was withdrawn (the person erased)."
+    )
+    workplace_id: Identifier | None = None
+    activity: ActivityType | None = None
+    hours_per_week: int | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    municipal_contact: str | None = None
+
+    def subject(self) -> str:
+        return self.placement_id

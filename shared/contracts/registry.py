@@ -7,32 +7,77 @@ from typing import Any, Final, cast
 from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts.envelope import Envelope, EventData
-from shared.contracts.intake import ParticipantEnrolled, ReferralRejected
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ReferralRejected,
+    ReferralRejectedV2,
+    SpecialCategoriesRecorded,
+)
 from shared.contracts.municipal import (
     AgreementSigned,
+    ConsentRecorded,
+    ErasureRequested,
     OutcomeReported,
     PartnerRegistered,
+    PartnerVetted,
     ProgrammeDefined,
     ReferralReceived,
 )
-from shared.contracts.outcomes import OutcomeRecorded
-from shared.contracts.partner import PlacementEndReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
+from shared.contracts.partner import (
+    AttendanceReported,
+    ConcernReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+    SupportCheckInReported,
+)
+from shared.contracts.placement import (
+    PartnerNotEligible,
+    PartnerPlacementUpdated,
+    PlacementAtRisk,
+    PlacementChanged,
+    PlacementEnded,
+    PlacementOffered,
+    PlacementStarted,
+    SupportCheckInDue,
+)
+from shared.contracts.scoped import ResidentEvent
 
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     model.TYPE: model
     for model in (
         ReferralReceived,
+        ConsentRecorded,
+        ErasureRequested,
         ProgrammeDefined,
         PartnerRegistered,
+        PartnerVetted,
         AgreementSigned,
         OutcomeReported,
         PlacementEndReported,
+        PlacementChangeReported,
+        AttendanceReported,
+        ConcernReported,
+        SupportCheckInReported,
         ParticipantEnrolled,
         ReferralRejected,
+        ReferralRejectedV2,
+        SpecialCategoriesRecorded,
+        ConsentChanged,
+        ParticipantErased,
+        PlacementOffered,
         PlacementStarted,
+        PlacementChanged,
         PlacementEnded,
+        PlacementAtRisk,
+        PartnerNotEligible,
+        SupportCheckInDue,
+        PartnerPlacementUpdated,
+        ResidentEvent,
         OutcomeRecorded,
+        FollowUpDue,
     )
 }
 

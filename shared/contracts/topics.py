@@ -21,8 +21,27 @@ MUNICIPAL_OUTCOME_REPORTS: Final = "insats.municipal.outcome-reports"
 PARTNER_REPORTS: Final = "insats.partner.reports"
 
 INTAKE_EVENTS: Final = "insats.intake.events"
+# Special-category facts (disability, addiction or mental ill-health) for funder statistics only:
+# kept off every other topic, readable by outcomes alone.
+INTAKE_SPECIAL_CATEGORIES: Final = "insats.intake.special-categories"
 PLACEMENT_EVENTS: Final = "insats.placement.events"
 OUTCOMES_EVENTS: Final = "insats.outcomes.events"
+
+
+# Each partner's own stream of the placements that concern it: readable by that partner alone.
+PARTNER_PLACEMENTS_TEMPLATE: Final = "insats.partner.{partner_id}.placements"
+
+
+# Each municipality's own stream of the events about its residents: readable by it alone.
+MUNICIPALITY_EVENTS_TEMPLATE: Final = "insats.municipality.{kommunkod}.events"
+
+
+def municipality_events_topic(kommunkod: str) -> str:
+    return MUNICIPALITY_EVENTS_TEMPLATE.format(kommunkod=kommunkod)
+
+
+def partner_placements_topic(partner_id: str) -> str:
+    return PARTNER_PLACEMENTS_TEMPLATE.format(partner_id=partner_id)
 
 
 def dead_letter_topic(service: str) -> str:
@@ -48,6 +67,7 @@ ALL_TOPICS: Final = (
     MUNICIPAL_OUTCOME_REPORTS,
     PARTNER_REPORTS,
     INTAKE_EVENTS,
+    INTAKE_SPECIAL_CATEGORIES,
     PLACEMENT_EVENTS,
     OUTCOMES_EVENTS,
 )

@@ -63,6 +63,56 @@ class PartnerKind(StrEnum):
     MUNICIPAL_WORKPLACE = "kommunal_arbetsplats"
 
 
+class IopCriterion(StrEnum):
+    """Kungsbacka's criteria for an IOP (seed 001): who may enter one, and what the partnership
+    itself must be. An IOP placement needs every one of them met."""
+
+    # Who may enter an IOP ("Vilka kan ingå i ett IOP")
+    NON_PROFIT = "ideburen_aktor"
+    PUBLIC_BENEFIT_PURPOSE = "allmannyttigt_syfte"
+    SURPLUS_REINVESTED = "overskott_aterinvesteras"
+    DEMOCRATIC_PRINCIPLES = "demokratiska_principer"  # democracy, human rights, equality, inclusion
+    CONSISTENT_WITH_GOVERNING_DOCUMENTS = "forenlig_med_styrdokument"
+    FREE_FROM_VIOLENCE_AND_DRUGS = "fritt_fran_vald_och_droger"
+    NO_DISCRIMINATION = "ingen_diskriminering"
+    NO_TAX_DEBTS = "inga_skatteskulder"
+    RELEVANT_KNOWLEDGE_AND_EXPERIENCE = "relevant_kunskap_och_erfarenhet"
+    WILL_TO_SOLVE_SOCIETAL_CHALLENGES = "vilja_att_losa_samhallsutmaningar"
+    # What the partnership must be ("Kriterier för IOP")
+    STRENGTHENS_MUNICIPAL_GOALS = "starker_kommunens_mal"
+    ADDED_VALUE_FOR_TARGET_GROUP = "mervarde_for_malgruppen"
+    JOINT_EVALUATION = "gemensam_utvardering"
+    CO_FINANCED = "samfinansierat"
+    SHARED_SOCIETAL_CHALLENGE = "gemensam_samhallsutmaning"
+    SHARED_GOALS_AND_TARGET_GROUP = "samsyn_mal_och_malgrupp"
+
+
+class PlacementStatus(StrEnum):
+    OFFERED = "erbjuden"
+    ACCEPTED = "accepterad"
+    DECLINED = "avbojd"
+    STARTED = "pagar"
+    PAUSED = "pausad"
+    ENDED = "avslutad"
+
+
+class PlacementAction(StrEnum):
+    """What a caseworker or partner reports about a placement."""
+
+    ACCEPT = "acceptera"
+    DECLINE = "avboj"
+    START = "starta"
+    PAUSE = "pausa"
+    RESUME = "ateruppta"
+    CHANGE_HOURS = "andra_timmar"
+
+
+class CheckInStatus(StrEnum):
+    DOING_WELL = "gar_bra"
+    NEEDS_SUPPORT = "behover_stod"
+    NO_CONTACT = "ingen_kontakt"
+
+
 class EndReason(StrEnum):
     COMPLETED = "genomford"
     MOVED_TO_WORK = "till_arbete"
@@ -111,6 +161,20 @@ class FollowUpPoint(StrEnum):
     MONTHS_3 = "3_manader"
     MONTHS_6 = "6_manader"
     MONTHS_12 = "12_manader"
+
+
+class ConsentPurpose(StrEnum):
+    """What a participant may consent to, each on its own (GDPR art. 6-7: specific purposes)."""
+
+    SHARE_WITH_PARTNER = "dela_med_partner"  # placement details to the partner's own system
+    FUNDER_REPORTING = "rapportering_finansiar"  # individual-level data in funder reports
+    FOLLOW_UP_CONTACT = "uppfoljningskontakt"  # being contacted for follow-ups after exit
+
+
+class ErasureReason(StrEnum):
+    GDPR_ARTICLE_17 = "gdpr_art17"  # the person asked to be erased
+    DELETION_RULE = "gallring"  # the social services' deletion (gallring) rules
+    RETENTION = "lagringstid"  # Insats's own retention period ran out
 
 
 class RejectionReason(StrEnum):

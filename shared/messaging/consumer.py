@@ -56,8 +56,8 @@ class HandlerContext:
     def now(self) -> datetime:
         return self.tx.now
 
-    def emit(self, envelope: Envelope[Any]) -> None:
-        self.tx.emit(envelope)
+    def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
+        self.tx.emit(envelope, topic)
 
     def reject(self, received: Received, code: str, reason: str) -> None:
         """Bad input (an invalid personnummer, an unknown programme): dead-letter the original
@@ -68,14 +68,7 @@ class HandlerContext:
                 self.dead_letter_topic, self.service, received.record, code, reason, 1, self.now
             )
         )
-        log.warning(
-            "input rejected",
-            code=code,
-            reason=reason,
-            event_id=str(received.event.id),
-            event_type=received.event.type,
-            origin=received.record.coordinates,
-        )
+        received.log.warning("input rejected", code=code, reason=reason)
 
 
 @dataclass
@@ -296,13 +289,7 @@ class BatchConsumer:
                     await self._dead_letter_failure(item, error, attempt)
                     return
                 self.metrics.retries.labels(**self._labels).inc()
-                log.warning(
-                    "handler failed; retrying",
-                    attempt=attempt,
-                    error=repr(error),
-                    event_id=str(item.event.id),
-                    event_type=item.event.type,
-                )
+                item.log.warning("handler failed; retrying", attempt=attempt, error=repr(error))
                 await asyncio.sleep(self._backoff(attempt))
             else:
                 self._count(outcome)
@@ -327,14 +314,7 @@ class BatchConsumer:
 
         await self._with_infrastructure_retry(lambda: self.db.in_transaction(park))
         self.metrics.dead_lettered.labels(**self._labels, code="HANDLER_ERROR").inc()
-        log.error(
-            "message dead-lettered after retries",
-            attempts=attempts,
-            error=reason,
-            event_id=str(item.event.id),
-            event_type=item.event.type,
-            origin=item.record.coordinates,
-        )
+        item.log.error("message dead-lettered after retries", attempts=attempts, error=reason)
 
     def _backoff(self, attempt: int) -> float:
         base = self.settings.retry_backoff_ms << (attempt - 1)

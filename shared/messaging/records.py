@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from shared.contracts.envelope import Envelope
+from shared.observability import event_fields, get_logger
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,10 @@ class Received:
 
     record: InboundRecord
     event: Envelope[Any]
+
+    @property
+    def log(self) -> structlog.stdlib.BoundLogger:
+        """A logger whose every line names this event, its correlation id and municipality."""
+        return get_logger("insats.events").bind(
+            **event_fields(self.event), origin=self.record.coordinates
+        )

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from shared.messaging.kafka import client_kwargs
+from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
 from shared.observability import Metrics, get_logger
 from shared.persistence import ServiceDatabase
 from shared.settings import Settings
@@ -45,6 +45,9 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._last_purge = datetime.min.replace(tzinfo=UTC)
         self._lease_renew_at = datetime.min.replace(tzinfo=UTC)
+        self._known_topics: set[str] = set()
+        self._held: set[str] = set()
+        self._held_since = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
         """A handler committed new outbox records: publish now rather than at the next poll."""
@@ -109,6 +112,7 @@ class OutboxRelay:
                 if await self._acquire_lease():
                     published = await self.publish_pending()
                     await self._purge_sent()
+                    await self._retry_held()
                 backoff = 0.2
                 if published:
                     continue  # there may be more: keep going without waiting
@@ -123,12 +127,16 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         assert self._producer is not None
+        query: dict[str, Any] = {"sent_at": None}
+        if self._held:
+            query["topic"] = {"$nin": sorted(self._held)}
         batch = (
-            await self.db.outbox.find({"sent_at": None})
+            await self.db.outbox.find(query)
             .sort("_id", 1)
             .limit(self.settings.relay_batch_size)
             .to_list()
         )
+        batch = await self._without_missing_topics(batch)
         if not batch:
             self.metrics.outbox_pending.labels(service=self.service).set(0)
             return 0
@@ -155,6 +163,32 @@ class OutboxRelay:
         )
         self.metrics.outbox_published.labels(service=self.service).inc(len(batch))
         return len(batch)
+
+    async def _without_missing_topics(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A record for a topic that does not exist would block every record behind it. Create
+        the topic where the service may; where an operator owns topics, hold that topic's records
+        back (in order, for later) and publish the rest."""
+        unknown = sorted({doc["topic"] for doc in batch} - self._known_topics)
+        if unknown:
+            existing = set(await topic_partitions(self.settings, unknown))
+            missing = [topic for topic in unknown if topic not in existing]
+            if missing and self.settings.create_topics:
+                await ensure_topics(self.settings, {topic: {} for topic in missing})
+                existing |= set(missing)
+            self._known_topics |= existing
+            newly_held = set(missing) - existing
+            if newly_held - self._held:
+                log.error(
+                    "records held back: their topic does not exist", topics=sorted(newly_held)
+                )
+            self._held |= newly_held
+            self._held_since = datetime.now(UTC)
+        return [doc for doc in batch if doc["topic"] not in self._held]
+
+    async def _retry_held(self) -> None:
+        """Look again, now and then, whether held-back topics have been created."""
+        if self._held and datetime.now(UTC) - self._held_since > timedelta(seconds=30):
+            self._held.clear()
 
     async def _purge_sent(self) -> None:
         now = datetime.now(UTC)

@@ -19,6 +19,7 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,6 +33,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.observability import Metrics, configure_logging, get_logger
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
+from shared.tracing import tracer_provider
 
 log = get_logger(__name__)
 _DAY_MS = 24 * 3600 * 1000
@@ -53,11 +55,17 @@ class ServiceRuntime:
         self.client = mongo_client(settings)
         self.db = ServiceDatabase(self.client, settings, name)
         security = faststream_security(settings)
+        middlewares: list[Any] = [
+            KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=name)
+        ]
+        self.tracer_provider = tracer_provider(name, settings.otel_exporter_otlp_endpoint)
+        if self.tracer_provider is not None:
+            middlewares.append(KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider))
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             security=security,
             apply_types=False,
-            middlewares=[KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=name)],
+            middlewares=middlewares,
             client_id=f"insats-{name}",
             # A consumer that joined before its topic existed learns of it at the next refresh.
             metadata_max_age_ms=30_000,
@@ -75,6 +83,8 @@ class ServiceRuntime:
         self._idle.set()
         self._routes: list[tuple[str, ASGIApp]] = []
         self._lag_task: asyncio.Task[None] | None = None
+        self._periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = []
+        self._periodic_tasks: list[asyncio.Task[None]] = []
 
     # --- what a service declares -------------------------------------------------------------
 
@@ -109,7 +119,8 @@ class ServiceRuntime:
             by_topic.setdefault(event_type.TOPIC, []).append(event_type)
         for topic, types in by_topic.items():
             name = self.settings.topic(topic)
-            self._topic_configs.setdefault(name, {})
+            if "{" not in topic:  # a template (one topic per partner) is created per partner
+                self._topic_configs.setdefault(name, {})
             payload = _envelope_schema(types)
             self.broker.publisher(
                 name,
@@ -126,6 +137,11 @@ class ServiceRuntime:
 
     def route(self, path: str, handler: ASGIApp) -> None:
         self._routes.append((path, handler))
+
+    def every(self, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        """Run `work` at start and then every `seconds` until the service stops. A failed round
+        is logged and the next one runs as usual, so the work must be safe to repeat."""
+        self._periodic.append((seconds, work))
 
     # --- how it runs ----------------------------------------------------------------------
 
@@ -175,6 +191,9 @@ class ServiceRuntime:
                 log.info("topics created", topics=created)
         await self.relay.start()
         self._lag_task = asyncio.create_task(self._measure_lag())
+        self._periodic_tasks = [
+            asyncio.create_task(self._repeat(seconds, work)) for seconds, work in self._periodic
+        ]
 
     async def drain(self) -> None:
         """Stop taking batches and wait for the one in flight to commit."""
@@ -188,10 +207,16 @@ class ServiceRuntime:
     async def stop_dependencies(self, started_at: float) -> None:
         if self._lag_task is not None:
             self._lag_task.cancel()
+        # Before the relay's last flush, so what a final round staged is still published.
+        for task in self._periodic_tasks:
+            task.cancel()
+        await asyncio.gather(*self._periodic_tasks, return_exceptions=True)
         remaining = self.settings.shutdown_grace_seconds - (time.monotonic() - started_at) - 1
         left = await self.relay.stop(remaining)
         log.info("service stopped", outbox_left=left)
         await self.client.close()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # flushes the last spans to the collector
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {
@@ -262,6 +287,14 @@ class ServiceRuntime:
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_seconds)),
         )
         await _Server(config).serve()
+
+    async def _repeat(self, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            try:
+                await work()
+            except Exception:
+                log.exception("periodic task failed; it runs again in the next round")
+            await asyncio.sleep(seconds)
 
     async def _measure_lag(self) -> None:
         while True:

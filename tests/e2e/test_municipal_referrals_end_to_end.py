@@ -94,6 +94,7 @@ async def test_referrals_flow_to_placements_and_the_report(
                     "partner_id": "hemtjansten",
                     "programme_id": "halmstad-150",
                     "places": 5,
+                    "kind": "kommunal",
                     "activities": ["praktik"],
                     "period_start": "2026-01-01",
                     "period_end": "2027-12-31",
@@ -152,20 +153,41 @@ async def test_referrals_flow_to_placements_and_the_report(
 
     enrolled = await events_on(settings, "insats.intake.events", "insats.participant.enrolled.v1")
     rejected = await events_on(settings, "insats.intake.events", "insats.referral.rejected.v1")
-    started = await events_on(settings, "insats.placement.events", "insats.placement.started.v1")
+    offered = await events_on(settings, "insats.placement.events", "insats.placement.offered.v1")
     assert len(enrolled) == 8
     assert {r["data"]["referral_id"]: r["data"]["reason"] for r in rejected} == {
         "1380-x": "INVALID_JSON",
         "1380-bad": "INVALID_PERSONNUMMER",
     }
-    # Five places, eight enrolled: the five referred first are placed, by referral date.
-    placed_referrals = {
-        e["data"]["referral_id"]
-        for e in enrolled
-        if e["data"]["participant_id"] in {s["data"]["participant_id"] for s in started}
+    # Five places, eight enrolled: the five referred first are offered them, by referral date.
+    offered_to = {o["data"]["participant_id"]: o["data"] for o in offered}
+    offered_referrals = {
+        e["data"]["referral_id"] for e in enrolled if e["data"]["participant_id"] in offered_to
     }
-    assert placed_referrals == {f"1380-{n}" for n in range(5)}
-    assert all(s["data"]["partner_id"] == "hemtjansten" for s in started)
+    assert offered_referrals == {f"1380-{n}" for n in range(5)}
+    assert all(o["partner_id"] == "hemtjansten" for o in offered_to.values())
+
+    # The partner's system accepts and starts them, as plain JSON on the partner-report topic.
+    partner = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await partner.start()
+    try:
+        for pid, offer in offered_to.items():
+            for action, on in (("acceptera", "2026-03-01"), ("starta", "2026-03-02")):
+                change = {
+                    "placement_id": offer["placement_id"],
+                    "participant_id": pid,
+                    "action": action,
+                    "on": on,
+                    "reported_by": "hemtjansten",
+                }
+                await partner.send_and_wait(
+                    f"{prefix}insats.partner.reports",
+                    envelope("insats.placement.change-reported.v1", pid, change),
+                    key=pid.encode(),
+                )
+    finally:
+        await partner.stop()
+    await wait_settled(settings)
 
     client = mongo_client(settings)
     try:

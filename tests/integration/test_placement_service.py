@@ -1,28 +1,66 @@
-"""Placement against the real broker and database: queues, priority, capacity, ends."""
+"""Placement against the real broker and database: queues and priority, IOP vetting, the
+placement lifecycle, attendance risks, support check-ins and each partner's own stream."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from scripts.harness import wait_settled
 from shared.contracts import topics
-from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import PriorityRule
-from shared.contracts.partner import PlacementEndReported
-from shared.contracts.vocabulary import EndReason, Gender, TargetGroup
+from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.municipal import (
+    AgreementKind,
+    Contribution,
+    ContributionKind,
+    CriterionAssessment,
+    PartnerRegistered,
+    PartnerVetted,
+    PriorityRule,
+    Workplace,
+)
+from shared.contracts.partner import (
+    AttendanceReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+    SupportCheckInReported,
+)
+from shared.contracts.vocabulary import (
+    ActivityType,
+    CheckInStatus,
+    ConsentPurpose,
+    EndReason,
+    ErasureReason,
+    Gender,
+    IopCriterion,
+    PartnerKind,
+    PlacementAction,
+    TargetGroup,
+)
+from shared.luhn import organisationsnummer
+from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, raw_records, running
 from tests.unit.factories import agreement, programme
 
+OFFERED = "insats.placement.offered.v1"
 STARTED = "insats.placement.started.v1"
 ENDED = "insats.placement.ended.v1"
+PROGRAMME = "kungsbacka-iop"
+PARTNER = "erikshjalpen"
 
 
-def enrolled(pid: str, *, income_support: bool, referred: date) -> ParticipantEnrolled:
+def enrolled(
+    pid: str,
+    *,
+    income_support: bool = True,
+    referred: date = date(2026, 2, 1),
+    consents: list[ConsentPurpose] | None = None,
+) -> ParticipantEnrolled:
     return ParticipantEnrolled(
         participant_id=pid,
         referral_id=f"r-{pid}",
-        programme_id="kungsbacka-iop",
+        programme_id=PROGRAMME,
         municipality="1384",
         birth_year=1990,
         age_at_referral=35,
@@ -30,117 +68,405 @@ def enrolled(pid: str, *, income_support: bool, referred: date) -> ParticipantEn
         income_support=income_support,
         target_groups=[TargetGroup.NEWLY_ARRIVED],
         referral_date=referred,
+        consents=consents or [],
     )
 
 
-async def _setup(settings: Settings, capacity: int) -> None:
-    await publish(
-        settings,
+def partner(number: str = organisationsnummer("802011111")) -> PartnerRegistered:
+    return PartnerRegistered(
+        partner_id=PARTNER,
+        organisationsnummer=number,
+        name="Erikshjälpen Second Hand",
+        kind=PartnerKind.IOP_NON_PROFIT,
+        municipality="1384",
+        workplaces=[
+            Workplace(
+                workplace_id="butiken",
+                name="Butiken i Kungsbacka",
+                municipality="1384",
+                activities=[ActivityType.ARBETSTRANING],
+            )
+        ],
+    )
+
+
+def iop_agreement(places: int) -> Any:
+    return agreement(
+        programme_id=PROGRAMME,
+        partner_id=PARTNER,
+        places=places,
+        kind=AgreementKind.IOP,
+        parties=["Kungsbacka kommun", "Erikshjälpen"],
+        workplace_id="butiken",
+        hours_per_week=20,
+        municipal_contact="Arbetsmarknadsenheten, jobbcoach",
+        evaluation_plan="Halvårsvis, gemensamt",
+        contributions=[
+            Contribution(party="Kungsbacka kommun", kind=ContributionKind.STAFF_HOURS, amount=800),
+            Contribution(party="Erikshjälpen", kind=ContributionKind.PREMISES, description="butik"),
+        ],
+    )
+
+
+def vetting(*, leave_out: tuple[IopCriterion, ...] = ()) -> PartnerVetted:
+    return PartnerVetted(
+        partner_id=PARTNER,
+        assessed_by="Kungsbacka, Gymnasium & Arbetsmarknad",
+        assessments=[
+            CriterionAssessment(criterion=c, met=True, assessed_on=date(2026, 1, 10))
+            for c in IopCriterion
+            if c not in leave_out
+        ],
+    )
+
+
+async def _setup(settings: Settings, capacity: int, *, vetted: bool = True) -> None:
+    events = [
         event(
             programme(
-                programme_id="kungsbacka-iop",
+                programme_id=PROGRAMME,
                 municipalities=["1384"],
                 capacity=capacity,
                 priority=PriorityRule.INCOME_SUPPORT_FIRST,
             ),
             "1384",
         ),
-        event(agreement(programme_id="kungsbacka-iop", places=capacity), "1384"),
-    )
+        event(partner(), "1384"),
+    ]
+    if vetted:
+        events.append(event(vetting(), "1384"))
+    events.append(event(iop_agreement(places=max(capacity, 1)), "1384"))
+    await publish(settings, *events)
     await wait_settled(settings, services=["placement"])
 
 
-async def test_under_contention_income_support_recipients_get_the_places_first(
+async def _step(settings: Settings, *reports: Any) -> None:
+    await publish(settings, *(event(r, "1384") for r in reports))
+    await wait_settled(settings, services=["placement"])
+
+
+def _change(
+    offer: dict[str, Any], action: PlacementAction, on: date, **extra: Any
+) -> PlacementChangeReported:
+    return PlacementChangeReported(
+        placement_id=offer["data"]["placement_id"],
+        participant_id=offer["data"]["participant_id"],
+        action=action,
+        on=on,
+        **extra,
+    )
+
+
+async def test_under_contention_income_support_recipients_are_offered_the_places_first(
     env: dict[str, str], settings: Settings
 ) -> None:
     async with running("placement", env):
         await _setup(settings, capacity=0)
-        # Four wait for a programme with no places yet; those without income support came first.
-        await publish(
+        await _step(
             settings,
             *(
-                event(e, "1384")
-                for e in [
-                    enrolled("p-early-1", income_support=False, referred=date(2026, 1, 10)),
-                    enrolled("p-early-2", income_support=False, referred=date(2026, 1, 11)),
-                    enrolled("p-later-1", income_support=True, referred=date(2026, 2, 10)),
-                    enrolled("p-later-2", income_support=True, referred=date(2026, 2, 11)),
-                ]
+                enrolled("p-early-1", income_support=False, referred=date(2026, 1, 10)),
+                enrolled("p-early-2", income_support=False, referred=date(2026, 1, 11)),
+                enrolled("p-later-1", income_support=True, referred=date(2026, 2, 10)),
+                enrolled("p-later-2", income_support=True, referred=date(2026, 2, 11)),
             ),
         )
-        await wait_settled(settings, services=["placement"])
-        assert await events_on(settings, topics.PLACEMENT_EVENTS, STARTED) == []
-        # Two places open at once: they go to the recipients of income support.
-        await _setup(settings, capacity=2)
-        started = await events_on(settings, topics.PLACEMENT_EVENTS, STARTED)
-        assert sorted(e["data"]["participant_id"] for e in started) == ["p-later-1", "p-later-2"]
-        assert all("income-support recipient" in e["data"]["decision"] for e in started)
+        assert await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED) == []
+        await _setup(settings, capacity=2)  # two places open at once
+    offers = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    assert sorted(e["data"]["participant_id"] for e in offers) == ["p-later-1", "p-later-2"]
+    assert all("income-support recipient" in e["data"]["decision"] for e in offers)
 
 
-async def test_a_full_programme_keeps_a_waiting_list_in_priority_order(
+async def test_a_partner_lacking_a_criterion_gets_no_iop_placements_and_is_told_which(
     env: dict[str, str], settings: Settings
 ) -> None:
     async with running("placement", env):
-        await _setup(settings, capacity=1)
-        await publish(
-            settings,
-            event(enrolled("p-first", income_support=False, referred=date(2026, 1, 2)), "1384"),
+        await _setup(settings, capacity=2, vetted=False)
+        await _step(settings, vetting(leave_out=(IopCriterion.NO_TAX_DEBTS,)))
+        await _step(settings, enrolled("p-1"))
+        assert await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED) == []
+        refusals = await events_on(
+            settings, topics.PLACEMENT_EVENTS, "insats.partner.not-eligible.v1"
         )
-        await wait_settled(settings, services=["placement"])
-        await publish(
+        assert refusals[-1]["data"]["missing_criteria"] == ["inga_skatteskulder"]
+        # The last criterion is assessed and met: the waiting participant is offered the place.
+        await _step(
             settings,
-            *(
-                event(e, "1384")
-                for e in [
-                    enrolled("p-no-support", income_support=False, referred=date(2026, 1, 5)),
-                    enrolled("p-support", income_support=True, referred=date(2026, 3, 1)),
-                ]
+            PartnerVetted(
+                partner_id=PARTNER,
+                assessed_by="Kungsbacka",
+                assessments=[
+                    CriterionAssessment(
+                        criterion=IopCriterion.NO_TAX_DEBTS, met=True, assessed_on=date(2026, 2, 1)
+                    )
+                ],
             ),
         )
-        await wait_settled(settings, services=["placement"])
-        [first] = await events_on(settings, topics.PLACEMENT_EVENTS, STARTED)
-        assert first["data"]["participant_id"] == "p-first"
-
-        # The place frees: the income-support recipient, referred later, is next.
-        await publish(
-            settings,
-            event(
-                PlacementEndReported(
-                    placement_id=first["data"]["placement_id"],
-                    participant_id="p-first",
-                    reason=EndReason.MOVED_TO_WORK,
-                    end_date=date(2026, 4, 1),
-                ),
-                "1384",
-            ),
-        )
-        await wait_settled(settings, services=["placement"])
-        started = await events_on(settings, topics.PLACEMENT_EVENTS, STARTED)
-        assert [e["data"]["participant_id"] for e in started] == ["p-first", "p-support"]
-        assert started[1]["data"]["start_date"] == "2026-04-01"
-        [ended] = await events_on(settings, topics.PLACEMENT_EVENTS, ENDED)
-        assert ended["data"]["reason"] == "till_arbete"
+    [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    assert offer["data"]["participant_id"] == "p-1"
 
 
-async def test_an_end_that_cannot_apply_is_refused_and_dead_lettered(
+async def test_an_invalid_organisationsnummer_is_refused(
     env: dict[str, str], settings: Settings
 ) -> None:
+    valid = organisationsnummer("802011111")
     async with running("placement", env):
-        await _setup(settings, capacity=1)
-        await publish(
-            settings,
-            event(
-                PlacementEndReported(
-                    placement_id="pl-does-not-exist",
-                    participant_id="p-x",
-                    reason=EndReason.COMPLETED,
-                    end_date=date(2026, 4, 1),
-                ),
-                "1384",
-            ),
-        )
-        await wait_settled(settings, services=["placement"])
-    assert await events_on(settings, topics.PLACEMENT_EVENTS, ENDED) == []
+        await _step(settings, partner(number=valid[:-1] + str((int(valid[-1]) + 1) % 10)))
     [(_, _, headers)] = await raw_records(settings, topics.dead_letter_topic("placement"))
-    assert headers["insats-dlq-code"] == b"PLACEMENT_END_REFUSED"
-    assert b"unknown placement" in headers["insats-dlq-reason"]
+    assert headers["insats-dlq-code"] == b"INVALID_ORGANISATIONSNUMMER"
+
+
+async def test_the_lifecycle_runs_from_offer_to_end_and_frees_the_place_for_the_next(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-first", referred=date(2026, 1, 2)))
+        await _step(settings, enrolled("p-next", referred=date(2026, 1, 5)))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        assert offer["data"]["hours_per_week"] == 20
+        await _step(settings, _change(offer, PlacementAction.ACCEPT, date(2026, 1, 8)))
+        await _step(settings, _change(offer, PlacementAction.START, date(2026, 1, 12)))
+        await _step(
+            settings, _change(offer, PlacementAction.PAUSE, date(2026, 2, 1), reason="sjuk")
+        )
+        await _step(settings, _change(offer, PlacementAction.RESUME, date(2026, 2, 15)))
+        await _step(
+            settings,
+            _change(offer, PlacementAction.CHANGE_HOURS, date(2026, 3, 1), hours_per_week=30),
+        )
+        await _step(
+            settings,
+            PlacementEndReported(
+                placement_id=offer["data"]["placement_id"],
+                participant_id="p-first",
+                reason=EndReason.MOVED_TO_WORK,
+                end_date=date(2026, 4, 1),
+            ),
+        )
+    changes = [
+        e["data"]["change"]
+        for e in await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.changed.v1")
+    ]
+    assert changes == ["accepted", "paused", "resumed", "hours_changed"]
+    [started] = await events_on(settings, topics.PLACEMENT_EVENTS, STARTED)
+    assert started["data"]["start_date"] == "2026-01-12"
+    [ended] = await events_on(settings, topics.PLACEMENT_EVENTS, ENDED)
+    assert (ended["data"]["reason"], ended["data"]["start_date"]) == ("till_arbete", "2026-01-12")
+    offers = {
+        o["data"]["participant_id"]: o["data"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    }
+    assert set(offers) == {"p-first", "p-next"}
+    assert offers["p-next"]["offered_on"] == "2026-04-01"  # the day the place was freed
+
+
+async def test_an_illegal_transition_is_refused_and_dead_lettered_never_applied(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-1"))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        await _step(
+            settings,
+            PlacementEndReported(
+                placement_id=offer["data"]["placement_id"],
+                participant_id="p-1",
+                reason=EndReason.COMPLETED,
+                end_date=date(2026, 4, 1),
+            ),
+        )
+        await _step(settings, _change(offer, PlacementAction.RESUME, date(2026, 3, 1)))
+    assert await events_on(settings, topics.PLACEMENT_EVENTS, ENDED) == []
+    letters = await raw_records(settings, topics.dead_letter_topic("placement"))
+    assert [h["insats-dlq-code"] for _, _, h in letters] == [b"ILLEGAL_TRANSITION"] * 2
+    assert b"cannot end a placement that is erbjuden" in letters[0][2]["insats-dlq-reason"]
+
+
+async def test_a_declined_offer_goes_to_the_next_in_line(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-1", referred=date(2026, 1, 2)))
+        await _step(settings, enrolled("p-2", referred=date(2026, 1, 3)))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        await _step(
+            settings, _change(offer, PlacementAction.DECLINE, date(2026, 2, 1), reason="vill annat")
+        )
+    offers = {
+        o["data"]["participant_id"]: o["data"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    }
+    assert set(offers) == {"p-1", "p-2"}
+    assert offers["p-2"]["offered_on"] == "2026-02-01"
+
+
+async def test_missed_attendance_over_the_threshold_raises_a_risk_once(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-1"))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        await _step(
+            settings,
+            _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
+            _change(offer, PlacementAction.START, date(2026, 2, 2)),
+        )
+        weeks = [
+            (date(2026, 2, 2) + timedelta(days=7 * n), attended)
+            for n, attended in enumerate((18, 6, 4))
+        ]
+        await _step(
+            settings,
+            *(
+                AttendanceReported(
+                    placement_id=offer["data"]["placement_id"],
+                    participant_id="p-1",
+                    period_start=start,
+                    period_end=start + timedelta(days=4),
+                    expected_hours=20,
+                    attended_hours=hours,
+                )
+                for start, hours in weeks
+            ),
+        )
+    [risk] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.at-risk.v1")
+    # Hand-computed: 18+6 of 40 hours after two weeks = 40 % missed, over the 30 % threshold.
+    assert (risk["data"]["missed_share"], risk["data"]["threshold"]) == (0.4, 0.3)
+
+
+async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running(
+        "placement", {**env, "INSATS_TODAY": "2026-05-20", "INSATS_DUE_CHECK_SECONDS": "0.3"}
+    ):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-1"))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        await _step(
+            settings,
+            _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
+            _change(offer, PlacementAction.START, date(2026, 2, 2)),
+            PlacementEndReported(
+                placement_id=offer["data"]["placement_id"],
+                participant_id="p-1",
+                reason=EndReason.MOVED_TO_WORK,
+                end_date=date(2026, 4, 1),
+            ),
+        )
+        for _ in range(50):
+            due = await events_on(
+                settings, topics.PLACEMENT_EVENTS, "insats.support-check-in.due.v1"
+            )
+            if len(due) >= 2:
+                break
+            await wait_settled(settings, services=["placement"])
+        # 14 and 30 days after 1 April have passed by 20 May; 91 days have not.
+        assert sorted(d["data"]["due_date"] for d in due) == ["2026-04-15", "2026-05-01"]
+        await _step(
+            settings,
+            SupportCheckInReported(
+                check_in_id=due[0]["data"]["check_in_id"],
+                placement_id=offer["data"]["placement_id"],
+                participant_id="p-1",
+                on=date(2026, 4, 16),
+                status=CheckInStatus.NEEDS_SUPPORT,
+            ),
+        )
+    client = mongo_client(settings)
+    try:
+        recorded = await client[settings.database_name("placement")]["check_ins"].find_one(
+            {"_id": due[0]["data"]["check_in_id"]}
+        )
+    finally:
+        await client.close()
+    assert recorded is not None
+    assert recorded["result"]["status"] == "behover_stod"
+
+
+async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consent(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=2)
+        await _step(
+            settings,
+            enrolled("p-shares", consents=[ConsentPurpose.SHARE_WITH_PARTNER]),
+            enrolled("p-private", referred=date(2026, 2, 2)),
+        )
+        await _step(
+            settings,
+            ConsentChanged(
+                participant_id="p-shares",
+                purpose=ConsentPurpose.SHARE_WITH_PARTNER,
+                granted=False,
+                recorded_on=date(2026, 3, 1),
+                source="handläggare",
+            ),
+        )
+    stream = await events_on(settings, topics.partner_placements_topic(PARTNER))
+    views = [e["data"] for e in stream]
+    allowed = {
+        "placement_id",
+        "partner_id",
+        "participant_id",
+        "status",
+        "workplace_id",
+        "activity",
+        "hours_per_week",
+        "start_date",
+        "end_date",
+        "municipal_contact",
+    }
+    assert all(set(view) <= allowed for view in views)
+    by_placement: dict[str, list[str | None]] = {}
+    for view in views:  # one placement's updates share a key, so they stay in order
+        by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
+    # Offered with the id; after the withdrawal, the same placement again without it. The one
+    # who never consented is never named.
+    assert sorted(by_placement.values(), key=len) == [[None], ["p-shares", None]]
+    assert all(v["municipal_contact"] == "Arbetsmarknadsenheten, jobbcoach" for v in views)
+
+
+async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_counts_remain(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-erased", referred=date(2026, 1, 2)))
+        await _step(settings, enrolled("p-waiting", referred=date(2026, 1, 3)))
+        await _step(
+            settings,
+            ParticipantErased(
+                participant_id="p-erased",
+                reason=ErasureReason.GDPR_ARTICLE_17,
+                erased_on=date(2026, 3, 1),
+            ),
+        )
+    offers = {
+        o["data"]["participant_id"]: o["data"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    }
+    assert set(offers) == {"p-erased", "p-waiting"}  # the place the erased person held goes on
+    client = mongo_client(settings)
+    try:
+        db = client[settings.database_name("placement")]
+        stored = {
+            name: await db[name].find({}).to_list()
+            for name in ("waiting", "placements", "check_ins")
+        }
+    finally:
+        await client.close()
+    assert "p-erased" not in str(stored)
+    assert len(stored["placements"]) == 2  # the erased one anonymised, the next one offered
+    stream = await events_on(settings, topics.partner_placements_topic(PARTNER))
+    erased_views = [
+        e["data"] for e in stream if e["data"]["placement_id"] == offers["p-erased"]["placement_id"]
+    ]
+    assert erased_views[-1]["status"] is None  # withdrawn from the partner's roster
+    assert erased_views[-1]["participant_id"] is None

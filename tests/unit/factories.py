@@ -7,6 +7,7 @@ from typing import Any
 
 from services.intake.personnummer import format_with_check
 from shared.contracts.municipal import (
+    AgreementKind,
     AgreementSigned,
     Eligibility,
     PriorityRule,
@@ -58,6 +59,7 @@ def agreement(**changes: Any) -> AgreementSigned:
         "activities": [ActivityType.ARBETSTRANING],
         "period_start": date(2026, 1, 1),
         "period_end": date(2027, 12, 31),
+        "kind": AgreementKind.SOCIAL_CLAUSE,
     }
     values.update(changes)
     return AgreementSigned(**values)

@@ -1,6 +1,6 @@
 from datetime import date
 
-from services.outcomes.domain import Journey, programme_report
+from services.outcomes.domain import Journey, Outcome, programme_report
 from shared.contracts.vocabulary import FollowUpPoint, OutcomeStatus
 from tests.unit.factories import programme
 
@@ -16,7 +16,7 @@ def journey(
         enrolled=True,
         first_placement=date(2026, 2, 1) if placed else None,
         exited=exited,
-        outcomes={EXIT: status} if status else {},
+        outcomes={EXIT: Outcome(status)} if status else {},
     )
 
 

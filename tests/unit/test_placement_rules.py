@@ -1,37 +1,74 @@
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 from services.placement.domain import (
-    ActivePlacement,
+    AgreementPlaces,
+    Changed,
+    Placement,
     ProgrammeBook,
     Refusal,
     WaitingEntry,
-    end_placement,
+    attendance_risk,
+    change,
+    end,
+    iop_eligibility,
+    organisationsnummer_problem,
+    support_check_ins,
 )
-from shared.contracts.municipal import PriorityRule
-from shared.contracts.partner import PlacementEndReported
+from shared.contracts.municipal import (
+    AgreementKind,
+    Contribution,
+    ContributionKind,
+    Preferences,
+    PriorityRule,
+)
+from shared.contracts.partner import (
+    AttendanceReported,
+    PlacementChangeReported,
+    PlacementEndReported,
+)
 from shared.contracts.placement import PlacementEnded
-from shared.contracts.vocabulary import ActivityType, EndReason
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    IopCriterion,
+    PlacementAction,
+    PlacementStatus,
+)
+from shared.luhn import organisationsnummer
 from tests.unit.factories import agreement, programme
 
 DAY = date(2026, 3, 2)
+ALL_MET = dict.fromkeys(IopCriterion, True)
+CO_FINANCED = [
+    Contribution(party="Kungsbacka kommun", kind=ContributionKind.STAFF_HOURS, amount=400),
+    Contribution(party="Erikshjälpen", kind=ContributionKind.PREMISES, description="butiken"),
+]
+PARTIES = ["Kungsbacka kommun", "Erikshjälpen"]
 
 
 def book(
     capacity: int = 2, places: int = 2, rule: PriorityRule = PriorityRule.INCOME_SUPPORT_FIRST
 ) -> ProgrammeBook:
     result = ProgrammeBook(
-        programme_id="halmstad-150",
-        definition=programme(capacity=capacity, priority=rule),
-        agreements={},
-        active=0,
-        waiting=[],
-        waiting_total=0,
+        "halmstad-150", programme(capacity=capacity, priority=rule), {}, 0, [], 0
     )
-    result.sign(agreement(places=places))
+    result.sign(
+        agreement(places=places, kind=AgreementKind.SOCIAL_CLAUSE),
+        "1380",
+        iop_eligibility(AgreementKind.SOCIAL_CLAUSE, {}, [], []),
+    )
     return result
 
 
-def entry(pid: str, *, income_support: bool, referred: date, minute: int = 0) -> WaitingEntry:
+def entry(
+    pid: str,
+    *,
+    income_support: bool = True,
+    referred: date = DAY,
+    minute: int = 0,
+    prefs: Preferences | None = None,
+) -> WaitingEntry:
     return WaitingEntry(
         participant_id=pid,
         programme_id="halmstad-150",
@@ -39,94 +76,190 @@ def entry(pid: str, *, income_support: bool, referred: date, minute: int = 0) ->
         income_support=income_support,
         referral_date=referred,
         enrolled_at=datetime(2026, 3, 1, 9, minute, tzinfo=UTC),
+        preferences=prefs or Preferences(),
     )
+
+
+# --- priority and capacity -------------------------------------------------------------------
 
 
 def test_income_support_recipients_are_placed_first() -> None:
-    programme_book = book(capacity=1, places=1)
-    programme_book.enqueue(entry("early-without", income_support=False, referred=date(2026, 1, 5)))
-    programme_book.enqueue(entry("later-with", income_support=True, referred=date(2026, 2, 20)))
-    started = programme_book.allocate(DAY, "cause")
-    assert [p.participant_id for p in started] == ["later-with"]
-    assert "income-support" in started[0].decision
+    b = book(capacity=1, places=1)
+    b.enqueue(entry("early-without", income_support=False, referred=date(2026, 1, 5)))
+    b.enqueue(entry("later-with", income_support=True, referred=date(2026, 2, 20)))
+    offers = b.allocate(DAY, "cause")
+    assert [o.participant_id for o in offers] == ["later-with"]
+    assert "income-support" in offers[0].decision
 
 
 def test_without_the_priority_rule_the_earliest_referral_goes_first() -> None:
-    programme_book = book(capacity=1, places=1, rule=PriorityRule.REFERRAL_DATE)
-    programme_book.enqueue(entry("later-with", income_support=True, referred=date(2026, 2, 20)))
-    programme_book.enqueue(entry("early-without", income_support=False, referred=date(2026, 1, 5)))
-    assert [p.participant_id for p in programme_book.allocate(DAY, "c")] == ["early-without"]
+    b = book(capacity=1, places=1, rule=PriorityRule.REFERRAL_DATE)
+    b.enqueue(entry("later-with", income_support=True, referred=date(2026, 2, 20)))
+    b.enqueue(entry("early-without", income_support=False, referred=date(2026, 1, 5)))
+    assert [o.participant_id for o in b.allocate(DAY, "c")] == ["early-without"]
 
 
 def test_equal_priority_and_date_go_in_the_order_they_were_enrolled() -> None:
-    programme_book = book(capacity=1, places=1)
-    programme_book.enqueue(entry("second", income_support=True, referred=DAY, minute=5))
-    programme_book.enqueue(entry("first", income_support=True, referred=DAY, minute=1))
-    assert [p.participant_id for p in programme_book.allocate(DAY, "c")] == ["first"]
+    b = book(capacity=1, places=1)
+    b.enqueue(entry("second", minute=5))
+    b.enqueue(entry("first", minute=1))
+    assert [o.participant_id for o in b.allocate(DAY, "c")] == ["first"]
 
 
-def test_a_full_programme_places_no_one_and_keeps_the_queue() -> None:
-    programme_book = book(capacity=2, places=5)
+def test_a_full_programme_offers_nothing_and_keeps_the_queue() -> None:
+    b = book(capacity=2, places=5)
     for n in range(4):
-        programme_book.enqueue(entry(f"p{n}", income_support=True, referred=DAY, minute=n))
-    assert len(programme_book.allocate(DAY, "c")) == 2
-    assert programme_book.allocate(DAY, "again") == []
-    assert programme_book.waiting_total == 2
-    assert programme_book.active == 2
+        b.enqueue(entry(f"p{n}", minute=n))
+    assert len(b.allocate(DAY, "c")) == 2
+    assert b.allocate(DAY, "again") == []
+    assert (b.waiting_total, b.occupied) == (2, 2)
 
 
 def test_places_are_bounded_by_the_partners_agreements_as_well_as_capacity() -> None:
-    programme_book = book(capacity=10, places=1)
+    b = book(capacity=10, places=1)
     for n in range(3):
-        programme_book.enqueue(entry(f"p{n}", income_support=True, referred=DAY, minute=n))
-    assert len(programme_book.allocate(DAY, "c")) == 1
+        b.enqueue(entry(f"p{n}", minute=n))
+    assert len(b.allocate(DAY, "c")) == 1
 
 
-def test_a_programme_without_agreements_has_no_place_to_offer() -> None:
-    programme_book = book()
-    programme_book.agreements.clear()
-    programme_book.enqueue(entry("p", income_support=True, referred=DAY))
-    assert programme_book.allocate(DAY, "c") == []
+def test_people_referred_before_the_programme_opens_are_offered_its_first_day() -> None:
+    b = book()
+    b.define(programme(capacity=2, period_start=date(2026, 4, 1)))
+    b.enqueue(entry("p"))
+    [offer] = b.allocate(DAY, "c")
+    assert (offer.offered_on, offer.waited_days) == (date(2026, 4, 1), 30)
 
 
-def test_people_referred_before_the_programme_opens_start_on_its_first_day() -> None:
-    programme_book = book()
-    programme_book.define(programme(capacity=2, period_start=date(2026, 4, 1)))
-    programme_book.enqueue(entry("p", income_support=True, referred=DAY))
-    [started] = programme_book.allocate(DAY, "c")
-    assert started.start_date == date(2026, 4, 1)
-    assert started.waited_days == 30
-
-
-def test_an_ended_placement_frees_its_place_for_the_next_in_line() -> None:
-    programme_book = book(capacity=1, places=1)
-    programme_book.enqueue(entry("first", income_support=True, referred=DAY, minute=1))
-    programme_book.enqueue(entry("second", income_support=True, referred=DAY, minute=2))
-    [first] = programme_book.allocate(DAY, "c1")
-    placement = ActivePlacement(
-        placement_id=first.placement_id,
-        participant_id="first",
-        programme_id="halmstad-150",
-        partner_id=first.partner_id,
-        agreement_id=first.agreement_id,
-        municipality="1380",
-        activity=ActivityType.ARBETSTRANING,
-        start_date=first.start_date,
-    )
-    programme_book.release(placement)
-    [second] = programme_book.allocate(date(2026, 5, 1), "c2")
-    assert second.participant_id == "second"
-    assert second.waited_days == (date(2026, 5, 1) - DAY).days
-
-
-def test_placement_ids_are_the_same_when_the_same_input_is_handled_again() -> None:
+def test_offer_ids_are_the_same_when_the_same_input_is_handled_again() -> None:
     one, two = book(), book()
     for b in (one, two):
-        b.enqueue(entry("p", income_support=True, referred=DAY))
+        b.enqueue(entry("p"))
     assert one.allocate(DAY, "same")[0].placement_id == two.allocate(DAY, "same")[0].placement_id
 
 
-def _active(**changes: object) -> ActivePlacement:
+# --- matching --------------------------------------------------------------------------------
+
+
+def _two_partners() -> ProgrammeBook:
+    b = book(capacity=5, places=0)
+    b.agreements.clear()
+    for agreement_id, activities, municipality in (
+        ("shop", [ActivityType.ARBETSTRANING], "1384"),
+        ("hotel", [ActivityType.PRAKTIK], "0883"),
+    ):
+        b.agreements[agreement_id] = AgreementPlaces(
+            agreement_id=agreement_id,
+            partner_id=agreement_id,
+            places=1,
+            activities=activities,
+            period_start=date(2026, 1, 1),
+            period_end=date(2027, 1, 1),
+            workplace_municipality=municipality,
+            hours_per_week=30,
+        )
+    return b
+
+
+def test_a_place_goes_to_the_first_in_line_it_suits() -> None:
+    b = _two_partners()
+    b.enqueue(
+        entry("wants-praktik", minute=1, prefs=Preferences(activities=[ActivityType.PRAKTIK]))
+    )
+    b.enqueue(
+        entry(
+            "wants-training", minute=2, prefs=Preferences(activities=[ActivityType.ARBETSTRANING])
+        )
+    )
+    offers = {o.participant_id: o for o in b.allocate(DAY, "c")}
+    assert offers["wants-praktik"].agreement_id == "hotel"
+    assert offers["wants-training"].agreement_id == "shop"
+
+
+def test_someone_no_free_place_suits_keeps_their_position_while_others_are_placed() -> None:
+    b = _two_partners()
+    b.enqueue(
+        entry("wants-coaching", minute=1, prefs=Preferences(activities=[ActivityType.COACHING]))
+    )
+    b.enqueue(entry("anything", minute=2))
+    [offer] = [o for o in b.allocate(DAY, "c") if o.participant_id == "anything"]
+    assert "1 ahead in the queue had no suitable free place" in offer.decision
+    assert b.waiting[0].participant_id == "wants-coaching"
+
+
+def test_a_workplace_out_of_reach_is_not_offered() -> None:
+    b = _two_partners()
+    b.enqueue(entry("stays-home", prefs=Preferences(municipalities=["1384"])))
+    [offer] = b.allocate(DAY, "c")
+    assert offer.agreement_id == "shop"
+
+
+def test_hours_offered_respect_the_participants_limit() -> None:
+    b = _two_partners()
+    b.enqueue(entry("p", prefs=Preferences(max_hours_per_week=10)))
+    assert b.allocate(DAY, "c")[0].hours_per_week == 10
+
+
+def test_a_declined_agreement_is_not_offered_again() -> None:
+    b = _two_partners()
+    declined = replace(
+        entry("p", prefs=Preferences(activities=[ActivityType.PRAKTIK])),
+        declined=frozenset({"hotel"}),
+    )
+    b.enqueue(declined)
+    assert b.allocate(DAY, "c") == []
+
+
+# --- IOP partners ----------------------------------------------------------------------------
+
+
+def test_an_iop_partner_meeting_every_criterion_and_co_financed_is_eligible() -> None:
+    assert iop_eligibility(AgreementKind.IOP, ALL_MET, PARTIES, CO_FINANCED).ok
+
+
+def test_an_unvetted_iop_partner_is_refused_naming_every_missing_criterion() -> None:
+    verdict = iop_eligibility(
+        AgreementKind.IOP, {IopCriterion.NON_PROFIT: True}, PARTIES, CO_FINANCED
+    )
+    assert not verdict.ok
+    assert set(verdict.missing) == set(IopCriterion) - {IopCriterion.NON_PROFIT}
+
+
+def test_a_failed_criterion_is_named_as_failed() -> None:
+    vetting = {**ALL_MET, IopCriterion.NO_TAX_DEBTS: False}
+    verdict = iop_eligibility(AgreementKind.IOP, vetting, PARTIES, CO_FINANCED)
+    assert verdict.failed == (IopCriterion.NO_TAX_DEBTS,)
+
+
+def test_an_iop_without_every_partys_contribution_is_not_co_financed() -> None:
+    verdict = iop_eligibility(AgreementKind.IOP, ALL_MET, PARTIES, CO_FINANCED[:1])
+    assert verdict.parties_without_contribution == ("Erikshjälpen",)
+
+
+def test_social_clause_contracts_need_no_iop_vetting() -> None:
+    assert iop_eligibility(AgreementKind.SOCIAL_CLAUSE, {}, [], []).ok
+
+
+def test_an_ineligible_agreement_offers_no_places() -> None:
+    b = book()
+    b.sign(
+        agreement(kind=AgreementKind.IOP),
+        "1384",
+        iop_eligibility(AgreementKind.IOP, {}, PARTIES, CO_FINANCED),
+    )
+    b.enqueue(entry("p"))
+    assert b.allocate(DAY, "c") == []
+
+
+def test_organisationsnummer_are_checked_by_their_check_digit() -> None:
+    valid = organisationsnummer("802011111")
+    assert organisationsnummer_problem(valid) is None
+    assert organisationsnummer_problem(valid[:-1] + str((int(valid[-1]) + 1) % 10)) is not None
+
+
+# --- the lifecycle ---------------------------------------------------------------------------
+
+
+def _placement(status: PlacementStatus = PlacementStatus.OFFERED, **changes: object) -> Placement:
     values: dict[str, object] = {
         "placement_id": "pl-1",
         "participant_id": "p",
@@ -135,41 +268,129 @@ def _active(**changes: object) -> ActivePlacement:
         "agreement_id": "a-1",
         "municipality": "1380",
         "activity": ActivityType.ARBETSTRANING,
-        "start_date": DAY,
+        "status": status,
+        "offered_on": DAY,
+        "entry": entry("p"),
+        "hours_per_week": 8,
     }
     values.update(changes)
-    return ActivePlacement(**values)  # type: ignore[arg-type]
+    return Placement(**values)  # type: ignore[arg-type]
 
 
-def _report(**changes: object) -> PlacementEndReported:
-    values: dict[str, object] = {
-        "placement_id": "pl-1",
-        "participant_id": "p",
-        "reason": EndReason.MOVED_TO_WORK,
-        "end_date": date(2026, 6, 1),
-    }
-    values.update(changes)
-    return PlacementEndReported(**values)
+def _report(action: PlacementAction, on: date = DAY, **changes: object) -> PlacementChangeReported:
+    return PlacementChangeReported(
+        placement_id="pl-1", participant_id="p", action=action, on=on, **changes
+    )
 
 
-def test_a_reported_end_ends_an_active_placement() -> None:
-    result = end_placement(_active(), _report())
-    assert isinstance(result, PlacementEnded)
-    assert result.reason is EndReason.MOVED_TO_WORK
+def test_an_offer_is_accepted_started_paused_resumed_and_stepped_up() -> None:
+    placement: Placement = _placement()
+    for action, expected in (
+        (PlacementAction.ACCEPT, PlacementStatus.ACCEPTED),
+        (PlacementAction.START, PlacementStatus.STARTED),
+        (PlacementAction.PAUSE, PlacementStatus.PAUSED),
+        (PlacementAction.RESUME, PlacementStatus.STARTED),
+    ):
+        result = change(placement, _report(action))
+        assert isinstance(result, Changed)
+        placement = result.placement
+        assert placement.status is expected
+    # Helsingborg: from a few hours of occupation towards arbetsträning and OSA.
+    stepped = change(placement, _report(PlacementAction.CHANGE_HOURS, hours_per_week=20))
+    assert isinstance(stepped, Changed)
+    assert stepped.placement.hours_per_week == 20
+    assert stepped.placement.start_date == DAY
 
 
-def test_ending_an_unknown_or_ended_placement_is_refused_with_a_reason() -> None:
-    assert isinstance(end_placement(None, _report()), Refusal)
-    refusal = end_placement(_active(status="ended"), _report())
-    assert isinstance(refusal, Refusal)
-    assert "already ended" in refusal.reason
+def test_illegal_transitions_are_refused_with_a_reason_and_never_applied() -> None:
+    offered = _placement()
+    for action in (PlacementAction.START, PlacementAction.PAUSE, PlacementAction.RESUME):
+        refusal = change(offered, _report(action))
+        assert isinstance(refusal, Refusal)
+        assert "erbjuden" in refusal.reason
+    assert offered.status is PlacementStatus.OFFERED
 
 
-def test_an_end_before_the_start_is_refused() -> None:
-    refusal = end_placement(_active(), _report(end_date=date(2026, 1, 1)))
-    assert isinstance(refusal, Refusal)
-    assert "before the start" in refusal.reason
+def test_a_declined_offer_frees_its_place() -> None:
+    result = change(_placement(), _report(PlacementAction.DECLINE))
+    assert isinstance(result, Changed)
+    assert result.frees_place
 
 
-def test_an_end_reported_for_someone_else_is_refused() -> None:
-    assert isinstance(end_placement(_active(), _report(participant_id="other")), Refusal)
+def test_only_a_started_or_paused_placement_can_end() -> None:
+    report = PlacementEndReported(
+        placement_id="pl-1",
+        participant_id="p",
+        reason=EndReason.MOVED_TO_WORK,
+        end_date=date(2026, 6, 1),
+    )
+    assert isinstance(end(_placement(), report), Refusal)
+    started = _placement(PlacementStatus.STARTED, start_date=DAY)
+    assert isinstance(end(started, report), PlacementEnded)
+    assert isinstance(end(_placement(PlacementStatus.ENDED, start_date=DAY), report), Refusal)
+
+
+def test_an_end_before_the_start_or_for_someone_else_is_refused() -> None:
+    started = _placement(PlacementStatus.STARTED, start_date=DAY)
+    early = PlacementEndReported(
+        placement_id="pl-1",
+        participant_id="p",
+        reason=EndReason.COMPLETED,
+        end_date=date(2026, 1, 1),
+    )
+    other = PlacementEndReported(
+        placement_id="pl-1",
+        participant_id="q",
+        reason=EndReason.COMPLETED,
+        end_date=date(2026, 6, 1),
+    )
+    assert isinstance(end(started, early), Refusal)
+    assert isinstance(end(started, other), Refusal)
+    assert isinstance(end(None, other), Refusal)
+
+
+# --- attendance and support ------------------------------------------------------------------
+
+
+def _week(start: date, expected: float, attended: float) -> AttendanceReported:
+    return AttendanceReported(
+        placement_id="pl-1",
+        participant_id="p",
+        period_start=start,
+        period_end=start + timedelta(days=6),
+        expected_hours=expected,
+        attended_hours=attended,
+    )
+
+
+def test_missed_attendance_over_the_threshold_is_a_risk() -> None:
+    weeks = [_week(DAY + timedelta(days=7 * n), 20, 8) for n in range(2)]
+    risk = attendance_risk(weeks, threshold=0.3)
+    assert risk is not None
+    assert risk.missed_share == 0.6  # hand-computed: 16 of 40 hours attended
+
+
+def test_attendance_under_the_threshold_is_no_risk_and_old_weeks_do_not_count() -> None:
+    old_bad = _week(DAY - timedelta(days=60), 20, 0)
+    recent_good = [_week(DAY + timedelta(days=7 * n), 20, 18) for n in range(2)]
+    assert attendance_risk([old_bad, *recent_good], threshold=0.3) is None
+
+
+def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
+    ended = PlacementEnded(
+        placement_id="pl-1",
+        participant_id="p",
+        programme_id="x",
+        partner_id="y",
+        municipality="1283",
+        start_date=DAY,
+        end_date=date(2026, 6, 1),
+        reason=EndReason.MOVED_TO_WORK,
+        exits_programme=True,
+    )
+    assert [due for _, due in support_check_ins(ended)] == [
+        date(2026, 6, 15),
+        date(2026, 7, 1),
+        date(2026, 8, 31),
+    ]
+    assert support_check_ins(ended.model_copy(update={"reason": EndReason.DROPPED_OUT})) == []

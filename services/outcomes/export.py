@@ -1,0 +1,218 @@
+"""The funder report and the IOP evaluation as files: CSV (one table per file) and one Excel
+workbook per programme. Small groups are hidden as everywhere ("dolt")."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from services.outcomes.indicators import Cell, IndicatorResult
+from services.outcomes.overview import CountTable, ProgrammeOverview
+from services.outcomes.presentation import (
+    DIMENSION_LABELS,
+    HIDDEN,
+    HIDDEN_NOTE,
+    goal_text,
+    group_label,
+    verdict_text,
+)
+
+Row = Sequence[object]
+
+
+def _figures(cell: Cell) -> list[object]:
+    """value, numerator, denominator; hidden cells show nothing of either."""
+    if cell.suppressed:
+        return [HIDDEN, HIDDEN, HIDDEN]
+    value = cell.value
+    return [
+        "" if value.value is None else round(value.value, 4),
+        "" if value.numerator is None else value.numerator,
+        "" if value.denominator is None else value.denominator,
+    ]
+
+
+def indicator_rows(view: ProgrammeOverview) -> list[Row]:
+    ctx = view.context
+    head: list[object] = [
+        view.programme.programme_id,
+        ctx.period_start.isoformat(),
+        ctx.period_end.isoformat(),
+        ctx.as_of.isoformat(),
+    ]
+    rows: list[Row] = []
+    for result in view.indicators:
+        definition = result.indicator
+        common = [*head, definition.name, definition.title, definition.unit]
+        rows.append(
+            [*common, "total", "", *_figures(result.total), goal_text(result), verdict_text(result)]
+        )
+        for dimension, cells in result.breakdown.items():
+            for cell in cells:
+                rows.append(
+                    [
+                        *common,
+                        DIMENSION_LABELS[dimension],
+                        group_label(dimension, cell.group, view.partner_names),
+                        *_figures(cell),
+                        "",
+                        "",
+                    ]
+                )
+    return rows
+
+
+INDICATOR_HEADER = [
+    "program",
+    "period_fran",
+    "period_till",
+    "per_datum",
+    "indikator",
+    "namn",
+    "enhet",
+    "dimension",
+    "grupp",
+    "varde",
+    "taljare",
+    "namnare",
+    "mal",
+    "bedomning",
+]
+
+
+def participant_rows(table: CountTable) -> list[Row]:
+    rows: list[Row] = []
+    for row in table.rows:
+        shown = [table.shown(row, column) for column in table.columns]
+        rows.append([table.title, row, *(HIDDEN if n is None else n for n in shown)])
+    return rows
+
+
+def partner_rows(view: ProgrammeOverview) -> list[Row]:
+    rows: list[Row] = []
+    for item in view.partners:
+        used, people, syss = item.utilisation, item.participants, item.sysselsattning
+        rows.append(
+            [
+                view.programme.programme_id,
+                item.partner.partner_id,
+                item.partner.name,
+                item.partner.kind or "",
+                ", ".join(a.kind.value for a in item.agreements),
+                item.places_offered,
+                HIDDEN if used.suppressed else _round(used.value.value),
+                HIDDEN if people.suppressed else people.value.numerator,
+                HIDDEN if syss.suppressed else _round(syss.value.value),
+                " | ".join(a.evaluation_plan for a in item.agreements if a.evaluation_plan),
+            ]
+        )
+    return rows
+
+
+PARTNER_HEADER = [
+    "program",
+    "partner_id",
+    "partner",
+    "slag",
+    "avtal",
+    "platser",
+    "platsutnyttjande",
+    "deltagare",
+    "sysselsattning_vid_avslut",
+    "utvarderingsplan",
+]
+
+
+def contribution_rows(view: ProgrammeOverview) -> list[Row]:
+    return [
+        [
+            view.programme.programme_id,
+            item.partner.name,
+            c.party,
+            c.kind.value,
+            "" if c.amount is None else c.amount,
+            c.description,
+        ]
+        for item in view.partners
+        for c in item.contributions
+    ]
+
+
+CONTRIBUTION_HEADER = ["program", "partner", "part", "slag", "belopp", "beskrivning"]
+
+
+def _round(value: float | None) -> object:
+    return "" if value is None else round(value, 4)
+
+
+def _write_csv(path: Path, header: Row, rows: Iterable[Row]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _sheet(workbook: Workbook, title: str, header: Row, rows: Iterable[Row]) -> None:
+    sheet = workbook.create_sheet(title)
+    sheet.append(list(header))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(list(row))
+
+
+def _definitions(results: Sequence[IndicatorResult]) -> list[Row]:
+    return [
+        [d.name, d.title, d.definition, d.numerator, d.denominator]
+        for d in (r.indicator for r in results)
+    ]
+
+
+def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
+    """Writes <programme>-deltagare.csv, -indikatorer.csv, -iop.csv, -bidrag.csv and .xlsx."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = view.programme.programme_id
+    columns = ["tabell", "kon", *view.started.columns]
+    participants = participant_rows(view.started) + participant_rows(view.exited)
+    written = [
+        _write_csv(out / f"{stem}-deltagare.csv", columns, participants),
+        _write_csv(out / f"{stem}-indikatorer.csv", INDICATOR_HEADER, indicator_rows(view)),
+        _write_csv(out / f"{stem}-iop.csv", PARTNER_HEADER, partner_rows(view)),
+        _write_csv(out / f"{stem}-bidrag.csv", CONTRIBUTION_HEADER, contribution_rows(view)),
+    ]
+    workbook = Workbook()
+    summary = workbook.active
+    assert summary is not None
+    summary.title = "Oversikt"
+    ctx, programme = view.context, view.programme
+    for row in (
+        ["program", programme.name],
+        ["agare", programme.owner],
+        ["period", f"{ctx.period_start} - {ctx.period_end}"],
+        ["per datum", ctx.as_of.isoformat()],
+        ["planerade deltagare", programme.planned_participants],
+        ["kapacitet (platser)", programme.capacity],
+        [view.headline.indicator.name, *_figures(view.headline.total)],
+        ["mal", goal_text(view.headline)],
+        ["bedomning", verdict_text(view.headline)],
+        ["anmarkning", HIDDEN_NOTE],
+    ):
+        summary.append(row)
+    _sheet(workbook, "Deltagare", columns, participants)
+    _sheet(workbook, "Indikatorer", INDICATOR_HEADER, indicator_rows(view))
+    _sheet(workbook, "IOP-utvardering", PARTNER_HEADER, partner_rows(view))
+    _sheet(workbook, "Bidrag", CONTRIBUTION_HEADER, contribution_rows(view))
+    _sheet(
+        workbook,
+        "Definitioner",
+        ["indikator", "namn", "definition", "taljare", "namnare"],
+        _definitions(view.indicators),
+    )
+    workbook_path = out / f"{stem}.xlsx"
+    workbook.save(workbook_path)
+    return [*written, workbook_path]

@@ -1,0 +1,618 @@
+"""Indicators: named, versioned definitions evaluated over journeys.
+
+An indicator is identified as `key@version` (e.g. `sysselsattning_vid_avslut@1`). A definition
+never changes once published: a correction is a new version beside the old one, so a report
+names the version it used and can be reproduced, and two programmes are compared by the same
+rule. Each definition's docstring is its definition; numerator and denominator are stated with
+it. Evaluation is pure: the reference date (`as_of`) and the period are arguments.
+
+Every figure carries the number of people behind it, and any group of fewer than
+`MIN_GROUP_SIZE` people is suppressed (primary suppression). Where groups partition the people
+(municipality, gender), a single suppressed group could be recovered from the total and the
+others, so one more group is suppressed (secondary suppression; see `protect_line`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from services.outcomes.domain import WORK, Journey, due_date
+from shared.contracts.municipal import ProgrammeDefined
+from shared.contracts.vocabulary import SYSSELSATTNING, FollowUpPoint, OutcomeStatus
+
+MIN_GROUP_SIZE = 5
+WORK_OR_STUDIES: frozenset[OutcomeStatus] = WORK | {OutcomeStatus.STUDIES}
+
+
+class Dimension(StrEnum):
+    PROGRAMME = "programme"
+    MUNICIPALITY = "municipality"
+    PARTNER = "partner"
+    ACTIVITY = "activity"
+    TARGET_GROUP = "target_group"
+    GENDER = "gender"
+
+
+# Each person is in exactly one group of these, so a suppressed group could be derived from the
+# total and the other groups; partners, activities and target groups overlap.
+PARTITIONS: frozenset[Dimension] = frozenset({Dimension.MUNICIPALITY, Dimension.GENDER})
+ALL_DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
+UNKNOWN_GROUP = "okand"
+
+
+def groups_of(journey: Journey, dimension: Dimension) -> frozenset[str]:
+    """The groups a journey belongs to along one dimension (none, one or several)."""
+    if dimension is Dimension.PROGRAMME:
+        return frozenset({journey.programme_id})
+    if dimension is Dimension.MUNICIPALITY:
+        return frozenset({journey.municipality or UNKNOWN_GROUP})
+    if dimension is Dimension.GENDER:
+        return frozenset({journey.gender.value if journey.gender else UNKNOWN_GROUP})
+    if dimension is Dimension.TARGET_GROUP:
+        return frozenset(g.value for g in journey.target_groups)
+    if dimension is Dimension.PARTNER:
+        return frozenset(p.partner_id for p in journey.placements if p.partner_id)
+    return frozenset(p.activity.value for p in journey.placements if p.activity)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a figure is about: the whole programme, or one group along one dimension."""
+
+    dimension: Dimension | None = None
+    group: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.dimension is None
+
+
+WHOLE = Scope()
+
+
+@dataclass(frozen=True)
+class Context:
+    programme: ProgrammeDefined
+    as_of: date
+    period_start: date
+    period_end: date
+    places_by_partner: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_programme(
+        cls,
+        programme: ProgrammeDefined,
+        as_of: date,
+        places_by_partner: Mapping[str, int] | None = None,
+        period: tuple[date, date] | None = None,
+    ) -> Context:
+        start, end = period or (programme.period_start, programme.period_end)
+        return cls(programme, as_of, start, end, dict(places_by_partner or {}))
+
+    @property
+    def last_day(self) -> date:
+        """The last day the figures can see: the period's end, or today if earlier."""
+        return min(self.period_end, self.as_of)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A figure and the number of people it rests on."""
+
+    people: int
+    numerator: float | None = None
+    denominator: float | None = None
+    value: float | None = None
+
+
+Compute = Callable[[Sequence[Journey], Context, Scope], Value]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    key: str
+    version: int
+    title: str
+    numerator: str
+    denominator: str
+    definition: str
+    compute: Compute
+    unit: Literal["share", "days", "count"] = "share"
+    higher_is_better: bool = True
+    goal: Callable[[ProgrammeDefined], float | None] = lambda _: None
+    dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}@{self.version}"
+
+
+CATALOGUE: dict[str, Indicator] = {}
+
+
+def indicator(
+    key: str,
+    version: int,
+    *,
+    title: str,
+    numerator: str,
+    denominator: str,
+    unit: Literal["share", "days", "count"] = "share",
+    higher_is_better: bool = True,
+    goal: Callable[[ProgrammeDefined], float | None] = lambda _: None,
+    dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS,
+) -> Callable[[Compute], Indicator]:
+    def register(compute: Compute) -> Indicator:
+        definition = Indicator(
+            key=key,
+            version=version,
+            title=title,
+            numerator=numerator,
+            denominator=denominator,
+            definition=inspect.cleandoc(compute.__doc__ or ""),
+            compute=compute,
+            unit=unit,
+            higher_is_better=higher_is_better,
+            goal=goal,
+            dimensions=dimensions,
+        )
+        if definition.name in CATALOGUE:
+            raise ValueError(f"{definition.name} is already defined; publish a new version")
+        CATALOGUE[definition.name] = definition
+        return definition
+
+    return register
+
+
+def current() -> list[Indicator]:
+    """The newest version of every indicator, in catalogue order."""
+    newest: dict[str, Indicator] = {}
+    for item in CATALOGUE.values():
+        if item.key not in newest or item.version > newest[item.key].version:
+            newest[item.key] = item
+    return list(newest.values())
+
+
+def lookup(name: str) -> Indicator:
+    """By `key@version`, or by `key` alone for its newest version."""
+    if "@" in name:
+        if name not in CATALOGUE:
+            raise KeyError(f"no indicator {name}; known: {', '.join(sorted(CATALOGUE))}")
+        return CATALOGUE[name]
+    found = [item for item in current() if item.key == name]
+    if not found:
+        raise KeyError(f"no indicator {name}; known: {', '.join(sorted(CATALOGUE))}")
+    return found[0]
+
+
+# --- who is counted ------------------------------------------------------------------------
+
+
+def _exits(journeys: Sequence[Journey], ctx: Context) -> list[Journey]:
+    """Participants who left the programme within the period, up to today."""
+    return [
+        j
+        for j in journeys
+        if j.exited and j.exit_date is not None and ctx.period_start <= j.exit_date <= ctx.last_day
+    ]
+
+
+def _reached(journeys: Sequence[Journey], ctx: Context) -> list[Journey]:
+    """Participants enrolled on a referral dated within the period, up to today."""
+    return [
+        j
+        for j in journeys
+        if j.referral_date is not None and ctx.period_start <= j.referral_date <= ctx.last_day
+    ]
+
+
+def _followed_up(journeys: Sequence[Journey], ctx: Context, point: FollowUpPoint) -> list[Journey]:
+    """Exits whose follow-up at `point` the programme asks for and which has fallen due."""
+    if point not in ctx.programme.follow_ups:
+        return []
+    return [
+        j
+        for j in _exits(journeys, ctx)
+        if j.exit_date is not None and due_date(j.exit_date, point) <= ctx.as_of
+    ]
+
+
+def _status(journey: Journey, point: FollowUpPoint) -> OutcomeStatus | None:
+    outcome = journey.outcomes.get(point)
+    return outcome.status if outcome else None
+
+
+def _share(base: Sequence[Journey], hits: Iterable[Journey]) -> Value:
+    counted = sum(1 for _ in hits)
+    return Value(
+        people=len(base),
+        numerator=counted,
+        denominator=len(base),
+        value=counted / len(base) if base else None,
+    )
+
+
+# --- the definitions -----------------------------------------------------------------------
+
+
+@indicator(
+    "sysselsattning_vid_avslut",
+    1,
+    title="Sysselsättning vid avslut (Kalmar län)",
+    numerator="participants whose status at exit is unsubsidised or subsidised work, studies "
+    "or praktik/arbetsträning",
+    denominator="participants who exited in the period (an exit without a reported status "
+    "counts as not in sysselsättning)",
+    goal=lambda programme: programme.goal_sysselsattning,
+)
+def sysselsattning_vid_avslut(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Sysselsättning as the Kalmar län ESF project counts it: being occupied in work of either
+    kind, studies or praktik at exit. The share is held against the programme's goal (Kalmar:
+    at least 60 %)."""
+    base = _exits(journeys, ctx)
+    return _share(base, (j for j in base if _status(j, FollowUpPoint.AT_EXIT) in SYSSELSATTNING))
+
+
+@indicator(
+    "resultat_vid_avslut",
+    1,
+    title="Resultat vid avslut (arbete eller studier)",
+    numerator="participants whose status at exit is work of either kind or studies",
+    denominator="participants who exited in the period",
+)
+def resultat_vid_avslut_v1(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Superseded by version 2. The first definition, from before follow-up answers carried the
+    employment's length, whether it is a municipal labour-market job and whether studies
+    qualify for student aid: any work or studies at exit counted. Kept so that reports made
+    with it can be reproduced."""
+    base = _exits(journeys, ctx)
+    return _share(base, (j for j in base if _status(j, FollowUpPoint.AT_EXIT) in WORK_OR_STUDIES))
+
+
+def _kolada_result(journey: Journey) -> bool:
+    outcome = journey.outcomes.get(FollowUpPoint.AT_EXIT)
+    if outcome is None:
+        return False
+    if outcome.status in WORK:
+        return (
+            outcome.employment_months is not None
+            and outcome.employment_months >= 1
+            and outcome.municipal_labour_market_job is False
+        )
+    return outcome.status is OutcomeStatus.STUDIES and outcome.studies_with_student_aid is True
+
+
+@indicator(
+    "resultat_vid_avslut",
+    2,
+    title="Resultat vid avslut (Kolada)",
+    numerator="participants who at exit started work lasting at least one month that is not a "
+    "municipal labour-market job, or studies that qualify for student aid (CSN)",
+    denominator="participants who exited in the period",
+)
+def resultat_vid_avslut_v2(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Kolada's "resultat vid avslut" for municipal labour-market activities: the share of those
+    who left that went on to work or studies. Work counts if it lasts at least one month and is
+    not a municipal labour-market job (such as an extratjänst or OSA at the municipality);
+    studies count if they qualify for student aid. A detail the answer leaves unknown is not
+    counted: a missing fact is not a success."""
+    base = _exits(journeys, ctx)
+    return _share(base, (j for j in base if _kolada_result(j)))
+
+
+@indicator(
+    "esf_direkt_resultat",
+    1,
+    title="ESF: direkt resultat (arbete eller studier inom 4 veckor)",
+    numerator="of the denominator, those in work of either kind or studies at exit or at the "
+    "4-week follow-up",
+    denominator="participants who exited in the period and whose 4-week follow-up has fallen due",
+)
+def esf_direkt_resultat(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """The ESF's immediate result: in work or studies within four weeks of leaving. Only exits
+    whose four weeks have passed are counted, so a recent exit does not pull the share down."""
+    base = _followed_up(journeys, ctx, FollowUpPoint.WEEKS_4)
+    return _share(
+        base,
+        (
+            j
+            for j in base
+            if _status(j, FollowUpPoint.AT_EXIT) in WORK_OR_STUDIES
+            or _status(j, FollowUpPoint.WEEKS_4) in WORK_OR_STUDIES
+        ),
+    )
+
+
+@indicator(
+    "esf_langsiktigt_resultat",
+    1,
+    title="ESF: längre resultat (i arbete 6 månader efter avslut)",
+    numerator="of the denominator, those in work of either kind at the 6-month follow-up",
+    denominator="participants who exited in the period and whose 6-month follow-up has fallen "
+    "due (an unanswered follow-up counts as not in work)",
+)
+def esf_langsiktigt_resultat(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """The ESF's longer-term result: employed six months after leaving the programme."""
+    base = _followed_up(journeys, ctx, FollowUpPoint.MONTHS_6)
+    return _share(base, (j for j in base if _status(j, FollowUpPoint.MONTHS_6) in WORK))
+
+
+def _self_sufficiency(journeys: Sequence[Journey], ctx: Context, point: FollowUpPoint) -> Value:
+    base = [j for j in _followed_up(journeys, ctx, point) if j.income_support]
+    return _share(
+        base,
+        (
+            j
+            for j in base
+            if (outcome := j.outcomes.get(point)) is not None and outcome.income_support is False
+        ),
+    )
+
+
+@indicator(
+    "egen_forsorjning_6_manader",
+    1,
+    title="Egen försörjning 6 månader efter avslut",
+    numerator="of the denominator, those whose 6-month follow-up says they no longer receive "
+    "income support",
+    denominator="participants who received income support at enrolment, exited in the period, "
+    "and whose 6-month follow-up has fallen due",
+)
+def egen_forsorjning_6(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Self-sufficiency six months after exit: no longer needing försörjningsstöd, among those
+    who needed it when they joined. An unanswered or unknown income-support status is not
+    counted as self-sufficient."""
+    return _self_sufficiency(journeys, ctx, FollowUpPoint.MONTHS_6)
+
+
+@indicator(
+    "egen_forsorjning_12_manader",
+    1,
+    title="Egen försörjning 12 månader efter avslut",
+    numerator="of the denominator, those whose 12-month follow-up says they no longer receive "
+    "income support",
+    denominator="participants who received income support at enrolment, exited in the period, "
+    "and whose 12-month follow-up has fallen due",
+)
+def egen_forsorjning_12(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Self-sufficiency twelve months after exit, as at six months."""
+    return _self_sufficiency(journeys, ctx, FollowUpPoint.MONTHS_12)
+
+
+@indicator(
+    "deltagare_mot_plan",
+    1,
+    title="Deltagare: nådda mot planerade",
+    numerator="participants enrolled on referrals dated in the period",
+    denominator="the programme's planned participants (for the whole programme only; a group "
+    "shows its count)",
+    unit="count",
+    goal=lambda programme: 1.0 if programme.planned_participants else None,
+)
+def deltagare_mot_plan(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> Value:
+    """Planned against reached participants: how far the programme has come towards the number
+    of people it planned to reach (Kalmar län: 418). The goal is the plan itself."""
+    reached = _reached(journeys, ctx)
+    planned = ctx.programme.planned_participants
+    if not scope.whole or not planned:
+        return Value(people=len(reached), numerator=len(reached))
+    return Value(
+        people=len(reached),
+        numerator=len(reached),
+        denominator=planned,
+        value=len(reached) / planned,
+    )
+
+
+def _place_days(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> tuple[int, int]:
+    """(days placements were in use within the window, people placed within it)."""
+    first, last = ctx.period_start, ctx.last_day
+    used, people = 0, 0
+    for journey in journeys:
+        mine = 0
+        for placement in journey.placements:
+            if placement.start_date is None:
+                continue
+            if scope.dimension is Dimension.PARTNER and placement.partner_id != scope.group:
+                continue
+            if scope.dimension is Dimension.ACTIVITY and (
+                placement.activity is None or placement.activity.value != scope.group
+            ):
+                continue
+            # A placement ending on a day no longer uses the place that day.
+            end = placement.end_date - timedelta(days=1) if placement.end_date else last
+            mine += max(0, (min(end, last) - max(placement.start_date, first)).days + 1)
+        used += mine
+        people += 1 if mine else 0
+    return used, people
+
+
+@indicator(
+    "platsutnyttjande",
+    1,
+    title="Platser använda mot kapacitet",
+    numerator="place-days in use in the period up to today (each day a placement runs)",
+    denominator="capacity times days in the period up to today; for a partner, the places its "
+    "agreements offer in the programme",
+    dimensions=(Dimension.PROGRAMME, Dimension.PARTNER),
+)
+def platsutnyttjande(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> Value:
+    """Places used against capacity: the average share of the places that were in use. A
+    programme that planned 90 places and kept 45 busy on average used 50 %."""
+    used, people = _place_days(journeys, ctx, scope)
+    days = max(0, (ctx.last_day - ctx.period_start).days + 1)
+    places = (
+        ctx.places_by_partner.get(scope.group or "", 0)
+        if scope.dimension is Dimension.PARTNER
+        else ctx.programme.capacity
+    )
+    available = places * days
+    return Value(
+        people=people,
+        numerator=used,
+        denominator=available or None,
+        value=used / available if available else None,
+    )
+
+
+@indicator(
+    "dagar_remiss_till_placering",
+    1,
+    title="Dagar från remiss till första placering (median)",
+    numerator="the median of the days from referral to the first placement's start",
+    denominator="participants referred in the period who have been placed",
+    unit="days",
+    higher_is_better=False,
+)
+def dagar_remiss_till_placering(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """How long people wait: the median number of calendar days from the referral date to the
+    start of the first placement. Those still waiting are not in it (see the funnel)."""
+    waits = [
+        (j.first_placement - j.referral_date).days
+        for j in _reached(journeys, ctx)
+        if j.first_placement is not None and j.referral_date is not None
+    ]
+    return Value(people=len(waits), value=float(statistics.median(waits)) if waits else None)
+
+
+def _retention(journeys: Sequence[Journey], ctx: Context, days: int) -> Value:
+    base = [
+        j
+        for j in _reached(journeys, ctx)
+        if j.first_placement is not None and j.first_placement + timedelta(days=days) <= ctx.as_of
+    ]
+    return _share(
+        base,
+        (
+            j
+            for j in base
+            if j.first_placement is not None
+            and j.in_placement_on(j.first_placement + timedelta(days=days))
+        ),
+    )
+
+
+@indicator(
+    "kvar_i_placering_90_dagar",
+    1,
+    title="Kvar i placering efter 90 dagar",
+    numerator="of the denominator, those in a placement on the 90th day after their first "
+    "placement started",
+    denominator="participants referred in the period whose first placement started at least "
+    "90 days before today",
+)
+def kvar_90(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Whether placements hold: the share still in a placement 90 days after the first one
+    began. Between two placements a participant is not in placement."""
+    return _retention(journeys, ctx, 90)
+
+
+@indicator(
+    "kvar_i_placering_180_dagar",
+    1,
+    title="Kvar i placering efter 180 dagar",
+    numerator="of the denominator, those in a placement on the 180th day after their first "
+    "placement started",
+    denominator="participants referred in the period whose first placement started at least "
+    "180 days before today",
+)
+def kvar_180(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """As at 90 days, at 180 days."""
+    return _retention(journeys, ctx, 180)
+
+
+# --- evaluation with breakdowns and suppression --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    group: str
+    value: Value
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    indicator: Indicator
+    total: Cell
+    goal: float | None
+    breakdown: Mapping[Dimension, tuple[Cell, ...]]
+
+    @property
+    def goal_met(self) -> bool | None:
+        value = self.total.value.value
+        if self.total.suppressed or value is None or self.goal is None:
+            return None
+        return value >= self.goal if self.indicator.higher_is_better else value <= self.goal
+
+
+def is_small(people: int) -> bool:
+    return 0 < people < MIN_GROUP_SIZE
+
+
+def protect_line(counts: Mapping[str, int], suppressed: set[str]) -> set[str]:
+    """Secondary suppression along one line of figures that add up (groups and their total):
+    while exactly one figure is hidden it could be derived from the others, so hide the next
+    smallest non-zero one as well."""
+    hidden = set(suppressed)
+    while True:
+        if len(hidden & {k for k, n in counts.items() if n > 0}) != 1:
+            return hidden
+        candidates = sorted((n, k) for k, n in counts.items() if n > 0 and k not in hidden)
+        if not candidates:
+            return hidden
+        hidden.add(candidates[0][1])
+
+
+def evaluate(
+    definition: Indicator,
+    journeys: Sequence[Journey],
+    ctx: Context,
+    dimensions: Iterable[Dimension] | None = None,
+) -> IndicatorResult:
+    """The indicator for the programme and each group of each dimension, small groups hidden."""
+    enrolled = [j for j in journeys if j.enrolled and j.programme_id == ctx.programme.programme_id]
+    total_value = definition.compute(enrolled, ctx, WHOLE)
+    total = Cell("total", total_value, is_small(total_value.people))
+    breakdown: dict[Dimension, tuple[Cell, ...]] = {}
+    for dimension in dimensions if dimensions is not None else definition.dimensions:
+        if dimension not in definition.dimensions or dimension is Dimension.PROGRAMME:
+            continue
+        members: dict[str, list[Journey]] = {}
+        for journey in enrolled:
+            for group in groups_of(journey, dimension):
+                members.setdefault(group, []).append(journey)
+        values = {
+            group: definition.compute(people, ctx, Scope(dimension, group))
+            for group, people in sorted(members.items())
+        }
+        if dimension is Dimension.PARTNER:
+            for partner in sorted(set(ctx.places_by_partner) - set(values)):
+                values[partner] = definition.compute([], ctx, Scope(dimension, partner))
+        hidden = {group for group, value in values.items() if is_small(value.people)}
+        if dimension in PARTITIONS:
+            counts = {group: value.people for group, value in values.items()}
+            hidden = protect_line({**counts, "total": total_value.people}, hidden) - {"total"}
+        breakdown[dimension] = tuple(
+            Cell(group, value, group in hidden) for group, value in values.items()
+        )
+    return IndicatorResult(
+        indicator=definition,
+        total=total,
+        goal=definition.goal(ctx.programme),
+        breakdown=breakdown,
+    )
+
+
+def evaluate_all(
+    journeys: Sequence[Journey],
+    ctx: Context,
+    definitions: Iterable[Indicator] | None = None,
+) -> list[IndicatorResult]:
+    return [evaluate(d, journeys, ctx) for d in (definitions or current())]

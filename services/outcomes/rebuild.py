@@ -1,0 +1,224 @@
+"""Rebuilding outcomes' read models from the event history.
+
+The read models are a fold of outcomes' input topics, so they can be thrown away and rebuilt:
+every input topic is replayed from its beginning, through the very handlers and batch consumer
+the service runs (inbox, transactions and all), into a separate database. Nothing is published:
+the rebuild's outbox is discarded, since everything in it was published when the events were
+first applied (derived event ids make them the same events). Which follow-ups were already
+announced is read back from outcomes' own topic.
+
+The rebuilt database can then be compared with the live one and, with the service stopped,
+swapped in. Indicators are computed from the read models when asked for, so a corrected
+definition (a new `key@version`) applies to past data at once, rebuilt or not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import UpdateOne
+
+from services.outcomes.app import NAME, subscriptions
+from services.outcomes.handlers import OutcomesHandlers
+from services.outcomes.indicators import Indicator
+from services.outcomes.overview import ProgrammeOverview
+from services.outcomes.reports import programme_overviews
+from services.outcomes.store import READ_MODELS, OutcomesStore
+from shared.contracts import topics
+from shared.contracts.outcomes import FollowUpDue
+from shared.messaging.consumer import BatchConsumer
+from shared.messaging.kafka import client_kwargs, topic_partitions
+from shared.observability import Metrics, get_logger
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+
+REBUILD = f"{NAME}_rebuild"
+log = get_logger(__name__)
+Progress = Callable[[str, int], None]
+
+
+class ServiceStillRunning(RuntimeError):
+    """The live service holds its relay lease: swapping under it would lose what it applies."""
+
+
+@dataclass
+class RebuildResult:
+    database: str
+    replayed: dict[str, int] = field(default_factory=dict)
+    announced: int = 0
+
+
+async def _replay_topic(
+    settings: Settings, topic: str, on_records: Callable[[list[Any]], Awaitable[None]]
+) -> int:
+    """Every record of `topic` up to its end as of now, partition by partition, in order."""
+    name = settings.topic(topic)
+    layout = await topic_partitions(settings, [name])
+    if name not in layout:
+        return 0
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    count = 0
+    try:
+        partitions = [TopicPartition(name, p) for p in layout[name]]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(
+                *remaining, timeout_ms=1_000, max_records=settings.batch_max_records
+            )
+            for tp, records in fetched.items():
+                # Records past the end seen at the start belong to a later rebuild.
+                wanted = [r for r in records if r.offset < ends[tp]]
+                if wanted:
+                    await on_records(wanted)
+                    count += len(wanted)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return count
+
+
+async def rebuild(
+    settings: Settings, *, database: str = REBUILD, progress: Progress | None = None
+) -> RebuildResult:
+    """Replay outcomes' input topics into a fresh database `<prefix>_<database>`."""
+    client = mongo_client(settings)
+    result = RebuildResult(settings.database_name(database))
+    try:
+        await client.drop_database(result.database)
+        target = ServiceDatabase(client, settings, database)
+        await target.ensure_indexes()
+        store = OutcomesStore(target)
+        await store.ensure_indexes()
+        metrics = Metrics()
+        for subscription in subscriptions(OutcomesHandlers(store)):
+            consumer = BatchConsumer(target, settings, metrics, NAME, subscription)
+            replayed = await _replay_topic(settings, subscription.topic, consumer.process)
+            result.replayed[subscription.topic] = replayed
+            if progress:
+                progress(subscription.topic, replayed)
+        announced: list[str] = []
+
+        async def collect(records: list[Any]) -> None:
+            for record in records:
+                document = json.loads(record.value or b"{}")
+                if document.get("type") == FollowUpDue.TYPE:
+                    announced.append(document["data"]["follow_up_id"])
+
+        await _replay_topic(settings, topics.OUTCOMES_EVENTS, collect)
+        await store.mark_emitted_from_history(announced)
+        result.announced = len(set(announced))
+        # Everything the replay staged was published when the events were first applied.
+        await target.outbox.delete_many({})
+    finally:
+        await client.close()
+    log.info("outcomes read models rebuilt", **result.replayed, database=result.database)
+    return result
+
+
+Figures = tuple[float | None, float | None, float | None]
+
+
+@dataclass(frozen=True)
+class Difference:
+    programme_id: str
+    indicator: str
+    live: Figures
+    rebuilt: Figures
+
+
+async def compare(
+    settings: Settings,
+    as_of: date,
+    *,
+    database: str = REBUILD,
+    definitions: Sequence[Indicator] | None = None,
+) -> list[Difference]:
+    """Indicators of the live read models against the rebuilt ones: the differences."""
+    client = mongo_client(settings)
+    try:
+        live = await programme_overviews(
+            OutcomesStore(ServiceDatabase(client, settings, NAME)), as_of, definitions=definitions
+        )
+        rebuilt = await programme_overviews(
+            OutcomesStore(ServiceDatabase(client, settings, database)),
+            as_of,
+            definitions=definitions,
+        )
+    finally:
+        await client.close()
+
+    before, after = figures(live), figures(rebuilt)
+    nothing: Figures = (None, None, None)
+    return [
+        Difference(key[0], key[1], before.get(key, nothing), after.get(key, nothing))
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
+
+
+def figures(overviews: Sequence[ProgrammeOverview]) -> dict[tuple[str, str], Figures]:
+    """(numerator, denominator, value) of every indicator, by programme and `key@version`."""
+    found: dict[tuple[str, str], Figures] = {}
+    for view in overviews:
+        for res in view.indicators:
+            value = res.total.value
+            found[(view.programme.programme_id, res.indicator.name)] = (
+                value.numerator,
+                value.denominator,
+                value.value,
+            )
+    return found
+
+
+async def swap(settings: Settings, *, database: str = REBUILD, force: bool = False) -> list[str]:
+    """Move the rebuilt read models in place of the live ones. The service must be stopped: its
+    inbox is kept and gains the rebuild's ids, so nothing replayed is applied again on start."""
+    client = mongo_client(settings)
+    live = ServiceDatabase(client, settings, NAME)
+    rebuilt = ServiceDatabase(client, settings, database)
+    try:
+        lease = await live.leases.find_one({"_id": "outbox-relay"})
+        expires = lease.get("expires_at") if lease else None
+        if not force and isinstance(expires, datetime) and expires > datetime.now(UTC):
+            raise ServiceStillRunning(
+                "the outcomes service is running (it holds the outbox lease); stop it first"
+            )
+        ids = [doc["_id"] async for doc in rebuilt.inbox.find({}, {"_id": 1})]
+        for start in range(0, len(ids), 1_000):
+            await live.inbox.bulk_write(
+                [
+                    UpdateOne({"_id": i}, {"$setOnInsert": {"at": datetime.now(UTC)}}, upsert=True)
+                    for i in ids[start : start + 1_000]
+                ],
+                ordered=False,
+            )
+        moved = []
+        existing = set(await rebuilt.db.list_collection_names())
+        for name in READ_MODELS:
+            if name not in existing:
+                await live.db.drop_collection(name)
+                continue
+            await client.admin.command(
+                {
+                    "renameCollection": f"{rebuilt.db.name}.{name}",
+                    "to": f"{live.db.name}.{name}",
+                    "dropTarget": True,
+                }
+            )
+            moved.append(name)
+        await client.drop_database(rebuilt.db.name)
+        await OutcomesStore(live).ensure_indexes()
+    finally:
+        await client.close()
+    return moved

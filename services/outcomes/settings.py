@@ -1,0 +1,29 @@
+"""Outcomes' own knobs (INSATS_OUTCOMES_*), beside the shared settings every service reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import Settings
+
+Clock = Callable[[], date]
+
+
+class OutcomesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSATS_OUTCOMES_", extra="ignore", frozen=True)
+
+    follow_up_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often due follow-ups are looked for."
+    )
+    follow_up_batch: int = Field(
+        default=500, ge=1, description="Follow-ups announced per transaction."
+    )
+
+    @staticmethod
+    def clock(settings: Settings) -> Clock:
+        """Today in Sweden, or the day INSATS_TODAY fixes, for demos and tests."""
+        return settings.business_today

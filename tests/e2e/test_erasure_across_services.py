@@ -1,0 +1,190 @@
+"""Erasure across all three services: after a person is erased, no collection in any service and
+no new event contains anything that links back to them, and the programme's aggregate
+indicators are exactly what they were."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.harness import SERVICES, Platform, read_topic, wait_settled
+from services.intake.personnummer import format_with_check
+from services.outcomes.reports import programme_overviews
+from services.outcomes.store import OutcomesStore
+from shared.contracts import topics
+from shared.contracts.municipal import ErasureRequested, OutcomeReported
+from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
+from shared.contracts.vocabulary import (
+    EndReason,
+    ErasureReason,
+    FollowUpPoint,
+    OutcomeSource,
+    OutcomeStatus,
+    PlacementAction,
+)
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.support import event, events_on, publish
+from tests.unit.factories import agreement, programme, referral
+
+NAME = "Karin Raderasson"
+AS_OF = date(2026, 12, 31)
+
+
+@pytest.fixture
+async def platform(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> AsyncIterator[Platform]:
+    running = Platform({**env, "INSATS_TODAY": "2026-12-31"}, tmp_path)
+    running.start()
+    try:
+        await running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+async def _everything_stored(settings: Settings) -> str:
+    client = mongo_client(settings)
+    try:
+        dump = {}
+        for service in SERVICES:
+            db = client[settings.database_name(service)]
+            for name in await db.list_collection_names():
+                dump[f"{service}.{name}"] = await db[name].find({}).to_list()
+        return json.dumps(dump, default=str)
+    finally:
+        await client.close()
+
+
+async def _indicators(settings: Settings) -> list[str]:
+    client = mongo_client(settings)
+    try:
+        overviews = await programme_overviews(
+            OutcomesStore(ServiceDatabase(client, settings, "outcomes")), AS_OF
+        )
+    finally:
+        await client.close()
+    return [repr((o.indicators, o.funnel, o.started, o.exited)) for o in overviews]
+
+
+async def _offsets(settings: Settings) -> dict[str, int]:
+    """How many records each of the namespace's topics holds now."""
+    from shared.messaging.kafka import topic_partitions
+
+    names = [settings.topic(t) for t in topics.ALL_TOPICS]
+    names += [settings.topic(topics.municipality_events_topic("1380"))]
+    names += [settings.topic(topics.partner_placements_topic("erikshjalpen"))]
+    counts = {}
+    for name in await topic_partitions(settings, names):
+        counts[name] = len(await read_topic(settings, name.removeprefix(settings.topic_prefix)))
+    return counts
+
+
+async def _walk_through(settings: Settings, n: int, pnr: str, **extra: Any) -> str:
+    """Refer, offer, accept, start, end with work, report the status at exit; the pseudonym."""
+    await publish(settings, event(referral(referral_id=f"1380-{n}", personnummer=pnr, **extra)))
+    await wait_settled(settings)
+    enrolled = [
+        e
+        for e in await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+        if e["data"]["referral_id"] == f"1380-{n}"
+    ]
+    pid = str(enrolled[0]["data"]["participant_id"])
+    [offer] = [
+        o
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.offered.v1")
+        if o["data"]["participant_id"] == pid
+    ]
+    placement = offer["data"]["placement_id"]
+    await publish(
+        settings,
+        event(
+            PlacementChangeReported(
+                placement_id=placement,
+                participant_id=pid,
+                action=PlacementAction.ACCEPT,
+                on=date(2026, 3, 10),
+            )
+        ),
+        event(
+            PlacementChangeReported(
+                placement_id=placement,
+                participant_id=pid,
+                action=PlacementAction.START,
+                on=date(2026, 3, 11),
+            )
+        ),
+        event(
+            PlacementEndReported(
+                placement_id=placement,
+                participant_id=pid,
+                reason=EndReason.MOVED_TO_WORK,
+                end_date=date(2026, 6, 1),
+            )
+        ),
+        event(
+            OutcomeReported(
+                report_id=f"exit-{n}",
+                participant_id=pid,
+                programme_id="halmstad-150",
+                municipality="1380",
+                follow_up=FollowUpPoint.AT_EXIT,
+                status=OutcomeStatus.UNSUBSIDISED_WORK,
+                income_support=False,
+                source=OutcomeSource.CASEWORKER,
+                observed_on=date(2026, 6, 1),
+            )
+        ),
+    )
+    await wait_settled(settings)
+    return pid
+
+
+async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged(
+    platform: Platform, settings: Settings
+) -> None:
+    await publish(settings, event(programme(capacity=10)), event(agreement(places=10)))
+    await wait_settled(settings)
+    pnr = format_with_check(date(1985, 5, 5), 555)
+    erased = await _walk_through(settings, 1, pnr, name=NAME)
+    for n in range(2, 8):
+        await _walk_through(settings, n, format_with_check(date(1980 + n, 1, 1), 300 + n))
+    assert erased in await _everything_stored(settings)  # the test can see the link, until...
+    before = await _indicators(settings)
+    offsets = await _offsets(settings)
+
+    await publish(
+        settings,
+        event(
+            ErasureRequested(
+                request_id="gdpr-1",
+                personnummer=pnr,
+                municipality="1380",
+                reason=ErasureReason.GDPR_ARTICLE_17,
+                requested_by="socialtjänsten/registrator",
+            )
+        ),
+    )
+    await wait_settled(settings)
+
+    stored = await _everything_stored(settings)
+    for link in (erased, pnr, pnr[2:], NAME, "1380-1", "exit-1"):
+        assert link not in stored, f"{link} still stored"
+    new_events = []
+    for name in await _offsets(settings):
+        records = await read_topic(settings, name.removeprefix(settings.topic_prefix))
+        new_events += [json.loads(value) for _, value, _ in records[offsets.get(name, 0) :]]
+    notices = {"insats.participant.erased.v1", "insats.resident-event.v1"}
+    for record in new_events:
+        if erased in json.dumps(record):
+            # Only the erasure notice itself (and the municipality's view of it) names the person.
+            assert record["type"] in notices
+            if record["type"] == "insats.resident-event.v1":
+                assert record["data"]["source_type"] == "insats.participant.erased.v1"
+    assert await _indicators(settings) == before

@@ -1,0 +1,260 @@
+"""Intake's privacy guarantees against the real broker and database: sealed identities, protected
+identity, special categories kept apart, consent, erasure by crypto-shredding, audited reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scripts.harness import wait_settled
+from services.intake.identity import IdentityUnreadable, IdentityVault
+from services.intake.identity_access import Accessor, AccessRefused, read_identity
+from services.intake.personnummer import format_with_check
+from services.intake.store import IntakeStore
+from shared.contracts import topics
+from shared.contracts.municipal import ConsentRecorded, ContactDetails, ErasureRequested
+from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.support import event, events_on, publish, raw_records, running
+from tests.unit.factories import programme, referral
+
+PNR = format_with_check(date(1988, 4, 9), 432)
+NAME = "Astrid Testsson"
+
+
+async def _enrol(
+    env: dict[str, str], settings: Settings, *extra: object, **changes: object
+) -> None:
+    async with running("intake", env):
+        await publish(settings, event(programme()))
+        await wait_settled(settings, services=["intake"])
+        await publish(settings, event(referral(personnummer=PNR, **changes)))
+        await wait_settled(settings, services=["intake"])
+        if extra:
+            await publish(settings, *(event(e) for e in extra))  # type: ignore[arg-type]
+            await wait_settled(settings, services=["intake"])
+
+
+async def _dump(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    client = mongo_client(settings)
+    try:
+        db = client[settings.database_name("intake")]
+        return {
+            name: await db[name].find({}).to_list() for name in await db.list_collection_names()
+        }
+    finally:
+        await client.close()
+
+
+def _vault(env: dict[str, str]) -> IdentityVault:
+    return IdentityVault(bytes.fromhex(env["INSATS_IDENTITY_MASTER_KEY"]))
+
+
+async def test_identity_is_sealed_with_the_persons_own_key_and_read_only_with_a_reason(
+    env: dict[str, str], settings: Settings
+) -> None:
+    contact = ContactDetails(phone="070-1234567", email="astrid@example.se", address="Storgatan 1")
+    await _enrol(env, settings, name=NAME, contact=contact)
+    stored = await _dump(settings)
+    everything = json.dumps(stored, default=str)
+    for secret in (PNR, PNR[2:8], NAME, "070-1234567", "astrid@example.se", "Storgatan"):
+        assert secret not in everything
+    [participant] = stored["participants"]
+    assert set(stored["identities"][0]) == {"_id", "sealed", "updated_at"}
+    client = mongo_client(settings)
+    try:
+        store = IntakeStore(ServiceDatabase(client, settings, "intake"))
+        with pytest.raises(AccessRefused):
+            await read_identity(store, _vault(env), participant["_id"], Accessor("", ""))
+        record = await read_identity(
+            store,
+            _vault(env),
+            participant["_id"],
+            Accessor("handläggare A", "follow-up call at 6 months"),
+        )
+        [audit] = await store.audit.find({}).to_list()
+    finally:
+        await client.close()
+    assert record is not None
+    assert (record.personnummer, record.name, record.email) == (PNR, NAME, "astrid@example.se")
+    assert (audit["action"], audit["actor"], audit["participant_id"]) == (
+        "read",
+        "handläggare A",
+        participant["_id"],
+    )
+
+
+async def test_a_person_with_protected_identity_is_registered_without_identity_data(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, name=NAME, protected_identity=True)
+    stored = await _dump(settings)
+    assert stored.get("identities", []) == []
+    assert stored.get("person_keys", []) == []
+    [participant] = stored["participants"]
+    assert participant["protected_identity"] is True
+    assert {"birth_year", "gender"} <= set(participant)
+    assert NAME not in json.dumps(stored, default=str)
+
+
+async def test_special_categories_travel_apart_from_the_enrolment(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, target_groups=[TargetGroup.DISABILITY, TargetGroup.YOUNG])
+    [enrolled] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert "funktionsnedsattning" not in json.dumps(enrolled)
+    [special] = await events_on(settings, topics.INTAKE_SPECIAL_CATEGORIES)
+    assert special["data"]["target_groups"] == ["funktionsnedsattning"]
+    assert special["data"]["participant_id"] == enrolled["data"]["participant_id"]
+
+
+async def test_a_withdrawn_consent_is_announced_under_the_pseudonym(
+    env: dict[str, str], settings: Settings
+) -> None:
+    withdrawal = ConsentRecorded(
+        request_id="c-1",
+        personnummer=PNR,
+        municipality="1380",
+        purpose=ConsentPurpose.SHARE_WITH_PARTNER,
+        granted=False,
+        source="procapita/handläggare",
+        recorded_on=date(2026, 4, 1),
+    )
+    unknown = ConsentRecorded(
+        request_id="c-2",
+        participant_id="p-nobody",
+        municipality="1380",
+        purpose=ConsentPurpose.FOLLOW_UP_CONTACT,
+        granted=True,
+        source="x",
+        recorded_on=date(2026, 4, 1),
+    )
+    await _enrol(env, settings, withdrawal, unknown, consents=[ConsentPurpose.SHARE_WITH_PARTNER])
+    [enrolled] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert enrolled["data"]["consents"] == ["dela_med_partner"]
+    [changed] = await events_on(settings, topics.INTAKE_EVENTS, "insats.consent.changed.v1")
+    assert changed["data"] == {
+        "participant_id": enrolled["data"]["participant_id"],
+        "purpose": "dela_med_partner",
+        "granted": False,
+        "recorded_on": "2026-04-01",
+        "source": "procapita/handläggare",
+    }
+    assert PNR not in json.dumps(changed)
+    [(_, _, headers)] = await raw_records(settings, topics.dead_letter_topic("intake"))
+    assert headers["insats-dlq-code"] == b"UNKNOWN_PARTICIPANT"
+
+
+async def test_erasure_destroys_the_persons_key_and_leaves_nothing_that_links_back(
+    env: dict[str, str], settings: Settings
+) -> None:
+    erasure = ErasureRequested(
+        request_id="e-1",
+        personnummer=f"{PNR[2:8]}-{PNR[8:]}",
+        municipality="1380",
+        reason=ErasureReason.GDPR_ARTICLE_17,
+        requested_by="procapita/registrator",
+    )
+    await _enrol(env, settings, name=NAME)
+    before = await _dump(settings)
+    pid = before["participants"][0]["_id"]
+    backup = before["identities"][0]  # a copy, as a database backup would hold it
+    vault = _vault(env)
+    person_key = vault.unwrap(bytes(before["person_keys"][0]["wrapped"]), pid)
+    assert vault.open(bytes(backup["sealed"]), person_key, pid).name == NAME
+    async with running("intake", env):
+        await publish(settings, event(erasure))
+        await wait_settled(settings, services=["intake"])
+    after = await _dump(settings)
+    assert not after.get("participants") and not after.get("identities")
+    assert not after.get("person_keys")
+    everything = json.dumps(after, default=str)
+    for link in (str(pid), PNR, NAME, "1380-1"):
+        assert link not in everything
+    [decision] = after["referrals"]
+    assert decision["decision"] == "enrolled"  # the count survives, the link does not
+    [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
+    assert erased["data"]["participant_id"] == pid
+    assert [a["action"] for a in after["audit"]] == ["erase"]
+    # Crypto-shredding: the backup copy was readable with the person's key; that key is gone
+    # (person_keys is empty), and the master key does not open the record either.
+    with pytest.raises(IdentityUnreadable):
+        vault.open(bytes(backup["sealed"]), bytes.fromhex(env["INSATS_IDENTITY_MASTER_KEY"]), pid)
+
+
+async def test_participants_idle_beyond_the_retention_period_are_erased(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, name=NAME)
+    await _enrol_another(env, settings)
+    client = mongo_client(settings)
+    try:
+        participants = client[settings.database_name("intake")]["participants"]
+        [old, recent] = await participants.find({}).sort("first_seen").to_list()
+        # Time passes for the first one only: its last event is now two days old.
+        await participants.update_one(
+            {"_id": old["_id"]}, {"$set": {"last_event_at": datetime.now(UTC) - timedelta(days=2)}}
+        )
+        async with running(
+            "intake", {**env, "INSATS_RETENTION_DAYS": "1", "INSATS_RETENTION_CHECK_SECONDS": "0.3"}
+        ):
+            for _ in range(100):
+                if await participants.count_documents({}) == 1:
+                    break
+                await asyncio.sleep(0.2)
+            await wait_settled(settings, services=["intake"])
+        remaining = await participants.find({}).to_list()
+    finally:
+        await client.close()
+    assert [p["_id"] for p in remaining] == [recent["_id"]]
+    [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
+    assert erased["data"] == {
+        "participant_id": old["_id"],
+        "reason": "lagringstid",
+        "erased_on": datetime.now(UTC).date().isoformat(),
+    }
+
+
+async def _enrol_another(env: dict[str, str], settings: Settings) -> None:
+    async with running("intake", env):
+        await publish(
+            settings,
+            event(
+                referral(referral_id="1380-2", personnummer=format_with_check(date(1979, 1, 2), 3))
+            ),
+        )
+        await wait_settled(settings, services=["intake"])
+
+
+async def test_a_municipality_sees_its_residents_without_income_support_or_special_categories(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(
+        env,
+        settings,
+        target_groups=[TargetGroup.DISABILITY, TargetGroup.YOUNG],
+        income_support=True,
+    )
+    [view] = await events_on(settings, topics.municipality_events_topic("1380"))
+    assert view["type"] == "insats.resident-event.v1"
+    assert view["data"]["source_type"] == "insats.participant.enrolled.v1"
+    assert set(view["data"]["facts"]) == {
+        "participant_id",
+        "referral_id",
+        "programme_id",
+        "birth_year",
+        "gender",
+        "referral_date",
+    }
+    text = json.dumps(view)
+    assert (
+        "income_support" not in text
+        and "forsorjningsstod" not in text
+        and "funktionsnedsattning" not in text
+    )
+    assert await events_on(settings, topics.municipality_events_topic("1384")) == []

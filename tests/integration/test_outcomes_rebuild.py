@@ -1,0 +1,106 @@
+"""Rebuilding outcomes' read models from the event history, against the real broker and database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scripts.harness import wait_settled
+from services.outcomes.indicators import lookup
+from services.outcomes.rebuild import REBUILD, ServiceStillRunning, compare, rebuild, swap
+from shared.contracts import topics
+from shared.contracts.intake import ReferralRejected
+from shared.contracts.outcomes import FollowUpDue
+from shared.contracts.vocabulary import RejectionReason
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.integration.test_outcomes_indicators import AS_OF, EXPECTED, dataset, figures, load
+from tests.support import event, events_on, publish, running
+
+
+def _rejected() -> ReferralRejected:
+    return ReferralRejected(
+        referral_id="r-too-old",
+        programme_id="kalmar",
+        municipality="0880",
+        reason=RejectionReason.AGE_OUT_OF_RANGE,
+        message="too old",
+        message_sv="för gammal",
+        received_at=datetime(2026, 1, 5, 9, tzinfo=UTC),
+    )
+
+
+async def _follow_up_flags(settings: Settings, database: str) -> dict[str, tuple[object, ...]]:
+    client = mongo_client(settings)
+    try:
+        docs = ServiceDatabase(client, settings, database).collection("follow_ups").find({})
+        return {d["_id"]: (d.get("emitted"), d.get("answered"), d.get("open")) async for d in docs}
+    finally:
+        await client.close()
+
+
+async def test_rebuilt_read_models_give_the_same_indicators_and_can_be_swapped_in(
+    env: dict[str, str], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSATS_TODAY", AS_OF.isoformat())
+    monkeypatch.setenv("INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS", "0.3")
+    async with running("outcomes", env):
+        await publish(settings, *dataset(), event(_rejected(), "0880"))
+        # Settled means quiet for a second: several announcing rounds ran and were published.
+        await wait_settled(settings, services=["outcomes"])
+        with pytest.raises(ServiceStillRunning):
+            await swap(settings)
+    announced = await events_on(settings, topics.OUTCOMES_EVENTS, FollowUpDue.TYPE)
+    assert announced, "the live service announced the follow-ups due by AS_OF"
+
+    result = await rebuild(settings)
+    assert result.replayed[topics.PLACEMENT_EVENTS] == 15  # 9 started, 6 ended
+    assert result.announced == len({a["data"]["follow_up_id"] for a in announced})
+    assert await compare(settings, AS_OF) == []
+    rebuilt = await load(settings, REBUILD)
+    assert figures(rebuilt) == EXPECTED
+    assert rebuilt.funnel[0].count == 11  # ten enrolled and one rejected referral
+    # Which follow-ups were announced and answered is rebuilt too, so none is announced twice.
+    assert await _follow_up_flags(settings, REBUILD) == await _follow_up_flags(settings, "outcomes")
+
+    # A corrected definition applies to the past at once: version 2 of "resultat vid avslut"
+    # over the same rebuilt history gives 2 of 6 where version 1 gave 4 of 6.
+    versions = await load(
+        settings,
+        REBUILD,
+        definitions=[lookup("resultat_vid_avslut@1"), lookup("resultat_vid_avslut@2")],
+    )
+    assert [
+        (r.indicator.name, r.total.value.numerator, r.total.value.denominator)
+        for r in versions.indicators
+    ] == [("resultat_vid_avslut@1", 4, 6), ("resultat_vid_avslut@2", 2, 6)]
+
+    client = mongo_client(settings)
+    try:
+        rebuilt_inbox = {
+            d["_id"]
+            async for d in ServiceDatabase(client, settings, REBUILD).inbox.find({}, {"_id": 1})
+        }
+    finally:
+        await client.close()
+    moved = await swap(settings)
+    assert "journeys" in moved
+    assert "follow_ups" in moved
+    swapped = await load(settings)
+    assert figures(swapped) == EXPECTED
+    assert swapped.funnel[0].count == 11
+    client = mongo_client(settings)
+    try:
+        live = ServiceDatabase(client, settings, "outcomes")
+        live_inbox = {d["_id"] async for d in live.inbox.find({}, {"_id": 1})}
+        # What the rebuild applied is known to the live inbox: never applied a second time.
+        assert rebuilt_inbox <= live_inbox
+        assert settings.database_name(REBUILD) not in await client.list_database_names()
+    finally:
+        await client.close()
+
+    # The service starts on the swapped-in read models and counts nothing twice.
+    async with running("outcomes", env):
+        await wait_settled(settings, services=["outcomes"])
+    assert (await load(settings)).funnel[0].count == 11

@@ -1,0 +1,118 @@
+"""`insats report`, its funder export (CSV, Excel) and dashboard files, from a read model built
+through the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from scripts.harness import wait_settled
+from shared.settings import Settings
+from tests.integration.test_outcomes_indicators import AS_OF, dataset
+from tests.support import publish, running
+
+
+async def _insats(env: dict[str, str], *args: str) -> str:
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "scripts", *args],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_small_groups(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    async with running("outcomes", env):
+        await publish(settings, *dataset())
+        await wait_settled(settings, services=["outcomes"])
+    day = ["--as-of", AS_OF.isoformat()]
+
+    printed = await _insats(env, "report", "--programme", "kalmar", *day, "--by", "partner")
+    assert "sysselsattning_vid_avslut@1" in printed
+    assert "83 %" in printed
+    assert "5 / 6" in printed
+    assert "målet nått" in printed
+    assert "resultat_vid_avslut@2" in printed
+    assert "dolt" in printed  # Sökandelots' three participants
+
+    await _insats(env, "report", "export", "--out", str(tmp_path), "--programme", "kalmar", *day)
+    indicators = _rows(tmp_path / "kalmar-indikatorer.csv")
+    total = next(
+        r
+        for r in indicators
+        if r["indikator"] == "sysselsattning_vid_avslut@1" and r["dimension"] == "total"
+    )
+    assert (total["varde"], total["taljare"], total["namnare"]) == ("0.8333", "5", "6")
+    assert total["bedomning"] == "målet nått"
+    small = next(
+        r
+        for r in indicators
+        if r["indikator"] == "platsutnyttjande@1" and r["grupp"].startswith("Sökandelots")
+    )
+    assert (small["varde"], small["taljare"], small["namnare"]) == ("dolt", "dolt", "dolt")
+
+    # Ten started, all aged 29: six women and four men. Four is too few, and the six would
+    # reveal them, so both are hidden; the total of ten is shown.
+    started = {
+        r["kon"]: r
+        for r in _rows(tmp_path / "kalmar-deltagare.csv")
+        if r["tabell"].endswith("påbörjat")
+    }
+    assert started["man"]["25-54"] == "dolt"
+    assert started["kvinna"]["25-54"] == "dolt"
+    assert started["totalt"]["25-54"] == "10"
+
+    iop = {r["partner_id"]: r for r in _rows(tmp_path / "kalmar-iop.csv")}
+    assert (iop["kalejdo"]["platser"], iop["kalejdo"]["deltagare"]) == ("5", "6")
+    assert iop["sokandelots"]["deltagare"] == "dolt"
+    contributions = _rows(tmp_path / "kalmar-bidrag.csv")
+    assert {(r["partner"], r["part"], r["slag"]) for r in contributions} >= {
+        ("Kalejdo, Oskarshamns kommun", "Kalmar kommun", "pengar"),
+        ("Kalejdo, Oskarshamns kommun", "Kalejdo, Oskarshamns kommun", "personaltimmar"),
+    }
+
+    workbook = load_workbook(tmp_path / "kalmar.xlsx")
+    assert workbook.sheetnames == [
+        "Oversikt",
+        "Deltagare",
+        "Indikatorer",
+        "IOP-utvardering",
+        "Bidrag",
+        "Definitioner",
+    ]
+    sheet = workbook["Indikatorer"]
+    header = [c.value for c in sheet[1]]
+    rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(2)]
+    headline = next(
+        r
+        for r in rows
+        if r["indikator"] == "sysselsattning_vid_avslut@1" and r["dimension"] == "total"
+    )
+    assert (headline["taljare"], headline["namnare"]) == (5, 6)
+    assert any(r["varde"] == "dolt" for r in rows)
+
+    pages = tmp_path / "dashboard"
+    await _insats(env, "report", "dashboard", "--out", str(pages), *day)
+    page = (pages / "kalmar.html").read_text(encoding="utf-8")
+    assert "<svg" in page
+    assert 'data-goal-met="true"' in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert 'href="kalmar.html"' in (pages / "index.html").read_text(encoding="utf-8")

@@ -1,0 +1,351 @@
+"""Every indicator against a value computed by hand from a handful of journeys."""
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from services.outcomes.domain import Journey, Outcome, Placement
+from services.outcomes.indicators import (
+    CATALOGUE,
+    Context,
+    Dimension,
+    IndicatorResult,
+    current,
+    evaluate,
+    indicator,
+    lookup,
+    protect_line,
+)
+from shared.contracts.municipal import ProgrammeDefined
+from shared.contracts.vocabulary import (
+    ActivityType,
+    FollowUpPoint,
+    Gender,
+    OutcomeStatus,
+    TargetGroup,
+)
+from tests.unit.factories import programme
+
+S = OutcomeStatus
+EXIT, W4, M6, M12 = (
+    FollowUpPoint.AT_EXIT,
+    FollowUpPoint.WEEKS_4,
+    FollowUpPoint.MONTHS_6,
+    FollowUpPoint.MONTHS_12,
+)
+KALMAR = programme(
+    programme_id="kalmar",
+    municipalities=["0880", "0882"],
+    period_start=date(2026, 1, 1),
+    period_end=date(2027, 12, 31),
+    capacity=3,
+    planned_participants=418,
+    goal_sysselsattning=0.6,
+)
+
+
+def journey(pid: str, **changes: Any) -> Journey:
+    values: dict[str, Any] = {
+        "programme_id": "kalmar",
+        "participant_id": pid,
+        "enrolled": True,
+        "municipality": "0880",
+        "gender": Gender.FEMALE,
+        "age_at_referral": 30,
+        "income_support": True,
+        "referral_date": date(2026, 2, 1),
+    }
+    values.update(changes)
+    return Journey(**values)
+
+
+def exit_with(pid: str, exit_date: date = date(2026, 6, 1), /, **answers: Any) -> Journey:
+    """An exited participant; answers by point name: at_exit=Outcome(...) or a bare status."""
+    outcomes = {
+        FollowUpPoint(point): answer if isinstance(answer, Outcome) else Outcome(answer)
+        for point, answer in answers.items()
+    }
+    return journey(pid, exited=True, exit_date=exit_date, outcomes=outcomes)
+
+
+def result(
+    name: str,
+    journeys: Sequence[Journey],
+    as_of: date = date(2027, 12, 31),
+    definition: ProgrammeDefined = KALMAR,
+    **context: Any,
+) -> IndicatorResult:
+    ctx = Context.for_programme(definition, as_of, **context)
+    return evaluate(lookup(name), journeys, ctx)
+
+
+def figures(res: IndicatorResult) -> tuple[float | None, float | None, float | None]:
+    value = res.total.value
+    return value.numerator, value.denominator, value.value
+
+
+def test_sysselsattning_at_exit_counts_work_studies_and_praktik_against_every_exit() -> None:
+    journeys = [
+        exit_with("a", vid_avslut=S.UNSUBSIDISED_WORK),
+        exit_with("b", vid_avslut=S.SUBSIDISED_WORK),
+        exit_with("c", vid_avslut=S.STUDIES),
+        exit_with("d", vid_avslut=S.PRAKTIK),
+        exit_with("e", vid_avslut=S.JOB_SEEKING),
+        exit_with("f"),  # no answer: not a success
+        exit_with("g", vid_avslut=S.SICK_OR_UNAVAILABLE),
+        journey("h"),  # still in the programme
+        exit_with("i", date(2025, 12, 20), vid_avslut=S.STUDIES),  # before the period
+        # Not enrolled: only a placement's and an answer's events have arrived so far.
+        replace(exit_with("j", vid_avslut=S.STUDIES), enrolled=False),
+    ]
+    res = result("sysselsattning_vid_avslut@1", journeys)
+    # Hand-computed: 4 of 7 exits in the period = 57 %, below the 60 % goal.
+    assert figures(res) == (4, 7, 4 / 7)
+    assert res.goal == 0.6
+    assert res.goal_met is False
+
+
+def test_resultat_vid_avslut_v2_counts_only_lasting_non_municipal_work_or_csn_studies() -> None:
+    journeys = [
+        exit_with(
+            "a",
+            vid_avslut=Outcome(
+                S.UNSUBSIDISED_WORK, employment_months=6, municipal_labour_market_job=False
+            ),
+        ),
+        exit_with(
+            "b",
+            vid_avslut=Outcome(
+                S.SUBSIDISED_WORK, employment_months=12, municipal_labour_market_job=True
+            ),
+        ),
+        exit_with(
+            "c",
+            vid_avslut=Outcome(
+                S.UNSUBSIDISED_WORK, employment_months=0.5, municipal_labour_market_job=False
+            ),
+        ),
+        exit_with("d", vid_avslut=Outcome(S.STUDIES, studies_with_student_aid=True)),
+        exit_with("e", vid_avslut=Outcome(S.STUDIES, studies_with_student_aid=False)),
+        exit_with("f", vid_avslut=Outcome(S.UNSUBSIDISED_WORK)),  # details unknown
+        exit_with("g", vid_avslut=S.PRAKTIK),
+    ]
+    # v2 (Kolada): a and d only. v1, the superseded definition, counted any work or studies.
+    assert figures(result("resultat_vid_avslut@2", journeys)) == (2, 7, 2 / 7)
+    assert figures(result("resultat_vid_avslut@1", journeys)) == (6, 7, 6 / 7)
+
+
+def test_esf_immediate_result_counts_work_or_studies_within_four_weeks_of_closed_windows() -> None:
+    may = date(2026, 5, 4)  # 4-week follow-up due 1 June
+    journeys = [
+        exit_with("a", may, vid_avslut=S.JOB_SEEKING, **{"4_veckor": S.STUDIES}),
+        exit_with("b", may, vid_avslut=S.UNSUBSIDISED_WORK),
+        exit_with("c", may, vid_avslut=S.PRAKTIK, **{"4_veckor": S.PRAKTIK}),  # praktik: no
+        exit_with("d", may),
+        exit_with("e", may, vid_avslut=S.SUBSIDISED_WORK),
+        # Left on 20 June: the four weeks have not passed by 30 June, so not yet counted.
+        exit_with("f", date(2026, 6, 20), vid_avslut=S.UNSUBSIDISED_WORK),
+    ]
+    assert figures(result("esf_direkt_resultat@1", journeys, as_of=date(2026, 6, 30))) == (
+        3,
+        5,
+        3 / 5,
+    )
+
+
+def test_esf_longer_term_result_counts_work_at_six_months_among_those_due() -> None:
+    june = date(2026, 6, 1)  # 6-month follow-up due 1 December 2026
+    journeys = [
+        exit_with("a", june, **{"6_manader": S.UNSUBSIDISED_WORK}),
+        exit_with("b", june, **{"6_manader": S.SUBSIDISED_WORK}),
+        exit_with("c", june, **{"6_manader": S.STUDIES}),  # studies are not employment
+        exit_with("d", june),  # unanswered
+        exit_with("e", june, **{"6_manader": S.JOB_SEEKING}),
+        exit_with("f", june, **{"6_manader": S.UNSUBSIDISED_WORK}),
+        exit_with("g", date(2026, 8, 3), **{"6_manader": S.UNSUBSIDISED_WORK}),  # due Feb 2027
+    ]
+    assert figures(result("esf_langsiktigt_resultat@1", journeys, as_of=date(2027, 1, 15))) == (
+        3,
+        6,
+        0.5,
+    )
+
+
+def test_a_follow_up_the_programme_does_not_ask_for_gives_no_figure() -> None:
+    no_six_months = KALMAR.model_copy(update={"follow_ups": [EXIT, W4]})
+    journeys = [exit_with(p, **{"6_manader": S.UNSUBSIDISED_WORK}) for p in "abcdef"]
+    res = result("esf_langsiktigt_resultat", journeys, date(2027, 6, 1), no_six_months)
+    assert res.total.value.people == 0
+    assert res.total.value.value is None
+
+
+def _support(pid: str, answer: bool | None, point: FollowUpPoint = M6, **kw: Any) -> Journey:
+    return exit_with(pid, **{point.value: Outcome(S.JOB_SEEKING, income_support=answer)}, **kw)
+
+
+def test_self_sufficiency_at_six_months_among_those_who_had_income_support() -> None:
+    journeys = [
+        _support("a", False),
+        _support("b", False),
+        _support("c", True),
+        _support("d", None),  # unknown: not counted as self-sufficient
+        exit_with("e"),  # unanswered
+        _support("f", False),
+        # Never on income support: not in the denominator.
+        journey("g", income_support=False, exited=True, exit_date=date(2026, 6, 1)),
+    ]
+    res = result("egen_forsorjning_6_manader@1", journeys, as_of=date(2027, 1, 15))
+    assert figures(res) == (3, 6, 0.5)
+
+
+def test_self_sufficiency_at_twelve_months_waits_for_the_twelve_month_follow_up() -> None:
+    journeys = [
+        _support("a", False, M12),
+        _support("b", False, M12),
+        _support("c", False, M12),
+        _support("d", True, M12),
+        exit_with("e"),
+    ]
+    # Due 1 June 2027: nobody is counted the day before, all five from that day.
+    assert (
+        result("egen_forsorjning_12_manader", journeys, date(2027, 5, 31)).total.value.people == 0
+    )
+    assert figures(result("egen_forsorjning_12_manader", journeys, date(2027, 6, 1))) == (
+        3,
+        5,
+        0.6,
+    )
+
+
+def test_reached_participants_are_counted_against_the_plan() -> None:
+    journeys = [journey(f"p{i}", gender=Gender.MALE if i < 6 else Gender.FEMALE) for i in range(10)]
+    journeys.append(journey("early", referral_date=date(2025, 12, 30)))  # before the period
+    res = result("deltagare_mot_plan@1", journeys)
+    assert figures(res) == (10, 418, 10 / 418)
+    assert res.goal_met is False
+    men = next(c for c in res.breakdown[Dimension.GENDER] if c.group == "man")
+    # A group has no plan of its own: its count, without a share.
+    assert (men.value.numerator, men.value.value) == (6, None)
+
+
+def _placed(pid: str, *spans: tuple[date, date | None], partner: str = "p1") -> Journey:
+    placements = tuple(
+        Placement(f"{pid}-{i}", partner, ActivityType.PRAKTIK, start, end)
+        for i, (start, end) in enumerate(spans)
+    )
+    return journey(pid, placements=placements, first_placement=spans[0][0])
+
+
+def test_places_used_are_place_days_against_capacity_in_the_period_so_far() -> None:
+    jan = {d: date(2026, 1, d) for d in range(1, 32)}
+    journeys = [
+        _placed("a", (jan[1], jan[6])),  # 1-5 January: 5 days (free again on the 6th)
+        _placed("b", (jan[3], None)),  # 3-10 January: 8 days
+        _placed("c", (date(2025, 12, 20), jan[3])),  # 1-2 January within the period: 2 days
+        _placed("d", (jan[5], None), partner="p2"),  # 6 days
+        _placed("e", (jan[9], None), partner="p2"),  # 2 days
+    ]
+    res = result("platsutnyttjande@1", journeys, as_of=jan[10], places_by_partner={"p1": 2})
+    # 23 place-days used of 3 places x 10 days = 30.
+    assert figures(res) == (23, 30, 23 / 30)
+    p1 = next(c for c in res.breakdown[Dimension.PARTNER] if c.group == "p1")
+    # p1: 15 of 20 place-days, but only three people: hidden.
+    assert (p1.value.numerator, p1.value.denominator, p1.suppressed) == (15, 20, True)
+
+
+def test_days_from_referral_to_first_placement_is_the_median_wait() -> None:
+    referral = date(2026, 2, 1)
+    waits = [3, 10, 14, 20, 41]
+    journeys = [
+        journey(f"p{w}", referral_date=referral, first_placement=referral + timedelta(days=w))
+        for w in waits
+    ]
+    journeys.append(journey("waiting"))  # not placed yet: not in the median
+    res = result("dagar_remiss_till_placering@1", journeys)
+    assert (res.total.value.people, res.total.value.value) == (5, 14)
+    journeys.append(journey("p7", referral_date=referral, first_placement=referral + timedelta(7)))
+    assert result("dagar_remiss_till_placering", journeys).total.value.value == 12  # (10+14)/2
+
+
+def test_the_share_still_in_placement_after_90_and_180_days() -> None:
+    m = date(2026, 3, 1)  # +90 days = 30 May, +180 days = 28 August
+
+    def d(month: int, day: int) -> date:
+        return date(2026, month, day)
+
+    journeys = [
+        _placed("a", (m, None)),
+        _placed("b", (m, d(9, 1))),
+        _placed("c", (m, d(5, 30))),  # free on the 90th day
+        _placed("d", (m, d(4, 1)), (d(6, 1), None)),  # between placements on the 90th day
+        _placed("e", (m, d(4, 1)), (d(5, 15), None)),
+        _placed("f", (d(11, 1), None)),  # 90 days not yet passed
+    ]
+    as_of = date(2026, 12, 31)
+    assert figures(result("kvar_i_placering_90_dagar@1", journeys, as_of)) == (3, 5, 0.6)
+    assert figures(result("kvar_i_placering_180_dagar@1", journeys, as_of)) == (4, 5, 0.8)
+
+
+def test_a_programme_with_fewer_than_five_exits_shows_no_figure_and_no_verdict() -> None:
+    journeys = [exit_with(p, vid_avslut=S.STUDIES) for p in "abcd"]
+    res = result("sysselsattning_vid_avslut", journeys)
+    assert res.total.suppressed
+    assert res.goal_met is None
+
+
+def test_a_small_group_and_one_more_are_hidden_so_the_small_one_cannot_be_derived() -> None:
+    journeys = [exit_with(f"w{i}", vid_avslut=S.STUDIES) for i in range(9)]
+    journeys += [
+        replace(exit_with(f"m{i}", vid_avslut=S.JOB_SEEKING), gender=Gender.MALE) for i in range(3)
+    ]
+    res = result("sysselsattning_vid_avslut", journeys)
+    cells = {c.group: c.suppressed for c in res.breakdown[Dimension.GENDER]}
+    # Men (3) are few; women (9) would reveal them as 12 - 9, so both are hidden.
+    assert cells == {"kvinna": True, "man": True}
+    assert not res.total.suppressed
+
+
+def test_overlapping_groups_hide_only_the_small_ones() -> None:
+    young, newly_arrived = TargetGroup.YOUNG, TargetGroup.NEWLY_ARRIVED
+    many = [
+        replace(
+            exit_with(f"y{i}", vid_avslut=S.STUDIES),
+            target_groups=frozenset({young} if i < 6 else {young, newly_arrived}),
+        )
+        for i in range(8)
+    ]
+    cells = {
+        c.group: c.suppressed
+        for c in result("sysselsattning_vid_avslut", many).breakdown[Dimension.TARGET_GROUP]
+    }
+    assert cells == {"unga": False, "nyanlanda": True}
+
+
+def test_secondary_suppression_picks_the_smallest_other_group() -> None:
+    counts = {"a": 10, "b": 6, "c": 2, "d": 0, "total": 18}
+    assert protect_line(counts, {"c"}) == {"c", "b"}
+    assert protect_line(counts, {"c", "b"}) == {"c", "b"}
+    assert protect_line(counts, set()) == set()
+
+
+def test_the_newest_version_of_each_indicator_is_current_and_old_ones_stay_reachable() -> None:
+    names = [item.name for item in current()]
+    assert "resultat_vid_avslut@2" in names
+    assert "resultat_vid_avslut@1" not in names
+    assert lookup("resultat_vid_avslut").version == 2
+    assert lookup("resultat_vid_avslut@1").version == 1
+    assert all(
+        item.definition and item.numerator and item.denominator for item in CATALOGUE.values()
+    )
+
+
+def test_a_published_version_cannot_be_redefined() -> None:
+    with pytest.raises(ValueError, match="new version"):
+        indicator("sysselsattning_vid_avslut", 1, title="x", numerator="x", denominator="x")(
+            lambda journeys, ctx, scope: lookup("sysselsattning_vid_avslut").compute(
+                journeys, ctx, scope
+            )
+        )
