@@ -31,8 +31,9 @@ dlq_app = typer.Typer(help="Inspect and replay dead letters.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(importlib.import_module("scripts.contract.cli").contract_app, name="contract")
-app.add_typer(importlib.import_module("scripts.onboarding_cli").partner_app, name="partner")
-app.add_typer(importlib.import_module("scripts.onboarding_cli").municipality_app, name="municipality")
+_onboarding = importlib.import_module("scripts.onboarding_cli")
+app.add_typer(_onboarding.partner_app, name="partner")
+app.add_typer(_onboarding.municipality_app, name="municipality")
 # Wide enough for the report tables when output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
