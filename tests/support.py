@@ -49,10 +49,15 @@ def event(
 async def events_on(
     settings: Settings, topic: str, type_name: str | None = None
 ) -> list[dict[str, Any]]:
-    """The JSON envelopes on a topic, in partition order, optionally of one type."""
+    """The JSON envelopes on a topic, in partition order, optionally of one type. Each event once,
+    as a consumer deduplicating on event id sees them: publishing is at least once."""
     found = []
+    seen: set[str] = set()
     for _, value, _ in await read_topic(settings, topic):
         document = json.loads(value)
+        if document.get("id") in seen:
+            continue
+        seen.add(document.get("id"))
         if type_name is None or document.get("type") == type_name:
             found.append(document)
     return found

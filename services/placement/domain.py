@@ -434,11 +434,11 @@ def end(placement: Placement | None, report: PlacementEndReported) -> PlacementE
 
 
 def _check_owner(
-    placement: Placement | None, placement_id: str, participant_id: str
+    placement: Placement | None, placement_id: str, participant_id: str | None
 ) -> Refusal | None:
     if placement is None:
         return Refusal(f"unknown placement {placement_id}")
-    if placement.participant_id != participant_id:
+    if participant_id is not None and placement.participant_id != participant_id:
         return Refusal(f"placement {placement_id} belongs to another participant")
     if placement.status in {PlacementStatus.ENDED, PlacementStatus.DECLINED}:
         return Refusal(f"placement {placement_id} is already {placement.status.value}")

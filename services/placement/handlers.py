@@ -502,11 +502,11 @@ class PlacementHandlers:
 
 
 def _owner_problem(
-    placement: Placement | None, participant_id: str, placement_id: str
+    placement: Placement | None, participant_id: str | None, placement_id: str
 ) -> str | None:
     if placement is None:
         return f"unknown placement {placement_id}"
-    if placement.participant_id != participant_id:
+    if participant_id is not None and placement.participant_id != participant_id:
         return f"placement {placement_id} belongs to another participant"
     return None
 
@@ -521,6 +521,7 @@ def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
         workplace_id=placement.workplace_id,
         activity=placement.activity,
         hours_per_week=placement.hours_per_week,
+        offered_on=placement.offered_on,
         start_date=placement.start_date,
         end_date=placement.end_date,
         municipal_contact=placement.municipal_contact,

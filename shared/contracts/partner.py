@@ -1,12 +1,17 @@
 """Events partners (and caseworkers) publish back about placements: ends, changes of state,
-attendance, concerns and follow-up support check-ins. Keyed by participant id, so one
-participant's reports stay in order with everything else about them."""
+attendance, concerns and follow-up support check-ins.
+
+Keyed by the participant id, so one participant's reports stay in order with everything else
+about them. A partner whose stream carries no participant id (the participant did not consent to
+sharing) leaves it out and keys by the placement id instead: the placement names the participant,
+and one placement's reports still stay in order."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
@@ -20,7 +25,11 @@ class PlacementEndReported(EventData):
     TOPIC = topics.PARTNER_REPORTS
 
     placement_id: Identifier
-    participant_id: Identifier
+    # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
+    # published schema, so this stays an additive change to v1).
+    participant_id: Identifier | SkipJsonSchema[None] = Field(
+        default=None, description="Pseudonymous; may be left out when the partner does not know it."
+    )
     reason: EndReason
     end_date: date
     exits_programme: bool = Field(
@@ -28,7 +37,7 @@ class PlacementEndReported(EventData):
     )
 
     def subject(self) -> str:
-        return self.participant_id
+        return self.participant_id or self.placement_id
 
 
 class PlacementChangeReported(EventData):
@@ -38,7 +47,11 @@ class PlacementChangeReported(EventData):
     TOPIC = topics.PARTNER_REPORTS
 
     placement_id: Identifier
-    participant_id: Identifier
+    # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
+    # published schema, so this stays an additive change to v1).
+    participant_id: Identifier | SkipJsonSchema[None] = Field(
+        default=None, description="Pseudonymous; may be left out when the partner does not know it."
+    )
     action: PlacementAction
     on: date
     hours_per_week: int | None = Field(default=None, ge=1, le=40)
@@ -52,7 +65,7 @@ class PlacementChangeReported(EventData):
         return self
 
     def subject(self) -> str:
-        return self.participant_id
+        return self.participant_id or self.placement_id
 
 
 class AttendanceReported(EventData):
@@ -62,7 +75,11 @@ class AttendanceReported(EventData):
     TOPIC = topics.PARTNER_REPORTS
 
     placement_id: Identifier
-    participant_id: Identifier
+    # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
+    # published schema, so this stays an additive change to v1).
+    participant_id: Identifier | SkipJsonSchema[None] = Field(
+        default=None, description="Pseudonymous; may be left out when the partner does not know it."
+    )
     period_start: date
     period_end: date
     expected_hours: float = Field(gt=0)
@@ -75,7 +92,7 @@ class AttendanceReported(EventData):
         return self
 
     def subject(self) -> str:
-        return self.participant_id
+        return self.participant_id or self.placement_id
 
 
 class ConcernReported(EventData):
@@ -85,12 +102,16 @@ class ConcernReported(EventData):
     TOPIC = topics.PARTNER_REPORTS
 
     placement_id: Identifier
-    participant_id: Identifier
+    # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
+    # published schema, so this stays an additive change to v1).
+    participant_id: Identifier | SkipJsonSchema[None] = Field(
+        default=None, description="Pseudonymous; may be left out when the partner does not know it."
+    )
     on: date
     note: str = Field(max_length=2_000)
 
     def subject(self) -> str:
-        return self.participant_id
+        return self.participant_id or self.placement_id
 
 
 class SupportCheckInReported(EventData):
@@ -101,10 +122,14 @@ class SupportCheckInReported(EventData):
 
     check_in_id: Identifier
     placement_id: Identifier
-    participant_id: Identifier
+    # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
+    # published schema, so this stays an additive change to v1).
+    participant_id: Identifier | SkipJsonSchema[None] = Field(
+        default=None, description="Pseudonymous; may be left out when the partner does not know it."
+    )
     on: date
     status: CheckInStatus
     note: str = Field(default="", max_length=2_000)
 
     def subject(self) -> str:
-        return self.participant_id
+        return self.participant_id or self.placement_id

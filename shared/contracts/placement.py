@@ -178,6 +178,9 @@ class PartnerPlacementUpdated(EventData):
     workplace_id: Identifier | None = None
     activity: ActivityType | None = None
     hours_per_week: int | None = None
+    offered_on: date | None = Field(
+        default=None, description="Steps reported for the placement may not be dated earlier."
+    )
     start_date: date | None = None
     end_date: date | None = None
     municipal_contact: str | None = None

@@ -470,3 +470,24 @@ async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_c
     ]
     assert erased_views[-1]["status"] is None  # withdrawn from the partner's roster
     assert erased_views[-1]["participant_id"] is None
+
+
+async def test_a_partner_without_the_participants_id_reports_by_placement(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-private"))  # no consent to sharing
+        [view] = await events_on(settings, topics.partner_placements_topic(PARTNER))
+        assert view["data"]["participant_id"] is None
+        assert view["data"]["offered_on"] == "2026-02-01"
+        placement = view["data"]["placement_id"]
+        for action, on in (
+            (PlacementAction.ACCEPT, date(2026, 2, 2)),
+            (PlacementAction.START, date(2026, 2, 3)),
+        ):
+            await _step(
+                settings, PlacementChangeReported(placement_id=placement, action=action, on=on)
+            )
+    [started] = await events_on(settings, topics.PLACEMENT_EVENTS, STARTED)
+    assert started["data"]["participant_id"] == "p-private"  # placement knows who it is

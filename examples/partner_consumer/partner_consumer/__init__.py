@@ -1,0 +1,2 @@
+"""An example partner system for Insats: reads the partner's placement stream into a roster and
+reports back. See ../README.md."""

@@ -1,0 +1,108 @@
+"""On the real broker with ACLs enforced (the local stack's SASL listener, StandardAuthorizer):
+a partner reads its own stream and writes reports, and cannot read another partner's stream or
+write where municipalities write."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+)
+
+from scripts.stack import Stack
+from scripts.stack.access import Credentials, onboard_partner
+from shared.contracts import topics
+from shared.messaging.kafka import ensure_topics
+from shared.settings import Settings
+
+
+def _sasl(credentials: Credentials) -> dict[str, str]:
+    return {
+        "bootstrap_servers": credentials.bootstrap_servers,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": credentials.username,
+        "sasl_plain_password": credentials.password,
+    }
+
+
+@pytest.fixture
+async def two_partners(local_stack: Stack, settings: Settings) -> tuple[Credentials, Credentials]:
+    names = {p: settings.topic(topics.partner_placements_topic(p)) for p in ("hotellet", "butiken")}
+    await ensure_topics(
+        settings,
+        {
+            name: {}
+            for name in [
+                *names.values(),
+                settings.topic(topics.PARTNER_REPORTS),
+                settings.topic(topics.MUNICIPAL_REFERRALS),
+            ]
+        },
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for partner, topic in names.items():
+            await producer.send_and_wait(
+                topic, f"a placement at {partner}".encode(), key=b"pl-1", partition=0
+            )
+    finally:
+        await producer.stop()
+    return (
+        onboard_partner(local_stack.kafka, "hotellet", settings.topic_prefix),
+        onboard_partner(local_stack.kafka, "butiken", settings.topic_prefix),
+    )
+
+
+async def _read_one(credentials: Credentials, topic: str, group: str) -> bytes:
+    """Subscribe as the partner's own consumer would; the broker's authorizer answers."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **_sasl(credentials),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+    )
+    try:
+        await consumer.start()
+        for _ in range(20):
+            batch = await consumer.getmany(timeout_ms=1_000)
+            for records in batch.values():
+                return records[0].value or b""
+        raise TimeoutError(f"nothing read from {topic}")
+    finally:
+        await consumer.stop()
+
+
+async def test_a_partner_reads_its_own_stream_and_no_other(
+    two_partners: tuple[Credentials, Credentials], settings: Settings
+) -> None:
+    hotel, _ = two_partners
+    own = settings.topic(topics.partner_placements_topic("hotellet"))
+    other = settings.topic(topics.partner_placements_topic("butiken"))
+    assert await _read_one(hotel, own, "partner-hotellet.roster") == b"a placement at hotellet"
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _read_one(hotel, other, "partner-hotellet.roster")
+    with pytest.raises(GroupAuthorizationFailedError):
+        await _read_one(hotel, own, "someone-elses-group")
+
+
+async def test_a_partner_writes_reports_but_not_referrals(
+    two_partners: tuple[Credentials, Credentials], settings: Settings
+) -> None:
+    hotel, _ = two_partners
+    producer = AIOKafkaProducer(**_sasl(hotel), request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(topics.PARTNER_REPORTS), b"{}", key=b"p-1")
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(
+                settings.topic(topics.MUNICIPAL_REFERRALS), b"{}", key=b"r-1"
+            )
+    finally:
+        await producer.stop()
