@@ -261,7 +261,9 @@ class PlacementHandlers:
 
     async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         enrolled = [i.event.data for i in batch if isinstance(i.event.data, ParticipantEnrolled)]
-        work = _Work(ctx, await self._books(ctx, (e.programme_id for e in enrolled), len(batch)))
+        # Only an erasure in the batch can free a place; new enrolments are queued in memory.
+        erasures = sum(isinstance(i.event.data, ParticipantErased) for i in batch)
+        work = _Work(ctx, await self._books(ctx, (e.programme_id for e in enrolled), erasures))
         for item in batch:
             data = item.event.data
             if isinstance(data, ParticipantEnrolled):

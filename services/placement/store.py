@@ -72,6 +72,9 @@ class PlacementStore:
     async def load_books(
         self, programme_ids: Iterable[str], queue_depth: int, session: Any
     ) -> dict[str, ProgrammeBook]:
+        """The books of these programmes, each with as much of its queue as can be placed: the
+        places free now plus `queue_depth`, the most this batch can free or open. Participants
+        enqueued by the batch itself are added in memory, so a full programme reads no queue."""
         ids = sorted(set(programme_ids))
         docs = {
             doc["_id"]: doc
@@ -92,6 +95,11 @@ class PlacementStore:
                 else None
             )
             capacity = definition.capacity if definition else 0
+            places = max(0, capacity - doc.get("occupied", 0)) + queue_depth
+            # Several candidates a place, since the first in line may not suit it (activity,
+            # municipality, a place they declined); none when nothing can be placed. (A limit of
+            # 0 would mean no limit at all.)
+            depth = 5 * places + 20 if places else 0
             waiting = (
                 await self.waiting.find({"programme_id": programme_id}, session=session)
                 .sort(
@@ -102,8 +110,10 @@ class PlacementStore:
                         ("participant_id", ASCENDING),
                     ]
                 )
-                .limit(capacity + queue_depth)
+                .limit(depth)
                 .to_list()
+                if depth > 0
+                else []
             )
             books[programme_id] = ProgrammeBook(
                 programme_id=programme_id,

@@ -419,6 +419,7 @@ async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consen
         "workplace_id",
         "activity",
         "hours_per_week",
+        "offered_on",
         "start_date",
         "end_date",
         "municipal_contact",
