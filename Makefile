@@ -28,7 +28,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy shared services scripts tests
+	$(VENV)/bin/mypy shared services scripts tests bench
 
 # Regenerate docs/contract (AsyncAPI, JSON Schemas, index) after changing shared/contracts.
 contracts: $(VENV)/.synced
@@ -44,7 +44,7 @@ status: $(VENV)/.synced
 	$(INSATS) stack status
 
 bench: $(VENV)/.synced
-	$(VENV)/bin/python -m bench.e2e
+	$(VENV)/bin/python -m bench.e2e $(BENCH_ARGS)
 
 $(UV):
 	python3 -m venv $(BOOTSTRAP)

@@ -181,6 +181,7 @@ async def test_poison_on_every_inbound_topic_is_dead_lettered_with_its_reason(
         ("intake", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
         ("outcomes", "INVALID_JSON", topics.MUNICIPAL_OUTCOME_REPORTS),
         ("outcomes", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
+        ("outcomes", "SCHEMA_VIOLATION", topics.MUNICIPAL_PARTNERS),
         ("placement", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
         ("placement", "SCHEMA_VIOLATION", topics.MUNICIPAL_PARTNERS),
         ("placement", "UNKNOWN_EVENT_TYPE", topics.PARTNER_REPORTS),

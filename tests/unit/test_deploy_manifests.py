@@ -127,7 +127,7 @@ def test_the_example_partner_reads_its_own_topic_only() -> None:
     }
     assert grants == {
         ("topic", "insats.partner.erikshjalpen-kungsbacka.placements", "Read"),
-        ("group", "erikshjalpen-kungsbacka.", "Read"),
+        ("group", "partner-erikshjalpen-kungsbacka.", "Read"),
         ("topic", topics.PARTNER_REPORTS, "Write"),
     }
 

@@ -1,0 +1,428 @@
+"""The end-to-end benchmark: Insats against the raw stack it runs on, measured in the same run.
+
+For each N (1,000, 10,000, 100,000 by default):
+
+- **baseline**: a plain aiokafka consumer reads the N referrals and writes them with PyMongo bulk
+  writes, committing after each batch — the ceiling of this broker and database;
+- **pipeline**: the same N referrals, published as raw JSON, flow through intake, placement and
+  outcomes (as processes, with every guarantee on: transactions, inbox, outbox, idempotent
+  producer, manual commits) until every consumer group has caught up and every outbox is empty;
+- **rebuild**: outcomes' read models replayed from the topics into fresh collections.
+
+Then, at a fixed offered load (200 referrals/s by default), the latency from a referral's
+publication to the placement offer it causes (p50, p95, p99), from the records' own timestamps.
+Peak memory is each service process's high-water mark (VmHWM).
+
+    python -m bench.e2e                      # the full table (make bench)
+    python -m bench.e2e --sizes 1000 --quick # a smoke test of the benchmark itself (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import InsertOne
+
+from scripts.harness import (
+    Namespace,
+    Platform,
+    read_topic,
+    reset_namespace,
+    settings_for,
+    wait_settled,
+)
+from scripts.stack import Stack
+from services.intake.personnummer import format_with_check
+from shared.contracts import topics
+from shared.contracts.envelope import new_event
+from shared.contracts.municipal import (
+    AgreementKind,
+    AgreementSigned,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.registry import encode_event
+from shared.contracts.vocabulary import ActivityType
+from shared.messaging.kafka import client_kwargs, ensure_topics
+from shared.persistence import mongo_client
+from shared.settings import Settings
+
+PROGRAMME = "bench-programme"
+OUT = Path(".local/bench")
+
+
+@dataclass
+class Run:
+    n: int
+    baseline_seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    rebuild_seconds: float = 0.0
+    rebuild_records: int = 0
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.n / self.baseline_seconds
+
+    @property
+    def pipeline_rate(self) -> float:
+        return self.n / self.pipeline_seconds
+
+    @property
+    def rebuild_rate(self) -> float:
+        return self.rebuild_records / self.rebuild_seconds if self.rebuild_seconds else 0.0
+
+
+def referrals(n: int) -> list[tuple[bytes, bytes]]:
+    """N valid referrals as (key, JSON bytes), encoded once, before any clock starts."""
+    records = []
+    for index in range(n):
+        born = date(1970, 1, 1) + timedelta(days=(index * 7919) % (30 * 365))
+        referral = ReferralReceived(
+            referral_id=f"b-{index:07d}",
+            personnummer=format_with_check(born, index % 1000),
+            municipality="1380",
+            programme_id=PROGRAMME,
+            income_support=index % 3 != 0,
+            referral_date=date(2026, 1, 1) + timedelta(days=index % 300),
+        )
+        envelope = new_event(referral, source="urn:kommun:1380", municipality="1380")
+        records.append((envelope.subject.encode(), encode_event(envelope)))
+    return records
+
+
+async def publish(
+    settings: Settings, records: list[tuple[bytes, bytes]], rate: float | None = None
+) -> None:
+    producer = AIOKafkaProducer(
+        **client_kwargs(settings), acks="all", linger_ms=5, enable_idempotence=True
+    )
+    await producer.start()
+    topic = settings.topic(topics.MUNICIPAL_REFERRALS)
+    started = time.perf_counter()
+    try:
+        pending = []
+        for index, (key, value) in enumerate(records):
+            if rate is not None:
+                delay = started + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 2_000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def baseline(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
+    """Read the referrals with a plain consumer and bulk-write them, committing per batch."""
+    await publish(settings, records)
+    consumer = AIOKafkaConsumer(
+        settings.topic(topics.MUNICIPAL_REFERRALS),
+        **client_kwargs(settings),
+        group_id=f"{settings.consumer_group_prefix}-baseline",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+    client = mongo_client(settings)
+    collection = client[settings.database_name("baseline")]["referrals"]
+    await consumer.start()
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < len(records):
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            documents = [
+                InsertOne({"_id": record.key.decode(), "value": record.value})
+                for partition in batch.values()
+                for record in partition
+            ]
+            if documents:
+                await collection.bulk_write(documents, ordered=False)
+                await consumer.commit()
+                seen += len(documents)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await client.close()
+
+
+async def set_up(settings: Settings, capacity: int) -> None:
+    from scripts.harness import Publisher
+
+    programme = ProgrammeDefined(
+        programme_id=PROGRAMME,
+        name="Benchmark",
+        owner="Halmstads kommun",
+        municipalities=["1380"],
+        period_start=date(2026, 1, 1),
+        period_end=date(2027, 12, 31),
+        capacity=capacity,
+        planned_participants=capacity,
+        goal_sysselsattning=0.6,
+    )
+    agreement = AgreementSigned(
+        agreement_id="bench-agreement",
+        partner_id="bench-partner",
+        programme_id=PROGRAMME,
+        places=capacity,
+        activities=[ActivityType.PRAKTIK],
+        period_start=date(2026, 1, 1),
+        period_end=date(2027, 12, 31),
+        kind=AgreementKind.MUNICIPAL,
+    )
+    async with Publisher(settings) as publisher:
+        for data in (programme, agreement):
+            await publisher.send(new_event(data, source="urn:kommun:1380", municipality="1380"))
+        await publisher.flush()
+    await wait_settled(settings)
+
+
+def peak_rss_mb(platform: Platform) -> dict[str, float]:
+    peaks = {}
+    for name, service in platform.services.items():
+        if service.process is None:
+            continue
+        for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks[name] = int(line.split()[1]) / 1024
+    return peaks
+
+
+async def pipeline(
+    env: dict[str, str], records: list[tuple[bytes, bytes]], run: Run, profile: bool
+) -> None:
+    settings = settings_for(env)
+    platform = Platform(env, OUT / f"logs-{run.n}")
+    platform.start()
+    try:
+        await platform.wait_ready()
+        # Capacity for a tenth: most wait, as in a real programme with a queue.
+        await set_up(settings, capacity=max(10, run.n // 10))
+        profilers = _profile(platform, run.n) if profile else []
+        started = time.perf_counter()
+        await publish(settings, records)
+        await wait_settled(settings, timeout=max(300, run.n / 20), quiet_for=0.5, poll=0.2)
+        run.pipeline_seconds = time.perf_counter() - started
+        for profiler in profilers:
+            profiler.wait()
+        run.peak_rss_mb = peak_rss_mb(platform)
+    finally:
+        platform.stop()
+    started = time.perf_counter()
+    rebuild = subprocess.run(
+        [sys.executable, "-m", "scripts", "outcomes", "rebuild"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    run.rebuild_seconds = time.perf_counter() - started
+    if rebuild.returncode != 0:
+        raise RuntimeError(f"rebuild failed: {rebuild.stdout}\n{rebuild.stderr}")
+    for name in (
+        topics.MUNICIPAL_PROGRAMMES,
+        topics.MUNICIPAL_PARTNERS,
+        topics.INTAKE_EVENTS,
+        topics.INTAKE_SPECIAL_CATEGORIES,
+        topics.PLACEMENT_EVENTS,
+        topics.MUNICIPAL_OUTCOME_REPORTS,
+    ):
+        run.rebuild_records += len(await read_topic(settings, name))
+
+
+def _profile(platform: Platform, n: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each service while the stream flows: where the time goes, not a guess."""
+    seconds = max(5, min(60, n // 300))
+    processes = []
+    for name, service in platform.services.items():
+        assert service.process is not None
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(service.process.pid),
+                    "--duration",
+                    str(seconds),
+                    "--format",
+                    "speedscope",
+                    "--nonblocking",
+                    "--output",
+                    str(OUT / f"profile-{name}-{n}.json"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return processes
+
+
+async def latency(env: dict[str, str], n: int, rate: float) -> list[float]:
+    """Publish at a fixed rate; the time from each referral's publication to its offer."""
+    settings = settings_for(env)
+    platform = Platform(env, OUT / "logs-latency")
+    platform.start()
+    try:
+        await platform.wait_ready()
+        await set_up(settings, capacity=n)  # a place for everyone: every referral gets an offer
+        await publish(settings, referrals(n), rate=rate)
+        await wait_settled(settings, timeout=300, quiet_for=0.5, poll=0.2)
+    finally:
+        platform.stop()
+    published = {}
+    consumer_records = await _records_with_timestamps(settings, topics.MUNICIPAL_REFERRALS)
+    for value, timestamp in consumer_records:
+        published[json.loads(value)["id"]] = timestamp
+    enrolled_by = {}
+    for value, _ in await _records_with_timestamps(settings, topics.INTAKE_EVENTS):
+        event = json.loads(value)
+        if event["type"] == "insats.participant.enrolled.v1":
+            enrolled_by[event["data"]["participant_id"]] = event["causationid"]
+    delays = []
+    for value, timestamp in await _records_with_timestamps(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        if event["type"] == "insats.placement.offered.v1":
+            cause = enrolled_by.get(event["data"]["participant_id"])
+            if cause in published:
+                delays.append((timestamp - published[cause]) / 1000)
+    return delays
+
+
+async def _records_with_timestamps(settings: Settings, topic: str) -> list[tuple[bytes, int]]:
+    from aiokafka import TopicPartition
+
+    from shared.messaging.kafka import topic_partitions
+
+    name = settings.topic(topic)
+    layout = await topic_partitions(settings, [name])
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[bytes, int]] = []
+    try:
+        partitions = [TopicPartition(name, p) for p in layout.get(name, [])]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1_000)
+            for records in batch.values():
+                found += [(r.value or b"", r.timestamp) for r in records]
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    stack = Stack()
+    await stack.start()
+    base_env = {
+        **stack.environment(),
+        "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
+        "INSATS_LOG_FORMAT": "json",
+        "INSATS_LOG_LEVEL": "WARNING",
+    }
+    runs = []
+    for n in sizes:
+        env = {**base_env, **Namespace(f"bench{n}").environment()}
+        settings = settings_for(env)
+        await reset_namespace(settings)
+        await ensure_topics(settings, {settings.topic(t): {} for t in topics.ALL_TOPICS})
+        records = referrals(n)
+        run = Run(n)
+        run.baseline_seconds = await baseline(settings, records)
+        # The pipeline reads the same referrals again, into its own namespace's topics.
+        env = {**base_env, **Namespace(f"bench{n}p").environment()}
+        await reset_namespace(settings_for(env))
+        await pipeline(env, records, run, profile)
+        runs.append(run)
+        print(_line(run), flush=True)
+        await reset_namespace(settings)
+        await reset_namespace(settings_for(env))
+    env = {**base_env, **Namespace("benchlat").environment()}
+    await reset_namespace(settings_for(env))
+    delays = await latency(env, latency_n, rate)
+    await reset_namespace(settings_for(env))
+    print(_table(runs, delays, rate, latency_n))
+    return 0
+
+
+def _line(run: Run) -> str:
+    return (
+        f"N={run.n}: baseline {run.baseline_rate:.0f}/s, pipeline {run.pipeline_rate:.0f}/s "
+        f"({run.pipeline_rate / run.baseline_rate:.0%}), rebuild {run.rebuild_rate:.0f} records/s"
+    )
+
+
+def _table(runs: list[Run], delays: list[float], rate: float, n: int) -> str:
+    rows = [
+        "| N | baseline events/s | pipeline events/s | pipeline / baseline "
+        "| µs per event (pipeline) | rebuild records/s | rebuild / baseline "
+        "| peak RSS MB (intake, placement, outcomes) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        peaks = ", ".join(
+            f"{run.peak_rss_mb.get(s, 0):.0f}" for s in ("intake", "placement", "outcomes")
+        )
+        rows.append(
+            f"| {run.n:,} | {run.baseline_rate:,.0f} | {run.pipeline_rate:,.0f} "
+            f"| {run.pipeline_rate / run.baseline_rate:.0%} | {1e6 / run.pipeline_rate:,.0f} "
+            f"| {run.rebuild_rate:,.0f} | {run.rebuild_rate / run.baseline_rate:.0%} | {peaks} |"
+        )
+    if delays:
+        rows.append("")
+        rows.append(
+            f"Publish-to-offer latency at {rate:.0f} referrals/s offered ({len(delays)} of {n}): "
+            f"p50 {statistics.median(delays) * 1000:.0f} ms, "
+            f"p95 {percentile(delays, 0.95) * 1000:.0f} ms, "
+            f"p99 {percentile(delays, 0.99) * 1000:.0f} ms"
+        )
+    return "\n".join(rows)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="offered load for the latency run"
+    )
+    parser.add_argument("--latency-n", type=int, default=3_000)
+    parser.add_argument("--quick", action="store_true", help="a short latency run, for CI")
+    parser.add_argument("--profile", action="store_true", help="py-spy each service while it runs")
+    args = parser.parse_args(argv)
+    latency_n = 400 if args.quick else args.latency_n
+    return asyncio.run(main(args.sizes, args.rate, latency_n, args.profile))
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -1,0 +1,20 @@
+"""The benchmark itself works (make bench), at N = 1,000: a smoke test with no timing asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.e2e", "--sizes", "1000", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "| 1,000 |" in result.stdout
+    assert "pipeline / baseline" in result.stdout
+    assert "Publish-to-offer latency" in result.stdout
