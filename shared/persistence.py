@@ -5,18 +5,20 @@ in which a handler's state change, the ids it applied and the events it caused a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, AsyncMongoClient, WriteConcern
+from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
+    BulkWriteError,
     ConnectionFailure,
+    DuplicateKeyError,
     NetworkTimeout,
     NotPrimaryError,
     OperationFailure,
@@ -26,9 +28,9 @@ from pymongo.errors import (
 )
 from pymongo.read_concern import ReadConcern
 
-from shared.contracts.envelope import Envelope, new_event
+from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
-from shared.contracts.scoped import resident_view
+from shared.contracts.scoped import VISIBLE_FIELDS
 from shared.contracts.topics import municipality_events_topic
 from shared.settings import Settings
 from shared.tracing import trace_headers
@@ -72,6 +74,10 @@ def is_infrastructure_error(error: BaseException) -> bool:
     ):
         return True
     return isinstance(error, OperationFailure) and error.code in {
+        # InternalError: how the local stack's SecantusDB reports a write conflict found at
+        # commit ("conflict between concurrent operations"); MongoDB reports 112 below. Retried
+        # within the same bounded window as any infrastructure error, then handed back.
+        1,
         6,  # HostUnreachable
         7,  # HostNotFound
         89,  # NetworkTimeout
@@ -84,6 +90,15 @@ def is_infrastructure_error(error: BaseException) -> bool:
     }
 
 
+def is_duplicate_key(error: BaseException) -> bool:
+    """A unique index refused a write (error 11000), alone or inside a bulk write."""
+    if isinstance(error, DuplicateKeyError):
+        return True
+    if isinstance(error, BulkWriteError):
+        return any(e.get("code") == 11000 for e in error.details.get("writeErrors", []))
+    return isinstance(error, OperationFailure) and error.code == 11000
+
+
 @dataclass(frozen=True)
 class OutboxRecord:
     """One Kafka record waiting to be published: an event, or a dead letter."""
@@ -92,17 +107,22 @@ class OutboxRecord:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The resident's municipality gets a view of this event on its own stream, which the relay
+    # derives from this very record when it publishes it (shared/contracts/scoped.py).
+    resident_view_topic: str | None = None
 
     def to_document(self, now: datetime) -> Document:
-        return {
+        document: Document = {
             "_id": ObjectId(),  # increasing within a process: the relay publishes in this order
             "topic": self.topic,
             "key": self.key,
             "value": self.value,
             "headers": [[name, value] for name, value in self.headers],
             "created_at": now,
-            "sent_at": None,
         }
+        if self.resident_view_topic is not None:
+            document["view_topic"] = self.resident_view_topic
+        return document
 
 
 @dataclass
@@ -118,20 +138,11 @@ class Transaction:
     def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
         """Stage an event for the outbox: on its type's topic, or `topic` for streams whose
         name depends on the event (a partner's own stream)."""
-        self.outgoing.append(event_record(self.settings, envelope, topic))
-        if topic is None and (view := resident_view(envelope)) is not None:
-            # The resident's municipality gets its view in the same write: as complete and in
-            # the same order as the services' own topics.
-            copy = new_event(
-                view,
-                source=envelope.source,
-                municipality=view.municipality,
-                cause=envelope,
-                time=envelope.time,
-            )
-            self.outgoing.append(
-                event_record(self.settings, copy, municipality_events_topic(view.municipality))
-            )
+        record = event_record(self.settings, envelope, topic)
+        if topic is None and envelope.municipality and envelope.type in VISIBLE_FIELDS:
+            view_topic = self.settings.topic(municipality_events_topic(envelope.municipality))
+            record = replace(record, resident_view_topic=view_topic)
+        self.outgoing.append(record)
 
     def emit_record(self, record: OutboxRecord) -> None:
         self.outgoing.append(record)
@@ -174,8 +185,11 @@ class ServiceDatabase:
         return self.db[name]
 
     async def ensure_indexes(self) -> None:
-        # The inbox's _id is the unique index; the outbox is read oldest-first among the unsent.
-        await self.outbox.create_index([("sent_at", ASCENDING), ("_id", ASCENDING)])
+        # The inbox's _id is the unique index; the outbox holds only unsent records, read in _id
+        # order. Neither needs another index, and every index costs each handler's write: the
+        # one earlier versions kept on the outbox goes.
+        if "sent_at_1__id_1" in await self.outbox.index_information():
+            await self.outbox.drop_index("sent_at_1__id_1")
 
     async def ping(self) -> bool:
         try:

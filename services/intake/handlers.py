@@ -136,7 +136,10 @@ class IntakeHandlers:
                     enrolled.get(pseudonyms[index], set()),
                 )
             record = {
-                "_id": f"{referral.municipality}:{referral.referral_id}",
+                # One decision per delivery that was decided: a referral sent again (even the very
+                # same event, when it was rejected) is decided again, and inserted, not upserted.
+                "_id": item.record.coordinates,
+                "event_id": str(item.event.id),
                 "referral_id": referral.referral_id,
                 "programme_id": referral.programme_id,
                 "municipality": referral.municipality,
@@ -184,7 +187,7 @@ class IntakeHandlers:
                 )
             item.log.info("referral enrolled", programme=referral.programme_id)
         await self._seal(identities, protected, ctx)
-        await self.store.record_referrals(enrolments, decisions, ctx.now, ctx.session)
+        await self.store.record_referrals(enrolments, decisions, set(known), ctx.now, ctx.session)
 
     async def _seal(
         self, identities: dict[str, IdentityRecord], protected: set[str], ctx: HandlerContext

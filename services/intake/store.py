@@ -76,54 +76,74 @@ class IntakeStore:
         self,
         enrolments: list[tuple[ParticipantEnrolled, bool]],
         decisions: list[dict[str, Any]],
+        existing: set[str],
         now: datetime,
         session: Any,
     ) -> None:
-        """Enrolments (with whether the person has protected identity) and every decision."""
-        participant_ops = []
+        """Enrolments (with whether the person has protected identity) and every decision. A
+        participant seen for the first time is inserted, cheaper than an upsert; `existing` are
+        those already stored."""
+        participants: dict[str, dict[str, Any]] = {}
         for enrolled, protected in enrolments:
-            consents = {
-                purpose.value: {
+            pid = enrolled.participant_id
+            doc = participants.get(pid)
+            if doc is None:
+                doc = participants[pid] = {
+                    "enrolments": [],
+                    "consents": {},
+                    "birth_year": enrolled.birth_year,
+                    "gender": enrolled.gender.value,
+                }
+            doc["protected_identity"] = protected
+            doc["enrolments"].append(
+                {
+                    "programme_id": enrolled.programme_id,
+                    "referral_id": enrolled.referral_id,
+                    "municipality": enrolled.municipality,
+                    "referral_date": enrolled.referral_date.isoformat(),
+                }
+            )
+            for purpose in enrolled.consents:
+                doc["consents"][purpose.value] = {
                     "granted": True,
                     "on": enrolled.referral_date.isoformat(),
                     "source": "referral",
                 }
-                for purpose in enrolled.consents
-            }
-            participant_ops.append(
-                UpdateOne(
-                    {"_id": enrolled.participant_id},
-                    {
-                        "$setOnInsert": {
-                            "birth_year": enrolled.birth_year,
-                            "gender": enrolled.gender.value,
+        operations: list[Any] = []
+        for pid, doc in participants.items():
+            if pid not in existing:
+                operations.append(
+                    InsertOne(
+                        {
+                            "_id": pid,
+                            "birth_year": doc["birth_year"],
+                            "gender": doc["gender"],
                             "first_seen": now,
-                        },
-                        "$set": {
                             "last_event_at": now,
-                            "protected_identity": protected,
-                            **{f"consents.{k}": v for k, v in consents.items()},
-                        },
-                        "$push": {
-                            "enrolments": {
-                                "programme_id": enrolled.programme_id,
-                                "referral_id": enrolled.referral_id,
-                                "municipality": enrolled.municipality,
-                                "referral_date": enrolled.referral_date.isoformat(),
-                            }
-                        },
-                    },
-                    upsert=True,
+                            "protected_identity": doc["protected_identity"],
+                            "consents": doc["consents"],
+                            "enrolments": doc["enrolments"],
+                        }
+                    )
                 )
-            )
-        if participant_ops:
-            await self.participants.bulk_write(participant_ops, session=session)
-        referral_ops = [
-            UpdateOne({"_id": decision["_id"]}, {"$set": decision}, upsert=True)
-            for decision in decisions
-        ]
-        if referral_ops:
-            await self.referrals.bulk_write(referral_ops, session=session)
+            else:
+                operations.append(
+                    UpdateOne(
+                        {"_id": pid},
+                        {
+                            "$set": {
+                                "last_event_at": now,
+                                "protected_identity": doc["protected_identity"],
+                                **{f"consents.{k}": v for k, v in doc["consents"].items()},
+                            },
+                            "$push": {"enrolments": {"$each": doc["enrolments"]}},
+                        },
+                    )
+                )
+        if operations:
+            await self.participants.bulk_write(operations, ordered=False, session=session)
+        if decisions:
+            await self.referrals.insert_many(decisions, session=session)
 
     async def record_consent(
         self, participant_id: str, purpose: str, value: dict[str, Any], now: datetime, session: Any
@@ -170,8 +190,11 @@ class IntakeStore:
             InsertOne({"_id": pid, "wrapped": wrapped, "created_at": now})
             for pid, wrapped in new_keys.items()
         ]
+        # A person with a new key has no identity record yet: an insert, cheaper than an upsert.
         identity_ops: list[Any] = [
-            UpdateOne({"_id": pid}, {"$set": {"sealed": blob, "updated_at": now}}, upsert=True)
+            InsertOne({"_id": pid, "sealed": blob, "updated_at": now})
+            if pid in new_keys
+            else UpdateOne({"_id": pid}, {"$set": {"sealed": blob, "updated_at": now}}, upsert=True)
             for pid, blob in sealed.items()
         ]
         # People who now have protected identity: no identity data is kept at all.

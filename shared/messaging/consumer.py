@@ -28,7 +28,12 @@ from shared.contracts.registry import UnreadableEvent, parse_event
 from shared.messaging.dead_letters import dead_letter_record
 from shared.messaging.records import InboundRecord, Received
 from shared.observability import Metrics, get_logger
-from shared.persistence import ServiceDatabase, Transaction, is_infrastructure_error
+from shared.persistence import (
+    ServiceDatabase,
+    Transaction,
+    is_duplicate_key,
+    is_infrastructure_error,
+)
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -129,12 +134,19 @@ class BatchConsumer:
         started = time.perf_counter()
         records = [InboundRecord.from_consumer_record(raw) for raw in raw_records]
         readable, unreadable = self._parse(records)
-        readable, unreadable = await self._skip_applied(readable, unreadable)
+        readable = _once_each(readable)
         if readable or unreadable:
             try:
-                outcome = await self._with_infrastructure_retry(
-                    lambda: self.db.in_transaction(lambda tx: self._apply(tx, readable, unreadable))
-                )
+                # Optimistically: the inbox's unique index refuses anything applied before, which
+                # aborts the whole transaction. Only then is the inbox asked which ones, since a
+                # query for every id of every batch costs more than the batch itself.
+                try:
+                    outcome = await self._apply_batch(readable, unreadable)
+                except Exception as error:
+                    if not is_duplicate_key(error):
+                        raise
+                    readable, unreadable = await self._skip_applied(readable, unreadable)
+                    outcome = await self._apply_batch(readable, unreadable)
                 self._count(outcome)
             except InfrastructureUnavailable:
                 raise
@@ -148,6 +160,17 @@ class BatchConsumer:
                 await self._one_by_one(readable, unreadable)
             self._on_committed()
         self.metrics.batch_seconds.labels(**self._labels).observe(time.perf_counter() - started)
+
+    async def _apply_batch(
+        self,
+        readable: Sequence[Received],
+        unreadable: Sequence[tuple[InboundRecord, UnreadableEvent]],
+    ) -> _Applied:
+        if not readable and not unreadable:
+            return _Applied()
+        return await self._with_infrastructure_retry(
+            lambda: self.db.in_transaction(lambda tx: self._apply(tx, readable, unreadable))
+        )
 
     def _parse(
         self, records: Sequence[InboundRecord]
@@ -335,3 +358,15 @@ class BatchConsumer:
                 log.warning("database unavailable; waiting", error=repr(error), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def _once_each(readable: list[Received]) -> list[Received]:
+    """The same event twice within one batch (a producer's retry) is applied once."""
+    seen: set[str] = set()
+    unique = []
+    for item in readable:
+        event_id = str(item.event.id)
+        if event_id not in seen:
+            seen.add(event_id)
+            unique.append(item)
+    return unique
