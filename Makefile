@@ -28,7 +28,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy shared services scripts tests bench
+	$(VENV)/bin/mypy shared services scripts tests bench deploy/compose_demo.py
 
 # Regenerate docs/contract (AsyncAPI, JSON Schemas, index) after changing shared/contracts.
 contracts: $(VENV)/.synced

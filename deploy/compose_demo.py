@@ -17,7 +17,7 @@ import sys
 from rich.console import Console
 
 # The steps of `insats demo` itself, so both demos play the very same scenario.
-from scripts.demo.runner import _play, _print_results
+from scripts.demo.runner import play_scenario
 from scripts.demo.scenario import Scenario
 from shared.settings import Settings
 
@@ -29,8 +29,7 @@ async def main() -> int:
     console = Console(width=120)
     settings = Settings()
     scenario = Scenario(PARTICIPANTS, SEED)
-    await _play(console, scenario, settings)
-    await _print_results(console, scenario, settings)
+    await play_scenario(console, scenario, settings)
     return 0
 
 

@@ -74,10 +74,7 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         with console.status("Starting intake, placement and outcomes"):
             platform.start()
             await platform.wait_ready()
-        scenario = Scenario(participants, seed)
-        await _play(console, scenario, settings)
-        await _answer_follow_ups(console, scenario, settings)
-        await _print_results(console, scenario, settings)
+        await play_scenario(console, Scenario(participants, seed), settings)
     finally:
         codes = platform.stop()
         if not was_running:
@@ -87,6 +84,14 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         f"Done in {time.monotonic() - started:.0f} s."
     )
     return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+async def play_scenario(console: Console, scenario: Scenario, settings: Settings) -> None:
+    """Play the outside systems against services already running with `settings` (and with
+    INSATS_TODAY set to DEMO_TODAY), then print the results: `insats demo` and the compose demo."""
+    await _play(console, scenario, settings)
+    await _answer_follow_ups(console, scenario, settings)
+    await _print_results(console, scenario, settings)
 
 
 async def _play(console: Console, scenario: Scenario, settings: Settings) -> None:
