@@ -55,7 +55,7 @@ from shared.contracts.municipal import (
 )
 from shared.contracts.registry import encode_event
 from shared.contracts.vocabulary import ActivityType
-from shared.messaging.kafka import client_kwargs, ensure_topics
+from shared.messaging.kafka import client_kwargs, ensure_topics, read_records
 from shared.persistence import mongo_client
 from shared.settings import Settings
 
@@ -306,31 +306,9 @@ async def latency(env: dict[str, str], n: int, rate: float) -> list[float]:
 
 
 async def _records_with_timestamps(settings: Settings, topic: str) -> list[tuple[bytes, int]]:
-    from aiokafka import TopicPartition
-
-    from shared.messaging.kafka import topic_partitions
-
-    name = settings.topic(topic)
-    layout = await topic_partitions(settings, [name])
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    found: list[tuple[bytes, int]] = []
-    try:
-        partitions = [TopicPartition(name, p) for p in layout.get(name, [])]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1_000)
-            for records in batch.values():
-                found += [(r.value or b"", r.timestamp) for r in records]
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return found
+    return [
+        (r.value or b"", r.timestamp) for r in await read_records(settings, settings.topic(topic))
+    ]
 
 
 def percentile(values: list[float], share: float) -> float:

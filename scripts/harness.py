@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
-from shared.messaging.kafka import client_kwargs, topic_partitions
+from shared.messaging.kafka import client_kwargs, read_records, topic_partitions
 from shared.persistence import mongo_client
 from shared.settings import Settings
 
@@ -296,27 +296,7 @@ async def read_topic(
     settings: Settings, topic: str
 ) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     """Every record on a topic, from the beginning, without joining a group."""
-    name = settings.topic(topic)
-    layout = await topic_partitions(settings, [name])
-    records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
-    if name not in layout:
-        return records
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(name, p) for p in layout[name]]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1_000)
-            for tp_records in batch.values():
-                for record in tp_records:
-                    records.append((record.key, record.value or b"", dict(record.headers or ())))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return records
+    return [
+        (record.key, record.value or b"", dict(record.headers or ()))
+        for record in await read_records(settings, settings.topic(topic))
+    ]

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import UpdateOne
 
 from services.outcomes.app import NAME, subscriptions
@@ -32,7 +31,7 @@ from services.outcomes.store import READ_MODELS, OutcomesStore
 from shared.contracts import topics
 from shared.contracts.outcomes import FollowUpDue
 from shared.messaging.consumer import BatchConsumer
-from shared.messaging.kafka import client_kwargs, topic_partitions
+from shared.messaging.kafka import replay_topic
 from shared.observability import Metrics, get_logger
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
@@ -57,35 +56,9 @@ async def _replay_topic(
     settings: Settings, topic: str, on_records: Callable[[list[Any]], Awaitable[None]]
 ) -> int:
     """Every record of `topic` up to its end as of now, partition by partition, in order."""
-    name = settings.topic(topic)
-    layout = await topic_partitions(settings, [name])
-    if name not in layout:
-        return 0
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    count = 0
-    try:
-        partitions = [TopicPartition(name, p) for p in layout[name]]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            fetched = await consumer.getmany(
-                *remaining, timeout_ms=1_000, max_records=settings.batch_max_records
-            )
-            for tp, records in fetched.items():
-                # Records past the end seen at the start belong to a later rebuild.
-                wanted = [r for r in records if r.offset < ends[tp]]
-                if wanted:
-                    await on_records(wanted)
-                    count += len(wanted)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return count
+    return await replay_topic(
+        settings, settings.topic(topic), on_records, max_records=settings.batch_max_records
+    )
 
 
 async def rebuild(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from shared.contracts import topics
 from shared.messaging.dead_letters import DeadLetter
-from shared.messaging.kafka import client_kwargs, topic_partitions
+from shared.messaging.kafka import client_kwargs, read_records
 from shared.settings import Settings
 
 SERVICES = ("intake", "placement", "outcomes")
@@ -22,39 +22,19 @@ async def read_dead_letters(
     settings: Settings, services: Iterable[str] = SERVICES
 ) -> list[DeadLetter]:
     letters: list[DeadLetter] = []
-    names = [settings.topic(topics.dead_letter_topic(service)) for service in services]
-    layout = await topic_partitions(settings, names)
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        for topic in names:
-            if topic not in layout:
-                continue
-            partitions = [TopicPartition(topic, p) for p in layout[topic]]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            remaining = {tp for tp in partitions if ends[tp] > 0}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=1_000)
-                for records in batch.values():
-                    for record in records:
-                        letters.append(
-                            DeadLetter(
-                                dlq_topic=topic,
-                                partition=record.partition,
-                                offset=record.offset,
-                                timestamp_ms=record.timestamp,
-                                key=record.key,
-                                value=record.value or b"",
-                                headers=tuple(record.headers or ()),
-                            )
-                        )
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    for topic in (settings.topic(topics.dead_letter_topic(service)) for service in services):
+        letters += [
+            DeadLetter(
+                dlq_topic=topic,
+                partition=record.partition,
+                offset=record.offset,
+                timestamp_ms=record.timestamp,
+                key=record.key,
+                value=record.value or b"",
+                headers=tuple(record.headers or ()),
+            )
+            for record in await read_records(settings, topic)
+        ]
     return _once_per_origin(letters)
 
 

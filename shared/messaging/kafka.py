@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -111,4 +113,51 @@ async def topic_partitions(settings: Settings, names: list[str]) -> dict[str, li
         leaders = all(p.get("leader", -1) >= 0 for p in topic.get("partitions", []))
         if topic.get("error_code", 0) == 0 and topic.get("partitions") and leaders:
             found[name] = sorted(p["partition"] for p in topic["partitions"])
+    return found
+
+
+async def replay_topic(
+    settings: Settings,
+    name: str,
+    on_records: Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]],
+    max_records: int = 500,
+) -> int:
+    """Every record of the topic `name` (full name, prefix included) up to its end as of now,
+    partition by partition in order, without joining a group: nobody's offsets move. Records
+    appended meanwhile are left for the next reader. Returns how many were handed on."""
+    layout = await topic_partitions(settings, [name])
+    if name not in layout:
+        return 0
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    count = 0
+    try:
+        partitions = [TopicPartition(name, p) for p in layout[name]]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=max_records)
+            for tp, records in fetched.items():
+                wanted = [r for r in records if r.offset < ends[tp]]
+                if wanted:
+                    await on_records(wanted)
+                    count += len(wanted)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return count
+
+
+async def read_records(settings: Settings, name: str) -> list[ConsumerRecord[Any, Any]]:
+    """Every record of the topic `name` (full name) up to its end as of now."""
+    found: list[ConsumerRecord[Any, Any]] = []
+
+    async def keep(records: list[ConsumerRecord[Any, Any]]) -> None:
+        found.extend(records)
+
+    await replay_topic(settings, name, keep)
     return found

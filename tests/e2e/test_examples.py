@@ -30,7 +30,7 @@ from scripts.harness import Namespace, Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts import topics
 from shared.luhn import organisationsnummer
-from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
+from shared.messaging.kafka import client_kwargs, ensure_topics, read_records, topic_partitions
 from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.support import events_on
@@ -300,27 +300,7 @@ async def run(*command: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
 
 async def partitions_of(settings: Settings, topic: str) -> dict[bytes, int]:
     """Each record key on a topic and the partition it is on."""
-    name = settings.topic(topic)
-    layout = await topic_partitions(settings, [name])
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    found: dict[bytes, int] = {}
-    try:
-        partitions = [TopicPartition(name, p) for p in layout[name]]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                for record in records:
-                    found[record.key] = tp.partition
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return found
+    return {r.key: r.partition for r in await read_records(settings, settings.topic(topic))}
 
 
 async def group_caught_up(settings: Settings, group: str, topic: str) -> bool | None:
