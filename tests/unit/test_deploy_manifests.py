@@ -19,6 +19,7 @@ from scripts.validate_manifests import (
     Document,
     Problem,
     build,
+    crd_problems,
     external_secrets,
     overlays,
     validate,
@@ -333,6 +334,37 @@ def test_the_validator_reports_a_broken_manifest(breakage: str) -> None:
     break_it(documents)
     problems = validate(documents)
     assert any(p.resource == resource and expected in p.message for p in problems), report(problems)
+
+
+# --- the operators' own CRDs ------------------------------------------------------------------
+
+
+def test_strimzi_resources_are_checked_against_strimzis_own_crds() -> None:
+    documents = built("prod")
+    kafka = find(documents, "Kafka", "insats")
+    kafka["spec"]["kafka"]["listeners"][0]["type"] = "headless"
+    topic = find(documents, "KafkaTopic", topics.INTAKE_EVENTS)
+    topic["spec"]["partitions"] = "three"
+    user = find(documents, "KafkaUser", "insats-intake")
+    user["spec"]["authorization"]["acls"][0]["operations"] = ["Reed"]
+    problems = {(p.resource, p.message.split(": must")[0]) for p in crd_problems(documents)}
+    assert problems == {
+        ("Kafka/insats", "Strimzi CRD: spec.kafka.listeners.0.type"),
+        (f"KafkaTopic/{topics.INTAKE_EVENTS}", "Strimzi CRD: spec.partitions"),
+        ("KafkaUser/insats-intake", "Strimzi CRD: spec.authorization.acls.0.operations.0"),
+    }
+
+
+def test_the_replica_set_is_checked_against_the_operators_crd() -> None:
+    documents = built("prod")
+    replica_set = next(d for d in documents if d["kind"] == "MongoDBCommunity")
+    replica_set["spec"]["type"] = "Sharded"
+    replica_set["spec"]["members"] = "3"
+    messages = sorted(p.message for p in crd_problems(documents))
+    assert messages == [
+        "CRD: spec.members: '3' is not of type 'integer'",
+        "CRD: spec.type: 'Sharded' is not one of ['ReplicaSet']",
+    ]
 
 
 # --- compose and the image ---------------------------------------------------------------------
