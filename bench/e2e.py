@@ -11,7 +11,10 @@ For each N (1,000, 10,000, 100,000 by default):
 
 Then, at a fixed offered load (200 referrals/s by default), the latency from a referral's
 publication to the placement offer it causes (p50, p95, p99), from the records' own timestamps.
-Peak memory is each service process's high-water mark (VmHWM).
+Peak memory is each service process's high-water mark (VmHWM). Where the time goes is measured
+too: the CPU each process (the three services, the database server, the broker) used during the
+pipeline run, as a share of one core; with --profile, py-spy samples each service and the
+database server (a Python process) and `bench/profile_summary.py` prints their hottest functions.
 
     python -m bench.e2e                      # the full table (make bench)
     python -m bench.e2e --sizes 1000 --quick # a smoke test of the benchmark itself (CI)
@@ -71,6 +74,7 @@ class Run:
     rebuild_seconds: float = 0.0
     rebuild_records: int = 0
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_share: dict[str, float] = field(default_factory=dict)
 
     @property
     def baseline_rate(self) -> float:
@@ -204,8 +208,35 @@ def peak_rss_mb(platform: Platform) -> dict[str, float]:
     return peaks
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a process has used so far (from /proc, in clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_ids(platform: Platform, infrastructure: dict[str, int]) -> dict[str, int]:
+    pids = dict(infrastructure)
+    for name, service in platform.services.items():
+        if service.process is not None:
+            pids[name] = service.process.pid
+    return pids
+
+
+def cpu_used(pids: dict[str, int]) -> dict[str, float]:
+    used = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    return {name: seconds for name, seconds in used.items() if seconds is not None}
+
+
 async def pipeline(
-    env: dict[str, str], records: list[tuple[bytes, bytes]], run: Run, profile: bool
+    env: dict[str, str],
+    records: list[tuple[bytes, bytes]],
+    run: Run,
+    profile: bool,
+    infrastructure: dict[str, int],
 ) -> None:
     settings = settings_for(env)
     platform = Platform(env, OUT / f"logs-{run.n}")
@@ -214,11 +245,19 @@ async def pipeline(
         await platform.wait_ready()
         # Capacity for a tenth: most wait, as in a real programme with a queue.
         await set_up(settings, capacity=max(10, run.n // 10))
-        profilers = _profile(platform, run.n) if profile else []
+        pids = process_ids(platform, infrastructure)
+        profilers = _profile(pids, run.n) if profile else []
+        cpu_before = cpu_used(pids)
         started = time.perf_counter()
         await publish(settings, records)
         await wait_settled(settings, timeout=max(300, run.n / 20), quiet_for=0.5, poll=0.2)
         run.pipeline_seconds = time.perf_counter() - started
+        cpu_after = cpu_used(pids)
+        run.cpu_share = {
+            name: (cpu_after[name] - cpu_before[name]) / run.pipeline_seconds
+            for name in cpu_after
+            if name in cpu_before
+        }
         for profiler in profilers:
             profiler.wait()
         run.peak_rss_mb = peak_rss_mb(platform)
@@ -246,19 +285,21 @@ async def pipeline(
         run.rebuild_records += len(await read_topic(settings, name))
 
 
-def _profile(platform: Platform, n: int) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each service while the stream flows: where the time goes, not a guess."""
+def _profile(pids: dict[str, int], n: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each service and on the database server while the stream flows: where the time
+    goes, not a guess. (The broker is a JVM, out of py-spy's reach; its CPU share is measured.)"""
     seconds = max(5, min(60, n // 300))
     processes = []
-    for name, service in platform.services.items():
-        assert service.process is not None
+    for name, pid in pids.items():
+        if name == "broker":
+            continue
         processes.append(
             subprocess.Popen(
                 [
                     str(Path(sys.executable).with_name("py-spy")),
                     "record",
                     "--pid",
-                    str(service.process.pid),
+                    str(pid),
                     "--duration",
                     str(seconds),
                     "--format",
@@ -327,6 +368,15 @@ async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> 
         "INSATS_LOG_FORMAT": "json",
         "INSATS_LOG_LEVEL": "WARNING",
     }
+    # The processes this checkout started (a server found already running is not ours to sample).
+    infrastructure = {
+        name: pid
+        for name, pid in (
+            ("database", stack.mongo.process.pid()),
+            ("broker", stack.kafka.process.pid()),
+        )
+        if pid is not None
+    }
     runs = []
     for n in sizes:
         env = {**base_env, **Namespace(f"bench{n}").environment()}
@@ -339,7 +389,7 @@ async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> 
         # The pipeline reads the same referrals again, into its own namespace's topics.
         env = {**base_env, **Namespace(f"bench{n}p").environment()}
         await reset_namespace(settings_for(env))
-        await pipeline(env, records, run, profile)
+        await pipeline(env, records, run, profile, infrastructure)
         runs.append(run)
         print(_line(run), flush=True)
         await reset_namespace(settings)
@@ -375,6 +425,17 @@ def _table(runs: list[Run], delays: list[float], rate: float, n: int) -> str:
             f"| {run.pipeline_rate / run.baseline_rate:.0%} | {1e6 / run.pipeline_rate:,.0f} "
             f"| {run.rebuild_rate:,.0f} | {run.rebuild_rate / run.baseline_rate:.0%} | {peaks} |"
         )
+    rows.append("")
+    rows.append(
+        "CPU used during the pipeline run, in cores "
+        "(intake, placement, outcomes, database, broker; 2 cores in all):"
+    )
+    for run in runs:
+        shares = ", ".join(
+            f"{run.cpu_share[name]:.2f}" if name in run.cpu_share else "-"
+            for name in ("intake", "placement", "outcomes", "database", "broker")
+        )
+        rows.append(f"- N={run.n:,}: {shares}")
     if delays:
         rows.append("")
         rows.append(
