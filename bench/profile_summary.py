@@ -52,6 +52,8 @@ def summarise(profile: dict[str, Any], top: int) -> Summary:
 def package_of(file: str) -> str:
     """The library a frame's code belongs to: the first folder below site-packages, the
     standard library, or this repository's top folder (services/..., shared)."""
+    if "/" not in file and not file.startswith("<"):
+        return "(frames py-spy could not name)"
     parts = Path(file).parts
     if "site-packages" in parts:
         return parts[parts.index("site-packages") + 1].removesuffix(".py")
@@ -61,7 +63,7 @@ def package_of(file: str) -> str:
             return "/".join(parts[index : index + 2]) if top == "services" else top
     if any(part.startswith("python3") for part in parts) or file.startswith("<frozen"):
         return "python standard library"
-    return file or "?"
+    return file
 
 
 def _function(frame: dict[str, Any]) -> str:

@@ -42,3 +42,4 @@ def test_frames_are_attributed_to_their_library() -> None:
     assert package_of("/x/site-packages/six.py") == "six"
     assert package_of("/work/main/shared/messaging/relay.py") == "shared"
     assert package_of("<frozen runpy>") == "python standard library"
+    assert package_of("l") == package_of("") == "(frames py-spy could not name)"
