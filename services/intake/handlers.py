@@ -186,16 +186,24 @@ class IntakeHandlers:
                     )
                 )
             item.log.info("referral enrolled", programme=referral.programme_id)
-        await self._seal(identities, protected, ctx)
+        await self._seal(identities, protected, set(known), ctx)
         await self.store.record_referrals(enrolments, decisions, set(known), ctx.now, ctx.session)
 
     async def _seal(
-        self, identities: dict[str, IdentityRecord], protected: set[str], ctx: HandlerContext
+        self,
+        identities: dict[str, IdentityRecord],
+        protected: set[str],
+        known: set[str],
+        ctx: HandlerContext,
     ) -> None:
-        """Seal each identity with the person's key: the existing one, or a new one."""
+        """Seal each identity with the person's key: the existing one, or a new one. Only a
+        participant already stored can have a key (a key is written with the participant and
+        erased with it), so only those are looked up: most referrals are of new people."""
         if not identities and not protected:
             return
-        wrapped = await self.store.wrapped_keys(identities, ctx.session)
+        wrapped = await self.store.wrapped_keys(
+            [pid for pid in identities if pid in known], ctx.session
+        )
         new_keys: dict[str, bytes] = {}
         sealed: dict[str, bytes] = {}
         for pid, identity in identities.items():

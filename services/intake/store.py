@@ -173,9 +173,10 @@ class IntakeStore:
     # --- identities --------------------------------------------------------------------------
 
     async def wrapped_keys(self, participant_ids: Iterable[str], session: Any) -> dict[str, bytes]:
-        found = await self.person_keys.find(
-            {"_id": {"$in": list(set(participant_ids))}}, session=session
-        ).to_list()
+        ids = list(set(participant_ids))
+        if not ids:
+            return {}
+        found = await self.person_keys.find({"_id": {"$in": ids}}, session=session).to_list()
         return {doc["_id"]: bytes(doc["wrapped"]) for doc in found}
 
     async def save_identities(

@@ -89,6 +89,45 @@ async def test_identity_is_sealed_with_the_persons_own_key_and_read_only_with_a_
     )
 
 
+async def test_a_person_referred_again_keeps_one_key_and_the_newest_identity(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, name=NAME)
+    async with running("intake", env):
+        await publish(settings, event(programme(programme_id="kungsbacka-iop")))
+        await wait_settled(settings, services=["intake"])
+        await publish(
+            settings,
+            event(
+                referral(
+                    referral_id="1380-2",
+                    programme_id="kungsbacka-iop",
+                    personnummer=PNR,
+                    name="Astrid Nygift",
+                )
+            ),
+        )
+        await wait_settled(settings, services=["intake"])
+    stored = await _dump(settings)
+    [participant] = stored["participants"]
+    [key] = stored["person_keys"]
+    assert [e["programme_id"] for e in participant["enrolments"]] == [
+        "halmstad-150",
+        "kungsbacka-iop",
+    ]
+    client = mongo_client(settings)
+    try:
+        store = IntakeStore(ServiceDatabase(client, settings, "intake"))
+        record = await read_identity(
+            store, _vault(env), participant["_id"], Accessor("handläggare A", "new referral")
+        )
+    finally:
+        await client.close()
+    assert key["_id"] == participant["_id"]
+    assert record is not None
+    assert (record.personnummer, record.name) == (PNR, "Astrid Nygift")
+
+
 async def test_a_person_with_protected_identity_is_registered_without_identity_data(
     env: dict[str, str], settings: Settings
 ) -> None:
