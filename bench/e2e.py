@@ -315,7 +315,16 @@ def _profile(pids: dict[str, int], n: int) -> list[subprocess.Popen[bytes]]:
     return processes
 
 
-async def latency(env: dict[str, str], n: int, rate: float) -> list[float]:
+@dataclass
+class Latency:
+    """Seconds from each referral's publication to its offer, and the two hops in between."""
+
+    total: list[float] = field(default_factory=list)
+    intake: list[float] = field(default_factory=list)  # referral -> ParticipantEnrolled
+    placement: list[float] = field(default_factory=list)  # ParticipantEnrolled -> offer
+
+
+async def latency(env: dict[str, str], n: int, rate: float) -> Latency:
     """Publish at a fixed rate; the time from each referral's publication to its offer."""
     settings = settings_for(env)
     platform = Platform(env, OUT / "logs-latency")
@@ -331,25 +340,35 @@ async def latency(env: dict[str, str], n: int, rate: float) -> list[float]:
     consumer_records = await _records_with_timestamps(settings, topics.MUNICIPAL_REFERRALS)
     for value, timestamp in consumer_records:
         published[json.loads(value)["id"]] = timestamp
-    enrolled_by = {}
-    for value, _ in await _records_with_timestamps(settings, topics.INTAKE_EVENTS):
+    enrolled: dict[str, tuple[str, int]] = {}  # participant -> (the referral's id, enrolled at)
+    for value, timestamp in await _records_with_timestamps(settings, topics.INTAKE_EVENTS):
         event = json.loads(value)
         if event["type"] == "insats.participant.enrolled.v1":
-            enrolled_by[event["data"]["participant_id"]] = event["causationid"]
-    delays = []
+            enrolled[event["data"]["participant_id"]] = (event["causationid"], timestamp)
+    measured = Latency()
     for value, timestamp in await _records_with_timestamps(settings, topics.PLACEMENT_EVENTS):
         event = json.loads(value)
         if event["type"] == "insats.placement.offered.v1":
-            cause = enrolled_by.get(event["data"]["participant_id"])
+            cause, enrolled_at = enrolled.get(event["data"]["participant_id"], ("", 0))
             if cause in published:
-                delays.append((timestamp - published[cause]) / 1000)
-    return delays
+                measured.total.append((timestamp - published[cause]) / 1000)
+                measured.intake.append((enrolled_at - published[cause]) / 1000)
+                measured.placement.append((timestamp - enrolled_at) / 1000)
+    return measured
 
 
 async def _records_with_timestamps(settings: Settings, topic: str) -> list[tuple[bytes, int]]:
     return [
         (r.value or b"", r.timestamp) for r in await read_records(settings, settings.topic(topic))
     ]
+
+
+def _percentiles(values: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(values) * 1000:.0f} ms, "
+        f"p95 {percentile(values, 0.95) * 1000:.0f} ms, "
+        f"p99 {percentile(values, 0.99) * 1000:.0f} ms"
+    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -409,7 +428,7 @@ def _line(run: Run) -> str:
     )
 
 
-def _table(runs: list[Run], delays: list[float], rate: float, n: int) -> str:
+def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
     rows = [
         "| N | baseline events/s | pipeline events/s | pipeline / baseline "
         "| µs per event (pipeline) | rebuild records/s | rebuild / baseline "
@@ -436,14 +455,14 @@ def _table(runs: list[Run], delays: list[float], rate: float, n: int) -> str:
             for name in ("intake", "placement", "outcomes", "database", "broker")
         )
         rows.append(f"- N={run.n:,}: {shares}")
-    if delays:
+    if delays.total:
         rows.append("")
         rows.append(
-            f"Publish-to-offer latency at {rate:.0f} referrals/s offered ({len(delays)} of {n}): "
-            f"p50 {statistics.median(delays) * 1000:.0f} ms, "
-            f"p95 {percentile(delays, 0.95) * 1000:.0f} ms, "
-            f"p99 {percentile(delays, 0.99) * 1000:.0f} ms"
+            f"Publish-to-offer latency at {rate:.0f} referrals/s offered "
+            f"({len(delays.total)} of {n}): {_percentiles(delays.total)}"
         )
+        rows.append(f"- referral to enrolment (intake): {_percentiles(delays.intake)}")
+        rows.append(f"- enrolment to offer (placement): {_percentiles(delays.placement)}")
     return "\n".join(rows)
 
 
