@@ -17,7 +17,8 @@ from services.intake.personnummer import format_with_check
 from services.intake.store import IntakeStore
 from shared.contracts import topics
 from shared.contracts.municipal import ConsentRecorded, ContactDetails, ErasureRequested
-from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
+from shared.contracts.placement import PlacementStarted
+from shared.contracts.vocabulary import ActivityType, ConsentPurpose, ErasureReason, TargetGroup
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, raw_records, running
@@ -257,6 +258,55 @@ async def test_participants_idle_beyond_the_retention_period_are_erased(
         "reason": "lagringstid",
         "erased_on": datetime.now(UTC).date().isoformat(),
     }
+
+
+async def test_a_placement_restarts_a_participants_retention_clock(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, name=NAME)
+    await _enrol_another(env, settings)
+    client = mongo_client(settings)
+    try:
+        participants = client[settings.database_name("intake")]["participants"]
+        [placed, idle] = await participants.find({}).sort("first_seen").to_list()
+        two_days_ago = datetime.now(UTC) - timedelta(days=2)
+        await participants.update_many({}, {"$set": {"last_event_at": two_days_ago}})
+        # Both were last heard of two days ago; then the first one starts a placement.
+        async with running("intake", env):
+            await publish(
+                settings,
+                event(
+                    PlacementStarted(
+                        placement_id="p-1",
+                        participant_id=placed["_id"],
+                        programme_id="halmstad-150",
+                        partner_id="erikshjalpen",
+                        agreement_id="iop-1",
+                        activity=ActivityType.ARBETSTRANING,
+                        municipality="1380",
+                        start_date=date(2026, 4, 1),
+                        waited_days=30,
+                        decision="first in line",
+                    ),
+                    source="/insats/placement",
+                ),
+            )
+            await wait_settled(settings, services=["intake"])
+        async with running(
+            "intake", {**env, "INSATS_RETENTION_DAYS": "1", "INSATS_RETENTION_CHECK_SECONDS": "0.3"}
+        ):
+            for _ in range(100):
+                if await participants.count_documents({}) == 1:
+                    break
+                await asyncio.sleep(0.2)
+            await wait_settled(settings, services=["intake"])
+        remaining = await participants.find({}).to_list()
+    finally:
+        await client.close()
+    assert [p["_id"] for p in remaining] == [placed["_id"]]
+    assert remaining[0]["last_event_at"].replace(tzinfo=UTC) > two_days_ago + timedelta(days=1)
+    [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
+    assert erased["data"]["participant_id"] == idle["_id"]
 
 
 async def _enrol_another(env: dict[str, str], settings: Settings) -> None:
