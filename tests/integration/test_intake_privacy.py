@@ -240,15 +240,7 @@ async def test_participants_idle_beyond_the_retention_period_are_erased(
         await participants.update_one(
             {"_id": old["_id"]}, {"$set": {"last_event_at": datetime.now(UTC) - timedelta(days=2)}}
         )
-        async with running(
-            "intake", {**env, "INSATS_RETENTION_DAYS": "1", "INSATS_RETENTION_CHECK_SECONDS": "0.3"}
-        ):
-            for _ in range(100):
-                if await participants.count_documents({}) == 1:
-                    break
-                await asyncio.sleep(0.2)
-            await wait_settled(settings, services=["intake"])
-        remaining = await participants.find({}).to_list()
+        remaining = await _after_retention_of_one_day(env, settings, participants)
     finally:
         await client.close()
     assert [p["_id"] for p in remaining] == [recent["_id"]]
@@ -292,21 +284,29 @@ async def test_a_placement_restarts_a_participants_retention_clock(
                 ),
             )
             await wait_settled(settings, services=["intake"])
-        async with running(
-            "intake", {**env, "INSATS_RETENTION_DAYS": "1", "INSATS_RETENTION_CHECK_SECONDS": "0.3"}
-        ):
-            for _ in range(100):
-                if await participants.count_documents({}) == 1:
-                    break
-                await asyncio.sleep(0.2)
-            await wait_settled(settings, services=["intake"])
-        remaining = await participants.find({}).to_list()
+        remaining = await _after_retention_of_one_day(env, settings, participants)
     finally:
         await client.close()
     assert [p["_id"] for p in remaining] == [placed["_id"]]
     assert remaining[0]["last_event_at"].replace(tzinfo=UTC) > two_days_ago + timedelta(days=1)
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"]["participant_id"] == idle["_id"]
+
+
+async def _after_retention_of_one_day(
+    env: dict[str, str], settings: Settings, participants: Any
+) -> list[dict[str, Any]]:
+    """Run intake with a retention of one day until it has erased someone; who is left."""
+    async with running(
+        "intake", {**env, "INSATS_RETENTION_DAYS": "1", "INSATS_RETENTION_CHECK_SECONDS": "0.3"}
+    ):
+        for _ in range(100):
+            if await participants.count_documents({}) == 1:
+                break
+            await asyncio.sleep(0.2)
+        await wait_settled(settings, services=["intake"])
+    found: list[dict[str, Any]] = await participants.find({}).to_list()
+    return found
 
 
 async def _enrol_another(env: dict[str, str], settings: Settings) -> None:
