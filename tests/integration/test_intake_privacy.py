@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,12 +19,11 @@ from services.intake.personnummer import format_with_check
 from services.intake.store import IntakeStore
 from shared.contracts import topics
 from shared.contracts.municipal import ConsentRecorded, ContactDetails, ErasureRequested
-from shared.contracts.placement import PlacementStarted
-from shared.contracts.vocabulary import ActivityType, ConsentPurpose, ErasureReason, TargetGroup
+from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, raw_records, running
-from tests.unit.factories import programme, referral
+from tests.unit.factories import placement_started, programme, referral
 
 PNR = format_with_check(date(1988, 4, 9), 432)
 NAME = "Astrid Testsson"
@@ -230,19 +231,12 @@ async def test_erasure_destroys_the_persons_key_and_leaves_nothing_that_links_ba
 async def test_participants_idle_beyond_the_retention_period_are_erased(
     env: dict[str, str], settings: Settings
 ) -> None:
-    await _enrol(env, settings, name=NAME)
-    await _enrol_another(env, settings)
-    client = mongo_client(settings)
-    try:
-        participants = client[settings.database_name("intake")]["participants"]
-        [old, recent] = await participants.find({}).sort("first_seen").to_list()
+    async with _two_participants(env, settings) as (participants, old, recent):
         # Time passes for the first one only: its last event is now two days old.
         await participants.update_one(
             {"_id": old["_id"]}, {"$set": {"last_event_at": datetime.now(UTC) - timedelta(days=2)}}
         )
         remaining = await _after_retention_of_one_day(env, settings, participants)
-    finally:
-        await client.close()
     assert [p["_id"] for p in remaining] == [recent["_id"]]
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"] == {
@@ -255,42 +249,37 @@ async def test_participants_idle_beyond_the_retention_period_are_erased(
 async def test_a_placement_restarts_a_participants_retention_clock(
     env: dict[str, str], settings: Settings
 ) -> None:
-    await _enrol(env, settings, name=NAME)
-    await _enrol_another(env, settings)
-    client = mongo_client(settings)
-    try:
-        participants = client[settings.database_name("intake")]["participants"]
-        [placed, idle] = await participants.find({}).sort("first_seen").to_list()
+    async with _two_participants(env, settings) as (participants, placed, idle):
         two_days_ago = datetime.now(UTC) - timedelta(days=2)
         await participants.update_many({}, {"$set": {"last_event_at": two_days_ago}})
         # Both were last heard of two days ago; then the first one starts a placement.
         async with running("intake", env):
             await publish(
                 settings,
-                event(
-                    PlacementStarted(
-                        placement_id="p-1",
-                        participant_id=placed["_id"],
-                        programme_id="halmstad-150",
-                        partner_id="erikshjalpen",
-                        agreement_id="iop-1",
-                        activity=ActivityType.ARBETSTRANING,
-                        municipality="1380",
-                        start_date=date(2026, 4, 1),
-                        waited_days=30,
-                        decision="first in line",
-                    ),
-                    source="/insats/placement",
-                ),
+                event(placement_started(placed["_id"]), source="/insats/placement"),
             )
             await wait_settled(settings, services=["intake"])
         remaining = await _after_retention_of_one_day(env, settings, participants)
-    finally:
-        await client.close()
     assert [p["_id"] for p in remaining] == [placed["_id"]]
     assert remaining[0]["last_event_at"].replace(tzinfo=UTC) > two_days_ago + timedelta(days=1)
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"]["participant_id"] == idle["_id"]
+
+
+@asynccontextmanager
+async def _two_participants(
+    env: dict[str, str], settings: Settings
+) -> AsyncIterator[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """Two people enrolled one after the other: intake's participants, the first, the second."""
+    await _enrol(env, settings, name=NAME)
+    await _enrol_another(env, settings)
+    client = mongo_client(settings)
+    try:
+        participants = client[settings.database_name("intake")]["participants"]
+        [first, second] = await participants.find({}).sort("first_seen").to_list()
+        yield participants, first, second
+    finally:
+        await client.close()
 
 
 async def _after_retention_of_one_day(

@@ -22,7 +22,7 @@ from shared.contracts.vocabulary import (
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, running
-from tests.unit.factories import programme
+from tests.unit.factories import placement_started, programme
 
 
 def _enrolled(pid: str) -> ParticipantEnrolled:
@@ -41,9 +41,8 @@ def _enrolled(pid: str) -> ParticipantEnrolled:
 
 
 def _started(pid: str) -> PlacementStarted:
-    return PlacementStarted(
-        placement_id=f"pl-{pid}",
-        participant_id=pid,
+    return placement_started(
+        pid,
         programme_id="kalmar",
         partner_id="kalejdo",
         agreement_id="a",

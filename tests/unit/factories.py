@@ -14,6 +14,7 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
     ReferralReceived,
 )
+from shared.contracts.placement import PlacementStarted
 from shared.contracts.vocabulary import ActivityType, TargetGroup
 
 
@@ -63,6 +64,23 @@ def agreement(**changes: Any) -> AgreementSigned:
     }
     values.update(changes)
     return AgreementSigned(**values)
+
+
+def placement_started(participant_id: str, **changes: Any) -> PlacementStarted:
+    values: dict[str, Any] = {
+        "placement_id": f"pl-{participant_id}",
+        "participant_id": participant_id,
+        "programme_id": "halmstad-150",
+        "partner_id": "erikshjalpen",
+        "agreement_id": "iop-1",
+        "activity": ActivityType.ARBETSTRANING,
+        "municipality": "1380",
+        "start_date": date(2026, 4, 1),
+        "waited_days": 30,
+        "decision": "first in line",
+    }
+    values.update(changes)
+    return PlacementStarted(**values)
 
 
 def moment(day: int = 1, hour: int = 9) -> datetime:
