@@ -209,7 +209,7 @@ def peak_rss_mb(platform: Platform) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time a process has used so far (from /proc, in clock ticks)."""
+    """User plus system CPU seconds a process has used so far (from /proc/<pid>/stat)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
