@@ -8,9 +8,10 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from scripts.harness import Publisher, read_topic, settings_for
+from scripts.harness import SERVICES, Platform, Publisher, read_topic, settings_for
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.messaging.service import ServiceRuntime
 from shared.settings import Settings
@@ -31,6 +32,23 @@ async def running(service: str, env: dict[str, str]) -> AsyncIterator[ServiceRun
                 raise TimeoutError(f"{service} never became ready: {await runtime.ready()}")
             await asyncio.sleep(0.2)
         yield runtime
+
+
+@asynccontextmanager
+async def platform_running(
+    env: dict[str, str], log_dir: Path, *, clean_exit: bool = True
+) -> AsyncIterator[Platform]:
+    """The three services as processes, ready; stopped afterwards, and with `clean_exit` each
+    expected to exit 0 (a graceful stop that committed and flushed)."""
+    platform = Platform(env, log_dir)
+    platform.start()
+    try:
+        await platform.wait_ready()
+        yield platform
+    finally:
+        codes = platform.stop()
+        if clean_exit:
+            assert codes == dict.fromkeys(SERVICES, 0), codes
 
 
 async def publish(settings: Settings, *events: Envelope[Any]) -> None:

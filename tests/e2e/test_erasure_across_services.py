@@ -29,7 +29,7 @@ from shared.contracts.vocabulary import (
 )
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish
+from tests.support import event, events_on, platform_running, publish
 from tests.unit.factories import agreement, programme, referral
 
 NAME = "Karin Raderasson"
@@ -40,13 +40,9 @@ AS_OF = date(2026, 12, 31)
 async def platform(
     env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> AsyncIterator[Platform]:
-    running = Platform({**env, "INSATS_TODAY": "2026-12-31"}, tmp_path)
-    running.start()
-    try:
-        await running.wait_ready()
+    today = {**env, "INSATS_TODAY": "2026-12-31"}
+    async with platform_running(today, tmp_path, clean_exit=False) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def _everything_stored(settings: Settings) -> str:

@@ -149,20 +149,6 @@ def partner_id(namespace: Namespace) -> str:
 
 
 @pytest.fixture
-async def platform(
-    env: dict[str, str], settings: Settings, tmp_path: Path
-) -> AsyncIterator[Platform]:
-    running = Platform(env, tmp_path / "logs")
-    running.start()
-    try:
-        await running.wait_ready()
-        yield running
-    finally:
-        codes = running.stop()
-        assert codes == {"intake": 0, "placement": 0, "outcomes": 0}, codes
-
-
-@pytest.fixture
 async def partner_consumer(
     settings: Settings, partner_id: str, tmp_path: Path
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaProducer
 
 from scripts.harness import Platform, wait_settled
@@ -36,20 +33,6 @@ def envelope(kind: str, subject: str, data: dict[str, Any], municipality: str = 
             "data": data,
         }
     ).encode()
-
-
-@pytest.fixture
-async def platform(
-    env: dict[str, str], settings: Settings, tmp_path: Path
-) -> AsyncIterator[Platform]:
-    running = Platform(env, tmp_path / "logs")
-    running.start()
-    try:
-        await running.wait_ready()
-        yield running
-    finally:
-        codes = running.stop()
-        assert codes == {"intake": 0, "placement": 0, "outcomes": 0}, codes
 
 
 async def test_referrals_flow_to_placements_and_the_report(

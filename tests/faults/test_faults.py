@@ -30,19 +30,16 @@ from tests.faults.stream import (
     scrape_duplicates,
     set_up,
 )
+from tests.support import platform_running
 
 
 @pytest.fixture
 async def platform(
     env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> AsyncIterator[Platform]:
-    running = Platform({**env, "INSATS_TOPIC_PARTITIONS": "6"}, tmp_path / "logs")
-    running.start()
-    try:
-        await running.wait_ready()
+    six_partitions = {**env, "INSATS_TOPIC_PARTITIONS": "6"}
+    async with platform_running(six_partitions, tmp_path / "logs", clean_exit=False) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

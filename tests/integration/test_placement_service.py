@@ -145,6 +145,21 @@ async def _step(settings: Settings, *reports: Any) -> None:
     await wait_settled(settings, services=["placement"])
 
 
+async def _one_place_offered_to_p1(settings: Settings) -> dict[str, Any]:
+    """A programme with one place, p-1 enrolled: the offer p-1 gets."""
+    await _setup(settings, capacity=1)
+    await _step(settings, enrolled("p-1"))
+    [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    return offer
+
+
+async def _offers_by_participant(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        o["data"]["participant_id"]: o["data"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    }
+
+
 def _change(
     offer: dict[str, Any], action: PlacementAction, on: date, **extra: Any
 ) -> PlacementChangeReported:
@@ -254,10 +269,7 @@ async def test_the_lifecycle_runs_from_offer_to_end_and_frees_the_place_for_the_
     assert started["data"]["start_date"] == "2026-01-12"
     [ended] = await events_on(settings, topics.PLACEMENT_EVENTS, ENDED)
     assert (ended["data"]["reason"], ended["data"]["start_date"]) == ("till_arbete", "2026-01-12")
-    offers = {
-        o["data"]["participant_id"]: o["data"]
-        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
-    }
+    offers = await _offers_by_participant(settings)
     assert set(offers) == {"p-first", "p-next"}
     assert offers["p-next"]["offered_on"] == "2026-04-01"  # the day the place was freed
 
@@ -266,9 +278,7 @@ async def test_an_illegal_transition_is_refused_and_dead_lettered_never_applied(
     env: dict[str, str], settings: Settings
 ) -> None:
     async with running("placement", env):
-        await _setup(settings, capacity=1)
-        await _step(settings, enrolled("p-1"))
-        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        offer = await _one_place_offered_to_p1(settings)
         await _step(
             settings,
             PlacementEndReported(
@@ -296,10 +306,7 @@ async def test_a_declined_offer_goes_to_the_next_in_line(
         await _step(
             settings, _change(offer, PlacementAction.DECLINE, date(2026, 2, 1), reason="vill annat")
         )
-    offers = {
-        o["data"]["participant_id"]: o["data"]
-        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
-    }
+    offers = await _offers_by_participant(settings)
     assert set(offers) == {"p-1", "p-2"}
     assert offers["p-2"]["offered_on"] == "2026-02-01"
 
@@ -308,9 +315,7 @@ async def test_missed_attendance_over_the_threshold_raises_a_risk_once(
     env: dict[str, str], settings: Settings
 ) -> None:
     async with running("placement", env):
-        await _setup(settings, capacity=1)
-        await _step(settings, enrolled("p-1"))
-        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        offer = await _one_place_offered_to_p1(settings)
         await _step(
             settings,
             _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
@@ -345,9 +350,7 @@ async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
     async with running(
         "placement", {**env, "INSATS_TODAY": "2026-05-20", "INSATS_DUE_CHECK_SECONDS": "0.3"}
     ):
-        await _setup(settings, capacity=1)
-        await _step(settings, enrolled("p-1"))
-        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        offer = await _one_place_offered_to_p1(settings)
         await _step(
             settings,
             _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
@@ -449,10 +452,7 @@ async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_c
                 erased_on=date(2026, 3, 1),
             ),
         )
-    offers = {
-        o["data"]["participant_id"]: o["data"]
-        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
-    }
+    offers = await _offers_by_participant(settings)
     assert set(offers) == {"p-erased", "p-waiting"}  # the place the erased person held goes on
     client = mongo_client(settings)
     try:
