@@ -43,11 +43,10 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from scripts.node_tool import NodeTool
 from shared.contracts import topics
-from shared.settings import Settings
+from shared.settings import ExplicitSettings, Settings
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 OVERLAYS: Final = ROOT / "deploy" / "k8s" / "overlays"
@@ -336,21 +335,6 @@ def environment(container: dict[str, Any], manifests: Manifests) -> Environment:
 # --- the services, as their code declares them ----------------------------------------------
 
 
-class _ManifestSettings(Settings):
-    """Settings from the manifest alone: the validating machine's INSATS_* must not leak in."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def _is_secret(annotation: object) -> bool:
     return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
 
@@ -381,7 +365,7 @@ def settings_of(env: Environment) -> Settings:
     for name in env.secrets:
         if name.startswith("INSATS_"):
             values[name[len("INSATS_") :].lower()] = _placeholder(name)
-    return _ManifestSettings(**values)
+    return ExplicitSettings(**values)
 
 
 @dataclass(frozen=True)

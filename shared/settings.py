@@ -8,7 +8,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -100,3 +100,19 @@ class Settings(BaseSettings):
 
     def consumer_group(self, service: str, subscriber: str) -> str:
         return f"{self.consumer_group_prefix}-{service}.{subscriber}"
+
+
+class ExplicitSettings(Settings):
+    """Settings from the values given and the defaults alone: the INSATS_* variables of the
+    machine running a check or a generator must not leak into what it checks or writes."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

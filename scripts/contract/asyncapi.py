@@ -30,13 +30,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from faststream.specification import AsyncAPI
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from scripts.contract.schemas import subject_field
 from shared.contracts import topics
 from shared.contracts.registry import EVENT_TYPES
 from shared.messaging import dead_letters
-from shared.settings import Settings
+from shared.settings import ExplicitSettings, Settings
 
 SERVICES = ("intake", "placement", "outcomes")
 # The event types carry their own versions; this one numbers the documents' shape.
@@ -68,25 +67,9 @@ class ContractError(RuntimeError):
     """FastStream's output no longer has the shape this post-processing expects."""
 
 
-class _DocumentSettings(Settings):
-    """Defaults only: the documents must not depend on the INSATS_* variables of the machine that
-    generates them, or two developers would commit two different files."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def document_settings() -> Settings:
     # Placeholder secrets: intake refuses to start without them, and they never reach a document.
-    return _DocumentSettings(
+    return ExplicitSettings(
         pseudonym_key="contract-documents",
         identity_master_key="00" * 32,
         topic_prefix="",
