@@ -83,44 +83,16 @@ def _onboard(
         f"{SCRAM}=[iterations=8192,password={password}]",
     )
     principal = f"User:{username}"
+
+    def allow(operations: tuple[str, ...], *resource: str) -> None:
+        flags = [flag for operation in operations for flag in ("--operation", operation)]
+        kafka.tool(ACL_TOOL, "--add", "--allow-principal", principal, *flags, *resource)
+
     for topic in read:
-        kafka.tool(
-            ACL_TOOL,
-            "--add",
-            "--allow-principal",
-            principal,
-            "--operation",
-            "Read",
-            "--operation",
-            "Describe",
-            "--topic",
-            topic,
-        )
+        allow(("Read", "Describe"), "--topic", topic)
     for topic in write:
-        kafka.tool(
-            ACL_TOOL,
-            "--add",
-            "--allow-principal",
-            principal,
-            "--operation",
-            "Write",
-            "--operation",
-            "Describe",
-            "--topic",
-            topic,
-        )
-    kafka.tool(
-        ACL_TOOL,
-        "--add",
-        "--allow-principal",
-        principal,
-        "--operation",
-        "Read",
-        "--group",
-        group_prefix,
-        "--resource-pattern-type",
-        "prefixed",
-    )
+        allow(("Write", "Describe"), "--topic", topic)
+    allow(("Read",), "--group", group_prefix, "--resource-pattern-type", "prefixed")
     return Credentials(
         username=username,
         password=password,
