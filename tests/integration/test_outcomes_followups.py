@@ -22,16 +22,13 @@ from shared.contracts.municipal import OutcomeReported, ProgrammeDefined
 from shared.contracts.outcomes import FollowUpDue
 from shared.contracts.placement import PlacementEnded
 from shared.contracts.vocabulary import (
-    EndReason,
     FollowUpPoint,
-    Gender,
-    OutcomeSource,
     OutcomeStatus,
 )
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, running
-from tests.unit.factories import programme
+from tests.unit.factories import outcome_reported, participant_enrolled, placement_ended, programme
 
 F = FollowUpPoint
 EXIT_DAY = date(2026, 3, 6)  # a Friday; four weeks on is Good Friday
@@ -43,43 +40,33 @@ HALMSTAD = programme(
 
 
 def _enrolled(pid: str, prog: ProgrammeDefined) -> ParticipantEnrolled:
-    return ParticipantEnrolled(
-        participant_id=pid,
-        referral_id=f"r-{pid}",
+    return participant_enrolled(
+        pid,
         programme_id=prog.programme_id,
         municipality=prog.municipalities[0],
-        birth_year=1990,
-        age_at_referral=35,
-        gender=Gender.FEMALE,
-        income_support=True,
-        target_groups=[],
         referral_date=date(2026, 1, 10),
     )
 
 
 def _exit(pid: str, prog: ProgrammeDefined) -> PlacementEnded:
-    return PlacementEnded(
-        placement_id=f"pl-{pid}",
-        participant_id=pid,
+    return placement_ended(
+        pid,
         programme_id=prog.programme_id,
         partner_id="partner",
         municipality=prog.municipalities[0],
         start_date=date(2026, 1, 20),
         end_date=EXIT_DAY,
-        reason=EndReason.COMPLETED,
-        exits_programme=True,
     )
 
 
 def _answer(pid: str, point: FollowUpPoint) -> OutcomeReported:
-    return OutcomeReported(
+    return outcome_reported(
+        pid,
         report_id=f"{pid}-{point.value}",
-        participant_id=pid,
         programme_id="kalmar",
         municipality="0880",
         follow_up=point,
         status=OutcomeStatus.STUDIES,
-        source=OutcomeSource.CASEWORKER,
         observed_on=EXIT_DAY,
     )
 

@@ -43,7 +43,6 @@ from shared.contracts.vocabulary import (
     EndReason,
     FollowUpPoint,
     Gender,
-    OutcomeSource,
     OutcomeStatus,
     PartnerKind,
 )
@@ -51,7 +50,7 @@ from shared.luhn import organisationsnummer
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, publish, running
-from tests.unit.factories import programme
+from tests.unit.factories import outcome_reported, participant_enrolled, programme
 
 AS_OF = date(2027, 7, 1)
 REFERRED = date(2026, 1, 5)
@@ -85,16 +84,14 @@ EXITS = {pid: end for pid, _, end, _ in PLACEMENTS if end}
 def _answer(
     pid: str, point: FollowUpPoint, status: OutcomeStatus, **details: Any
 ) -> OutcomeReported:
-    exit_date = EXITS[pid]
-    return OutcomeReported(
+    return outcome_reported(
+        pid,
         report_id=f"{pid}-{point.value}",
-        participant_id=pid,
         programme_id="kalmar",
         municipality="0880",
         follow_up=point,
         status=status,
-        source=OutcomeSource.CASEWORKER,
-        observed_on=exit_date,
+        observed_on=EXITS[pid],
         **details,
     )
 
@@ -130,16 +127,13 @@ ANSWERS = [
 
 
 def _enrolled(pid: str, gender: Gender) -> ParticipantEnrolled:
-    return ParticipantEnrolled(
-        participant_id=pid,
-        referral_id=f"r-{pid}",
+    return participant_enrolled(
+        pid,
         programme_id="kalmar",
         municipality="0880",
         birth_year=1996,
         age_at_referral=29,
         gender=gender,
-        income_support=True,
-        target_groups=[],
         referral_date=REFERRED,
     )
 

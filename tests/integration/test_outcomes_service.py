@@ -13,29 +13,28 @@ from shared.contracts.municipal import OutcomeReported
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.vocabulary import (
     ActivityType,
-    EndReason,
-    FollowUpPoint,
     Gender,
-    OutcomeSource,
     OutcomeStatus,
 )
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, running
-from tests.unit.factories import placement_started, programme
+from tests.unit.factories import (
+    outcome_reported,
+    participant_enrolled,
+    placement_ended,
+    placement_started,
+    programme,
+)
 
 
 def _enrolled(pid: str) -> ParticipantEnrolled:
-    return ParticipantEnrolled(
-        participant_id=pid,
-        referral_id=f"r-{pid}",
+    return participant_enrolled(
+        pid,
         programme_id="kalmar",
         municipality="0880",
-        birth_year=1990,
-        age_at_referral=35,
         gender=Gender.MALE,
         income_support=False,
-        target_groups=[],
         referral_date=date(2026, 2, 1),
     )
 
@@ -55,29 +54,23 @@ def _started(pid: str) -> PlacementStarted:
 
 
 def _ended(pid: str) -> PlacementEnded:
-    return PlacementEnded(
-        placement_id=f"pl-{pid}",
-        participant_id=pid,
+    return placement_ended(
+        pid,
         programme_id="kalmar",
         partner_id="kalejdo",
         municipality="0880",
         start_date=date(2026, 2, 10),
         end_date=date(2026, 6, 1),
-        reason=EndReason.COMPLETED,
-        exits_programme=True,
     )
 
 
 def _outcome(pid: str, status: OutcomeStatus) -> OutcomeReported:
-    return OutcomeReported(
-        report_id=f"exit-{pid}",
-        participant_id=pid,
+    return outcome_reported(
+        pid,
         programme_id="kalmar",
         municipality="0880",
-        follow_up=FollowUpPoint.AT_EXIT,
         status=status,
         income_support=False,
-        source=OutcomeSource.CASEWORKER,
         observed_on=date(2026, 6, 1),
     )
 

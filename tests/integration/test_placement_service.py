@@ -31,7 +31,6 @@ from shared.contracts.vocabulary import (
     ConsentPurpose,
     EndReason,
     ErasureReason,
-    Gender,
     IopCriterion,
     PartnerKind,
     PlacementAction,
@@ -41,7 +40,7 @@ from shared.luhn import organisationsnummer
 from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.support import event, events_on, publish, raw_records, running
-from tests.unit.factories import agreement, programme
+from tests.unit.factories import agreement, participant_enrolled, programme
 
 OFFERED = "insats.placement.offered.v1"
 STARTED = "insats.placement.started.v1"
@@ -57,14 +56,10 @@ def enrolled(
     referred: date = date(2026, 2, 1),
     consents: list[ConsentPurpose] | None = None,
 ) -> ParticipantEnrolled:
-    return ParticipantEnrolled(
-        participant_id=pid,
-        referral_id=f"r-{pid}",
+    return participant_enrolled(
+        pid,
         programme_id=PROGRAMME,
         municipality="1384",
-        birth_year=1990,
-        age_at_referral=35,
-        gender=Gender.FEMALE,
         income_support=income_support,
         target_groups=[TargetGroup.NEWLY_ARRIVED],
         referral_date=referred,

@@ -6,16 +6,26 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.intake.personnummer import format_with_check
+from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import (
     AgreementKind,
     AgreementSigned,
     Eligibility,
+    OutcomeReported,
     PriorityRule,
     ProgrammeDefined,
     ReferralReceived,
 )
-from shared.contracts.placement import PlacementStarted
-from shared.contracts.vocabulary import ActivityType, TargetGroup
+from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    FollowUpPoint,
+    Gender,
+    OutcomeSource,
+    OutcomeStatus,
+    TargetGroup,
+)
 
 
 def programme(**changes: Any) -> ProgrammeDefined:
@@ -64,6 +74,54 @@ def agreement(**changes: Any) -> AgreementSigned:
     }
     values.update(changes)
     return AgreementSigned(**values)
+
+
+def participant_enrolled(participant_id: str, **changes: Any) -> ParticipantEnrolled:
+    values: dict[str, Any] = {
+        "participant_id": participant_id,
+        "referral_id": f"r-{participant_id}",
+        "programme_id": "halmstad-150",
+        "municipality": "1380",
+        "birth_year": 1990,
+        "age_at_referral": 35,
+        "gender": Gender.FEMALE,
+        "income_support": True,
+        "target_groups": [],
+        "referral_date": date(2026, 3, 2),
+    }
+    values.update(changes)
+    return ParticipantEnrolled(**values)
+
+
+def placement_ended(participant_id: str, **changes: Any) -> PlacementEnded:
+    values: dict[str, Any] = {
+        "placement_id": f"pl-{participant_id}",
+        "participant_id": participant_id,
+        "programme_id": "halmstad-150",
+        "partner_id": "erikshjalpen",
+        "municipality": "1380",
+        "start_date": date(2026, 4, 1),
+        "end_date": date(2026, 9, 30),
+        "reason": EndReason.COMPLETED,
+        "exits_programme": True,
+    }
+    values.update(changes)
+    return PlacementEnded(**values)
+
+
+def outcome_reported(participant_id: str, **changes: Any) -> OutcomeReported:
+    values: dict[str, Any] = {
+        "report_id": f"exit-{participant_id}",
+        "participant_id": participant_id,
+        "programme_id": "halmstad-150",
+        "municipality": "1380",
+        "follow_up": FollowUpPoint.AT_EXIT,
+        "status": OutcomeStatus.UNSUBSIDISED_WORK,
+        "source": OutcomeSource.CASEWORKER,
+        "observed_on": date(2026, 9, 30),
+    }
+    values.update(changes)
+    return OutcomeReported(**values)
 
 
 def placement_started(participant_id: str, **changes: Any) -> PlacementStarted:

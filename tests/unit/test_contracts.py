@@ -1,27 +1,14 @@
 import json
-from datetime import date
 
 import pytest
 
 from shared.contracts import EVENT_TYPES, UnreadableEvent, encode_event, new_event, parse_event
 from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.vocabulary import Gender
-from tests.unit.factories import referral
+from tests.unit.factories import participant_enrolled, referral
 
 
 def _enrolled() -> ParticipantEnrolled:
-    return ParticipantEnrolled(
-        participant_id="p-1",
-        referral_id="r-1",
-        programme_id="prog",
-        municipality="1380",
-        birth_year=1990,
-        age_at_referral=35,
-        gender=Gender.FEMALE,
-        income_support=True,
-        target_groups=[],
-        referral_date=date(2026, 3, 2),
-    )
+    return participant_enrolled("p-1", referral_id="r-1", programme_id="prog")
 
 
 def test_an_event_survives_the_round_trip_through_bytes() -> None:
