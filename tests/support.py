@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from scripts.harness import SERVICES, Platform, Publisher, read_topic, settings_for
+from services.outcomes.store import OutcomesStore
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.messaging.service import ServiceRuntime
+from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
 
@@ -49,6 +51,16 @@ async def platform_running(
         codes = platform.stop()
         if clean_exit:
             assert codes == dict.fromkeys(SERVICES, 0), codes
+
+
+@asynccontextmanager
+async def outcomes_store(settings: Settings) -> AsyncIterator[OutcomesStore]:
+    """Outcomes' read models as the service stores them, for a test to read."""
+    client = mongo_client(settings)
+    try:
+        yield OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+    finally:
+        await client.close()
 
 
 async def publish(settings: Settings, *events: Envelope[Any]) -> None:

@@ -15,7 +15,6 @@ import pytest
 from scripts.harness import SERVICES, Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_overviews
-from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
 from shared.contracts.municipal import ErasureRequested, OutcomeReported
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
@@ -27,9 +26,9 @@ from shared.contracts.vocabulary import (
     OutcomeStatus,
     PlacementAction,
 )
-from shared.persistence import ServiceDatabase, mongo_client
+from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, platform_running, publish
+from tests.support import event, events_on, outcomes_store, platform_running, publish
 from tests.unit.factories import agreement, programme, referral
 
 NAME = "Karin Raderasson"
@@ -59,13 +58,8 @@ async def _everything_stored(settings: Settings) -> str:
 
 
 async def _indicators(settings: Settings) -> list[str]:
-    client = mongo_client(settings)
-    try:
-        overviews = await programme_overviews(
-            OutcomesStore(ServiceDatabase(client, settings, "outcomes")), AS_OF
-        )
-    finally:
-        await client.close()
+    async with outcomes_store(settings) as store:
+        overviews = await programme_overviews(store, AS_OF)
     return [repr((o.indicators, o.funnel, o.started, o.exited)) for o in overviews]
 
 

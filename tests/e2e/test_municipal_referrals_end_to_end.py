@@ -13,10 +13,8 @@ from aiokafka import AIOKafkaProducer
 from scripts.harness import Platform, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_reports
-from services.outcomes.store import OutcomesStore
-from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import events_on
+from tests.support import events_on, outcomes_store
 
 
 def envelope(kind: str, subject: str, data: dict[str, Any], municipality: str = "1380") -> bytes:
@@ -172,13 +170,8 @@ async def test_referrals_flow_to_placements_and_the_report(
         await partner.stop()
     await wait_settled(settings)
 
-    client = mongo_client(settings)
-    try:
-        [report] = await programme_reports(
-            OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-        )
-    finally:
-        await client.close()
+    async with outcomes_store(settings) as store:
+        [report] = await programme_reports(store)
     assert (report.reached, report.placed, report.referred) == (8, 5, 9)
     for service in platform.services.values():
         assert service.health()[0] == 200

@@ -6,7 +6,6 @@ from datetime import date
 
 from scripts.harness import wait_settled
 from services.outcomes.reports import programme_reports
-from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import OutcomeReported
@@ -16,9 +15,8 @@ from shared.contracts.vocabulary import (
     Gender,
     OutcomeStatus,
 )
-from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish, running
+from tests.support import event, events_on, outcomes_store, publish, running
 from tests.unit.factories import (
     outcome_reported,
     participant_enrolled,
@@ -97,13 +95,8 @@ async def test_the_report_counts_reached_placed_exited_and_sysselsattning(
             event(kalmar, "0880"),
         )
         await wait_settled(settings, services=["outcomes"])
-    client = mongo_client(settings)
-    try:
-        [report] = await programme_reports(
-            OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-        )
-    finally:
-        await client.close()
+    async with outcomes_store(settings) as store:
+        [report] = await programme_reports(store)
     assert (report.planned, report.reached, report.placed, report.exited) == (418, 4, 3, 2)
     assert report.in_sysselsattning_at_exit == 1
     assert report.sysselsattning_share == 0.5

@@ -27,13 +27,11 @@ from jsonschema import Draft202012Validator
 from scripts.contract.published import CONTRACT_DIR, load_schemas
 from scripts.harness import Publisher, wait_settled
 from services.intake.personnummer import format_with_check
-from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
 from shared.contracts.intake import ReferralRejected, ReferralRejectedV2, referral_rejected_v2
 from shared.contracts.registry import parse_event
-from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import event, publish, raw_records, running
+from tests.support import event, outcomes_store, publish, raw_records, running
 from tests.unit.factories import programme, referral
 
 V1 = ReferralRejected.TYPE
@@ -41,12 +39,8 @@ V2 = ReferralRejectedV2.TYPE
 
 
 async def _rejected_count(settings: Settings, programme_id: str) -> int:
-    client = mongo_client(settings)
-    try:
-        store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+    async with outcomes_store(settings) as store:
         return await store.rejected_referrals(programme_id)
-    finally:
-        await client.close()
 
 
 Record = tuple[bytes | None, dict[str, Any], dict[str, bytes]]
