@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -18,3 +19,8 @@ def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object)
     assert "| 1,000 |" in result.stdout
     assert "pipeline / baseline" in result.stdout
     assert "Publish-to-offer latency" in result.stdout
+    assert "- referral to enrolment (intake): p50" in result.stdout
+    assert "- enrolment to offer (placement): p50" in result.stdout
+    # Each service's CPU during the run is measured (the stack's own processes where it started
+    # them, "-" where a server it found running belongs to someone else).
+    assert re.search(r"- N=1,000: \d+\.\d\d, \d+\.\d\d, \d+\.\d\d, ", result.stdout)
