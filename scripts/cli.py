@@ -208,6 +208,14 @@ def outcomes_rebuild(
     ] = False,
     as_of: AsOfOption = None,
     force: Annotated[bool, typer.Option(help="Swap even if the service seems to run.")] = False,
+    in_database: Annotated[
+        bool,
+        typer.Option(
+            "--in-database",
+            help="Fold in the database instead of in memory: slower, for read models too large"
+            " for this machine's memory.",
+        ),
+    ] = False,
 ) -> None:
     """Replay outcomes' input topics from the beginning into fresh read models, compare their
     indicators with the live ones, and optionally swap them in."""
@@ -216,10 +224,21 @@ def outcomes_rebuild(
     settings = Settings()
     result = asyncio.run(
         rebuilding.rebuild(
-            settings, progress=lambda topic, n: console.print(f"replayed {n:>7} from {topic}")
+            settings,
+            progress=lambda topic, n: console.print(f"replayed {n:>7} from {topic}"),
+            in_memory=not in_database,
         )
     )
-    console.print(f"rebuilt into {result.database}; {result.announced} follow-ups announced before")
+    console.print(
+        f"rebuilt into {result.database} in {result.seconds:.1f} s;"
+        f" {result.announced} follow-ups announced before"
+    )
+    if result.dead_lettered:
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(result.dead_lettered.items()))
+        console.print(
+            f"[yellow]not applied, dead-lettered by the replay: {codes}[/] (bad input is again, as"
+            " when first consumed; HANDLER_ERROR means the rebuild misses events: see the log)"
+        )
     differences = asyncio.run(rebuilding.compare(settings, _as_of(as_of)))
     if not differences:
         console.print("[green]every indicator of the rebuilt read models equals the live one[/]")

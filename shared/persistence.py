@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient, WriteConcern
@@ -129,7 +129,8 @@ class OutboxRecord:
 class Transaction:
     """What one handler invocation stages; written atomically with its state changes."""
 
-    session: AsyncClientSession
+    # None when the database is held in memory (shared/memory_database.py): no server session.
+    session: AsyncClientSession | None
     settings: Settings
     now: datetime
     applied_ids: list[str] = field(default_factory=list)
@@ -164,6 +165,19 @@ def event_record(
             *trace_headers(),
         ),
     )
+
+
+class StateDatabase(Protocol):
+    """What stores and the batch consumer need of a database: the server's (ServiceDatabase), or
+    one held in memory for folding history fast (shared/memory_database.py)."""
+
+    def collection(self, name: str) -> AsyncCollection[Document]: ...
+
+    async def already_applied(self, ids: list[str]) -> set[str]: ...
+
+    async def in_transaction(
+        self, work: Callable[[Transaction], Awaitable[T]], now: datetime | None = None
+    ) -> T: ...
 
 
 class ServiceDatabase:

@@ -36,7 +36,7 @@ from shared.contracts.vocabulary import (
     OutcomeStatus,
     TargetGroup,
 )
-from shared.persistence import ServiceDatabase
+from shared.persistence import StateDatabase
 
 # The collections that are read models, i.e. what a rebuild replaces.
 READ_MODELS = (
@@ -63,7 +63,7 @@ def journey_id(programme_id: str, participant_id: str) -> str:
 
 
 class OutcomesStore:
-    def __init__(self, db: ServiceDatabase) -> None:
+    def __init__(self, db: StateDatabase) -> None:
         self.db = db
         self.programmes = db.collection("programmes")
         self.journeys = db.collection("journeys")

@@ -29,7 +29,7 @@ from shared.messaging.dead_letters import dead_letter_record
 from shared.messaging.records import InboundRecord, Received
 from shared.observability import Metrics, get_logger
 from shared.persistence import (
-    ServiceDatabase,
+    StateDatabase,
     Transaction,
     is_duplicate_key,
     is_infrastructure_error,
@@ -114,7 +114,7 @@ class BatchConsumer:
 
     def __init__(
         self,
-        db: ServiceDatabase,
+        db: StateDatabase,
         settings: Settings,
         metrics: Metrics,
         service: str,

@@ -18,6 +18,9 @@ def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "| 1,000 |" in result.stdout
     assert "pipeline / baseline" in result.stdout
+    assert "rebuild / baseline" in result.stdout
+    # The rebuild's peak memory follows the three services' (it folds the history in memory).
+    assert re.search(r"\| \d+, \d+, \d+; \d+ \|", result.stdout)
     assert "Publish-to-offer latency" in result.stdout
     assert "- referral to enrolment (intake): p50" in result.stdout
     assert "- enrolment to offer (placement): p50" in result.stdout
