@@ -45,6 +45,7 @@ status: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.e2e $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.rebuild
 
 $(UV):
 	python3 -m venv $(BOOTSTRAP)

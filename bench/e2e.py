@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -51,6 +52,7 @@ from scripts.harness import (
 )
 from scripts.stack import Stack
 from services.intake.personnummer import format_with_check
+from services.outcomes.rebuild import REBUILD
 from shared.contracts import topics
 from shared.contracts.envelope import new_event
 from shared.contracts.municipal import (
@@ -78,6 +80,7 @@ class Run:
     rebuild_fold_seconds: float = 0.0  # what the command reports: replay, fold and write
     rebuild_records: int = 0
     rebuild_peak_mb: float = 0.0
+    rebuild_in_database_seconds: float = 0.0  # the same, folding in the database
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     cpu_share: dict[str, float] = field(default_factory=dict)
 
@@ -92,6 +95,11 @@ class Run:
     @property
     def rebuild_rate(self) -> float:
         seconds = self.rebuild_fold_seconds
+        return self.rebuild_records / seconds if seconds else 0.0
+
+    @property
+    def rebuild_in_database_rate(self) -> float:
+        seconds = self.rebuild_in_database_seconds
         return self.rebuild_records / seconds if seconds else 0.0
 
 
@@ -141,8 +149,15 @@ async def publish(
 async def baseline(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
     """Read the referrals with a plain consumer and bulk-write them, committing per batch."""
     await publish(settings, records)
+    return await raw_ingest(settings, [topics.MUNICIPAL_REFERRALS], len(records))
+
+
+async def raw_ingest(settings: Settings, names: list[str], expected: int) -> float:
+    """The ceiling of this broker and database: a plain aiokafka consumer reads `expected`
+    records of the topics `names` and writes each as a document with PyMongo bulk inserts,
+    committing its offsets after each batch. Returns the seconds it took."""
     consumer = AIOKafkaConsumer(
-        settings.topic(topics.MUNICIPAL_REFERRALS),
+        *(settings.topic(name) for name in names),
         **client_kwargs(settings),
         group_id=f"{settings.consumer_group_prefix}-baseline",
         enable_auto_commit=False,
@@ -150,15 +165,21 @@ async def baseline(settings: Settings, records: list[tuple[bytes, bytes]]) -> fl
         max_poll_records=500,
     )
     client = mongo_client(settings)
-    collection = client[settings.database_name("baseline")]["referrals"]
+    collection = client[settings.database_name("baseline")]["records"]
     await consumer.start()
     seen = 0
     started = time.perf_counter()
     try:
-        while seen < len(records):
+        while seen < expected:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             documents = [
-                InsertOne({"_id": record.key.decode(), "value": record.value})
+                InsertOne(
+                    {
+                        "_id": f"{record.topic}:{record.partition}:{record.offset}",
+                        "key": record.key,
+                        "value": record.value,
+                    }
+                )
                 for partition in batch.values()
                 for record in partition
             ]
@@ -270,6 +291,14 @@ async def pipeline(
     finally:
         platform.stop()
     run.rebuild_seconds, run.rebuild_fold_seconds, run.rebuild_peak_mb = rebuild_command(env)
+    # The same rebuild folding in the database, for comparison; the first one's database is
+    # dropped outside its clock (dropping a large database takes the server a while).
+    client = mongo_client(settings)
+    try:
+        await client.drop_database(settings.database_name(REBUILD))
+    finally:
+        await client.close()
+    _, run.rebuild_in_database_seconds, _ = rebuild_command(env, "--in-database")
     for name in (
         topics.MUNICIPAL_PROGRAMMES,
         topics.MUNICIPAL_PARTNERS,
@@ -281,15 +310,15 @@ async def pipeline(
         run.rebuild_records += len(await read_topic(settings, name))
 
 
-def rebuild_command(env: dict[str, str]) -> tuple[float, float, float]:
+def rebuild_command(env: dict[str, str], *options: str) -> tuple[float, float, float]:
     """`insats outcomes rebuild` as an operator runs it: its wall time, the replay-and-write time
     it reports (without interpreter start and the comparison that follows), and its peak RSS."""
-    log_path = OUT / "rebuild.log"
+    log_path = OUT / f"rebuild{''.join(options)}.log"
     started = time.perf_counter()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scripts", "outcomes", "rebuild"],
-            env={**os.environ, **env, "INSATS_LOG_LEVEL": "INFO"},
+            [sys.executable, "-m", "scripts", "outcomes", "rebuild", *options],
+            env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -300,14 +329,10 @@ def rebuild_command(env: dict[str, str]) -> tuple[float, float, float]:
     output = log_path.read_text(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"rebuild failed:\n{output}")
-    reported = [
-        json.loads(line)
-        for line in output.splitlines()
-        if line.startswith("{") and "outcomes read models rebuilt" in line
-    ]
-    if not reported:
+    reported = re.search(r"rebuilt into \S+\s+in\s+([\d.]+)\s+s;", output)
+    if reported is None:
         raise RuntimeError(f"the rebuild did not report its time:\n{output}")
-    return seconds, float(reported[-1]["seconds"]), usage.ru_maxrss / 1024
+    return seconds, float(reported.group(1)), usage.ru_maxrss / 1024
 
 
 def _profile(pids: dict[str, int], n: int) -> list[subprocess.Popen[bytes]]:
@@ -450,7 +475,8 @@ def _line(run: Run) -> str:
     return (
         f"N={run.n}: baseline {run.baseline_rate:.0f}/s, pipeline {run.pipeline_rate:.0f}/s "
         f"({run.pipeline_rate / run.baseline_rate:.0%}), rebuild {run.rebuild_rate:.0f} records/s "
-        f"({run.rebuild_rate / run.baseline_rate:.0%}; the command {run.rebuild_seconds:.1f} s)"
+        f"({run.rebuild_rate / run.baseline_rate:.0%}; the command {run.rebuild_seconds:.1f} s; "
+        f"in the database {run.rebuild_in_database_rate:.0f} records/s)"
     )
 
 
@@ -458,8 +484,9 @@ def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
     rows = [
         "| N | baseline events/s | pipeline events/s | pipeline / baseline "
         "| µs per event (pipeline) | rebuild records/s | rebuild / baseline "
-        "| rebuild command s | peak RSS MB (intake, placement, outcomes; rebuild) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rebuild command s | rebuild in database records/s "
+        "| peak RSS MB (intake, placement, outcomes; rebuild) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         peaks = ", ".join(
@@ -469,7 +496,8 @@ def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
             f"| {run.n:,} | {run.baseline_rate:,.0f} | {run.pipeline_rate:,.0f} "
             f"| {run.pipeline_rate / run.baseline_rate:.0%} | {1e6 / run.pipeline_rate:,.0f} "
             f"| {run.rebuild_rate:,.0f} | {run.rebuild_rate / run.baseline_rate:.0%} "
-            f"| {run.rebuild_seconds:.1f} | {peaks}; {run.rebuild_peak_mb:.0f} |"
+            f"| {run.rebuild_seconds:.1f} | {run.rebuild_in_database_rate:,.0f} "
+            f"| {peaks}; {run.rebuild_peak_mb:.0f} |"
         )
     rows.append("")
     rows.append(

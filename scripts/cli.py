@@ -230,8 +230,11 @@ def outcomes_rebuild(
         )
     )
     console.print(
-        f"rebuilt into {result.database} in {result.seconds:.1f} s;"
+        f"rebuilt into {result.database} in {result.seconds:.2f} s;"
         f" {result.announced} follow-ups announced before"
+    )
+    console.print(
+        "time: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.phases.items())
     )
     if result.dead_lettered:
         codes = ", ".join(f"{code} {n}" for code, n in sorted(result.dead_lettered.items()))

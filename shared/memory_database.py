@@ -328,6 +328,9 @@ class MemoryCursor:
         self._limit = 0
 
     def sort(self, key: str, direction: int = 1) -> MemoryCursor:
+        if not isinstance(key, str):
+            raise NotImplementedError("sorting on several keys")
+
         def rank(document: Document) -> Any:
             return _SortKey(_lookup(document, key))
 

@@ -64,6 +64,8 @@ class RebuildResult:
     # was first consumed is again, and a HANDLER_ERROR means the rebuild is missing something.
     dead_lettered: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    # Where the time went: "replay" (reading and folding), "write" and "indexes" (in memory).
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 async def _replay_topic(
@@ -94,6 +96,7 @@ async def rebuild(
         store = OutcomesStore(folded)
         await store.ensure_indexes()
         metrics = Metrics()
+        phase = time.perf_counter()
         for subscription in subscriptions(OutcomesHandlers(store)):
             consumer = BatchConsumer(folded, settings, metrics, NAME, subscription)
             replayed = await _replay_topic(settings, subscription.topic, consumer.process)
@@ -112,11 +115,16 @@ async def rebuild(
         await store.mark_emitted_from_history(announced)
         result.announced = len(set(announced))
         result.dead_lettered = await _dead_letter_codes(settings, folded)
+        result.phases["replay"] = time.perf_counter() - phase
         if isinstance(folded, MemoryDatabase):
             # Not the outbox: everything the replay staged was published when the events were
             # first applied. The indexes are built after the inserts, not paid per insert.
+            phase = time.perf_counter()
             await folded.write_to(target, (*READ_MODELS, "inbox"))
+            result.phases["write"] = time.perf_counter() - phase
+            phase = time.perf_counter()
             await OutcomesStore(target).ensure_indexes()
+            result.phases["indexes"] = time.perf_counter() - phase
         else:
             await target.outbox.delete_many({})
     finally:
@@ -125,6 +133,7 @@ async def rebuild(
     log.info(
         "outcomes read models rebuilt",
         seconds=round(result.seconds, 3),
+        phases={name: round(seconds, 3) for name, seconds in result.phases.items()},
         **result.replayed,
         database=result.database,
         in_memory=in_memory,

@@ -133,9 +133,11 @@ async def replay_topic(
     count = 0
     try:
         partitions = [TopicPartition(name, p) for p in layout[name]]
+        # Before assigning: once assigned, the consumer's first fetch is in flight and the offset
+        # request waits behind it (fetch_max_wait_ms, half a second on an empty topic).
+        ends = await consumer.end_offsets(partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=max_records)

@@ -27,3 +27,19 @@ def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object)
     # Each service's CPU during the run is measured (the stack's own processes where it started
     # them, "-" where a server it found running belongs to someone else).
     assert re.search(r"- N=1,000: \d+\.\d\d, \d+\.\d\d, \d+\.\d\d, ", result.stdout)
+
+
+def test_the_rebuild_benchmark_runs_and_prints_its_table(local_stack: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.rebuild", "--sizes", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "in memory / baseline" in result.stdout
+    # Both ways of folding ran over the same ~1,000 records and each printed its rate.
+    assert re.search(
+        r"\| 998 \| [\d,]+ \| [\d,]+ \| \d+% \| [\d,]+ \| \d+% \| \d+ \|", result.stdout
+    )
