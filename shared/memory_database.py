@@ -29,7 +29,7 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
-from shared.persistence import Document, ServiceDatabase, Transaction
+from shared.persistence import Document, OutboxRecord, ServiceDatabase, Transaction
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -624,9 +624,18 @@ class MemoryDatabase:
     """A service's database in memory: its collections, inbox and outbox, and transactions that
     apply a batch's changes, inbox ids and outbox records all or nothing."""
 
-    def __init__(self, settings: Settings, service: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        *,
+        keep: Callable[[OutboxRecord], bool] = lambda record: True,
+    ) -> None:
+        """`keep` chooses the outbox records worth holding: a rebuild, which publishes nothing,
+        keeps only its dead letters instead of a copy of every event it re-derives."""
         self.settings = settings
         self.service = service
+        self._keep = keep
         self._collections: dict[str, MemoryCollection] = {}
         self._undo: list[tuple[MemoryCollection, Any, Document | None]] | None = None
         # Handlers never wait on anything here, but the consumer may run transactions side by
@@ -665,10 +674,9 @@ class MemoryDatabase:
                     await self.inbox.insert_many(
                         [{"_id": event_id, "at": tx.now} for event_id in tx.applied_ids]
                     )
-                if tx.outgoing:
-                    await self.outbox.insert_many(
-                        [record.to_document(tx.now) for record in tx.outgoing]
-                    )
+                kept = [record.to_document(tx.now) for record in tx.outgoing if self._keep(record)]
+                if kept:
+                    await self.outbox.insert_many(kept)
             except BaseException:
                 self._undo = None
                 for collection, key, previous in reversed(undo):

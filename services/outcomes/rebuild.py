@@ -92,7 +92,12 @@ async def rebuild(
         await client.drop_database(result.database)
         target = ServiceDatabase(client, settings, database)
         await target.ensure_indexes()
-        folded: StateDatabase = MemoryDatabase(settings, NAME) if in_memory else target
+        dead_letters = settings.topic(topics.dead_letter_topic(NAME))
+        folded: StateDatabase = (
+            MemoryDatabase(settings, NAME, keep=lambda record: record.topic == dead_letters)
+            if in_memory
+            else target
+        )
         store = OutcomesStore(folded)
         await store.ensure_indexes()
         metrics = Metrics()
@@ -114,7 +119,7 @@ async def rebuild(
         await _replay_topic(settings, topics.OUTCOMES_EVENTS, collect)
         await store.mark_emitted_from_history(announced)
         result.announced = len(set(announced))
-        result.dead_lettered = await _dead_letter_codes(settings, folded)
+        result.dead_lettered = await _dead_letter_codes(folded, dead_letters)
         result.phases["replay"] = time.perf_counter() - phase
         if isinstance(folded, MemoryDatabase):
             # Not the outbox: everything the replay staged was published when the events were
@@ -142,8 +147,7 @@ async def rebuild(
     return result
 
 
-async def _dead_letter_codes(settings: Settings, folded: StateDatabase) -> Counter[str]:
-    topic = settings.topic(topics.dead_letter_topic(NAME))
+async def _dead_letter_codes(folded: StateDatabase, topic: str) -> Counter[str]:
     staged = await folded.collection("outbox").find({"topic": topic}).to_list()
     return Counter(
         dict(tuple(header) for header in doc["headers"]).get(H_CODE, b"?").decode()

@@ -13,7 +13,7 @@ from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from shared.memory_database import MemoryDatabase, apply_update, matches
-from shared.persistence import Transaction, is_duplicate_key
+from shared.persistence import OutboxRecord, Transaction, is_duplicate_key
 from shared.settings import Settings
 
 
@@ -178,3 +178,14 @@ async def test_an_event_applied_before_is_refused_by_the_inbox_and_its_changes_u
     assert is_duplicate_key(refused.value), "the batch consumer's signal to skip what it saw"
     assert await counts.find_one({"_id": "kalmar"}) == {"_id": "kalmar", "rejected": 1}
     assert await database.already_applied(["event-1", "event-2"]) == {"event-1"}
+
+
+async def test_only_the_outbox_records_asked_for_are_kept() -> None:
+    database = MemoryDatabase(Settings(), "outcomes", keep=lambda record: record.topic == "dlq")
+
+    async def emit(tx: Transaction) -> None:
+        tx.emit_record(OutboxRecord(topic="events", key=b"p1", value=b"{}"))
+        tx.emit_record(OutboxRecord(topic="dlq", key=b"p1", value=b"not json"))
+
+    await database.in_transaction(emit)
+    assert [d["topic"] for d in await database.outbox.find({}).to_list()] == ["dlq"]
