@@ -426,17 +426,23 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> int:
+async def started_stack() -> tuple[Stack, dict[str, str]]:
+    """The local stack, started if it is not running, and the environment of a benchmark run:
+    fresh keys, logs as JSON, warnings only."""
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack()
     await stack.start()
-    base_env = {
+    return stack, {
         **stack.environment(),
         "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
         "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
         "INSATS_LOG_FORMAT": "json",
         "INSATS_LOG_LEVEL": "WARNING",
     }
+
+
+async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> int:
+    stack, base_env = await started_stack()
     # The processes this checkout started (a server found already running is not ours to sample).
     infrastructure = {
         name: pid

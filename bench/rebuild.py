@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.e2e import OUT, raw_ingest, rebuild_command
+from bench.e2e import raw_ingest, rebuild_command, started_stack
 from scripts.harness import Namespace, reset_namespace, settings_for
-from scripts.stack import Stack
 from services.outcomes.rebuild import REBUILD
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, new_event
@@ -231,16 +229,7 @@ def table(results: list[Result]) -> str:
 
 
 async def main(sizes: list[int]) -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
-    stack = Stack()
-    await stack.start()
-    base_env = {
-        **stack.environment(),
-        "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
-        "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
-        "INSATS_LOG_FORMAT": "json",
-        "INSATS_LOG_LEVEL": "WARNING",
-    }
+    _, base_env = await started_stack()
     results = []
     for records in sizes:
         env = {**base_env, **Namespace(f"benchrebuild{records}").environment()}

@@ -1,4 +1,5 @@
-"""The benchmark itself works (make bench), at N = 1,000: a smoke test with no timing asserted."""
+"""The benchmarks themselves work (make bench), at about 1,000 records: smoke tests with no timing
+asserted."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ import subprocess
 import sys
 
 
-def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object) -> None:
+def _benchmark(*arguments: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.e2e", "--sizes", "1000", "--quick"],
+        [sys.executable, "-m", *arguments],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object) -> None:
+    result = _benchmark("bench.e2e", "--sizes", "1000", "--quick")
     assert "| 1,000 |" in result.stdout
     assert "pipeline / baseline" in result.stdout
     assert "rebuild / baseline" in result.stdout
@@ -30,14 +36,7 @@ def test_the_benchmark_runs_end_to_end_and_prints_its_table(local_stack: object)
 
 
 def test_the_rebuild_benchmark_runs_and_prints_its_table(local_stack: object) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.rebuild", "--sizes", "1000"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = _benchmark("bench.rebuild", "--sizes", "1000")
     assert "in memory / baseline" in result.stdout
     # Both ways of folding ran over the same ~1,000 records and each printed its rate.
     assert re.search(
