@@ -25,6 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
@@ -230,6 +231,21 @@ async def wait_settled(
         await asyncio.sleep(poll)
 
 
+async def consumer_groups(admin: Any, timeout: float = 60.0) -> list[str]:
+    """The broker's consumer groups. A broker just started answers GroupLoadInProgress (or
+    CoordinatorNotAvailable) while it loads its offsets topic: retriable, so waited out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            listed = await admin.list_consumer_groups()
+        except KafkaError as error:
+            if not error.retriable or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+            continue
+        return [g[0] if isinstance(g, tuple) else g.group_id for g in listed]
+
+
 async def reset_namespace(settings: Settings) -> None:
     """Delete this namespace's topics, consumer groups and databases: a run starts from nothing."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
@@ -246,10 +262,7 @@ async def reset_namespace(settings: Settings) -> None:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"topics with prefix {prefix} were not deleted")
                 await asyncio.sleep(0.2)
-            groups = [
-                g[0] if isinstance(g, tuple) else g.group_id
-                for g in await admin.list_consumer_groups()
-            ]
+            groups = await consumer_groups(admin)
             mine = [g for g in groups if g.startswith(settings.consumer_group_prefix + "-")]
             if mine:
                 with contextlib.suppress(Exception):
