@@ -29,9 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.e2e import raw_ingest, rebuild_command, started_stack
+from bench.e2e import raw_ingest, rebuild_both_ways, started_stack
 from scripts.harness import Namespace, reset_namespace, settings_for
-from services.outcomes.rebuild import REBUILD
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, new_event
 from shared.contracts.intake import ParticipantEnrolled
@@ -52,7 +51,6 @@ from shared.contracts.vocabulary import (
     OutcomeStatus,
 )
 from shared.messaging.kafka import client_kwargs, ensure_topics
-from shared.persistence import mongo_client
 
 PROGRAMME = "bench-rebuild"
 MUNICIPALITY = "1380"
@@ -199,15 +197,15 @@ async def measure(env: dict[str, str], records: int) -> Result:
     await publish(env, events)
     names = sorted({type(e.data).TOPIC for e in events})
     baseline_seconds = await raw_ingest(settings, names, len(events))
-    _, in_memory, peak_mb = rebuild_command(env)
-    client = mongo_client(settings)
-    try:
-        await client.drop_database(settings.database_name(REBUILD))
-    finally:
-        await client.close()
-    _, in_database, _ = rebuild_command(env, "--in-database")
+    rebuilds = await rebuild_both_ways(env)
     await reset_namespace(settings)
-    return Result(len(events), baseline_seconds, in_memory, in_database, peak_mb)
+    return Result(
+        len(events),
+        baseline_seconds,
+        rebuilds.in_memory_seconds,
+        rebuilds.in_database_seconds,
+        rebuilds.peak_mb,
+    )
 
 
 def table(results: list[Result]) -> str:

@@ -378,6 +378,10 @@ class MemoryCollection:
     def __len__(self) -> int:
         return len(self._documents)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether a document has the _id `key`."""
+        return key in self._documents
+
     def documents(self) -> Iterator[Document]:
         """Every document, in insertion order, as stored (not copied: for writing them out)."""
         return iter(self._documents.values())
@@ -659,7 +663,7 @@ class MemoryDatabase:
             self._undo.append((collection, key, previous))
 
     async def already_applied(self, ids: list[str]) -> set[str]:
-        return {i for i in ids if i in self.inbox._documents}
+        return {i for i in ids if i in self.inbox}
 
     async def in_transaction(
         self, work: Callable[[Transaction], Awaitable[T]], now: datetime | None = None
