@@ -23,6 +23,7 @@ class ComponentStatus:
     answers: bool
     pid: int | None
     log: str
+    server: str = ""
 
 
 class Stack:
@@ -81,11 +82,19 @@ class Stack:
     async def check(self) -> list[ComponentStatus]:
         return [
             ComponentStatus(
-                name,
-                component.process.running(),
-                await component.answers(),
-                component.process.pid(),
-                str(component.process.log_file),
-            )
-            for name, component in (("kafka", self.kafka), ("mongo", self.mongo))
+                "kafka",
+                self.kafka.process.running(),
+                await self.kafka.answers(),
+                self.kafka.process.pid(),
+                str(self.kafka.process.log_file),
+                "Apache Kafka (KRaft)",
+            ),
+            ComponentStatus(
+                "mongo",
+                self.mongo.process.running(),
+                await self.mongo.answers(),
+                self.mongo.process.pid(),
+                str(self.mongo.process.log_file),
+                self.mongo.server_name,
+            ),
         ]

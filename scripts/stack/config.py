@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,10 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
     mongo_port: int = 27017
     secantus_version: str = "0.7.0b3"
+    # The Rust build of the same server (crates.io), several times faster; python falls back.
+    database_server: Literal["rust", "python"] = "rust"
+    secantus_rs_version: str = "0.5.3-beta.196"
+    mongo_cache_size: str = "1G"
 
     @property
     def bootstrap_servers(self) -> str:
