@@ -45,6 +45,7 @@ from pymongo import InsertOne
 from scripts.harness import (
     Namespace,
     Platform,
+    ensure_home_topics,
     read_topic,
     reset_namespace,
     settings_for,
@@ -62,8 +63,9 @@ from shared.contracts.municipal import (
     ReferralReceived,
 )
 from shared.contracts.registry import encode_event
+from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.contracts.vocabulary import ActivityType
-from shared.messaging.kafka import client_kwargs, ensure_topics, read_records
+from shared.messaging.kafka import client_kwargs, read_records
 from shared.persistence import mongo_client
 from shared.settings import Settings
 
@@ -103,6 +105,11 @@ class Run:
         return self.rebuild_records / seconds if seconds else 0.0
 
 
+# Every referral comes from Halmstad, on its own referral topic (unprefixed).
+HALMSTAD = Tenant.municipality("1380")
+REFERRAL_TOPIC = inbound_topic(HALMSTAD, Channel.REFERRALS)
+
+
 def referrals(n: int) -> list[tuple[bytes, bytes]]:
     """N valid referrals as (key, JSON bytes), encoded once, before any clock starts."""
     records = []
@@ -127,8 +134,9 @@ async def publish(
     producer = AIOKafkaProducer(
         **client_kwargs(settings), acks="all", linger_ms=5, enable_idempotence=True
     )
+    await ensure_home_topics(settings, [REFERRAL_TOPIC])
     await producer.start()
-    topic = settings.topic(topics.MUNICIPAL_REFERRALS)
+    topic = settings.topic(REFERRAL_TOPIC)
     started = time.perf_counter()
     try:
         pending = []
@@ -149,7 +157,7 @@ async def publish(
 async def baseline(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
     """Read the referrals with a plain consumer and bulk-write them, committing per batch."""
     await publish(settings, records)
-    return await raw_ingest(settings, [topics.MUNICIPAL_REFERRALS], len(records))
+    return await raw_ingest(settings, [REFERRAL_TOPIC], len(records))
 
 
 async def raw_ingest(settings: Settings, names: list[str], expected: int) -> float:
@@ -296,12 +304,12 @@ async def pipeline(
     run.rebuild_peak_mb = rebuilds.peak_mb
     run.rebuild_in_database_seconds = rebuilds.in_database_seconds
     for name in (
-        topics.MUNICIPAL_PROGRAMMES,
-        topics.MUNICIPAL_PARTNERS,
+        inbound_topic(HALMSTAD, Channel.PROGRAMMES),
+        inbound_topic(HALMSTAD, Channel.PARTNERS),
         topics.INTAKE_EVENTS,
         topics.INTAKE_SPECIAL_CATEGORIES,
         topics.PLACEMENT_EVENTS,
-        topics.MUNICIPAL_OUTCOME_REPORTS,
+        inbound_topic(HALMSTAD, Channel.OUTCOME_REPORTS),
     ):
         run.rebuild_records += len(await read_topic(settings, name))
 
@@ -405,7 +413,7 @@ async def latency(env: dict[str, str], n: int, rate: float) -> Latency:
     finally:
         platform.stop()
     published = {}
-    consumer_records = await _records_with_timestamps(settings, topics.MUNICIPAL_REFERRALS)
+    consumer_records = await _records_with_timestamps(settings, REFERRAL_TOPIC)
     for value, timestamp in consumer_records:
         published[json.loads(value)["id"]] = timestamp
     enrolled: dict[str, tuple[str, int]] = {}  # participant -> (the referral's id, enrolled at)
@@ -475,7 +483,7 @@ async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> 
         env = {**base_env, **Namespace(f"bench{n}").environment()}
         settings = settings_for(env)
         await reset_namespace(settings)
-        await ensure_topics(settings, {settings.topic(t): {} for t in topics.ALL_TOPICS})
+        await ensure_home_topics(settings, [*topics.ALL_TOPICS, REFERRAL_TOPIC])
         records = referrals(n)
         run = Run(n)
         run.baseline_seconds = await baseline(settings, records)

@@ -30,7 +30,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.e2e import raw_ingest, rebuild_both_ways, started_stack
-from scripts.harness import Namespace, reset_namespace, settings_for
+from scripts.harness import (
+    Namespace,
+    ensure_home_topics,
+    home_topic,
+    reset_namespace,
+    settings_for,
+)
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, new_event
 from shared.contracts.intake import ParticipantEnrolled
@@ -50,7 +56,7 @@ from shared.contracts.vocabulary import (
     OutcomeSource,
     OutcomeStatus,
 )
-from shared.messaging.kafka import client_kwargs, ensure_topics
+from shared.messaging.kafka import client_kwargs
 
 PROGRAMME = "bench-rebuild"
 MUNICIPALITY = "1380"
@@ -180,7 +186,7 @@ async def publish(env: dict[str, str], events: list[Envelope[Any]]) -> None:
     try:
         pending = [
             await producer.send(
-                settings.topic(type(e.data).TOPIC), encode_event(e), key=e.subject.encode()
+                settings.topic(home_topic(e)), encode_event(e), key=e.subject.encode()
             )
             for e in events
         ]
@@ -192,10 +198,10 @@ async def publish(env: dict[str, str], events: list[Envelope[Any]]) -> None:
 async def measure(env: dict[str, str], records: int) -> Result:
     settings = settings_for(env)
     await reset_namespace(settings)
-    await ensure_topics(settings, {settings.topic(t): {} for t in topics.ALL_TOPICS})
     events = history(records)
+    names = sorted({home_topic(e) for e in events})
+    await ensure_home_topics(settings, [*topics.ALL_TOPICS, *names])
     await publish(env, events)
-    names = sorted({type(e.data).TOPIC for e in events})
     baseline_seconds = await raw_ingest(settings, names, len(events))
     rebuilds = await rebuild_both_ways(env)
     await reset_namespace(settings)

@@ -34,6 +34,8 @@ app.add_typer(importlib.import_module("scripts.contract.cli").contract_app, name
 _onboarding = importlib.import_module("scripts.onboarding_cli")
 app.add_typer(_onboarding.partner_app, name="partner")
 app.add_typer(_onboarding.municipality_app, name="municipality")
+app.add_typer(_onboarding.owner_app, name="owner")
+app.add_typer(importlib.import_module("scripts.deploy_tenant").tenant_app, name="tenant")
 # Wide enough for the report tables when output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -46,6 +48,9 @@ def stack_up() -> None:
     stack = Stack()
     with console.status("Starting the local stack (first run installs Kafka and SecantusDB)..."):
         stack.up()
+    for note in stack.mongo.notes:
+        console.print(f"[bold red]{note}[/]")
+    console.print(f"database server: {stack.mongo.server_name}")
     for key, value in stack.environment().items():
         console.print(f"export {key}={value}")
 
@@ -59,9 +64,16 @@ def stack_down() -> None:
 
 @stack_app.command("status")
 def stack_status() -> None:
-    table = Table("component", "started by us", "answers", "pid", "log")
+    table = Table("component", "server", "started by us", "answers", "pid", "log")
     for item in Stack().status():
-        table.add_row(item.name, str(item.ours), str(item.answers), str(item.pid or "-"), item.log)
+        table.add_row(
+            item.name,
+            item.server,
+            str(item.ours),
+            str(item.answers),
+            str(item.pid or "-"),
+            item.log,
+        )
     console.print(table)
 
 

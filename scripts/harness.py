@@ -11,6 +11,7 @@ import contextlib
 import functools
 import importlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +30,21 @@ from aiokafka.errors import KafkaError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
-from shared.messaging.kafka import client_kwargs, read_records, topic_partitions
+from shared.contracts.tenants import (
+    Channel,
+    Tenant,
+    channel_pattern,
+    inbound_topic,
+    tenant_of_source,
+    tenant_of_topic,
+)
+from shared.messaging.kafka import (
+    client_kwargs,
+    ensure_topics,
+    inbound_topic_config,
+    read_records,
+    topic_partitions,
+)
 from shared.persistence import mongo_client
 from shared.settings import Settings
 
@@ -156,22 +171,41 @@ class Platform:
         return {name: self.services[name].terminate() for name in names or SERVICES}
 
 
-def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> dict[str, str]:
-    """Every consumer group of the services and the topic it reads."""
-    groups: dict[str, str] = {}
+@dataclass(frozen=True)
+class Reads:
+    """What one consumer group reads: a topic, or every topic of an inbound channel."""
+
+    topic: str | None = None
+    channel: Channel | None = None
+
+    def matches(self, settings: Settings, topic: str) -> bool:
+        if self.channel is None:
+            return topic == settings.topic(self.topic or "")
+        pattern = channel_pattern(
+            self.channel, settings.topic_prefix, shared=settings.shared_inbound_topics
+        )
+        return re.match(pattern, topic) is not None
+
+
+def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> dict[str, Reads]:
+    """Every consumer group of the services and what it reads."""
+    groups: dict[str, Reads] = {}
     for name in services:
-        for subscriber, topic in _subscriptions(name):
-            groups[settings.consumer_group(name, subscriber)] = settings.topic(topic)
+        for subscriber, topic, channel in _subscriptions(name):
+            groups[settings.consumer_group(name, subscriber)] = Reads(topic, channel)
     return groups
 
 
 @functools.cache
-def _subscriptions(service: str) -> tuple[tuple[str, str], ...]:
-    """(subscriber, topic) pairs, read off the service as it would be built."""
+def _subscriptions(service: str) -> tuple[tuple[str, str | None, Channel | None], ...]:
+    """(subscriber, topic, channel) triples, read off the service as it would be built."""
     module = importlib.import_module(f"services.{service}.app")
     unused = Settings(pseudonym_key="unused", identity_master_key="00" * 32)
     runtime = module.create(unused, configure_logs=False)
-    return tuple((c.subscription.name, c.subscription.topic) for c in runtime.consumers)
+    return tuple(
+        (c.subscription.name, c.subscription.topic, c.subscription.channel)
+        for c in runtime.consumers
+    )
 
 
 async def pending_work(settings: Settings, services: Sequence[str] = SERVICES) -> int:
@@ -179,15 +213,25 @@ async def pending_work(settings: Settings, services: Sequence[str] = SERVICES) -
     groups = consumer_topics(settings, services)
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    layout = await topic_partitions(settings, sorted(set(groups.values())))
     await admin.start()
     await consumer.start()
     behind = 0
     try:
-        for group, topic in groups.items():
-            if topic not in layout:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        read = {
+            group: [t for t in names if reads.matches(settings, t)]
+            for group, reads in groups.items()
+        }
+        layout = await topic_partitions(settings, sorted({t for ts in read.values() for t in ts}))
+        for group, group_topics in read.items():
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in group_topics
+                if topic in layout
+                for p in layout[topic]
+            ]
+            if not partitions:
                 continue
-            partitions = [TopicPartition(topic, p) for p in layout[topic]]
             ends = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(group)
             for tp in partitions:
@@ -278,14 +322,48 @@ async def reset_namespace(settings: Settings) -> None:
         await client.close()
 
 
+def sender_of(envelope: Envelope[Any]) -> Tenant:
+    """The tenant an envelope is published as by default: the one its source names, else the
+    municipality it concerns."""
+    claimed = tenant_of_source(envelope.source)
+    if claimed is not None:
+        return claimed
+    if envelope.municipality is None:
+        raise ValueError(f"say which tenant publishes {envelope.type}")
+    return Tenant.municipality(envelope.municipality)
+
+
+def home_topic(envelope: Envelope[Any], tenant: Tenant | None = None) -> str:
+    """The topic (unprefixed) an event is published on: its sender's own topic of its channel
+    for what outside systems publish, its type's topic for the services' own events."""
+    model = type(envelope.data)
+    if model.CHANNEL is None:
+        return str(model.TOPIC)
+    return inbound_topic(tenant or sender_of(envelope), Channel(model.CHANNEL))
+
+
+async def ensure_home_topics(settings: Settings, names: Sequence[str]) -> None:
+    """Create these topics (unprefixed) as onboarding and the services would: a tenant's own
+    inbound topic with the inbound configuration, any other plainly."""
+    configs: dict[str, dict[str, str]] = {}
+    for name in names:
+        found = tenant_of_topic(name)
+        configs[settings.topic(name)] = (
+            inbound_topic_config(settings, found[1]) if found is not None else {}
+        )
+    await ensure_topics(settings, configs)
+
+
 class Publisher:
-    """Publishes as an outside system does: JSON envelopes with the subject as the key."""
+    """Publishes as an outside system does: JSON envelopes with the subject as the key, on the
+    sending tenant's own topic, which it creates (as onboarding would) if it does not exist."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producer = AIOKafkaProducer(
             **client_kwargs(settings), enable_idempotence=True, acks="all", linger_ms=5
         )
+        self._created: set[str] = set()
 
     async def __aenter__(self) -> Publisher:
         await self.producer.start()
@@ -294,12 +372,37 @@ class Publisher:
     async def __aexit__(self, *_: object) -> None:
         await self.producer.stop()
 
-    async def send(self, envelope: Envelope[Any]) -> None:
-        topic = self.settings.topic(type(envelope.data).TOPIC)
+    async def send(self, envelope: Envelope[Any], tenant: Tenant | None = None) -> None:
+        model = type(envelope.data)
+        if model.CHANNEL is None:
+            topic = self.settings.topic(model.TOPIC)
+        else:
+            topic = await self.tenant_topic(tenant or sender_of(envelope), Channel(model.CHANNEL))
         await self.producer.send(topic, encode_event(envelope), key=envelope.subject.encode())
 
+    async def tenant_topic(self, tenant: Tenant, channel: Channel) -> str:
+        """The tenant's own topic of the channel (full name), created if it does not exist."""
+        topic = self.settings.topic(inbound_topic(tenant, channel))
+        if topic not in self._created:
+            await ensure_topics(
+                self.settings, {topic: inbound_topic_config(self.settings, channel)}
+            )
+            self._created.add(topic)
+        return topic
+
     async def send_raw(self, topic: str, value: bytes, key: bytes | None) -> None:
+        """Raw bytes on a topic (unprefixed name), as a broken or hostile sender would. A
+        tenant's own topic is created first if it does not exist."""
+        if (found := tenant_of_topic(topic)) is not None:
+            await self.tenant_topic(*found)
         await self.producer.send(self.settings.topic(topic), value, key=key)
+
+    async def send_as(
+        self, tenant: Tenant, channel: Channel, value: bytes, key: bytes | None
+    ) -> Any:
+        """Raw bytes on a tenant's own topic of a channel; returns the broker's metadata."""
+        topic = await self.tenant_topic(tenant, channel)
+        return await (await self.producer.send(topic, value, key=key))
 
     async def flush(self) -> None:
         await self.producer.flush()

@@ -13,11 +13,17 @@ For every overlay under deploy/k8s/overlays it builds what `kubectl apply -k` wo
 - against Insats' policy: requests and limits, probes, a locked-down securityContext, a
   PodDisruptionBudget, an autoscaler no wider than the input topics' partitions, a
   NetworkPolicy, a grace period longer than the service's own shutdown grace, no secret in
-  plain text, Kafka users and MongoDB users with exactly what each service needs.
+  plain text, Kafka users and MongoDB users with exactly what each service needs;
+- against the tenant model (shared/contracts/tenants.py): each tenant's KafkaUser (labelled
+  insats/tenant-kind) writes its own inbound topics and reads its own stream, by literal ACLs and
+  nothing else; each tenant inbound topic is stamped by the broker and bounded in size as
+  inbound_topic_config creates it; referral topics are read by intake alone and kept no longer
+  than the referral retention.
 
 The service rules read the services themselves (services/<name>/app.py, built with the
 Deployment's environment), so a new subscription, topic or required secret in the code fails
-here until the manifests follow.
+here until the manifests follow. A subscription of an inbound channel stands for the tenant
+topics of the build its pattern matches, as the consumer's pattern subscription would find them.
 
     .venv/bin/python -m scripts.validate_manifests                  # every overlay
     .venv/bin/python -m scripts.validate_manifests deploy/k8s/overlays/prod
@@ -37,7 +43,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, get_args
+from typing import TYPE_CHECKING, Any, Final, get_args
 
 import jsonschema
 import kubernetes_validate
@@ -46,7 +52,20 @@ from pydantic import SecretStr, ValidationError
 
 from scripts.node_tool import NodeTool
 from shared.contracts import topics
+from shared.contracts.tenants import (
+    SHARED_TOPICS,
+    Channel,
+    InvalidTenant,
+    Tenant,
+    TenantKind,
+    channel_pattern,
+    tenant_of_topic,
+)
+from shared.messaging.kafka import short_retention
 from shared.settings import ExplicitSettings, Settings
+
+if TYPE_CHECKING:
+    from shared.messaging.service import ServiceRuntime
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 OVERLAYS: Final = ROOT / "deploy" / "k8s" / "overlays"
@@ -63,14 +82,26 @@ DUMMY_ANNOTATION: Final = "insats/dummy-values"
 HEALTH_PATHS: Final = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
 # The one writable path of a container with a read-only root filesystem.
 SCRATCH: Final = "/tmp"  # noqa: S108 - a mount point checked, not a file created
-# Who may read a topic at all, by service: the rest of the world may not.
+# Who may read a topic at all, by service: the rest of the world may not. The shared referral
+# topic stays listed: a deployment migrating from it still must not widen who reads it.
 RESTRICTED_READERS: Final[dict[str, frozenset[str]]] = {
     topics.MUNICIPAL_REFERRALS: frozenset({"intake"}),
     topics.dead_letter_topic("intake"): frozenset(),
     topics.INTAKE_SPECIAL_CATEGORIES: frozenset({"outcomes"}),
 }
+# The same for every tenant's topic of an inbound channel: a referral names its resident by
+# clear personnummer, whichever municipality sent it.
+RESTRICTED_CHANNEL_READERS: Final[dict[Channel, frozenset[str]]] = {
+    Channel.REFERRALS: frozenset({"intake"}),
+}
 # Topics that carry clear identities and must not outlive the referral retention.
 IDENTITY_TOPICS: Final = (topics.MUNICIPAL_REFERRALS, topics.dead_letter_topic("intake"))
+IDENTITY_CHANNELS: Final = frozenset({Channel.REFERRALS})
+# The label that makes a KafkaUser a tenant's, with the tenant's kind as its value.
+TENANT_LABEL: Final = "insats/tenant-kind"
+# The operations on its own topics a tenant's user is given, and nothing beyond them.
+TENANT_WRITE_OPERATIONS: Final = ("Write", "Describe")
+TENANT_READ_OPERATIONS: Final = ("Read", "Describe")
 _OPERATIONS_IMPLYING_DESCRIBE: Final = frozenset({"Read", "Write", "Delete", "Alter"})
 
 Document = dict[str, Any]
@@ -370,24 +401,23 @@ def settings_of(env: Environment) -> Settings:
 
 @dataclass(frozen=True)
 class ServiceNeeds:
-    """What a service's code reads, writes and joins, under given settings. A written topic may
-    be a template (insats.partner.{partner_id}.placements): one topic per partner."""
+    """What a service's code reads, writes and joins under given settings, as the topics of a
+    build. A subscription of an inbound channel reads every KafkaTopic its pattern matches (each
+    tenant's own topic of the channel: none yet where no tenant is onboarded); a template written
+    to (insats.partner.{partner_id}.placements) stands for every KafkaTopic of its shape that is
+    a tenant's own stream. The topics the code names outright must exist."""
 
-    groups: dict[str, str]
-    reads: frozenset[str]
+    subscriptions: dict[str, frozenset[str]]  # consumer group -> the topics it reads
+    named: frozenset[str]
     writes: frozenset[str]
 
-    def concrete_writes(self, manifests: Manifests) -> frozenset[str]:
-        """The written topics, templates replaced by the KafkaTopics that match them."""
-        plain = {t for t in self.writes if not _is_template(t)}
-        matched = {
-            name
-            for template in self.writes
-            if _is_template(template)
-            for name in manifests.topic_names()
-            if _template_pattern(template).fullmatch(name)
-        }
-        return frozenset(plain | matched)
+    @property
+    def groups(self) -> frozenset[str]:
+        return frozenset(self.subscriptions)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*self.subscriptions.values())
 
 
 def _is_template(topic: str) -> bool:
@@ -399,23 +429,87 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     return re.compile("[^.]+".join(re.escape(part) for part in parts))
 
 
-def service_needs(service: str, settings: Settings) -> ServiceNeeds:
-    """Builds the service as `insats run` would (no connection is opened by building it).
-    Raises SystemExit when a required setting is missing, as the service itself would."""
+def stream_owner(topic: str) -> Tenant | None:
+    """The tenant whose own stream the topic (unprefixed) is, if any."""
+    parts = topic.split(".")
+    if len(parts) != 4 or parts[1] not in {kind.value for kind in TenantKind}:
+        return None
+    try:
+        tenant = Tenant(TenantKind(parts[1]), parts[2])
+    except InvalidTenant:
+        return None
+    return tenant if tenant.answers_topic() == topic else None
+
+
+def tenant_of_user(kind: str, username: str) -> Tenant | None:
+    """The tenant a KafkaUser of this kind and name stands for: its name is the tenant's
+    username (kommun-1384, owner-<id>, partner-<id>), or it is no tenant's."""
+    try:
+        tenant = Tenant(TenantKind(kind), username.partition("-")[2])
+    except ValueError:  # an unknown kind, or InvalidTenant
+        return None
+    return tenant if tenant.username == username else None
+
+
+def _fills(template: str, topic: str, prefix: str) -> bool:
+    # Every template of the contract is one topic per tenant, its own stream. The shape alone is
+    # not enough: insats.{tenant_kind}.{tenant_id}.{stream} also fits every inbound topic.
+    return (
+        bool(_template_pattern(template).fullmatch(topic))
+        and topic.startswith(prefix)
+        and stream_owner(topic[len(prefix) :]) is not None
+    )
+
+
+def build_service(service: str, settings: Settings) -> ServiceRuntime:
+    """The service as `insats run` builds it; no connection is opened by building it. Raises
+    SystemExit when a required setting is missing, as the service itself would."""
     # The CA file exists only inside the pod; TLS is not what is checked here.
     offline = settings.model_copy(
         update={"kafka_security_protocol": "PLAINTEXT", "kafka_ssl_cafile": None}
     )
     module = importlib.import_module(f"services.{service}.app")
-    runtime = module.create(offline, configure_logs=False)
-    groups = {
-        settings.consumer_group(service, c.subscription.name): settings.topic(c.subscription.topic)
-        for c in runtime.consumers
-    }
+    runtime: ServiceRuntime = module.create(offline, configure_logs=False)
+    return runtime
+
+
+def service_needs(service: str, settings: Settings, manifests: Manifests) -> ServiceNeeds:
+    """What the service built under `settings` needs of the KafkaTopics in `manifests`. Raises
+    SystemExit when a required setting is missing, as the service itself would."""
+    runtime = build_service(service, settings)
+    names = manifests.topic_names()
+    subscriptions: dict[str, frozenset[str]] = {}
+    named: set[str] = set()
+    for consumer in runtime.consumers:
+        subscription = consumer.subscription
+        group = settings.consumer_group(service, subscription.name)
+        if subscription.channel is None:
+            assert subscription.topic is not None
+            topic = settings.topic(subscription.topic)
+            subscriptions[group] = frozenset({topic})
+            named.add(topic)
+            continue
+        # The very pattern the consumer subscribes with (shared/messaging/service.py).
+        pattern = re.compile(
+            channel_pattern(
+                subscription.channel,
+                settings.topic_prefix,
+                shared=settings.shared_inbound_topics,
+            )
+        )
+        subscriptions[group] = frozenset(name for name in names if pattern.match(name))
+        if settings.shared_inbound_topics:
+            named.add(settings.topic(SHARED_TOPICS[subscription.channel]))
     published = {getattr(p, "topic", None) for p in runtime.broker.publishers}
-    writes = {t for t in published if isinstance(t, str)}
-    writes.add(settings.topic(topics.dead_letter_topic(service)))
-    return ServiceNeeds(groups, frozenset(groups.values()), frozenset(writes))
+    plain = {t for t in published if isinstance(t, str) and not _is_template(t)}
+    plain.add(settings.topic(topics.dead_letter_topic(service)))
+    templates = {t for t in published if isinstance(t, str) and _is_template(t)}
+    filled = {
+        name
+        for name in names
+        if any(_fills(template, name, settings.topic_prefix) for template in templates)
+    }
+    return ServiceNeeds(subscriptions, frozenset(named | plain), frozenset(plain | filled))
 
 
 def service_of(container: dict[str, Any]) -> str | None:
@@ -465,10 +559,10 @@ def grants(user: Document, resource_type: str, name: str, operation: str) -> boo
 
 
 def _acl_problems(
-    user: Document, service: str, needs: ServiceNeeds, settings: Settings, manifests: Manifests
+    user: Document, service: str, needs: ServiceNeeds, settings: Settings
 ) -> list[Problem]:
     where = _ref(user)
-    writes = needs.concrete_writes(manifests)
+    writes = needs.writes
     problems = [
         Problem(where, f"cannot Read topic {topic}, which {service} consumes")
         for topic in sorted(needs.reads)
@@ -600,7 +694,7 @@ def _service_problems(
             Problem(where, f"its environment is not valid settings: {details}"),
         ], None
     try:
-        needs = service_needs(service, settings)
+        needs = service_needs(service, settings, manifests)
     except SystemExit as error:
         return [*problems, Problem(where, f"{service} would not start: {error.code}")], None
 
@@ -655,8 +749,8 @@ def _kafka_problems(
     manifests: Manifests,
 ) -> list[Problem]:
     problems: list[Problem] = []
-    # A template stands for topics created per partner; there may be none yet.
-    for topic in sorted(t for t in needs.reads | needs.writes if not _is_template(t)):
+    # Only the topics the code names: a channel's or a template's are those of the build.
+    for topic in sorted(needs.named):
         if manifests.of_kind("KafkaTopic") and manifests.topic(topic) is None:
             problems.append(Problem(where, f"topic {topic}, used by {service}, has no KafkaTopic"))
     clusters = manifests.of_kind("Kafka")
@@ -717,7 +811,7 @@ def _kafka_problems(
                 "which Strimzi writes",
             )
         )
-    return problems + _acl_problems(user, service, needs, settings, manifests)
+    return problems + _acl_problems(user, service, needs, settings)
 
 
 def _ca_problems(
@@ -842,30 +936,38 @@ def _workload_problems(deployment: Document, manifests: Manifests) -> list[Probl
 def _autoscaler_problems(
     autoscalers: list[Document], needs: ServiceNeeds, service: str, manifests: Manifests
 ) -> list[Problem]:
-    partitions = {
-        topic: count
-        for topic in needs.reads
-        if isinstance(count := _dig(manifests.topic(topic) or {}, "spec", "partitions"), int)
-    }
-    if not partitions:
+    # The partitions a consumer group shares out among the replicas: a channel's group reads
+    # every tenant's topic of the channel, assigned round-robin over all their partitions.
+    capacity: dict[str, int] = {}
+    for group, read in needs.subscriptions.items():
+        counts = [
+            count
+            for topic in sorted(read)
+            if isinstance(count := _dig(manifests.topic(topic) or {}, "spec", "partitions"), int)
+        ]
+        if counts:
+            capacity[group] = sum(counts)
+    if not capacity:
         return []
-    # Every replica consumes every subscription: the smallest topic caps them all.
-    tightest = min(sorted(partitions), key=lambda topic: partitions[topic])
+    # Every replica consumes every subscription: the smallest group caps them all.
+    tightest = min(sorted(capacity), key=lambda group: capacity[group])
+    topics_read = ", ".join(sorted(needs.subscriptions[tightest]))
     problems = []
     for autoscaler in autoscalers:
         ceiling = _dig(autoscaler, "spec", "maxReplicas")
-        if isinstance(ceiling, int) and ceiling > partitions[tightest]:
+        if isinstance(ceiling, int) and ceiling > capacity[tightest]:
             problems.append(
                 Problem(
                     _ref(autoscaler),
-                    f"maxReplicas {ceiling} exceeds the {partitions[tightest]} partitions of "
-                    f"{tightest}, which {service} consumes: the extra replicas would idle",
+                    f"maxReplicas {ceiling} exceeds the {capacity[tightest]} partitions of "
+                    f"{topics_read}, which {service} consumes in group {tightest}: "
+                    "the extra replicas would idle",
                 )
             )
     return problems
 
 
-def _topic_problems(manifests: Manifests) -> list[Problem]:
+def _topic_problems(manifests: Manifests, prefix: str) -> list[Problem]:
     problems: list[Problem] = []
     limit_ms = Settings.model_fields["referral_retention_hours"].default * 3_600_000
     for topic in manifests.of_kind("KafkaTopic"):
@@ -889,16 +991,90 @@ def _topic_problems(manifests: Manifests) -> list[Problem]:
                         "an acknowledged write may sit on one broker",
                     )
                 )
-        if (spec.get("topicName") or _name(topic)) in IDENTITY_TOPICS:
-            retention = config.get("retention.ms")
-            if not isinstance(retention, int) or not 0 < retention <= limit_ms:
-                problems.append(
-                    Problem(
-                        _ref(topic),
-                        f"retention.ms {retention} must be at most {limit_ms} "
-                        "(the referral retention): the topic holds clear personnummer",
-                    )
-                )
+        name = _unprefixed(str(spec.get("topicName") or _name(topic)), prefix)
+        if name is not None and _holds_identities(name):
+            problems += _identity_retention_problems(topic, config, limit_ms)
+        inbound = tenant_of_topic(name) if name is not None else None
+        if inbound is not None:
+            problems += _inbound_config_problems(topic, config)
+    return problems
+
+
+def _unprefixed(topic: str, prefix: str) -> str | None:
+    return topic[len(prefix) :] if topic.startswith(prefix) else None
+
+
+def _holds_identities(topic: str) -> bool:
+    """Whether the topic (unprefixed) carries clear identities: intake's dead letters, and every
+    tenant's topic (or the shared topic) of a channel that carries them."""
+    inbound = tenant_of_topic(topic)
+    return topic in IDENTITY_TOPICS or (inbound is not None and inbound[1] in IDENTITY_CHANNELS)
+
+
+def _as_int(value: object) -> int | None:
+    """A topic setting as Kafka reads it: Strimzi passes numbers and numeric strings alike."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    return None
+
+
+def _identity_retention_problems(
+    topic: Document, config: dict[str, Any], limit_ms: int
+) -> list[Problem]:
+    problems = []
+    retention = _as_int(config.get("retention.ms"))
+    if retention is None or not 0 < retention <= limit_ms:
+        problems.append(
+            Problem(
+                _ref(topic),
+                f"retention.ms {config.get('retention.ms')} must be at most {limit_ms} "
+                "(the referral retention): the topic holds clear personnummer",
+            )
+        )
+    # The broker deletes a segment only whole, once its newest record has expired: with the
+    # default week-long segments a quiet topic keeps its identities long past retention.ms.
+    segment_limit = int(short_retention(limit_ms)["segment.ms"])
+    segment = _as_int(config.get("segment.ms"))
+    if segment is None or not 0 < segment <= segment_limit:
+        problems.append(
+            Problem(
+                _ref(topic),
+                f"segment.ms {config.get('segment.ms')} must be at most {segment_limit}: "
+                "a segment is deleted only whole, so its oldest clear personnummer outlives "
+                "retention.ms by up to the segment's age",
+            )
+        )
+    return problems
+
+
+def _inbound_config_problems(topic: Document, config: dict[str, Any]) -> list[Problem]:
+    """A tenant's inbound topic as inbound_topic_config (shared/messaging/kafka.py) creates it."""
+    problems = []
+    stamp = config.get("message.timestamp.type")
+    if stamp != "LogAppendTime":
+        problems.append(
+            Problem(
+                _ref(topic),
+                f"message.timestamp.type {stamp} is not LogAppendTime: a tenant's records must "
+                "carry the broker's time, not one the sender chose (intake dates a referral's "
+                "receipt by it)",
+            )
+        )
+    bound = Settings.model_fields["inbound_max_message_bytes"].default
+    size = _as_int(config.get("max.message.bytes"))
+    if size is None or not 0 < size <= bound:
+        problems.append(
+            Problem(
+                _ref(topic),
+                f"max.message.bytes {config.get('max.message.bytes')} must be at most {bound} "
+                "(INSATS_INBOUND_MAX_MESSAGE_BYTES): the broker must refuse a tenant's larger "
+                "records before any service reads them",
+            )
+        )
     return problems
 
 
@@ -929,17 +1105,50 @@ def _strimzi_problems(manifests: Manifests) -> list[Problem]:
     return problems
 
 
-def _reader_problems(manifests: Manifests) -> list[Problem]:
-    users_of_services: dict[str, str] = {}
+def _service_users(manifests: Manifests) -> dict[str, str]:
+    """The Kafka users the Deployments run the services as: username -> service."""
+    users: dict[str, str] = {}
     for deployment in manifests.of_kind("Deployment"):
         for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
             service = service_of(_map(container))
             username = environment(_map(container), manifests).values.get("INSATS_KAFKA_USERNAME")
             if service and username:
-                users_of_services[username] = service
+                users[username] = service
+    return users
+
+
+def _topic_prefix(manifests: Manifests) -> str:
+    """INSATS_TOPIC_PREFIX as the services run with it: tenants' topics carry it as theirs do."""
+    prefixes = set()
+    for deployment in manifests.of_kind("Deployment"):
+        for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
+            if service_of(_map(container)) is None:
+                continue
+            try:
+                prefixes.add(settings_of(environment(_map(container), manifests)).topic_prefix)
+            except ValidationError:
+                continue  # reported with the Deployment
+    return prefixes.pop() if len(prefixes) == 1 else ""
+
+
+def restricted_readers(manifests: Manifests, prefix: str = "") -> dict[str, frozenset[str]]:
+    """Who may read each restricted topic of the build: the fixed ones, and every tenant's topic
+    of a restricted channel."""
+    readers = {prefix + topic: services for topic, services in RESTRICTED_READERS.items()}
+    for name in manifests.topic_names():
+        unprefixed = _unprefixed(name, prefix)
+        inbound = tenant_of_topic(unprefixed) if unprefixed is not None else None
+        if inbound is not None and inbound[1] in RESTRICTED_CHANNEL_READERS:
+            readers[name] = RESTRICTED_CHANNEL_READERS[inbound[1]]
+    return readers
+
+
+def _reader_problems(manifests: Manifests, prefix: str) -> list[Problem]:
+    users_of_services = _service_users(manifests)
     problems = []
+    restricted = restricted_readers(manifests, prefix)
     for user in manifests.of_kind("KafkaUser"):
-        for topic, readers in RESTRICTED_READERS.items():
+        for topic, readers in sorted(restricted.items()):
             if (
                 grants(user, "topic", topic, "Read")
                 and users_of_services.get(_name(user)) not in readers
@@ -948,6 +1157,106 @@ def _reader_problems(manifests: Manifests) -> list[Problem]:
                 problems.append(
                     Problem(_ref(user), f"may read {topic}, which only {allowed} may read")
                 )
+    return problems
+
+
+def _tenant_problems(manifests: Manifests, prefix: str) -> list[Problem]:
+    services = _service_users(manifests)
+    problems = []
+    for user in manifests.of_kind("KafkaUser"):
+        kind = _dig(user, "metadata", "labels", TENANT_LABEL)
+        if kind is None:
+            if _name(user) not in services:
+                problems.append(
+                    Problem(
+                        _ref(user),
+                        f"runs no service and has no {TENANT_LABEL} label: no rule checks what "
+                        "it may read and write",
+                    )
+                )
+            continue
+        tenant = tenant_of_user(str(kind), _name(user))
+        if tenant is None:
+            problems.append(
+                Problem(
+                    _ref(user),
+                    f"is no {kind}'s user: a tenant's KafkaUser is named as the tenant's username "
+                    "(kommun-<kommunkod>, owner-<id>, partner-<id>)",
+                )
+            )
+            continue
+        problems += _tenant_acl_problems(user, tenant, prefix, manifests)
+    return problems
+
+
+def _tenant_may(
+    kind: str,
+    name: str,
+    pattern: str,
+    operation: str,
+    topics_allowed: set[tuple[str, str]],
+    groups: str,
+) -> bool:
+    if kind == "topic":
+        return pattern == "literal" and (name, operation) in topics_allowed
+    if kind == "group":
+        return operation in {"Read", "Describe"} and (
+            (pattern == "prefix" and name == groups)
+            or (pattern == "literal" and name.startswith(groups))
+        )
+    return False
+
+
+def _tenant_acl_problems(
+    user: Document, tenant: Tenant, prefix: str, manifests: Manifests
+) -> list[Problem]:
+    """A tenant writes its own inbound topics and reads its own stream, each named literally:
+    the topic a record arrived on is what tells Insats who sent it."""
+    where = _ref(user)
+    written = [prefix + topic for topic in tenant.writes()]
+    stream = prefix + tenant.answers_topic()
+    allowed = {(topic, op) for topic in written for op in TENANT_WRITE_OPERATIONS}
+    allowed |= {(stream, op) for op in TENANT_READ_OPERATIONS}
+    groups = f"{tenant.username}."
+    problems = []
+    for acl in _list(_dig(user, "spec", "authorization", "acls")):
+        if _map(acl).get("type", "allow") == "deny":
+            continue
+        resource = _map(_map(acl).get("resource"))
+        kind, name = str(resource.get("type")), str(resource.get("name"))
+        pattern = str(resource.get("patternType", "literal"))
+        if kind == "topic" and (pattern != "literal" or name == "*"):
+            shape = "wildcard" if name == "*" else pattern
+            problems.append(
+                Problem(
+                    where,
+                    f"has a {shape} ACL on topic {name}: a tenant's topic ACLs must name its own "
+                    "topics literally, or it may write another's topics or topics made later",
+                )
+            )
+            continue
+        problems += [
+            Problem(
+                where,
+                f"grants {operation} on {kind} {name} ({pattern}): a {tenant.kind} "
+                "writes only its own inbound topics and reads only its own stream",
+            )
+            for operation in sorted(_operations(acl))
+            if not _tenant_may(kind, name, pattern, operation, allowed, groups)
+        ]
+    for topic in written:
+        if not grants(user, "topic", topic, "Write"):
+            problems.append(Problem(where, f"cannot Write its own topic {topic}"))
+    if not grants(user, "topic", stream, "Read"):
+        problems.append(Problem(where, f"cannot Read its own stream {stream}"))
+    if not grants(user, "group", f"{groups}consumer", "Read"):
+        problems.append(Problem(where, f"cannot Read its consumer groups {groups}*"))
+    if manifests.of_kind("KafkaTopic"):
+        problems += [
+            Problem(where, f"its topic {topic} has no KafkaTopic")
+            for topic in [*written, stream]
+            if manifests.topic(topic) is None
+        ]
     return problems
 
 
@@ -1037,9 +1346,11 @@ def policy_problems(documents: list[Document]) -> list[Problem]:
     problems: list[Problem] = []
     for deployment in manifests.of_kind("Deployment"):
         problems += _workload_problems(deployment, manifests)
-    problems += _topic_problems(manifests)
+    prefix = _topic_prefix(manifests)
+    problems += _topic_problems(manifests, prefix)
     problems += _strimzi_problems(manifests)
-    problems += _reader_problems(manifests)
+    problems += _reader_problems(manifests, prefix)
+    problems += _tenant_problems(manifests, prefix)
     problems += _secret_problems(manifests)
     return problems
 

@@ -15,7 +15,8 @@ def luhn_check_digit(digits: str) -> int:
 
 def valid_organisationsnummer(text: str) -> bool:
     digits = text.replace("-", "")
-    if len(digits) != 10 or not digits.isdigit():
+    # isascii(): str.isdigit() is true for every Unicode digit, which int() then reads.
+    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):
         return False
     # The third digit is at least 2 for organisations, which keeps them apart from personnummer.
     return int(digits[2]) >= 2 and luhn_check_digit(digits[:9]) == int(digits[9])

@@ -675,9 +675,9 @@ class MemoryDatabase:
             try:
                 result = await work(tx)
                 if tx.applied_ids:
-                    await self.inbox.insert_many(
-                        [{"_id": event_id, "at": tx.now} for event_id in tx.applied_ids]
-                    )
+                    await self.inbox.insert_many(tx.inbox_documents())
+                # Audit entries of a rebuild are not kept: the live service wrote them when it
+                # first refused the inputs.
                 kept = [record.to_document(tx.now) for record in tx.outgoing if self._keep(record)]
                 if kept:
                     await self.outbox.insert_many(kept)

@@ -99,6 +99,12 @@ class Metrics:
             (*labels, "code"),
             registry=self.registry,
         )
+        self.rejected = Counter(
+            "insats_inputs_rejected_total",
+            "Inputs refused with a reason answered to their sender (claims a tenant may not make)",
+            (*labels, "code"),
+            registry=self.registry,
+        )
         self.retries = Counter(
             "insats_handler_retries_total", "Handler retries", labels, registry=self.registry
         )
@@ -118,6 +124,18 @@ class Metrics:
         self.outbox_pending = Gauge(
             "insats_outbox_pending",
             "Outbox records not yet published",
+            ("service",),
+            registry=self.registry,
+        )
+        self.outbox_parked = Counter(
+            "insats_outbox_parked_total",
+            "Records the relay could not publish, parked with their reason",
+            ("service", "reason"),
+            registry=self.registry,
+        )
+        self.outbox_oldest_seconds = Gauge(
+            "insats_outbox_oldest_seconds",
+            "Age of the oldest record waiting in the outbox",
             ("service",),
             registry=self.registry,
         )

@@ -135,6 +135,11 @@ class Transaction:
     now: datetime
     applied_ids: list[str] = field(default_factory=list)
     outgoing: list[OutboxRecord] = field(default_factory=list)
+    # How each input ended (applied, rejected, dead_lettered) and where it was on the broker,
+    # kept in its inbox document so every input's end can be accounted for.
+    ends: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Refused claims and other decisions an operator must be able to look back on.
+    audit_entries: list[Document] = field(default_factory=list)
 
     def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
         """Stage an event for the outbox: on its type's topic, or `topic` for streams whose
@@ -147,6 +152,23 @@ class Transaction:
 
     def emit_record(self, record: OutboxRecord) -> None:
         self.outgoing.append(record)
+
+    def mark(self, inbox_id: str, end: str, origin: str) -> None:
+        """This input is done with: its id goes into the inbox with how it ended."""
+        self.applied_ids.append(inbox_id)
+        self.ends[inbox_id] = (end, origin)
+
+    def audit(self, entry: Document) -> None:
+        self.audit_entries.append({"at": self.now, **entry})
+
+    def inbox_documents(self) -> list[Document]:
+        documents = []
+        for inbox_id in self.applied_ids:
+            document: Document = {"_id": inbox_id, "at": self.now}
+            if inbox_id in self.ends:
+                document["end"], document["origin"] = self.ends[inbox_id]
+            documents.append(document)
+        return documents
 
 
 def event_record(
@@ -194,6 +216,9 @@ class ServiceDatabase:
         self.inbox: AsyncCollection[Document] = self.db["inbox"]
         self.outbox: AsyncCollection[Document] = self.db["outbox"]
         self.leases: AsyncCollection[Document] = self.db["leases"]
+        # Records the relay could not publish, with the reason (shared/messaging/relay.py).
+        self.parked: AsyncCollection[Document] = self.db["outbox_parked"]
+        self.audit: AsyncCollection[Document] = self.db["audit"]
 
     def collection(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
@@ -231,10 +256,9 @@ class ServiceDatabase:
             tx = Transaction(session=session, settings=self.settings, now=now or datetime.now(UTC))
             result = await work(tx)
             if tx.applied_ids:
-                await self.inbox.insert_many(
-                    [{"_id": event_id, "at": tx.now} for event_id in tx.applied_ids],
-                    session=session,
-                )
+                await self.inbox.insert_many(tx.inbox_documents(), session=session)
+            if tx.audit_entries:
+                await self.audit.insert_many(tx.audit_entries, session=session)
             if tx.outgoing:
                 await self.outbox.insert_many(
                     [record.to_document(tx.now) for record in tx.outgoing], session=session

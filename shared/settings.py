@@ -30,6 +30,29 @@ class Settings(BaseSettings):
     referral_retention_hours: int = Field(
         default=72, ge=1, description="Retention of the inbound referral topic (clear identities)."
     )
+    kafka_metadata_max_age_ms: int = Field(
+        default=30_000,
+        ge=100,
+        description="How often consumers look for new topics: a tenant onboarded later is read "
+        "from this long after its topics are created.",
+    )
+    # The trust boundary (shared/contracts/tenants.py).
+    shared_inbound_topics: bool = Field(
+        default=False,
+        description="Also read the shared inbound topics of earlier versions, where the tenant "
+        "is what the envelope's source claims: only while a deployment migrates.",
+    )
+    inbound_max_message_bytes: int = Field(
+        default=262_144,
+        ge=16_384,
+        description="max.message.bytes of the inbound topics: the broker refuses larger records.",
+    )
+    referral_max_age_days: int = Field(
+        default=90,
+        ge=1,
+        description="A referral dated more than this many days before intake received it is "
+        "refused (REFERRAL_DATE_OUT_OF_RANGE); one dated more than a day after, too.",
+    )
 
     # Database: one database per service, named <database_prefix>_<service>
     mongodb_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
@@ -55,6 +78,24 @@ class Settings(BaseSettings):
     relay_poll_ms: int = Field(default=500, ge=10)
     relay_batch_size: int = Field(default=1_000, ge=1)
     relay_lease_seconds: float = Field(default=10.0, gt=0)
+    relay_max_record_bytes: int = Field(
+        default=1_000_000,
+        ge=16_384,
+        description="A record larger than this is parked, not sent: the broker would refuse it.",
+    )
+    relay_parked_retry_seconds: float = Field(
+        default=30.0, gt=0, description="How often parked records whose topic was missing retry."
+    )
+
+    # Readiness: a service is not ready while it cannot do its work, whatever still answers.
+    ready_max_outbox_age_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Not ready while the oldest unpublished outbox record is older than this.",
+    )
+    ready_max_batch_seconds: float = Field(
+        default=300.0, gt=0, description="Not ready while one batch has been in flight this long."
+    )
 
     # Process
     shutdown_grace_seconds: float = Field(

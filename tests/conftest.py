@@ -126,6 +126,10 @@ def env(stack_env: dict[str, str], namespace: Namespace) -> dict[str, str]:
         "INSATS_RETRY_BACKOFF_MAX_MS": "100",
         "INSATS_RELAY_POLL_MS": "100",
         "INSATS_TOPIC_PARTITIONS": "3",
+        # Tenants' topics are created as a test first publishes on them: found within a second.
+        "INSATS_KAFKA_METADATA_MAX_AGE_MS": "1000",
+        # The tests replay histories with fixed dates; the bound is tested on its own.
+        "INSATS_REFERRAL_MAX_AGE_DAYS": "3650",
     }
 
 

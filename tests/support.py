@@ -14,9 +14,17 @@ from typing import Any
 from scripts.harness import SERVICES, Platform, Publisher, read_topic, settings_for
 from services.outcomes.store import OutcomesStore
 from shared.contracts.envelope import Envelope, EventData, new_event
+from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.messaging.service import ServiceRuntime
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
+
+# The municipality most tests publish as, and its own inbound topics (unprefixed).
+HALMSTAD = Tenant.municipality("1380")
+
+
+def tenant_topic(channel: Channel, tenant: Tenant = HALMSTAD) -> str:
+    return inbound_topic(tenant, channel)
 
 
 @asynccontextmanager
@@ -70,10 +78,9 @@ async def publish(settings: Settings, *events: Envelope[Any]) -> None:
         await publisher.flush()
 
 
-def event(
-    data: EventData, municipality: str = "1380", source: str = "urn:kommun:1380"
-) -> Envelope[Any]:
-    return new_event(data, source=source, municipality=municipality)
+def event(data: EventData, municipality: str = "1380", source: str | None = None) -> Envelope[Any]:
+    """An envelope as a municipality publishes it: by default from that municipality."""
+    return new_event(data, source=source or f"urn:kommun:{municipality}", municipality=municipality)
 
 
 async def events_on(

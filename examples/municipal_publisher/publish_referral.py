@@ -119,7 +119,8 @@ async def publish_and_wait(
     await producer.start()
     try:
         await producer.send_and_wait(
-            topic("insats.municipal.referrals"),
+            # The municipality's own referral topic: only its Kafka user may write it.
+            topic(f"insats.municipality.{event['data']['municipality']}.referrals"),
             json.dumps(event).encode(),
             key=event["subject"].encode(),
             headers=[

@@ -33,7 +33,9 @@ from faststream.specification import AsyncAPI
 
 from scripts.contract.schemas import subject_field
 from shared.contracts import topics
+from shared.contracts.envelope import EventData
 from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.tenants import Channel, channel_address, channel_pattern, kinds_writing
 from shared.messaging import dead_letters
 from shared.settings import ExplicitSettings, Settings
 
@@ -91,15 +93,25 @@ def service_document(service: str) -> Document:
         .to_specification()
         .to_jsonable()
     )
-    return complete(generated, service)
+    addresses = {
+        channel_pattern(c.subscription.channel): c.subscription.channel
+        for c in runtime.consumers
+        if c.subscription.channel is not None
+    }
+    return complete(generated, service, addresses)
 
 
 def service_documents() -> dict[str, Document]:
     return {service: service_document(service) for service in SERVICES}
 
 
-def complete(document: Document, service: str) -> Document:
-    """FastStream's document with the wire details added (see the module docstring)."""
+def complete(
+    document: Document, service: str, channels: dict[str, Channel] | None = None
+) -> Document:
+    """FastStream's document with the wire details added (see the module docstring).
+    `channels` maps each pattern a subscriber reads by to its inbound channel: the document
+    shows the channel's topics as one parametrised address, not as the regular expression."""
+    _address_channels(document, channels or {})
     components = document.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     messages: dict[str, Any] = components.setdefault("messages", {})
@@ -124,6 +136,38 @@ def complete(document: Document, service: str) -> Document:
     _add_dead_letter_channel(document, service)
     _set_servers(document)
     return document
+
+
+_CHANNEL_ADDRESSES = frozenset(channel_address(channel) for channel in Channel)
+
+
+def _inbound(address: str) -> bool:
+    """An address outside systems write to: a channel's tenant topics, or a shared one."""
+    return address in _CHANNEL_ADDRESSES or address in topics.INBOUND_TOPICS
+
+
+def home_address(model: type[EventData]) -> str:
+    """Where a type travels: its channel's tenant topics, or its own topic."""
+    return channel_address(Channel(model.CHANNEL)) if model.CHANNEL else model.TOPIC
+
+
+def _address_channels(document: Document, channels: dict[str, Channel]) -> None:
+    for channel in document.get("channels", {}).values():
+        inbound = channels.get(channel.get("address", ""))
+        if inbound is None:
+            continue
+        channel["address"] = channel_address(inbound)
+        channel["parameters"] = {
+            "tenant_kind": {
+                "enum": [kind.value for kind in kinds_writing(inbound)],
+                "description": "Who writes the topic: each tenant has its own, which only its "
+                "Kafka user may write (shared/contracts/tenants.py).",
+            },
+            "tenant_id": {
+                "description": "The tenant's id: a municipality's kommunkod, a programme "
+                "owner's or a partner's id.",
+            },
+        }
 
 
 def _describe_address_parameters(channel: dict[str, Any]) -> None:
@@ -273,7 +317,7 @@ def _describe_wire(
         "description": "Shared by every event that one original input caused.",
         "location": "$message.payload#/correlationid",
     }
-    message["headers"] = _headers(types, published_by_insats=address not in topics.INBOUND_TOPICS)
+    message["headers"] = _headers(types, published_by_insats=not _inbound(address))
     if receiving:
         message["headers"]["description"] = " ".join(
             part
@@ -282,7 +326,7 @@ def _describe_wire(
                 "This operation applies the types listed; other types on the topic are "
                 + (
                     "dead-lettered (it is an inbound topic)."
-                    if address in topics.INBOUND_TOPICS
+                    if _inbound(address)
                     else "skipped, so producers can add types."
                 ),
             )
@@ -296,7 +340,7 @@ def _describe_wire(
     keys = [
         f"{model.TYPE}: {subject_field(model) or 'the subject'}"
         for model in models
-        if address == model.TOPIC
+        if address == home_address(model)
     ]
     message["bindings"] = {
         "kafka": {

@@ -11,8 +11,9 @@ breaking (needs a new version published beside the old one)
 - an enum narrowed (a value removed), or an enum or a constant put on a free value
 - a constant changed (e.g. the envelope's specversion)
 - a field newly required, new or existing: publishers of inbound events would be rejected
-- a constraint tightened: a pattern added or changed, a minimum raised, a maximum lowered,
-  unknown properties forbidden
+- a constraint tightened on an event outside systems publish (an inbound one): a pattern added
+  or changed, a minimum raised, a maximum lowered, unknown properties forbidden; their
+  publishers would be rejected
 - a default changed: a publisher that leaves the field out would mean something else
 
 additive (keeps the version)
@@ -20,21 +21,37 @@ additive (keeps the version)
 - a new optional field
 - an enum widened (consumers must treat a value they do not know as "other")
 - a constraint loosened, a field made optional, a constant lifted
+- a constraint tightened on an event only Insats publishes: its consumers receive a subset of
+  what they were promised
 
 Descriptions, titles and examples never matter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 Schema = dict[str, Any]
 
 # Bounds where a larger number accepts less, and where a larger one accepts more.
-_LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
-_UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
+_LOWER_BOUNDS = (
+    "minimum",
+    "exclusiveMinimum",
+    "minLength",
+    "minItems",
+    "minProperties",
+    "formatMinimum",  # dates, compared as ISO strings
+)
+_UPPER_BOUNDS = (
+    "maximum",
+    "exclusiveMaximum",
+    "maxLength",
+    "maxItems",
+    "maxProperties",
+    "formatMaximum",
+)
 _NOT_THERE = object()
 
 
@@ -53,9 +70,14 @@ class Change:
         return f"{severity}: {where}: {self.kind}{detail}"
 
 
-def compare(baseline: Mapping[str, Schema], current: Mapping[str, Schema]) -> list[Change]:
+def compare(
+    baseline: Mapping[str, Schema],
+    current: Mapping[str, Schema],
+    published_only: Collection[str] = (),
+) -> list[Change]:
     """Every difference between the published schemas and the current ones that matters to a
-    consumer or producer, breaking or not, sorted."""
+    consumer or producer, breaking or not, sorted. `published_only` names the event types only
+    Insats publishes (no outside system does): tightening their constraints breaks no one."""
     changes: list[Change] = []
     for event_type in sorted(set(baseline) | set(current)):
         if event_type not in current:
@@ -63,7 +85,12 @@ def compare(baseline: Mapping[str, Schema], current: Mapping[str, Schema]) -> li
         elif event_type not in baseline:
             changes.append(Change(event_type, "", "new event type", breaking=False))
         else:
-            walker = _Walker(event_type, baseline[event_type], current[event_type])
+            walker = _Walker(
+                event_type,
+                baseline[event_type],
+                current[event_type],
+                tightening_breaks=event_type not in published_only,
+            )
             changes.extend(walker.run())
     return sorted(changes)
 
@@ -73,10 +100,13 @@ def breaking_changes(changes: list[Change]) -> list[Change]:
 
 
 class _Walker:
-    def __init__(self, event_type: str, old_root: Schema, new_root: Schema) -> None:
+    def __init__(
+        self, event_type: str, old_root: Schema, new_root: Schema, *, tightening_breaks: bool
+    ) -> None:
         self.event_type = event_type
         self.old_root = old_root
         self.new_root = new_root
+        self.tightening_breaks = tightening_breaks
         self._seen: set[tuple[int, int]] = set()
 
     def run(self) -> list[Change]:
@@ -187,7 +217,7 @@ class _Walker:
             yield self._change(
                 path,
                 "constraint loosened" if loosened else "constraint tightened",
-                breaking=not loosened,
+                breaking=not loosened and self.tightening_breaks,
                 detail=f"pattern {old.get('pattern')} -> {new.get('pattern')}",
             )
         for keyword in (*_LOWER_BOUNDS, *_UPPER_BOUNDS):
@@ -204,14 +234,17 @@ class _Walker:
             yield self._change(
                 path,
                 "constraint tightened" if tightened else "constraint loosened",
-                breaking=tightened,
+                breaking=tightened and self.tightening_breaks,
                 detail=f"{keyword} {before} -> {after}",
             )
         if old.get("additionalProperties", True) is not False and (
             new.get("additionalProperties", True) is False
         ):
             yield self._change(
-                path, "constraint tightened", breaking=True, detail="unknown fields now forbidden"
+                path,
+                "constraint tightened",
+                breaking=self.tightening_breaks,
+                detail="unknown fields now forbidden",
             )
 
     def _compare_objects(self, path: str, old: Schema, new: Schema) -> Iterator[Change]:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.contract.asyncapi import Document, service_documents, types_by_action
+from scripts.contract.asyncapi import Document, home_address, service_documents, types_by_action
 from scripts.contract.schemas import Schema, event_schemas, subject_field
 from shared.contracts import topics
 from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.tenants import Channel, channel_address, kinds_writing
 from shared.messaging import dead_letters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,10 +73,11 @@ def build_index(documents: Mapping[str, Document]) -> dict[str, Any]:
     events: dict[str, Any] = {}
     for name, model in sorted(EVENT_TYPES.items()):
         family, number = _version(name)
-        inbound = model.TOPIC in topics.INBOUND_TOPICS
+        inbound = model.CHANNEL is not None
         entry: dict[str, Any] = {
             "schema": f"{SCHEMAS_FOLDER}/{name}.json",
-            "topic": model.TOPIC,
+            # What outside systems publish travels on the sender's own topic of its channel.
+            "topic": home_address(model),
             "key": "subject",
             "subject": subject_field(model),
             "version": number,
@@ -86,17 +88,55 @@ def build_index(documents: Mapping[str, Document]) -> dict[str, Any]:
         }
         newer = sorted(other for other in versions[family] if other[0] > number)
         older = sorted(other for other in versions[family] if other[0] < number)
+        if inbound:
+            entry["channel"] = model.CHANNEL
+            entry["shared_topic_while_migrating"] = model.TOPIC
         if newer:
             entry["superseded_by"] = newer[-1][1]
         if older:
             entry["supersedes"] = older[-1][1]
         events[name] = entry
     topic_entries: dict[str, Any] = {}
+    for channel in Channel:
+        topic_entries[channel_address(channel)] = {
+            "inbound": True,
+            "written_by": [kind.value for kind in kinds_writing(channel)],
+            "key": "the envelope's subject",
+            "types": sorted(n for n, model in EVENT_TYPES.items() if channel == model.CHANNEL),
+            "configuration": "message.timestamp.type=LogAppendTime, max.message.bytes bounded"
+            + ("; short retention: clear personnummer" if channel is Channel.REFERRALS else ""),
+        }
     for topic in topics.ALL_TOPICS:
+        if topic in topics.INBOUND_TOPICS:
+            topic_entries[topic] = {
+                "inbound": True,
+                "shared_while_migrating": True,
+                "read_only_with": "INSATS_SHARED_INBOUND_TOPICS=true",
+                "key": "the envelope's subject",
+                "types": sorted(n for n, model in EVENT_TYPES.items() if topic == model.TOPIC),
+            }
+            continue
         topic_entries[topic] = {
-            "inbound": topic in topics.INBOUND_TOPICS,
+            "inbound": False,
             "key": "the envelope's subject",
             "types": sorted(name for name, model in EVENT_TYPES.items() if topic == model.TOPIC),
+        }
+    for template in (
+        topics.MUNICIPALITY_EVENTS_TEMPLATE,
+        topics.PARTNER_PLACEMENTS_TEMPLATE,
+        topics.OWNER_EVENTS_TEMPLATE,
+    ):
+        topic_entries[template] = {
+            "inbound": False,
+            "read_by": "that tenant alone",
+            "key": "the envelope's subject",
+            "types": sorted(
+                {
+                    name
+                    for name, model in EVENT_TYPES.items()
+                    if model.TOPIC in (template, topics.TENANT_STREAM_TEMPLATE)
+                }
+            ),
         }
     for service in documents:
         topic_entries[topics.dead_letter_topic(service)] = {

@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.tenants import Channel, channel_address
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -46,9 +47,16 @@ def event_schema(model: type[EventData]) -> Schema:
     about = inspect.cleandoc(model.__doc__) if model.__doc__ else ""
     schema["$schema"] = JSON_SCHEMA_DIALECT
     schema["description"] = (
-        f"{model.TYPE}: one record on the topic {model.TOPIC}, its key {keyed_by}. {about}"
+        f"{model.TYPE}: one record on the topic {home_topic(model)}, its key {keyed_by}. {about}"
     ).strip()
     return schema
+
+
+def home_topic(model: type[EventData]) -> str:
+    """Its channel's tenant topics for what outside systems publish, else its own topic."""
+    if model.CHANNEL is not None:
+        return f"{channel_address(Channel(model.CHANNEL))} (the sender's own)"
+    return model.TOPIC
 
 
 def event_schemas() -> dict[str, Schema]:

@@ -9,6 +9,7 @@ from services.intake.handlers import IntakeHandlers
 from services.intake.identity import IdentityVault
 from services.intake.store import IntakeStore
 from shared.contracts import topics
+from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
@@ -26,7 +27,9 @@ from shared.contracts.municipal import (
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.scoped import ResidentEvent
+from shared.contracts.tenants import Channel
 from shared.messaging.consumer import Subscription
+from shared.messaging.kafka import short_retention
 from shared.messaging.service import ServiceRuntime
 from shared.reference import municipalities
 from shared.settings import Settings
@@ -46,12 +49,14 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         settings.pseudonym_key.get_secret_value().encode(),
         IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value())),
         frozenset(municipalities()),
+        referral_max_age=timedelta(days=settings.referral_max_age_days),
+        today=settings.today,
     )
     runtime.on_start(store.ensure_indexes)
     runtime.subscribe(
         Subscription(
             name="programmes",
-            topic=topics.MUNICIPAL_PROGRAMMES,
+            channel=Channel.PROGRAMMES,
             accepts=frozenset({ProgrammeDefined.TYPE}),
             handler=handlers.on_programmes,
         )
@@ -59,10 +64,11 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
     runtime.subscribe(
         Subscription(
             name="referrals",
-            topic=topics.MUNICIPAL_REFERRALS,
+            channel=Channel.REFERRALS,
             accepts=frozenset({ReferralReceived.TYPE, ConsentRecorded.TYPE, ErasureRequested.TYPE}),
             handler=handlers.on_inbound,
             on_unreadable=handlers.on_unreadable_referral,
+            answers=True,
         )
     )
     for name, topic, types in (
@@ -78,11 +84,13 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
                 name=name, topic=topic, accepts=frozenset(types), handler=handlers.on_activity
             )
         )
-    # Clear identities cross the broker on the referral topic, and in intake's dead letters of
-    # it: keep both no longer than needed.
-    short_retention = {"retention.ms": str(settings.referral_retention_hours * 3_600_000)}
-    runtime.topic_config(topics.MUNICIPAL_REFERRALS, short_retention)
-    runtime.topic_config(topics.dead_letter_topic(NAME), short_retention)
+    # Clear identities cross the broker on the referral topics, and in intake's dead letters of
+    # them: keep both no longer than needed (the referral topics are configured so by
+    # inbound_topic_config wherever they are created).
+    runtime.topic_config(
+        topics.dead_letter_topic(NAME),
+        short_retention(settings.referral_retention_hours * 3_600_000),
+    )
     if settings.retention_days is not None:
         retention = timedelta(days=settings.retention_days)
         dead_letters = settings.topic(topics.dead_letter_topic(NAME))
@@ -100,5 +108,6 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         ParticipantErased,
         SpecialCategoriesRecorded,
         ResidentEvent,
+        InputRejected,
     )
     return runtime

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from shared.contracts.intake import ParticipantEnrolled
@@ -59,9 +60,41 @@ def pseudonymiser(key: bytes) -> Callable[[Personnummer], str]:
     return pseudonym
 
 
-def identify(referral: ReferralReceived) -> Personnummer | Rejection:
+def boundary_failure(
+    referral: ReferralReceived, sender: str | None, received_on: date, max_age: timedelta
+) -> Rejection | None:
+    """What the sender cannot claim: a resident of another municipality than its own, or a
+    referral date it could move to pass an age rule (a future date) or jump a queue (a date long
+    past). `sender` is the kommunkod of the municipality whose topic the referral came on."""
+    if sender is None or referral.municipality != sender:
+        return Rejection(
+            RejectionReason.MUNICIPALITY_MISMATCH,
+            "tenant.municipality",
+            "The referral names another home municipality than the one that sent it.",
+            "Remissen anger en annan hemkommun än den kommun som skickade den.",
+        )
+    if referral.referral_date > received_on + timedelta(days=1):
+        return Rejection(
+            RejectionReason.REFERRAL_DATE_OUT_OF_RANGE,
+            "referral_date.future",
+            "The referral date is more than a day after the referral was received.",
+            "Remissdatumet ligger mer än en dag efter att remissen togs emot.",
+        )
+    if referral.referral_date < received_on - max_age:
+        return Rejection(
+            RejectionReason.REFERRAL_DATE_OUT_OF_RANGE,
+            "referral_date.age",
+            f"The referral date is more than {max_age.days} days before the referral was received.",
+            f"Remissdatumet ligger mer än {max_age.days} dagar före att remissen togs emot.",
+        )
+    return None
+
+
+def identify(referral: ReferralReceived, received_on: date) -> Personnummer | Rejection:
+    """The person, as of the day intake received the referral (a date the sender cannot move:
+    a two-digit year's century and the birth date's plausibility are judged against it)."""
     try:
-        return parse(referral.personnummer, referral.referral_date)
+        return parse(referral.personnummer, received_on)
     except InvalidPersonnummer as problem:
         return Rejection(
             RejectionReason.INVALID_PERSONNUMMER,
@@ -78,9 +111,11 @@ def decide(
     programme: ProgrammeDefined | None,
     known_municipalities: Collection[str],
     enrolled_programmes: Collection[str],
+    received_on: date,
 ) -> Decision:
     """Enrol, or say which rule failed. Rules are checked in a fixed order, so the reason given is
-    the first that fails, and the same referral always gets the same answer."""
+    the first that fails, and the same referral always gets the same answer. Age is reckoned on
+    `received_on`, the day intake received the referral, not on the sender's referral date."""
     if referral.municipality not in known_municipalities:
         return Rejection(
             RejectionReason.UNKNOWN_MUNICIPALITY,
@@ -95,7 +130,7 @@ def decide(
             f"Unknown programme {referral.programme_id}.",
             f"Okänt program {referral.programme_id}.",
         )
-    if failure := _eligibility_failure(referral, person, programme):
+    if failure := _eligibility_failure(referral, person, programme, received_on):
         return failure
     if programme.programme_id in enrolled_programmes:
         return Rejection(
@@ -104,7 +139,7 @@ def decide(
             "The person is already enrolled in this programme.",
             "Personen är redan inskriven i programmet.",
         )
-    age = person.age_on(referral.referral_date)
+    age = person.age_on(received_on)
     ordinary, special = split_special_categories(_with_income_support(referral))
     return Enrolment(
         participant=ParticipantEnrolled(
@@ -135,7 +170,7 @@ def split_special_categories(
 
 
 def _eligibility_failure(
-    referral: ReferralReceived, person: Personnummer, programme: ProgrammeDefined
+    referral: ReferralReceived, person: Personnummer, programme: ProgrammeDefined, received_on: date
 ) -> Rejection | None:
     rules = programme.eligibility
     if referral.municipality not in programme.municipalities:
@@ -146,7 +181,7 @@ def _eligibility_failure(
             f"{programme.programme_id}.",
             f"Kommun {referral.municipality} ingår inte i programmet {programme.programme_id}.",
         )
-    age = person.age_on(referral.referral_date)
+    age = person.age_on(received_on)
     if not rules.min_age <= age <= rules.max_age:
         return Rejection(
             RejectionReason.AGE_OUT_OF_RANGE,

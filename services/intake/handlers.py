@@ -7,10 +7,12 @@ in the identity store with the person's own key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter
 
 from services.intake import domain
 from services.intake.identity import IdentityRecord, IdentityVault
@@ -33,14 +35,26 @@ from shared.contracts.municipal import (
     ReferralReceived,
 )
 from shared.contracts.registry import UnreadableEvent
-from shared.contracts.vocabulary import ErasureReason, RejectionReason
+from shared.contracts.tenants import Tenant
+from shared.contracts.vocabulary import (
+    ErasureReason,
+    Identifier,
+    InputRefusal,
+    Kommunkod,
+    RejectionReason,
+)
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import InboundRecord, Received
 from shared.observability import get_logger
+from shared.ownership import may_act_on_participant, owner_after
 from shared.persistence import ServiceDatabase, Transaction
 
 SOURCE = "/insats/intake"
 log = get_logger(__name__)
+_SWEDEN = ZoneInfo("Europe/Stockholm")
+_DOCUMENT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+_KOMMUNKOD: TypeAdapter[str] = TypeAdapter(Kommunkod)
 
 _UNREADABLE_MESSAGES = {
     "INVALID_JSON": ("The message is not valid JSON.", "Meddelandet är inte giltig JSON."),
@@ -62,18 +76,42 @@ class IntakeHandlers:
         pseudonym_key: bytes,
         vault: IdentityVault,
         municipalities: Collection[str],
+        *,
+        referral_max_age: timedelta = timedelta(days=90),
+        today: date | None = None,
     ) -> None:
         self.store = store
         self.pseudonym = domain.pseudonymiser(pseudonym_key)
         self.vault = vault
         self.municipalities = municipalities
+        self.referral_max_age = referral_max_age
+        self.today = today
+
+    def received_on(self, item: Received, ctx: HandlerContext) -> date:
+        """The day intake received an input, in Sweden: the broker's append time (which the
+        sender cannot set on a topic with LogAppendTime), else the moment it is applied. A demo
+        or test that fixes today (INSATS_TODAY) receives everything on that day."""
+        if self.today is not None:
+            return self.today
+        return (item.record.appended_at or ctx.now).astimezone(_SWEDEN).date()
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        # Later definitions of the same programme win: keep the last of each in the batch.
-        latest: dict[str, ProgrammeDefined] = {}
+        """Each programme belongs to the tenant that first defined it; a definition from anyone
+        else is passed over here (placement, which owns the channel, answers it). Later
+        definitions of the same programme win: keep the last of each in the batch."""
+        owners = await self.store.programme_owners(
+            {item.event.data.programme_id for item in batch}, ctx.session
+        )
+        latest: dict[str, tuple[ProgrammeDefined, str]] = {}
         for item in batch:
             definition: ProgrammeDefined = item.event.data
-            latest[definition.programme_id] = definition
+            assert item.tenant is not None
+            owner = owner_after(owners.get(definition.programme_id), item.tenant)
+            if owner is None:
+                item.log.info("programme definition by another tenant passed over")
+                continue
+            owners[definition.programme_id] = owner
+            latest[definition.programme_id] = (definition, owner)
         await self.store.save_programmes(latest.values(), ctx.session)
 
     async def on_inbound(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
@@ -103,7 +141,17 @@ class IntakeHandlers:
         if not batch:
             return
         referrals: list[ReferralReceived] = [item.event.data for item in batch]
-        people = [domain.identify(referral) for referral in referrals]
+        received = [self.received_on(item, ctx) for item in batch]
+        people = [
+            domain.boundary_failure(
+                referral,
+                item.tenant.kommunkod if item.tenant else None,
+                on,
+                self.referral_max_age,
+            )
+            or domain.identify(referral, on)
+            for item, referral, on in zip(batch, referrals, received, strict=True)
+        ]
         pseudonyms = {
             index: self.pseudonym(person)
             for index, person in enumerate(people)
@@ -134,6 +182,7 @@ class IntakeHandlers:
                     programmes.get(referral.programme_id),
                     self.municipalities,
                     enrolled.get(pseudonyms[index], set()),
+                    received[index],
                 )
             record = {
                 # One decision per delivery that was decided: a referral sent again (even the very
@@ -142,7 +191,7 @@ class IntakeHandlers:
                 "event_id": str(item.event.id),
                 "referral_id": referral.referral_id,
                 "programme_id": referral.programme_id,
-                "municipality": referral.municipality,
+                "municipality": _answered(item),
                 "received_at": item.event.time,
             }
             if isinstance(decision, domain.Rejection):
@@ -222,30 +271,33 @@ class IntakeHandlers:
         rejection: domain.Rejection,
         ctx: HandlerContext,
     ) -> None:
+        # Answered to the municipality that sent the referral, whatever home municipality it named.
+        answer_to = _answered(item)
         event = ReferralRejected(
             referral_id=referral.referral_id,
             programme_id=referral.programme_id,
-            municipality=referral.municipality,
+            municipality=answer_to,
             reason=rejection.reason,
             rule=rejection.rule,
             message=rejection.message,
             message_sv=rejection.message_sv,
             received_at=item.event.time,
         )
-        v1 = new_event(event, source=SOURCE, municipality=referral.municipality, cause=item.event)
+        v1 = new_event(event, source=SOURCE, municipality=answer_to, cause=item.event)
         ctx.emit(v1)
         # v2 beside v1 for the transition period (docs/contract/README.md), same cause and time.
         ctx.emit(
             new_event(
                 referral_rejected_v2(event),
                 source=SOURCE,
-                municipality=referral.municipality,
+                municipality=answer_to,
                 cause=item.event,
                 time=v1.time,
             )
         )
         if rejection.reason in domain.BAD_INPUT:
-            ctx.reject(item, rejection.reason.value, rejection.message)
+            # The rejection above is the answer; the dead letter is for the operator.
+            ctx.reject(item, rejection.reason.value, rejection.message, answer=False)
         else:
             item.log.info(
                 "referral not eligible", reason=rejection.reason.value, rule=rejection.rule
@@ -255,8 +307,8 @@ class IntakeHandlers:
 
     async def _consent(self, item: Received, ctx: HandlerContext) -> None:
         request: ConsentRecorded = item.event.data
-        pid = await self._known_participant(
-            item, request.personnummer, request.participant_id, request.recorded_on, ctx
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
         )
         if pid is None:
             return
@@ -281,7 +333,7 @@ class IntakeHandlers:
                     source=request.source,
                 ),
                 source=SOURCE,
-                municipality=request.municipality,
+                municipality=_answered(item),
                 cause=item.event,
             )
         )
@@ -291,8 +343,8 @@ class IntakeHandlers:
 
     async def _erasure(self, item: Received, ctx: HandlerContext) -> None:
         request: ErasureRequested = item.event.data
-        pid = await self._known_participant(
-            item, request.personnummer, request.participant_id, ctx.now.date(), ctx
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
         )
         if pid is None:
             return
@@ -302,7 +354,7 @@ class IntakeHandlers:
             request.requested_by,
             request.request_id,
             ctx,
-            municipality=request.municipality,
+            municipality=_answered(item),
             cause=item.event,
         )
 
@@ -365,46 +417,108 @@ class IntakeHandlers:
             erased += 1
         return erased
 
-    async def _known_participant(
+    async def _participant_of_sender(
         self,
         item: Received,
+        municipality: str,
         personnummer: str | None,
         participant_id: str | None,
-        reference: date,
         ctx: HandlerContext,
     ) -> str | None:
-        """The participant a request names, or None after dead-lettering it with the reason."""
+        """The participant a consent or erasure request names, if the sending municipality may
+        act on them; else None, after answering. Someone another municipality referred gets the
+        very answer an unknown person gets, so no tenant can probe who is enrolled elsewhere;
+        the audit records which it was."""
+        assert item.tenant is not None
+        if municipality != item.tenant.kommunkod:
+            ctx.refuse(
+                item,
+                InputRefusal.MUNICIPALITY_MISMATCH,
+                "The request names another municipality than the one that sent it.",
+                message_sv="Begäran anger en annan kommun än den som skickade den.",
+            )
+            return None
         if personnummer is not None:
             try:
-                participant_id = self.pseudonym(parse(personnummer, reference))
+                participant_id = self.pseudonym(parse(personnummer, self.received_on(item, ctx)))
             except InvalidPersonnummer as problem:
                 ctx.reject(
                     item,
                     RejectionReason.INVALID_PERSONNUMMER.value,
                     f"Invalid personnummer: {problem.message}.",
+                    message_sv=f"Ogiltigt personnummer: {problem.message_sv}.",
                 )
                 return None
-        known = await self.store.participants_by_id([participant_id or ""], ctx.session)
-        if participant_id not in known:
-            ctx.reject(item, "UNKNOWN_PARTICIPANT", "No participant with that identity.")
+        pid = participant_id or ""
+        known = await self.store.participants_by_id([pid], ctx.session)
+        if pid not in known:
+            ctx.reject(
+                item,
+                InputRefusal.UNKNOWN_PARTICIPANT.value,
+                "No participant with that identity.",
+                message_sv="Ingen deltagare med den identiteten.",
+            )
             return None
-        return participant_id
+        enrolments = known[pid].get("enrolments", [])
+        programmes = await self.store.load_programmes(
+            {e["programme_id"] for e in enrolments}, ctx.session
+        )
+        claim = may_act_on_participant(
+            item.tenant,
+            {e.get("municipality") for e in enrolments if e.get("municipality")},
+            shared_in=[
+                p.municipalities for p in programmes.values() if p.cross_municipality_case_handling
+            ],
+        )
+        if not claim.allowed:
+            ctx.refuse(
+                item,
+                InputRefusal.UNKNOWN_PARTICIPANT,
+                "No participant with that identity.",
+                message_sv="Ingen deltagare med den identiteten.",
+                audit={"participant_id": pid, "ground": claim.ground},
+            )
+            return None
+        if claim.ground != "referred by this municipality":
+            ctx.tx.audit(
+                {
+                    "action": "cross_municipality_case_handling",
+                    "tenant": item.tenant.key,
+                    "participant_id": pid,
+                    "input_type": item.event.type,
+                    "input_id": str(item.event.id),
+                    "ground": claim.ground,
+                }
+            )
+        return pid
 
     # --- unreadable input --------------------------------------------------------------------
 
     async def on_unreadable_referral(
-        self, record: InboundRecord, error: UnreadableEvent, ctx: HandlerContext
+        self,
+        record: InboundRecord,
+        error: UnreadableEvent,
+        tenant: Tenant | None,
+        ctx: HandlerContext,
     ) -> None:
-        """A malformed referral still gets an answer the sending system can match on."""
-        referral_id, municipality = _salvage_identifiers(record)
+        """A malformed referral still gets an answer the sending system can match on: on the
+        sending municipality's stream, with the referral id if one can be read that fits the
+        contract, else the record's coordinates."""
+        referral_id, claimed = _salvage_identifiers(record)
+        municipality = tenant.kommunkod if tenant is not None else claimed
         english, swedish = _UNREADABLE_MESSAGES.get(
             error.code, _UNREADABLE_MESSAGES["SCHEMA_VIOLATION"]
         )
         detail = f": {error.reason}" if error.code == "SCHEMA_VIOLATION" else ""
+        reason = (
+            RejectionReason(error.code)
+            if error.code in RejectionReason.__members__
+            else RejectionReason.SCHEMA_VIOLATION
+        )
         event = ReferralRejected(
             referral_id=referral_id,
             municipality=municipality,
-            reason=RejectionReason(error.code),
+            reason=reason,
             message=f"{english}{detail}",
             message_sv=f"{swedish}{detail}",
             received_at=ctx.now,
@@ -424,6 +538,11 @@ class IntakeHandlers:
             )
 
 
+def _answered(item: Received) -> str | None:
+    """The municipality an answer about this input goes to: the one that sent it."""
+    return item.tenant.kommunkod if item.tenant is not None else None
+
+
 def _identity_of(referral: ReferralReceived, person: Personnummer) -> IdentityRecord:
     contact = referral.contact
     return IdentityRecord(
@@ -436,17 +555,28 @@ def _identity_of(referral: ReferralReceived, person: Personnummer) -> IdentityRe
 
 
 def _salvage_identifiers(record: InboundRecord) -> tuple[str, str | None]:
-    """The referral id and municipality, if the broken message still shows them."""
-    fallback = record.key.decode(errors="replace") if record.key else record.coordinates
+    """The referral id and municipality, if the broken message still shows them in a form the
+    contract accepts; else the record key (the referral id, by the contract) if it is a valid
+    identifier, else the record's coordinates; and no municipality. Nothing in the bytes can
+    make this fail: it parses with the same bounded parser as the events themselves."""
+    key = record.key.decode("utf-8", errors="replace") if record.key else None
+    fallback = _valid(_IDENTIFIER, key) or record.coordinates
     try:
-        document = json.loads(record.value)
-        data = document.get("data", {}) if isinstance(document, dict) else {}
-    except (ValueError, AttributeError):
+        document = _DOCUMENT.validate_json(record.value)
+    except Exception:  # anything at all: this is the path for what could not be read
         return fallback, None
-    referral_id = data.get("referral_id") if isinstance(data, dict) else None
-    municipality = data.get("municipality") if isinstance(data, dict) else None
-    if not (isinstance(referral_id, str) and referral_id.strip()):
-        referral_id = fallback
-    if not (isinstance(municipality, str) and len(municipality) == 4 and municipality.isdigit()):
-        municipality = None
-    return referral_id, municipality
+    data = document.get("data")
+    if not isinstance(data, dict):
+        return fallback, None
+    return _valid(_IDENTIFIER, data.get("referral_id")) or fallback, _valid(
+        _KOMMUNKOD, data.get("municipality")
+    )
+
+
+def _valid(adapter: TypeAdapter[str], value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return adapter.validate_python(value)
+    except Exception:
+        return None

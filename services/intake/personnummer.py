@@ -4,7 +4,7 @@ Accepted forms, as municipal systems send them:
     YYYYMMDDNNNN, YYYYMMDD-NNNN, YYMMDD-NNNN, YYMMDDNNNN, and YYMMDD+NNNN for people over 100.
 The last digit is a Luhn check digit over the ten digits YYMMDDNNN. A samordningsnummer adds 60 to
 the day of birth. A two-digit year is placed in the century that makes the person younger than
-100 on the reference date (the referral date), or 100 or older with '+'.
+100 on the reference date (the day intake received the referral), or 100 or older with '+'.
 
 Pure: no I/O, no clock. The reference date is passed in.
 """
@@ -19,8 +19,10 @@ from enum import StrEnum
 from shared.contracts.vocabulary import Gender
 from shared.luhn import luhn_check_digit
 
+# [0-9], not \d: \d matches every Unicode digit, and int() reads them, so "١٩٨٥..." would pass as a
+# second spelling of the same number and give the person a second pseudonym.
 _FORM = re.compile(
-    r"^(?P<century>\d{2})?(?P<yymmdd>\d{6})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$"
+    r"^(?P<century>[0-9]{2})?(?P<yymmdd>[0-9]{6})(?P<sep>[-+]?)(?P<serial>[0-9]{3})(?P<check>[0-9])$"
 )
 
 
@@ -103,8 +105,8 @@ def parse(text: str, reference: date) -> Personnummer:
     if born > reference:
         raise InvalidPersonnummer(
             Problem.FUTURE,
-            "the birth date is after the referral date",
-            "födelsedatumet är efter remissdatumet",
+            "the birth date is after the day the referral was received",
+            "födelsedatumet är efter den dag remissen togs emot",
         )
     normalised = f"{year:04d}{month:02d}{day_field:02d}{serial}{check}"
     return Personnummer(normalised=normalised, birth_date=born, coordination=coordination)

@@ -42,14 +42,23 @@ class IntakeStore:
 
     # --- programmes --------------------------------------------------------------------------
 
-    async def save_programmes(self, definitions: Iterable[ProgrammeDefined], session: Any) -> None:
+    async def programme_owners(self, ids: Iterable[str], session: Any) -> dict[str, str]:
+        """The tenant that owns each programme (the first to define it), for those known."""
+        found = await self.programmes.find(
+            {"_id": {"$in": list(set(ids))}}, {"owner": 1}, session=session
+        ).to_list()
+        return {doc["_id"]: doc["owner"] for doc in found if doc.get("owner")}
+
+    async def save_programmes(
+        self, definitions: Iterable[tuple[ProgrammeDefined, str]], session: Any
+    ) -> None:
         operations = [
             UpdateOne(
                 {"_id": definition.programme_id},
-                {"$set": {"definition": definition.model_dump(mode="json")}},
+                {"$set": {"definition": definition.model_dump(mode="json"), "owner": owner}},
                 upsert=True,
             )
-            for definition in definitions
+            for definition, owner in definitions
         ]
         if operations:
             await self.programmes.bulk_write(operations, session=session)

@@ -14,6 +14,7 @@ from services.outcomes.reports import programme_overviews
 from services.outcomes.settings import Clock, OutcomesSettings
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
+from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
@@ -25,6 +26,7 @@ from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.registry import EVENT_TYPES
 from shared.contracts.scoped import ResidentEvent
+from shared.contracts.tenants import Channel
 from shared.messaging.consumer import Subscription
 from shared.messaging.service import ServiceRuntime
 from shared.settings import Settings
@@ -33,11 +35,12 @@ NAME = "outcomes"
 _HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
-def _every_type_on(topic: str) -> frozenset[str]:
-    """On an inbound topic a type a subscriber does not accept is dead-lettered as bad input.
-    Outcomes only reads these topics (the owner of each validates them), so it accepts every
-    type of the contract there and its handlers pass over what they do not need."""
-    return frozenset(name for name, model in EVENT_TYPES.items() if topic == model.TOPIC)
+def _every_type_on(channel: Channel) -> frozenset[str]:
+    """On an inbound channel a type a subscriber does not accept is dead-lettered as bad input.
+    Outcomes only reads the programme and partner channels (placement owns and answers them),
+    so it accepts every type of the contract there and its handlers pass over what they do not
+    need."""
+    return frozenset(name for name, model in EVENT_TYPES.items() if channel == model.CHANNEL)
 
 
 def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
@@ -45,14 +48,14 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
     return [
         Subscription(
             name="programmes",
-            topic=topics.MUNICIPAL_PROGRAMMES,
-            accepts=_every_type_on(topics.MUNICIPAL_PROGRAMMES),
+            channel=Channel.PROGRAMMES,
+            accepts=_every_type_on(Channel.PROGRAMMES),
             handler=handlers.on_programmes,
         ),
         Subscription(
             name="partners",
-            topic=topics.MUNICIPAL_PARTNERS,
-            accepts=_every_type_on(topics.MUNICIPAL_PARTNERS),
+            channel=Channel.PARTNERS,
+            accepts=_every_type_on(Channel.PARTNERS),
             handler=handlers.on_partners,
         ),
         Subscription(
@@ -82,9 +85,10 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
         ),
         Subscription(
             name="outcome-reports",
-            topic=topics.MUNICIPAL_OUTCOME_REPORTS,
-            accepts=_every_type_on(topics.MUNICIPAL_OUTCOME_REPORTS),
+            channel=Channel.OUTCOME_REPORTS,
+            accepts=_every_type_on(Channel.OUTCOME_REPORTS),
             handler=handlers.on_outcome_reports,
+            answers=True,
         ),
     ]
 
@@ -104,7 +108,7 @@ def create(
     runtime.on_start(store.ensure_indexes)
     for subscription in subscriptions(handlers):
         runtime.subscribe(subscription)
-    runtime.publishes(OutcomeRecorded, FollowUpDue, ResidentEvent)
+    runtime.publishes(OutcomeRecorded, FollowUpDue, ResidentEvent, InputRejected)
     announcer = FollowUpAnnouncer(
         runtime.db,
         store,

@@ -27,10 +27,11 @@ from shared.contracts.municipal import (
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.contracts.vocabulary import ConsentPurpose
+from shared.contracts.vocabulary import ConsentPurpose, InputRefusal
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import Received
 from shared.observability import get_logger
+from shared.ownership import may_act_on_participant, owner_after
 from shared.persistence import ServiceDatabase, Transaction
 
 SOURCE = "/insats/outcomes"
@@ -42,20 +43,55 @@ class OutcomesHandlers:
         self.store = store
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        latest: dict[str, ProgrammeDefined] = {}
-        for item in batch:
-            if isinstance(item.event.data, ProgrammeDefined):
-                latest[item.event.data.programme_id] = item.event.data
+        """A programme is its first definer's, as in placement (which answers the refusals):
+        a definition from anyone else is passed over."""
+        definitions = [item for item in batch if isinstance(item.event.data, ProgrammeDefined)]
+        owners = await self.store.owners_of(
+            "programmes", (item.event.data.programme_id for item in definitions), ctx.session
+        )
+        latest: dict[str, tuple[ProgrammeDefined, str]] = {}
+        for item in definitions:
+            assert item.tenant is not None
+            definition: ProgrammeDefined = item.event.data
+            owner = owner_after(owners.get(definition.programme_id), item.tenant)
+            if owner is None:
+                continue
+            owners[definition.programme_id] = owner
+            latest[definition.programme_id] = (definition, owner)
         await self.store.save_programmes(latest.values(), ctx.session)
 
     async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        data = [item.event.data for item in batch]
-        await self.store.save_partners(
-            [d for d in data if isinstance(d, PartnerRegistered)], ctx.session
+        """Partners and agreements by the rules placement applies (and answers): a partner is
+        the first to name it's; an agreement counts if its signer owns the partner and, once it
+        is defined, the programme."""
+        named = [item for item in batch if isinstance(item.event.data, PartnerRegistered)]
+        signed = [item for item in batch if isinstance(item.event.data, AgreementSigned)]
+        partner_ids = {item.event.data.partner_id for item in [*named, *signed]}
+        partner_owners = await self.store.owners_of("partners", partner_ids, ctx.session)
+        programme_owners = await self.store.owners_of(
+            "programmes", (item.event.data.programme_id for item in signed), ctx.session
         )
-        await self.store.save_agreements(
-            [d for d in data if isinstance(d, AgreementSigned)], ctx.session
-        )
+        claimed: dict[str, str] = {}
+        partners: list[tuple[PartnerRegistered, str]] = []
+        agreements: list[tuple[AgreementSigned, str]] = []
+        for item in batch:
+            data = item.event.data
+            if not isinstance(data, PartnerRegistered | AgreementSigned):
+                continue
+            assert item.tenant is not None
+            owner = owner_after(partner_owners.get(data.partner_id), item.tenant)
+            if owner is None:
+                continue
+            if data.partner_id not in partner_owners:
+                claimed[data.partner_id] = owner
+            partner_owners[data.partner_id] = owner
+            if isinstance(data, PartnerRegistered):
+                partners.append((data, owner))
+            elif programme_owners.get(data.programme_id) in (None, owner):
+                agreements.append((data, owner))
+        await self.store.claim_partners(claimed, ctx.session)
+        await self.store.save_partners(partners, ctx.session)
+        await self.store.save_agreements(agreements, ctx.session)
 
     async def _about_live_participants(
         self, batch: Sequence[Received], ctx: HandlerContext
@@ -120,12 +156,63 @@ class OutcomesHandlers:
         withdrawn = await self.store.contact_withdrawn_among(exited, ctx.session)
         await self.store.withdraw_follow_up_contact(withdrawn, ctx.session)
 
+    async def _answerable(self, batch: Sequence[Received], ctx: HandlerContext) -> list[Received]:
+        """The follow-up answers their senders may give: a municipality about the residents it
+        referred (or, in a programme whose municipalities share case handling, about any of its
+        participants), a programme owner about its programmes' participants. Anyone else's is
+        answered exactly as an unknown participant is."""
+        reports = [item for item in batch if isinstance(item.event.data, OutcomeReported)]
+        keys = {(i.event.data.programme_id, i.event.data.participant_id) for i in reports}
+        homes = await self.store.journey_municipalities(keys, ctx.session)
+        programmes = {p.programme_id: p for p in await self.store.programme_definitions()}
+        owners = await self.store.owners_of(
+            "programmes", {programme for programme, _ in keys}, ctx.session
+        )
+        allowed = []
+        for item in reports:
+            report: OutcomeReported = item.event.data
+            assert item.tenant is not None
+            home = homes.get((report.programme_id, report.participant_id))
+            if home is None:
+                ctx.reject(
+                    item,
+                    InputRefusal.UNKNOWN_PARTICIPANT.value,
+                    "No participant with that id in that programme.",
+                    message_sv="Ingen deltagare med det id:t i programmet.",
+                )
+                continue
+            programme = programmes.get(report.programme_id)
+            claim = may_act_on_participant(
+                item.tenant,
+                {home},
+                shared_in=[programme.municipalities]
+                if programme and programme.cross_municipality_case_handling
+                else [],
+            )
+            if not (claim.allowed or owners.get(report.programme_id) == item.tenant.key):
+                ctx.refuse(
+                    item,
+                    InputRefusal.UNKNOWN_PARTICIPANT,
+                    "No participant with that id in that programme.",
+                    message_sv="Ingen deltagare med det id:t i programmet.",
+                    audit={"participant_id": report.participant_id, "ground": claim.ground},
+                )
+            elif report.municipality != home:
+                ctx.refuse(
+                    item,
+                    InputRefusal.MUNICIPALITY_MISMATCH,
+                    "The answer names another home municipality than the participant's.",
+                    message_sv="Svaret anger en annan hemkommun än deltagarens.",
+                )
+            else:
+                allowed.append(item)
+        return allowed
+
     async def on_outcome_reports(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         recorded = []
-        for item in await self._about_live_participants(batch, ctx):
+        live = await self._about_live_participants(batch, ctx)
+        for item in await self._answerable(live, ctx):
             report = item.event.data
-            if not isinstance(report, OutcomeReported):
-                continue
             outcome = OutcomeRecorded(
                 outcome_id=report.report_id,
                 participant_id=report.participant_id,

@@ -39,9 +39,9 @@ from services.outcomes.store import READ_MODELS, OutcomesStore
 from shared.contracts import topics
 from shared.contracts.outcomes import FollowUpDue
 from shared.memory_database import MemoryDatabase
-from shared.messaging.consumer import BatchConsumer
+from shared.messaging.consumer import BatchConsumer, Subscription
 from shared.messaging.dead_letters import H_CODE
-from shared.messaging.kafka import replay_topic
+from shared.messaging.kafka import channel_topics, replay_topic
 from shared.observability import Metrics, get_logger
 from shared.persistence import ServiceDatabase, StateDatabase, mongo_client
 from shared.settings import Settings
@@ -77,6 +77,24 @@ async def _replay_topic(
     )
 
 
+async def _replay_subscription(
+    settings: Settings,
+    subscription: Subscription,
+    on_records: Callable[[list[Any]], Awaitable[None]],
+) -> tuple[str, int]:
+    """What the subscription reads, replayed: its topic, or each tenant's topic of its channel
+    in turn. Returns what it read (for the report) and how many records."""
+    if subscription.channel is None:
+        assert subscription.topic is not None
+        return subscription.topic, await _replay_topic(settings, subscription.topic, on_records)
+    replayed = 0
+    for topic in await channel_topics(settings, subscription.channel):
+        replayed += await replay_topic(
+            settings, topic, on_records, max_records=settings.batch_max_records
+        )
+    return f"channel {subscription.channel.value}", replayed
+
+
 async def rebuild(
     settings: Settings,
     *,
@@ -104,10 +122,10 @@ async def rebuild(
         phase = time.perf_counter()
         for subscription in subscriptions(OutcomesHandlers(store)):
             consumer = BatchConsumer(folded, settings, metrics, NAME, subscription)
-            replayed = await _replay_topic(settings, subscription.topic, consumer.process)
-            result.replayed[subscription.topic] = replayed
+            source, replayed = await _replay_subscription(settings, subscription, consumer.process)
+            result.replayed[source] = replayed
             if progress:
-                progress(subscription.topic, replayed)
+                progress(source, replayed)
         announced: list[str] = []
 
         async def collect(records: list[Any]) -> None:

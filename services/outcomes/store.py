@@ -83,34 +83,61 @@ class OutcomesStore:
         await self.follow_ups.create_index([("open", ASCENDING), ("due_date", ASCENDING)])
         await self.follow_ups.create_index([("programme_id", ASCENDING)])
 
-    async def save_programmes(self, definitions: Iterable[ProgrammeDefined], session: Any) -> None:
+    async def owners_of(self, collection: str, ids: Iterable[str], session: Any) -> dict[str, str]:
+        """The tenant that owns each programme or partner (the first to define it)."""
+        found = (
+            await self.db.collection(collection)
+            .find({"_id": {"$in": sorted(set(ids))}}, {"owner": 1}, session=session)
+            .to_list()
+        )
+        return {doc["_id"]: doc["owner"] for doc in found if doc.get("owner")}
+
+    async def save_programmes(
+        self, definitions: Iterable[tuple[ProgrammeDefined, str]], session: Any
+    ) -> None:
         operations = [
             UpdateOne(
                 {"_id": d.programme_id},
-                {"$set": {"definition": d.model_dump(mode="json")}},
+                {"$set": {"definition": d.model_dump(mode="json"), "owner": owner}},
                 upsert=True,
             )
-            for d in definitions
+            for d, owner in definitions
         ]
         if operations:
             await self.programmes.bulk_write(operations, session=session)
 
-    async def save_partners(self, partners: Iterable[PartnerRegistered], session: Any) -> None:
+    async def save_partners(
+        self, partners: Iterable[tuple[PartnerRegistered, str]], session: Any
+    ) -> None:
         operations = [
-            UpdateOne({"_id": p.partner_id}, {"$set": p.model_dump(mode="json")}, upsert=True)
-            for p in partners
+            UpdateOne(
+                {"_id": p.partner_id},
+                {"$set": {**p.model_dump(mode="json"), "owner": owner}},
+                upsert=True,
+            )
+            for p, owner in partners
         ]
         if operations:
             await self.partners.bulk_write(operations, session=session)
 
-    async def save_agreements(self, agreements: Iterable[AgreementSigned], session: Any) -> None:
+    async def claim_partners(self, owners: dict[str, str], session: Any) -> None:
+        operations = [
+            UpdateOne({"_id": partner_id}, {"$set": {"owner": owner}}, upsert=True)
+            for partner_id, owner in owners.items()
+        ]
+        if operations:
+            await self.partners.bulk_write(operations, session=session)
+
+    async def save_agreements(
+        self, agreements: Iterable[tuple[AgreementSigned, str]], session: Any
+    ) -> None:
         operations = [
             UpdateOne(
                 {"_id": a.agreement_id},
-                {"$set": {"definition": a.model_dump(mode="json")}},
+                {"$set": {"definition": a.model_dump(mode="json"), "signed_by": signer}},
                 upsert=True,
             )
-            for a in agreements
+            for a, signer in agreements
         ]
         if operations:
             await self.agreements.bulk_write(operations, session=session)
@@ -272,7 +299,7 @@ class OutcomesStore:
         return [_follow_up(doc) for doc in docs if doc.get("point")]
 
     async def partner_directory(self) -> dict[str, Partner]:
-        docs = await self.partners.find({}).to_list()
+        docs = [d for d in await self.partners.find({}).to_list() if d.get("name")]
         return {
             d["_id"]: Partner(
                 d["_id"], str(d.get("name") or d["_id"]), d.get("kind"), d.get("municipality")
@@ -281,8 +308,34 @@ class OutcomesStore:
         }
 
     async def agreement_list(self) -> list[AgreementSigned]:
+        """Agreements as they count: signed by the owner of their programme (one signed by
+        someone else before the programme was defined never counted)."""
         docs = await self.agreements.find({}).sort("_id", ASCENDING).to_list()
-        return [AgreementSigned.model_validate(d["definition"]) for d in docs]
+        owners = {
+            doc["_id"]: doc.get("owner")
+            for doc in await self.programmes.find({}, {"owner": 1}).to_list()
+        }
+        return [
+            AgreementSigned.model_validate(d["definition"])
+            for d in docs
+            if d.get("signed_by") is None
+            or owners.get(d["definition"]["programme_id"]) in (None, d["signed_by"])
+        ]
+
+    async def journey_municipalities(
+        self, keys: Iterable[tuple[str, str]], session: Any
+    ) -> dict[tuple[str, str], str]:
+        """The home municipality of each (programme, participant) journey that exists."""
+        ids = sorted({journey_id(programme, participant) for programme, participant in keys})
+        found = await self.journeys.find(
+            {"_id": {"$in": ids}, "enrolled": True},
+            {"programme_id": 1, "participant_id": 1, "municipality": 1},
+            session=session,
+        ).to_list()
+        return {
+            (doc["programme_id"], doc["participant_id"]): doc.get("municipality", "")
+            for doc in found
+        }
 
 
 # --- updates, one per event ------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.placement.handlers import PlacementHandlers
 from services.placement.store import PlacementStore
 from shared.contracts import topics
+from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import EventData
 from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
 from shared.contracts.municipal import (
@@ -32,6 +33,7 @@ from shared.contracts.placement import (
     SupportCheckInDue,
 )
 from shared.contracts.scoped import ResidentEvent
+from shared.contracts.tenants import Channel
 from shared.messaging.consumer import BatchHandler, Subscription
 from shared.messaging.service import ServiceRuntime
 from shared.persistence import Transaction
@@ -45,23 +47,18 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
     store = PlacementStore(runtime.db)
     handlers = PlacementHandlers(store, settings)
     runtime.on_start(store.ensure_indexes)
-    subscriptions: tuple[tuple[str, str, set[type[EventData]], BatchHandler], ...] = (
-        ("programmes", topics.MUNICIPAL_PROGRAMMES, {ProgrammeDefined}, handlers.on_programmes),
+    # Placement owns the programme, partner and report channels: it answers what it refuses.
+    inbound: tuple[tuple[str, Channel, set[type[EventData]], BatchHandler], ...] = (
+        ("programmes", Channel.PROGRAMMES, {ProgrammeDefined}, handlers.on_programmes),
         (
             "partners",
-            topics.MUNICIPAL_PARTNERS,
+            Channel.PARTNERS,
             {PartnerRegistered, PartnerVetted, AgreementSigned},
             handlers.on_partners,
         ),
         (
-            "enrolments",
-            topics.INTAKE_EVENTS,
-            {ParticipantEnrolled, ConsentChanged, ParticipantErased},
-            handlers.on_intake,
-        ),
-        (
             "partner-reports",
-            topics.PARTNER_REPORTS,
+            Channel.PLACEMENT_REPORTS,
             {
                 PlacementEndReported,
                 PlacementChangeReported,
@@ -72,12 +69,26 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
             handlers.on_reports,
         ),
     )
-    for name, topic, types, handler in subscriptions:
+    for name, channel, types, handler in inbound:
         runtime.subscribe(
             Subscription(
-                name=name, topic=topic, accepts=frozenset(t.TYPE for t in types), handler=handler
+                name=name,
+                channel=channel,
+                accepts=frozenset(t.TYPE for t in types),
+                handler=handler,
+                answers=True,
             )
         )
+    runtime.subscribe(
+        Subscription(
+            name="enrolments",
+            topic=topics.INTAKE_EVENTS,
+            accepts=frozenset(
+                t.TYPE for t in (ParticipantEnrolled, ConsentChanged, ParticipantErased)
+            ),
+            handler=handlers.on_intake,
+        )
+    )
 
     dead_letters = settings.topic(topics.dead_letter_topic(NAME))
 
@@ -99,5 +110,6 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         SupportCheckInDue,
         PartnerPlacementUpdated,
         ResidentEvent,
+        InputRejected,
     )
     return runtime

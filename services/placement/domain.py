@@ -128,6 +128,13 @@ class AgreementPlaces:
     hours_per_week: int | None = None
     municipal_contact: str | None = None
     eligibility: Eligibility = field(default_factory=Eligibility)
+    # The tenant that signed it: only an agreement its programme's owner signed offers places.
+    # None for agreements signed before tenants were known, which count as the owner's.
+    signed_by: str | None = None
+    # Where the agreement's event was on the broker, and its id: to answer its signer if it is
+    # dropped because the programme turned out to be someone else's.
+    origin: str | None = None
+    input_id: str | None = None
 
     def free_on(self, day: date) -> int:
         if not self.eligibility.ok or not self.period_start <= day <= self.period_end:
@@ -167,6 +174,9 @@ class ProgrammeBook:
     waiting_total: int
     removed_from_queue: list[WaitingEntry] = field(default_factory=list)
     added_to_queue: list[WaitingEntry] = field(default_factory=list)
+    # The tenant that owns the programme: the first that defined it.
+    owner: str | None = None
+    dropped_agreements: list[str] = field(default_factory=list)
 
     @property
     def rule(self) -> PriorityRule:
@@ -182,8 +192,17 @@ class ProgrammeBook:
     def define(self, definition: ProgrammeDefined) -> None:
         self.definition = definition
 
+    def signed_by_owner(self, agreement: AgreementPlaces) -> bool:
+        return agreement.signed_by is None or agreement.signed_by == self.owner
+
     def sign(
-        self, agreement: AgreementSigned, municipality: str | None, eligibility: Eligibility
+        self,
+        agreement: AgreementSigned,
+        municipality: str | None,
+        eligibility: Eligibility,
+        signed_by: str | None = None,
+        origin: str | None = None,
+        input_id: str | None = None,
     ) -> None:
         current = self.agreements.get(agreement.agreement_id)
         self.agreements[agreement.agreement_id] = AgreementPlaces(
@@ -200,7 +219,19 @@ class ProgrammeBook:
             hours_per_week=agreement.hours_per_week,
             municipal_contact=agreement.municipal_contact,
             eligibility=eligibility,
+            signed_by=signed_by,
+            origin=origin,
+            input_id=input_id,
         )
+
+    def unsigned_by_owner(self) -> list[AgreementPlaces]:
+        """Agreements someone other than the owner signed before the owner defined the
+        programme: they offer no places, and are dropped."""
+        found = [a for a in self.agreements.values() if not self.signed_by_owner(a)]
+        for agreement in found:
+            del self.agreements[agreement.agreement_id]
+            self.dropped_agreements.append(agreement.agreement_id)
+        return found
 
     def enqueue(self, entry: WaitingEntry) -> None:
         if any(item.participant_id == entry.participant_id for item in self.waiting):
@@ -274,6 +305,8 @@ class ProgrammeBook:
         choices = []
         for agreement in self.agreements.values():
             if agreement.agreement_id in entry.declined or agreement.free_on(day) <= 0:
+                continue
+            if not self.signed_by_owner(agreement):
                 continue
             activity = agreement.activity_for(entry.preferences)
             if activity is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from services.placement import domain
 from services.placement.domain import Placement, ProgrammeBook, Refusal, WaitingEntry
-from services.placement.store import PlacementStore
+from services.placement.store import PlacementStore, SignedAgreement
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
@@ -36,15 +36,18 @@ from shared.contracts.placement import (
     PlacementStarted,
     SupportCheckInDue,
 )
+from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
     ConsentPurpose,
+    InputRefusal,
     IopCriterion,
     PlacementAction,
     PlacementStatus,
 )
-from shared.messaging.consumer import HandlerContext
+from shared.messaging.consumer import HandlerContext, answer_input
 from shared.messaging.records import Received
 from shared.observability import event_fields, get_logger
+from shared.ownership import may_report_on_placement, owner_after
 from shared.persistence import Transaction
 from shared.settings import Settings
 
@@ -59,7 +62,7 @@ class _Work:
         self.ctx = ctx
         self.books = books
         self.placements: dict[str, tuple[Placement, str]] = {}
-        self.agreements: dict[str, AgreementSigned] = {}
+        self.agreements: dict[str, SignedAgreement] = {}
 
     def allocate(self, book: ProgrammeBook, day: date, cause: Envelope[Any]) -> None:
         queued = {entry.participant_id: entry for entry in book.waiting}
@@ -140,14 +143,27 @@ class PlacementHandlers:
     # --- programmes and partners -------------------------------------------------------------
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        definitions: list[tuple[ProgrammeDefined, Envelope[Any]]] = [
-            (i.event.data, i.event) for i in batch
-        ]
+        definitions: list[tuple[ProgrammeDefined, Received]] = [(i.event.data, i) for i in batch]
         # A new definition may open more places than the stored one: read enough of the queue.
         depth = len(batch) + max(d.capacity for d, _ in definitions)
         work = _Work(ctx, await self._books(ctx, (d.programme_id for d, _ in definitions), depth))
-        for definition, event in definitions:
+        for definition, item in definitions:
+            event = item.event
             book = work.books[definition.programme_id]
+            assert item.tenant is not None
+            owner = owner_after(book.owner, item.tenant)
+            if owner is None:
+                ctx.refuse(
+                    item,
+                    InputRefusal.NOT_PROGRAMME_OWNER,
+                    f"Programme {definition.programme_id} belongs to another tenant.",
+                    message_sv=f"Programmet {definition.programme_id} tillhör en annan aktör.",
+                    audit={"programme_id": definition.programme_id},
+                )
+                continue
+            book.owner = owner
+            for dropped in book.unsigned_by_owner():
+                self._drop_foreign_agreement(book, dropped, ctx)
             if book.definition is None or book.definition.priority != definition.priority:
                 await self.store.reprioritise(
                     definition.programme_id, definition.priority, ctx.session
@@ -163,10 +179,65 @@ class PlacementHandlers:
             if isinstance(data, PartnerRegistered):
                 await self._register(item, data, ctx)
             elif isinstance(data, PartnerVetted):
-                await self._vetted(item.event, data, work)
+                await self._vetted(item, data, work)
             elif isinstance(data, AgreementSigned):
-                await self._agreement(item.event, data, work)
+                await self._agreement(item, data, work)
         await self._finish(work)
+
+    def _drop_foreign_agreement(
+        self, book: ProgrammeBook, agreement: domain.AgreementPlaces, ctx: HandlerContext
+    ) -> None:
+        """An agreement signed, before the programme was defined, by someone other than the
+        tenant that then defined it: it never offered places, and now its signer hears why."""
+        assert agreement.signed_by is not None
+        signer = Tenant.from_key(agreement.signed_by)
+        reason = f"Programme {book.programme_id} belongs to another tenant."
+        answer_input(
+            ctx.tx,
+            agreement.origin or f"agreement:{agreement.agreement_id}",
+            signer,
+            InputRefusal.NOT_PROGRAMME_OWNER.value,
+            reason,
+            f"Programmet {book.programme_id} tillhör en annan aktör.",
+            source=SOURCE,
+            input_id=agreement.input_id,
+            input_type=AgreementSigned.TYPE,
+        )
+        ctx.tx.audit(
+            {
+                "action": "refused",
+                "service": "placement",
+                "code": InputRefusal.NOT_PROGRAMME_OWNER.value,
+                "tenant": signer.key,
+                "input_id": agreement.input_id,
+                "input_type": AgreementSigned.TYPE,
+                "origin": agreement.origin,
+                "programme_id": book.programme_id,
+                "agreement_id": agreement.agreement_id,
+            }
+        )
+        log.warning("agreement by another tenant dropped", agreement=agreement.agreement_id)
+
+    async def _partner_owner(
+        self, item: Received, partner_id: str, ctx: HandlerContext
+    ) -> str | None:
+        """The partner's owner once this tenant acts on it (the first to name a partner owns
+        it), or None after refusing a tenant that does not own it."""
+        assert item.tenant is not None
+        partners = await self.store.load_partners([partner_id], ctx.session)
+        current = partners.get(partner_id, {}).get("owner")
+        owner = owner_after(current, item.tenant)
+        if owner is not None and current is None:
+            await self.store.claim_partner(partner_id, owner, ctx.session)
+        if owner is None:
+            ctx.refuse(
+                item,
+                InputRefusal.NOT_PARTNER_OWNER,
+                f"Partner {partner_id} belongs to another tenant.",
+                message_sv=f"Partnern {partner_id} tillhör en annan aktör.",
+                audit={"partner_id": partner_id},
+            )
+        return owner
 
     async def _register(
         self, item: Received, partner: PartnerRegistered, ctx: HandlerContext
@@ -174,9 +245,15 @@ class PlacementHandlers:
         if problem := domain.organisationsnummer_problem(partner.organisationsnummer):
             ctx.reject(item, "INVALID_ORGANISATIONSNUMMER", problem)
             return
-        await self.store.save_partner(partner, ctx.session)
+        owner = await self._partner_owner(item, partner.partner_id, ctx)
+        if owner is not None:
+            await self.store.save_partner(partner, owner, ctx.session)
 
-    async def _vetted(self, cause: Envelope[Any], vetting: PartnerVetted, work: _Work) -> None:
+    async def _vetted(self, item: Received, vetting: PartnerVetted, work: _Work) -> None:
+        cause = item.event
+        owner = await self._partner_owner(item, vetting.partner_id, work.ctx)
+        if owner is None:
+            return
         await self.store.record_vetting(
             vetting.partner_id,
             {
@@ -188,6 +265,7 @@ class PlacementHandlers:
                 }
                 for a in vetting.assessments
             },
+            owner,
             work.ctx.session,
         )
         programmes = await self.store.programmes_with_partner(vetting.partner_id, work.ctx.session)
@@ -200,13 +278,38 @@ class PlacementHandlers:
                 work.books[programme_id], min(a.assessed_on for a in vetting.assessments), cause
             )
 
-    async def _agreement(
-        self, cause: Envelope[Any], agreement: AgreementSigned, work: _Work
-    ) -> None:
+    async def _agreement(self, item: Received, agreement: AgreementSigned, work: _Work) -> None:
+        """An agreement is signed by the tenant that owns both the partner and the programme.
+        Signed before the programme is defined, it is held until it is: then it counts only if
+        the same tenant defined the programme."""
+        cause = item.event
+        assert item.tenant is not None
         if agreement.programme_id not in work.books:
             work.books.update(
                 await self._books(work.ctx, [agreement.programme_id], agreement.places + 1)
             )
+        book = work.books[agreement.programme_id]
+        if book.owner is not None and book.owner != item.tenant.key:
+            work.ctx.refuse(
+                item,
+                InputRefusal.NOT_PROGRAMME_OWNER,
+                f"Programme {agreement.programme_id} belongs to another tenant.",
+                message_sv=f"Programmet {agreement.programme_id} tillhör en annan aktör.",
+                audit={"programme_id": agreement.programme_id},
+            )
+            return
+        current = book.agreements.get(agreement.agreement_id)
+        if current is not None and current.partner_id != agreement.partner_id:
+            work.ctx.refuse(
+                item,
+                InputRefusal.NOT_PARTNER_OWNER,
+                f"Agreement {agreement.agreement_id} is with another partner.",
+                message_sv=f"Avtalet {agreement.agreement_id} gäller en annan partner.",
+                audit={"agreement_id": agreement.agreement_id},
+            )
+            return
+        if await self._partner_owner(item, agreement.partner_id, work.ctx) is None:
+            return
         partners = await self.store.load_partners([agreement.partner_id], work.ctx.session)
         partner = partners.get(agreement.partner_id, {})
         workplaces = {
@@ -219,9 +322,17 @@ class PlacementHandlers:
         eligibility = domain.iop_eligibility(
             agreement.kind, vetting, agreement.parties, agreement.contributions
         )
-        book = work.books[agreement.programme_id]
-        book.sign(agreement, municipality, eligibility)
-        work.agreements[agreement.agreement_id] = agreement
+        book.sign(
+            agreement,
+            municipality,
+            eligibility,
+            signed_by=item.tenant.key,
+            origin=item.record.coordinates,
+            input_id=str(cause.id),
+        )
+        work.agreements[agreement.agreement_id] = SignedAgreement(
+            agreement, item.tenant.key, item.record.coordinates, str(cause.id)
+        )
         self._announce_eligibility(
             book.agreements[agreement.agreement_id], book.programme_id, cause, work
         )
@@ -353,6 +464,8 @@ class PlacementHandlers:
         for item in batch:
             data = item.event.data
             current = work.placements.get(data.placement_id, (known.get(data.placement_id), ""))[0]
+            if current is not None and not self._may_report(item, current, ctx):
+                continue
             if isinstance(data, PlacementChangeReported):
                 await self._change(item, data, current, work)
             elif isinstance(data, PlacementEndReported):
@@ -368,9 +481,27 @@ class PlacementHandlers:
                     )
             elif isinstance(data, SupportCheckInReported):
                 result = {"on": data.on.isoformat(), "status": data.status.value, "note": data.note}
-                if not await self.store.record_check_in(data.check_in_id, result, ctx.session):
+                recorded = current is not None and await self.store.record_check_in(
+                    data.check_in_id, data.placement_id, result, ctx.session
+                )
+                if not recorded:
                     ctx.reject(item, "UNKNOWN_CHECK_IN", f"no support check-in {data.check_in_id}")
         await self._finish(work)
+
+    def _may_report(self, item: Received, placement: Placement, ctx: HandlerContext) -> bool:
+        """A partner reports only on placements at its own workplaces, a municipality only on
+        its own residents'. Anyone else's placement is answered as if it did not exist."""
+        assert item.tenant is not None
+        if may_report_on_placement(item.tenant, placement.partner_id, placement.municipality):
+            return True
+        ctx.refuse(
+            item,
+            InputRefusal.UNKNOWN_PLACEMENT,
+            f"unknown placement {placement.placement_id}",
+            message_sv=f"okänd placering {placement.placement_id}",
+            audit={"placement_id": placement.placement_id},
+        )
+        return False
 
     async def _change(
         self,

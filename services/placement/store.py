@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -39,6 +40,17 @@ from shared.contracts.vocabulary import ActivityType, IopCriterion, PlacementSta
 from shared.persistence import ServiceDatabase
 
 Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SignedAgreement:
+    """An agreement as signed: by which tenant, and where its event was (to answer it later if
+    the programme turns out to be someone else's)."""
+
+    agreement: AgreementSigned
+    signed_by: str
+    origin: str
+    input_id: str
 
 
 class PlacementStore:
@@ -125,19 +137,21 @@ class PlacementStore:
                 occupied=doc.get("occupied", 0),
                 waiting=[_entry(item) for item in waiting],
                 waiting_total=doc.get("waiting_total", 0),
+                owner=doc.get("owner"),
             )
         return books
 
     async def save_books(
         self,
         books: Iterable[ProgrammeBook],
-        raw_agreements: dict[str, AgreementSigned],
+        raw_agreements: dict[str, SignedAgreement],
         session: Any,
     ) -> None:
         for book in books:
             rule = book.rule
             fields: dict[str, Any] = {
                 "definition": book.definition.model_dump(mode="json") if book.definition else None,
+                "owner": book.owner,
                 "occupied": book.occupied,
                 "waiting_total": book.waiting_total,
                 "partners": sorted({a.partner_id for a in book.agreements.values()}),
@@ -145,16 +159,22 @@ class PlacementStore:
             for key, agreement in book.agreements.items():
                 fields[f"agreements.{key}.occupied"] = agreement.occupied
                 if key in raw_agreements:
-                    fields[f"agreements.{key}.agreement"] = raw_agreements[key].model_dump(
-                        mode="json"
-                    )
+                    signed = raw_agreements[key]
+                    fields[f"agreements.{key}.agreement"] = signed.agreement.model_dump(mode="json")
                     fields[f"agreements.{key}.workplace_municipality"] = (
                         agreement.workplace_municipality
                     )
+                    fields[f"agreements.{key}.signed_by"] = signed.signed_by
+                    fields[f"agreements.{key}.origin"] = signed.origin
+                    fields[f"agreements.{key}.input_id"] = signed.input_id
+            update: dict[str, Any] = {"$set": fields, "$inc": {"version": 1}}
+            if book.dropped_agreements:
+                update["$unset"] = {f"agreements.{key}": "" for key in book.dropped_agreements}
+                book.dropped_agreements.clear()
             await self.programmes.update_one(
                 {"_id": book.programme_id},
                 # version: touched on every change, so concurrent changes to one programme conflict.
-                {"$set": fields, "$inc": {"version": 1}},
+                update,
                 upsert=True,
                 session=session,
             )
@@ -202,22 +222,28 @@ class PlacementStore:
 
     # --- partners ----------------------------------------------------------------------------
 
-    async def save_partner(self, partner: PartnerRegistered, session: Any) -> None:
+    async def save_partner(self, partner: PartnerRegistered, owner: str, session: Any) -> None:
         await self.partners.update_one(
             {"_id": partner.partner_id},
-            {"$set": {"registration": partner.model_dump(mode="json")}},
+            {"$set": {"registration": partner.model_dump(mode="json"), "owner": owner}},
             upsert=True,
             session=session,
         )
 
     async def record_vetting(
-        self, partner_id: str, assessments: dict[str, Doc], session: Any
+        self, partner_id: str, assessments: dict[str, Doc], owner: str, session: Any
     ) -> None:
+        fields = {f"vetting.{criterion}": value for criterion, value in assessments.items()}
         await self.partners.update_one(
             {"_id": partner_id},
-            {"$set": {f"vetting.{criterion}": value for criterion, value in assessments.items()}},
+            {"$set": {**fields, "owner": owner}},
             upsert=True,
             session=session,
+        )
+
+    async def claim_partner(self, partner_id: str, owner: str, session: Any) -> None:
+        await self.partners.update_one(
+            {"_id": partner_id}, {"$set": {"owner": owner}}, upsert=True, session=session
         )
 
     async def load_partners(self, partner_ids: Iterable[str], session: Any) -> dict[str, Doc]:
@@ -325,9 +351,15 @@ class PlacementStore:
             {"_id": {"$in": ids}}, {"$set": {"emitted": True}}, session=session
         )
 
-    async def record_check_in(self, check_in_id: str, result: Doc, session: Any) -> bool:
+    async def record_check_in(
+        self, check_in_id: str, placement_id: str, result: Doc, session: Any
+    ) -> bool:
+        """Record an answer to a check-in of this placement (one of another placement is not
+        this reporter's to answer, and is not found)."""
         outcome = await self.check_ins.update_one(
-            {"_id": check_in_id}, {"$set": {"result": result}}, session=session
+            {"_id": check_in_id, "placement_id": placement_id},
+            {"$set": {"result": result}},
+            session=session,
         )
         return outcome.matched_count == 1
 
@@ -411,6 +443,9 @@ def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
         eligibility=iop_eligibility(
             agreement.kind, vetting, agreement.parties, agreement.contributions
         ),
+        signed_by=doc.get("signed_by"),
+        origin=doc.get("origin"),
+        input_id=doc.get("input_id"),
     )
 
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+)
 
-from shared.contracts.vocabulary import Kommunkod
+from shared.contracts.vocabulary import EARLIEST_DATE, LATEST_DATE, Identifier, Kommunkod
 
 # A fixed namespace makes derived event ids reproducible: re-handling the same input (a replay,
 # a rebuild, a redelivery after a crash) yields the same outgoing ids, which consumers deduplicate.
@@ -21,9 +29,25 @@ _EVENT_ID_NAMESPACE = uuid.UUID("6f1c3e0a-8f7b-4b8e-9c55-2f1d7a3b9e10")
 
 
 class ContractModel(BaseModel):
-    """Frozen, and tolerant of fields it does not know: additive changes keep the version."""
+    """Frozen, and tolerant of fields it does not know: additive changes keep the version.
+    NaN and infinities are refused: JSON has no such numbers and arithmetic on them spreads."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+def _plausible_time(moment: datetime) -> datetime:
+    if not EARLIEST_DATE.year <= moment.year <= LATEST_DATE.year:
+        raise ValueError(f"must lie between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
+    return moment
+
+
+# Attributes of the envelope that a sender chooses and every caused event carries on (as its
+# correlation id, in its headers): printable ASCII, bounded, so one input cannot make every
+# record it causes too large for the broker.
+_Attribute = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+EventType = Annotated[
+    str, StringConstraints(max_length=100, pattern=r"^[a-z0-9][a-z0-9.-]*\.v[0-9]+$")
+]
 
 
 class EventData(ContractModel):
@@ -31,6 +55,9 @@ class EventData(ContractModel):
 
     TYPE: ClassVar[str]
     TOPIC: ClassVar[str]
+    # For what outside systems publish: the channel of the tenant's own topics it travels on
+    # (shared/contracts/tenants.py). TOPIC is then the channel's shared topic of earlier versions.
+    CHANNEL: ClassVar[str | None] = None
 
     def subject(self) -> str:
         """The aggregate id: the envelope's subject and the Kafka key."""
@@ -41,23 +68,48 @@ DataT = TypeVar("DataT", bound=EventData)
 
 
 class Envelope(BaseModel, Generic[DataT]):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID = Field(description="Unique per event; consumers deduplicate on it.")
-    type: str = Field(description="Event type with version, e.g. insats.placement.started.v1.")
-    source: str = Field(description="The producing system, e.g. /insats/intake or urn:kommun:1384.")
-    time: AwareDatetime = Field(description="When the fact happened, with a UTC offset.")
-    subject: str = Field(description="The aggregate id; also the Kafka record key.")
+    type: EventType = Field(
+        description="Event type with version, e.g. insats.placement.started.v1."
+    )
+    source: _Attribute = Field(
+        description="The producing system, e.g. /insats/intake or urn:kommun:1384. On an inbound "
+        "topic Insats sets it from the topic's tenant, whatever the sender wrote."
+    )
+    time: Annotated[AwareDatetime, AfterValidator(_plausible_time)] = Field(
+        description="When the fact happened, with a UTC offset."
+    )
+    subject: Identifier = Field(description="The aggregate id; also the Kafka record key.")
     municipality: Kommunkod | None = Field(
         default=None, description="The kommunkod the event concerns, for scoped streams."
     )
-    correlationid: str | None = Field(
+    correlationid: _Attribute | None = Field(
         default=None, description="Shared by every event one original input caused."
     )
-    causationid: str | None = Field(default=None, description="The id of the event that caused it.")
+    causationid: _Attribute | None = Field(
+        default=None, description="The id of the event that caused it."
+    )
     datacontenttype: Literal["application/json"] = "application/json"
     data: DataT
+    # Set at the boundary for what arrived on a tenant's own topic: the tenant's key.
+    _id_scope: str | None = PrivateAttr(default=None)
+
+    @property
+    def scoped_id(self) -> str:
+        """The id as inboxes and derived ids know it. On a tenant's own topic it is qualified by
+        the tenant, so no tenant can pre-empt another's event (or the events it causes) by
+        reusing its id; elsewhere it is the id itself, as in earlier versions."""
+        return f"{self._id_scope}/{self.id}" if self._id_scope else str(self.id)
+
+    def as_sent_by(self, tenant_key: str, urn: str, *, verified: bool) -> Envelope[DataT]:
+        """This envelope as the boundary knows it: `source` is the tenant that sent it, and,
+        where the tenant is known from its own topic, ids are scoped to it."""
+        copy = self.model_copy(update={"source": urn})
+        copy._id_scope = tenant_key if verified else None
+        return copy
 
     @classmethod
     def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
@@ -83,7 +135,7 @@ def new_event(
     id carried over, so handling the same input twice produces the very same event."""
     if event_id is None:
         event_id = (
-            derive_event_id(str(cause.id), f"{data.TYPE}/{discriminator}")
+            derive_event_id(cause.scoped_id, f"{data.TYPE}/{discriminator}")
             if cause is not None
             else uuid.uuid4()
         )

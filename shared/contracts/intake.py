@@ -15,6 +15,7 @@ from shared.contracts.vocabulary import (
     Gender,
     Identifier,
     Kommunkod,
+    Name,
     RejectionReason,
     TargetGroup,
 )
@@ -54,11 +55,11 @@ class ReferralRejected(EventData):
     TYPE = "insats.referral.rejected.v1"
     TOPIC = topics.INTAKE_EVENTS
 
-    referral_id: str = Field(
+    referral_id: Identifier = Field(
         description="The case system's reference, or the record coordinates "
         "when the message was unreadable."
     )
-    programme_id: str | None = None
+    programme_id: Identifier | None = None
     municipality: Kommunkod | None = None
     reason: RejectionReason
     rule: str | None = Field(default=None, description="The eligibility rule that failed.")
@@ -89,11 +90,11 @@ class ReferralRejectedV2(EventData):
     TYPE = "insats.referral.rejected.v2"
     TOPIC = topics.INTAKE_EVENTS
 
-    referral_id: str = Field(
+    referral_id: Identifier = Field(
         description="The case system's reference, or the record coordinates "
         "when the message was unreadable."
     )
-    programme_id: str | None = None
+    programme_id: Identifier | None = None
     municipality: Kommunkod | None = None
     reason: RejectionReason = Field(description="Machine-readable: act on this, not on the text.")
     rule: str | None = Field(default=None, description="The eligibility rule that failed.")
@@ -143,7 +144,7 @@ class ConsentChanged(EventData):
     purpose: ConsentPurpose
     granted: bool
     recorded_on: date
-    source: str
+    source: Name
 
     def subject(self) -> str:
         return self.participant_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -10,8 +9,13 @@ from pydantic import Field, model_validator
 
 from shared.contracts import topics
 from shared.contracts.envelope import ContractModel, EventData
+from shared.contracts.tenants import Channel
 from shared.contracts.vocabulary import (
+    FEW,
+    MANY,
+    SOME,
     ActivityType,
+    BusinessDate,
     ConsentPurpose,
     ErasureReason,
     FollowUpPoint,
@@ -19,10 +23,14 @@ from shared.contracts.vocabulary import (
     Identifier,
     IopCriterion,
     Kommunkod,
+    Name,
+    Note,
     OutcomeSource,
     OutcomeStatus,
     PartnerKind,
+    ShortText,
     TargetGroup,
+    TenantId,
 )
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -32,11 +40,12 @@ class Preferences(ContractModel):
     """What the participant has said they want and can manage; matching honours it."""
 
     activities: list[ActivityType] = Field(
-        default_factory=list, description="Acceptable activities; empty means any."
+        default_factory=list, max_length=FEW, description="Acceptable activities; empty means any."
     )
     max_hours_per_week: int | None = Field(default=None, ge=1, le=40)
     municipalities: list[Kommunkod] = Field(
         default_factory=list,
+        max_length=MANY,
         description="Where they can travel; empty means anywhere in the programme.",
     )
 
@@ -46,17 +55,22 @@ class ReferralReceived(EventData):
 
     TYPE = "insats.referral.received.v1"
     TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
 
     referral_id: Identifier = Field(description="The case system's own reference; the record key.")
     personnummer: str = Field(
+        max_length=20,
         description="Personnummer or samordningsnummer: YYYYMMDDNNNN, YYYYMMDD-NNNN or "
-        "YYMMDD-NNNN (YYMMDD+NNNN for people over 100)."
+        "YYMMDD-NNNN (YYMMDD+NNNN for people over 100).",
     )
     municipality: Kommunkod = Field(description="The resident's home municipality.")
     programme_id: Identifier
     income_support: bool = Field(description="Receives försörjningsstöd / ekonomiskt bistånd.")
-    target_groups: list[TargetGroup] = Field(default_factory=list)
-    referral_date: date
+    target_groups: list[TargetGroup] = Field(default_factory=list, max_length=FEW)
+    referral_date: BusinessDate = Field(
+        description="The caseworker's decision date. Not more than a day after intake received "
+        "the referral, nor older than INSATS_REFERRAL_MAX_AGE_DAYS (a decision, not bad data)."
+    )
     gender: Gender | None = Field(
         default=None, description="Legal gender; derived from the personnummer when absent."
     )
@@ -65,10 +79,12 @@ class ReferralReceived(EventData):
         description="Skyddade personuppgifter: registered with no identity data at all, only a "
         "pseudonym, gender and birth year.",
     )
-    name: str | None = Field(default=None, max_length=200)
+    name: Name | None = None
     contact: ContactDetails | None = None
     consents: list[ConsentPurpose] = Field(
-        default_factory=list, description="Purposes the person consented to at referral."
+        default_factory=list,
+        max_length=FEW,
+        description="Purposes the person consented to at referral.",
     )
     preferences: Preferences = Field(default_factory=Preferences)
 
@@ -88,15 +104,16 @@ class ConsentRecorded(EventData):
 
     TYPE = "insats.consent.recorded.v1"
     TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
 
     request_id: Identifier
-    personnummer: str | None = None
+    personnummer: str | None = Field(default=None, max_length=20)
     participant_id: Identifier | None = None
     municipality: Kommunkod
     purpose: ConsentPurpose
     granted: bool
-    source: str = Field(description="Who recorded it: the case system and caseworker role.")
-    recorded_on: date
+    source: Name = Field(description="Who recorded it: the case system and caseworker role.")
+    recorded_on: BusinessDate
 
     @model_validator(mode="after")
     def _identifies_someone(self) -> ConsentRecorded:
@@ -114,13 +131,14 @@ class ErasureRequested(EventData):
 
     TYPE = "insats.erasure.requested.v1"
     TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
 
     request_id: Identifier
-    personnummer: str | None = None
+    personnummer: str | None = Field(default=None, max_length=20)
     participant_id: Identifier | None = None
     municipality: Kommunkod
     reason: ErasureReason
-    requested_by: str = Field(description="The case system and role that asks, for the audit.")
+    requested_by: Name = Field(description="The case system and role that asks, for the audit.")
 
     @model_validator(mode="after")
     def _identifies_someone(self) -> ErasureRequested:
@@ -146,6 +164,7 @@ class Eligibility(ContractModel):
     requires_income_support: bool = False
     accepted_target_groups: list[TargetGroup] = Field(
         default_factory=list,
+        max_length=FEW,
         description="If not empty, a participant must belong to at least one of these.",
     )
 
@@ -155,28 +174,39 @@ class ProgrammeDefined(EventData):
 
     TYPE = "insats.programme.defined.v1"
     TOPIC = topics.MUNICIPAL_PROGRAMMES
+    CHANNEL = Channel.PROGRAMMES
 
     programme_id: Identifier
-    name: str
-    owner: str = Field(description="The owning municipality or association of municipalities.")
-    municipalities: list[Kommunkod] = Field(min_length=1)
-    period_start: date
-    period_end: date
-    capacity: int = Field(ge=0, description="Places that can be used at the same time.")
-    planned_participants: int = Field(ge=0)
+    name: Name
+    owner: Name = Field(
+        description="The owning municipality or association of municipalities, by name. Who may "
+        "change the programme is the tenant that first defined it, not this text."
+    )
+    municipalities: list[Kommunkod] = Field(min_length=1, max_length=MANY)
+    period_start: BusinessDate
+    period_end: BusinessDate
+    capacity: int = Field(ge=0, le=100_000, description="Places that can be used at the same time.")
+    planned_participants: int = Field(ge=0, le=1_000_000)
     goal_sysselsattning: Share | None = Field(
         default=None, description="Goal share in work, studies or praktik at exit, 0..1."
     )
     eligibility: Eligibility = Field(default_factory=Eligibility)
     priority: PriorityRule = PriorityRule.REFERRAL_DATE
-    activities: list[ActivityType] = Field(default_factory=list)
+    activities: list[ActivityType] = Field(default_factory=list, max_length=FEW)
     attendance_risk_threshold: Share = Field(
         default=0.3,
         description="Missed share of expected hours over four weeks that raises "
         "insats.placement.at-risk.v1.",
     )
+    cross_municipality_case_handling: bool = Field(
+        default=False,
+        description="For a programme across several municipalities (a regional one): any of its "
+        "municipalities may record consents, request erasure and answer follow-ups for any of "
+        "its participants, not only for those it referred. Every such action is audited.",
+    )
     follow_ups: list[FollowUpPoint] = Field(
         default_factory=lambda: list(FollowUpPoint),
+        max_length=FEW,
         description="The follow-ups outcomes schedules after a participant exits; all by default.",
     )
 
@@ -194,23 +224,28 @@ class Workplace(ContractModel):
     """A place where participants can be placed: a shop, a hotel, a home-care team."""
 
     workplace_id: Identifier
-    name: str
+    name: Name
     municipality: Kommunkod
-    activities: list[ActivityType] = Field(default_factory=list)
+    activities: list[ActivityType] = Field(default_factory=list, max_length=FEW)
 
 
 class PartnerRegistered(EventData):
     TYPE = "insats.partner.registered.v1"
     TOPIC = topics.MUNICIPAL_PARTNERS
+    CHANNEL = Channel.PARTNERS
 
-    partner_id: Identifier
-    organisationsnummer: str = Field(
-        pattern=r"^\d{6}-?\d{4}$", description="Validated with its Luhn check digit by placement."
+    partner_id: TenantId = Field(
+        description="Also the name of the partner's own topics and Kafka user: lower-case ASCII "
+        "letters, digits, '-' and '_'."
     )
-    name: str
+    organisationsnummer: str = Field(
+        pattern=r"^[0-9]{6}-?[0-9]{4}$",
+        description="Validated with its Luhn check digit by placement.",
+    )
+    name: Name
     kind: PartnerKind
     municipality: Kommunkod
-    workplaces: list[Workplace] = Field(default_factory=list)
+    workplaces: list[Workplace] = Field(default_factory=list, max_length=SOME)
 
     def subject(self) -> str:
         return self.partner_id
@@ -219,8 +254,8 @@ class PartnerRegistered(EventData):
 class CriterionAssessment(ContractModel):
     criterion: IopCriterion
     met: bool
-    assessed_on: date
-    note: str = ""
+    assessed_on: BusinessDate
+    note: Note = ""
 
 
 class PartnerVetted(EventData):
@@ -229,10 +264,11 @@ class PartnerVetted(EventData):
 
     TYPE = "insats.partner.vetted.v1"
     TOPIC = topics.MUNICIPAL_PARTNERS
+    CHANNEL = Channel.PARTNERS
 
-    partner_id: Identifier
-    assessed_by: str
-    assessments: list[CriterionAssessment] = Field(min_length=1)
+    partner_id: TenantId
+    assessed_by: Name
+    assessments: list[CriterionAssessment] = Field(min_length=1, max_length=SOME)
 
     def subject(self) -> str:
         return self.partner_id
@@ -255,10 +291,12 @@ class Contribution(ContractModel):
     """What one party puts in. IOP requires co-financing: every party contributes material or
     immaterial resources."""
 
-    party: str = Field(description="Who contributes: the municipality or the partner's name.")
+    party: Name = Field(description="Who contributes: the municipality or the partner's name.")
     kind: ContributionKind
-    amount: float | None = Field(default=None, ge=0, description="In the kind's unit, if counted.")
-    description: str = ""
+    amount: float | None = Field(
+        default=None, ge=0, le=1e12, description="In the kind's unit, if counted."
+    )
+    description: ShortText = ""
 
 
 class AgreementSigned(EventData):
@@ -266,25 +304,26 @@ class AgreementSigned(EventData):
 
     TYPE = "insats.agreement.signed.v1"
     TOPIC = topics.MUNICIPAL_PARTNERS
+    CHANNEL = Channel.PARTNERS
 
     agreement_id: Identifier
-    partner_id: Identifier
+    partner_id: TenantId
     programme_id: Identifier
-    places: int = Field(ge=0)
-    activities: list[ActivityType] = Field(min_length=1)
-    period_start: date
-    period_end: date
+    places: int = Field(ge=0, le=10_000)
+    activities: list[ActivityType] = Field(min_length=1, max_length=FEW)
+    period_start: BusinessDate
+    period_end: BusinessDate
     kind: AgreementKind = Field(
         description="IOP agreements need a vetted partner and co-financing from every party."
     )
-    parties: list[str] = Field(default_factory=list)
-    contributions: list[Contribution] = Field(default_factory=list)
-    evaluation_plan: str = Field(default="", description="How the parties evaluate together.")
+    parties: list[Name] = Field(default_factory=list, max_length=FEW)
+    contributions: list[Contribution] = Field(default_factory=list, max_length=SOME)
+    evaluation_plan: Note = Field(default="", description="How the parties evaluate together.")
     workplace_id: Identifier | None = Field(
         default=None, description="The partner's workplace the places are at, if one."
     )
     hours_per_week: int | None = Field(default=None, ge=1, le=40, description="Hours offered.")
-    municipal_contact: str | None = Field(
+    municipal_contact: Name | None = Field(
         default=None, description="The municipality's contact person for these placements."
     )
 
@@ -297,6 +336,7 @@ class OutcomeReported(EventData):
 
     TYPE = "insats.outcome.reported.v1"
     TOPIC = topics.MUNICIPAL_OUTCOME_REPORTS
+    CHANNEL = Channel.OUTCOME_REPORTS
 
     report_id: Identifier
     participant_id: Identifier
@@ -308,10 +348,13 @@ class OutcomeReported(EventData):
         default=None, description="Still receives income support; null if not known."
     )
     source: OutcomeSource
-    observed_on: date = Field(description="The date the status applies to.")
+    observed_on: BusinessDate = Field(description="The date the status applies to.")
     # Details some indicators need (Kolada's "resultat vid avslut"); additive, so optional.
     employment_months: float | None = Field(
-        default=None, ge=0, description="For work: how long the employment runs, in months."
+        default=None,
+        ge=0,
+        le=1_200,
+        description="For work: how long the employment runs, in months.",
     )
     municipal_labour_market_job: bool | None = Field(
         default=None, description="For work: a municipal labour-market job (e.g. OSA, extratjänst)."

@@ -8,14 +8,22 @@ and one placement's reports still stay in order."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
-from shared.contracts.vocabulary import CheckInStatus, EndReason, Identifier, PlacementAction
+from shared.contracts.tenants import Channel
+from shared.contracts.vocabulary import (
+    BusinessDate,
+    CheckInStatus,
+    EndReason,
+    Identifier,
+    Name,
+    Note,
+    PlacementAction,
+    ShortText,
+)
 
 
 class PlacementEndReported(EventData):
@@ -23,6 +31,7 @@ class PlacementEndReported(EventData):
 
     TYPE = "insats.placement.end-reported.v1"
     TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
 
     placement_id: Identifier
     # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
@@ -31,7 +40,7 @@ class PlacementEndReported(EventData):
         default=None, description="Pseudonymous; may be left out when the partner does not know it."
     )
     reason: EndReason
-    end_date: date
+    end_date: BusinessDate
     exits_programme: bool = Field(
         default=True, description="False when the participant moves on to another step."
     )
@@ -45,6 +54,7 @@ class PlacementChangeReported(EventData):
 
     TYPE = "insats.placement.change-reported.v1"
     TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
 
     placement_id: Identifier
     # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
@@ -53,10 +63,10 @@ class PlacementChangeReported(EventData):
         default=None, description="Pseudonymous; may be left out when the partner does not know it."
     )
     action: PlacementAction
-    on: date
+    on: BusinessDate
     hours_per_week: int | None = Field(default=None, ge=1, le=40)
-    reason: str = Field(default="", max_length=500, description="Why, for a decline or a pause.")
-    reported_by: str = ""
+    reason: ShortText = Field(default="", description="Why, for a decline or a pause.")
+    reported_by: Name = ""
 
     @model_validator(mode="after")
     def _hours_given_when_changed(self) -> PlacementChangeReported:
@@ -73,6 +83,7 @@ class AttendanceReported(EventData):
 
     TYPE = "insats.attendance.reported.v1"
     TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
 
     placement_id: Identifier
     # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
@@ -80,10 +91,10 @@ class AttendanceReported(EventData):
     participant_id: Identifier | SkipJsonSchema[None] = Field(
         default=None, description="Pseudonymous; may be left out when the partner does not know it."
     )
-    period_start: date
-    period_end: date
-    expected_hours: float = Field(gt=0)
-    attended_hours: float = Field(ge=0)
+    period_start: BusinessDate
+    period_end: BusinessDate
+    expected_hours: float = Field(gt=0, le=744, description="At most the hours of a month.")
+    attended_hours: float = Field(ge=0, le=744)
 
     @model_validator(mode="after")
     def _period_in_order(self) -> AttendanceReported:
@@ -100,6 +111,7 @@ class ConcernReported(EventData):
 
     TYPE = "insats.concern.reported.v1"
     TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
 
     placement_id: Identifier
     # Optional, not nullable: a publisher leaves it out (SkipJsonSchema keeps null out of the
@@ -107,8 +119,8 @@ class ConcernReported(EventData):
     participant_id: Identifier | SkipJsonSchema[None] = Field(
         default=None, description="Pseudonymous; may be left out when the partner does not know it."
     )
-    on: date
-    note: str = Field(max_length=2_000)
+    on: BusinessDate
+    note: Note
 
     def subject(self) -> str:
         return self.participant_id or self.placement_id
@@ -119,6 +131,7 @@ class SupportCheckInReported(EventData):
 
     TYPE = "insats.support-check-in.reported.v1"
     TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
 
     check_in_id: Identifier
     placement_id: Identifier
@@ -127,9 +140,9 @@ class SupportCheckInReported(EventData):
     participant_id: Identifier | SkipJsonSchema[None] = Field(
         default=None, description="Pseudonymous; may be left out when the partner does not know it."
     )
-    on: date
+    on: BusinessDate
     status: CheckInStatus
-    note: str = Field(default="", max_length=2_000)
+    note: Note = ""
 
     def subject(self) -> str:
         return self.participant_id or self.placement_id

@@ -6,6 +6,7 @@ from typing import Any, Final, cast
 
 from pydantic import TypeAdapter, ValidationError
 
+from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.intake import (
     ConsentChanged,
@@ -78,6 +79,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ResidentEvent,
         OutcomeRecorded,
         FollowUpDue,
+        InputRejected,
     )
 }
 

@@ -36,6 +36,20 @@ PARTNER_PLACEMENTS_TEMPLATE: Final = "insats.partner.{partner_id}.placements"
 MUNICIPALITY_EVENTS_TEMPLATE: Final = "insats.municipality.{kommunkod}.events"
 
 
+# Each programme owner's own stream (an association of municipalities): the answers to what it
+# published. Readable by it alone.
+OWNER_EVENTS_TEMPLATE: Final = "insats.owner.{owner_id}.events"
+
+
+# Any tenant's own stream, where the answers to what it sent are published: a municipality's
+# events, a partner's placements, a programme owner's events (shared/contracts/tenants.py).
+TENANT_STREAM_TEMPLATE: Final = "insats.{tenant_kind}.{tenant_id}.{stream}"
+
+
+def owner_events_topic(owner_id: str) -> str:
+    return OWNER_EVENTS_TEMPLATE.format(owner_id=owner_id)
+
+
 def municipality_events_topic(kommunkod: str) -> str:
     return MUNICIPALITY_EVENTS_TEMPLATE.format(kommunkod=kommunkod)
 
@@ -49,7 +63,8 @@ def dead_letter_topic(service: str) -> str:
     return f"insats.{service}.dead-letter"
 
 
-# Topics outside systems publish to: anything on them that is not a known event is bad input.
+# The shared topics outside systems published to before each tenant had its own (see
+# shared/contracts/tenants.py): anything on them that is not a known event is bad input.
 INBOUND_TOPICS: Final = frozenset(
     {
         MUNICIPAL_REFERRALS,

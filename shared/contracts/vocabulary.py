@@ -6,15 +6,59 @@ Member names are English identifiers; values are the Swedish domain words users 
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
+
+# Every pattern spells its digits [0-9]: `\d` also matches Arabic-Indic, Devanagari and other
+# Unicode digits, which would give one person several pseudonyms and non-ASCII topic names.
 
 # Statistics Sweden's four-digit municipality code, e.g. "1384" for Kungsbacka.
-Kommunkod = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
-# Identifiers chosen by the publishing system: programme ids, partner ids, referral ids.
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
+Kommunkod = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+# Identifiers chosen by the publishing system: programme ids, referral ids, agreement ids.
+# Printable ASCII without spaces: they become record keys, log fields and parts of other ids.
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+# An id that becomes part of a topic name and a Kafka user name (a partner, a programme owner):
+# lower-case ASCII letters, digits, '-' and '_', so `insats.partner.<id>.placements` is a legal
+# topic and cannot be mistaken for another tenant's.
+TenantId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
+# Free text from outside systems, bounded so that no single field can make a record too large.
+Name = Annotated[str, StringConstraints(max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=500)]
+Note = Annotated[str, StringConstraints(max_length=2_000)]
+
+# The widest span of business dates Insats accepts: a date outside it is a typing error or an
+# attack (a year 9999 overflows every date calculation), never a real programme's date.
+EARLIEST_DATE: Final = date(2000, 1, 1)
+LATEST_DATE: Final = date(2100, 12, 31)
+
+
+def _within_business_span(day: date) -> date:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(
+            f"must lie between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+        )
+    return day
+
+
+_DATE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date",
+    "formatMinimum": EARLIEST_DATE.isoformat(),
+    "formatMaximum": LATEST_DATE.isoformat(),
+}
+# A business date (a referral date, a start, an end, a period) as outside systems send it.
+BusinessDate = Annotated[date, AfterValidator(_within_business_span), WithJsonSchema(_DATE_SCHEMA)]
+
+# How many entries a list from outside may hold: a programme's municipalities (Sweden has 290),
+# a partner's workplaces, an agreement's parties.
+FEW: Final = 20
+SOME: Final = 100
+MANY: Final = 300
 
 
 class TargetGroup(StrEnum):
@@ -191,3 +235,30 @@ class RejectionReason(StrEnum):
     INCOME_SUPPORT_REQUIRED = "INCOME_SUPPORT_REQUIRED"
     TARGET_GROUP_NOT_ACCEPTED = "TARGET_GROUP_NOT_ACCEPTED"
     ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    REFERRAL_DATE_OUT_OF_RANGE = "REFERRAL_DATE_OUT_OF_RANGE"
+    # The referral names a home municipality other than the municipality that sent it.
+    MUNICIPALITY_MISMATCH = "MUNICIPALITY_MISMATCH"
+
+
+class InputRefusal(StrEnum):
+    """Machine-readable reasons any other input from outside is not applied, answered to the
+    tenant that sent it (insats.input.rejected.v1). Stable: systems branch on them."""
+
+    INVALID_JSON = "INVALID_JSON"
+    SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+    UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
+    # The payload names a municipality other than the tenant's own (its topic).
+    MUNICIPALITY_MISMATCH = "MUNICIPALITY_MISMATCH"
+    # A shared topic's record whose `source` names no tenant.
+    UNKNOWN_TENANT = "UNKNOWN_TENANT"
+    # Deliberately the same answer for "no such participant" and "not one you referred", so that
+    # no tenant can probe who is enrolled elsewhere; the audit records which it was.
+    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
+    UNKNOWN_PLACEMENT = "UNKNOWN_PLACEMENT"
+    UNKNOWN_CHECK_IN = "UNKNOWN_CHECK_IN"
+    NOT_PROGRAMME_OWNER = "NOT_PROGRAMME_OWNER"
+    NOT_PARTNER_OWNER = "NOT_PARTNER_OWNER"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    INVALID_PERSONNUMMER = "INVALID_PERSONNUMMER"
+    INVALID_ORGANISATIONSNUMMER = "INVALID_ORGANISATIONSNUMMER"
+    HANDLER_ERROR = "HANDLER_ERROR"

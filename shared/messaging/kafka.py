@@ -4,6 +4,7 @@ relay's producer and the admin client. SASL/SCRAM and TLS come from settings, as
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,39 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
+from shared.contracts.tenants import CHANNELS, Channel, Tenant, channel_pattern, inbound_topic
 from shared.settings import Settings
+
+_HOUR_MS = 3_600_000
+
+
+def inbound_topic_config(settings: Settings, channel: Channel) -> dict[str, str]:
+    """How every inbound topic is configured, a tenant's own or a shared one: the broker, not the
+    sender, stamps each record's time (intake dates a referral's receipt by it), and refuses a
+    record larger than the bound. The referral topic holds clear personnummer: short retention,
+    with segments that roll hourly so that a quiet topic's last records expire on time too."""
+    config = {
+        "message.timestamp.type": "LogAppendTime",
+        "max.message.bytes": str(settings.inbound_max_message_bytes),
+    }
+    if channel is Channel.REFERRALS:
+        config |= short_retention(settings.referral_retention_hours * _HOUR_MS)
+    return config
+
+
+def tenant_topic_configs(settings: Settings, tenant: Tenant) -> dict[str, dict[str, str]]:
+    """The topics onboarding creates for a tenant (full names), with their configuration: each
+    inbound topic it alone writes, and its own stream."""
+    configs = {
+        settings.topic(inbound_topic(tenant, channel)): inbound_topic_config(settings, channel)
+        for channel in sorted(CHANNELS[tenant.kind])
+    }
+    configs[settings.topic(tenant.answers_topic())] = {}
+    return configs
+
+
+def short_retention(retention_ms: int) -> dict[str, str]:
+    return {"retention.ms": str(retention_ms), "segment.ms": str(min(retention_ms, _HOUR_MS))}
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -51,6 +84,20 @@ def faststream_security(settings: Settings) -> BaseSecurity | None:
         "PLAIN": SASLPlaintext,
     }[settings.kafka_sasl_mechanism]
     return kind(username=username, password=password, ssl_context=context)
+
+
+async def channel_topics(settings: Settings, channel: Channel) -> list[str]:
+    """Every existing topic of an inbound channel (full names): each tenant's own, and the
+    shared one where a migration still reads it."""
+    pattern = re.compile(
+        channel_pattern(channel, settings.topic_prefix, shared=settings.shared_inbound_topics)
+    )
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if pattern.match(t))
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(settings: Settings, topic_configs: dict[str, dict[str, str]]) -> list[str]:

@@ -4,11 +4,13 @@ original bytes and headers and an operator can replay it unchanged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.tenants import Tenant
 from shared.observability import event_fields, get_logger
 
 
@@ -21,6 +23,9 @@ class InboundRecord:
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
     timestamp_ms: int
+    # 1: the broker set the timestamp when it appended the record (LogAppendTime, as on every
+    # inbound topic Insats configures), so the sender cannot choose it; 0: the producer did.
+    timestamp_type: int = 0
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> InboundRecord:
@@ -30,9 +35,17 @@ class InboundRecord:
             offset=record.offset,
             key=record.key,
             value=record.value if record.value is not None else b"",
-            headers=tuple((name, bytes(value or b"")) for name, value in record.headers or ()),
+            headers=tuple((str(name), bytes(value or b"")) for name, value in record.headers or ()),
             timestamp_ms=record.timestamp,
+            timestamp_type=getattr(record, "timestamp_type", 0) or 0,
         )
+
+    @property
+    def appended_at(self) -> datetime | None:
+        """When the broker appended the record, if the broker (not the sender) said so."""
+        if self.timestamp_type != 1 or self.timestamp_ms is None or self.timestamp_ms < 0:
+            return None
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
     @property
     def coordinates(self) -> str:
@@ -51,6 +64,13 @@ class Received:
 
     record: InboundRecord
     event: Envelope[Any]
+    # Who sent it, for what arrives on an inbound topic: from the topic itself, or (on a shared
+    # topic during a migration) from the envelope's source. None on the services' own topics.
+    tenant: Tenant | None = None
+
+    @property
+    def inbox_id(self) -> str:
+        return self.event.scoped_id
 
     @property
     def log(self) -> structlog.stdlib.BoundLogger:

@@ -5,6 +5,15 @@ A record leaves the outbox only after the broker acknowledged it (acks=all). If 
 between, the record is published again on restart; consumers deduplicate by event id, so the
 second copy changes nothing. One relay per service holds a lease at a time, so replicas do not
 publish the same records side by side and reorder one participant's events.
+
+The relay never stops. A record it cannot publish (too large for the broker, a topic that does
+not exist or that the service may not write, any other refusal the broker gives, any exception)
+is parked in `outbox_parked` with its reason, counted and logged, and the records behind it go
+on; what the broker acknowledged is never sent again because a later record failed. A
+municipality's view that cannot be derived or sent is parked alone; its event still goes. Only
+failures that waiting cures (the broker unreachable, a leader moving) keep records in the outbox
+to be tried again. Parked records whose topic was missing go back into the outbox, in their
+order, once the topic exists; the others wait for an operator (`insats outbox`).
 """
 
 from __future__ import annotations
@@ -17,13 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from pymongo import DeleteOne, ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from pymongo import DeleteOne, InsertOne, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import new_event
 from shared.contracts.registry import parse_event
 from shared.contracts.scoped import resident_view
+from shared.messaging.failures import describe_failure
 from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
 from shared.observability import Metrics, get_logger
 from shared.persistence import OutboxRecord, ServiceDatabase, event_record
@@ -31,6 +41,35 @@ from shared.settings import Settings
 
 log = get_logger(__name__)
 _LEASE_ID = "outbox-relay"
+# Parked for a topic that did not exist: requeued when it does. Every other reason waits for an
+# operator, since sending the same bytes again would fail the same way.
+TOPIC_MISSING = "TOPIC_MISSING"
+_HEADER_OVERHEAD = 64  # bytes of record framing per header, counted generously
+
+
+class _Parked(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _is_transient(error: BaseException) -> bool:
+    """A failure waiting cures: the record stays in the outbox and is sent again."""
+    if isinstance(error, KafkaConnectionError | KafkaTimeoutError | ConnectionError):
+        return True
+    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+
+
+def record_size(doc: dict[str, Any]) -> int:
+    """What a stored record will weigh on the broker, generously."""
+    key = doc.get("key") or b""
+    headers = doc.get("headers", [])
+    return (
+        len(bytes(doc["value"]))
+        + len(bytes(key))
+        + sum(len(str(name)) + len(bytes(value)) + _HEADER_OVERHEAD for name, value in headers)
+    )
 
 
 class OutboxRelay:
@@ -46,8 +85,12 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._lease_renew_at = datetime.min.replace(tzinfo=UTC)
         self._known_topics: set[str] = set()
-        self._held: set[str] = set()
-        self._held_since = datetime.min.replace(tzinfo=UTC)
+        # Topics with records parked because the topic was missing: later records for them are
+        # parked behind those, so a partner's stream keeps its order once it is created.
+        self._parked_topics: set[str] = set()
+        self._parked_retry_at = 0.0
+        # Topics the broker refused to create: their records are parked, not retried.
+        self._uncreatable: set[str] = set()
 
     def wake(self) -> None:
         """A handler committed new outbox records: publish now rather than at the next poll."""
@@ -60,16 +103,37 @@ class OutboxRelay:
             acks="all",
             linger_ms=2,
             max_batch_size=256 * 1024,
+            max_request_size=max(1_048_576, self.settings.relay_max_record_bytes + 65_536),
             request_timeout_ms=15_000,
         )
         await self._producer.start()
+        self._parked_topics = set(await self.db.parked.distinct("topic", {"reason": TOPIC_MISSING}))
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
+
+    def alive(self) -> bool:
+        """The relay's task runs (readiness fails if it ended while the service runs)."""
+        return self._task is not None and (self._stopping or not self._task.done())
+
+    async def oldest_pending_seconds(self) -> float | None:
+        """How long the oldest unpublished record has waited, or None if none waits."""
+        try:
+            oldest = await self.db.outbox.find_one({}, {"created_at": 1}, sort=[("_id", 1)])
+        except PyMongoError:
+            return None
+        seconds = 0.0
+        if oldest is not None and isinstance(oldest.get("created_at"), datetime):
+            created: datetime = oldest["created_at"]
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            seconds = max(0.0, (datetime.now(UTC) - created).total_seconds())
+        self.metrics.outbox_oldest_seconds.labels(service=self.service).set(seconds)
+        return seconds if oldest is not None else None
 
     async def stop(self, deadline_seconds: float) -> int:
         """Publish what is pending (within the deadline), then stop. Returns records left."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             # Let the current round finish: cancelled between publishing and marking sent, it
             # would publish the same records twice (harmless downstream, but needless).
             try:
@@ -111,12 +175,16 @@ class OutboxRelay:
                 published = 0
                 if await self._acquire_lease():
                     published = await self.publish_pending()
-                    await self._retry_held()
+                    await self._retry_parked()
                 backoff = 0.2
                 if published:
                     continue  # there may be more: keep going without waiting
-            except (KafkaError, PyMongoError, OSError) as error:
-                log.warning("outbox relay failed; retrying", error=repr(error), retry_in=backoff)
+            except Exception as error:  # the relay never stops: whatever failed, try again
+                log.warning(
+                    "outbox relay round failed; retrying",
+                    error=repr(error) if _is_transient(error) else describe_failure(error),
+                    retry_in=backoff,
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -125,80 +193,239 @@ class OutboxRelay:
             self._wake.clear()
 
     async def publish_pending(self) -> int:
+        """Publish one round of the outbox in order. Returns how many records left it."""
         assert self._producer is not None
-        query: dict[str, Any] = {}
-        if self._held:
-            query["topic"] = {"$nin": sorted(self._held)}
         batch = (
-            await self.db.outbox.find(query)
+            await self.db.outbox.find({})
             .sort("_id", 1)
             .limit(self.settings.relay_batch_size)
             .to_list()
         )
-        batch = await self._without_missing_topics(batch)
         if not batch:
             self.metrics.outbox_pending.labels(service=self.service).set(0)
             return 0
-        futures: list[asyncio.Future[Any]] = []
+        existing = await self._existing_topics(batch)
+        sends: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        parked: list[tuple[dict[str, Any], _Parked]] = []
         for doc in batch:
-            key = bytes(doc["key"]) if doc.get("key") is not None else None
-            futures.append(
-                await self._producer.send(
-                    doc["topic"],
-                    value=bytes(doc["value"]),
-                    key=key,
-                    headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
-                )
+            try:
+                future = await self._send(doc, existing)
+            except _Parked as problem:
+                parked.append((doc, problem))
+                continue
+            except Exception as error:
+                if _is_transient(error):
+                    break  # this one and those behind it wait for the next round
+                parked.append((doc, _Parked("NOT_PUBLISHABLE", describe_failure(error))))
+                continue
+            sends.append((doc, future))
+            await self._send_view(doc, existing)
+        done, refused = await self._settle(sends)
+        parked.extend(refused)
+        if parked:
+            await self._park(parked)
+        gone = [*done, *(doc for doc, _ in parked)]
+        if gone:
+            # Acknowledged by the broker, or parked: the records leave the outbox. Nothing sent
+            # lingers here (a dead letter of a referral holds a clear personnummer), and a
+            # collection of pending records only needs its _id index. (One delete per record:
+            # on the MongoDB-protocol server measured in bench/, faster than one $in delete.)
+            await self.db.outbox.bulk_write(
+                [DeleteOne({"_id": doc["_id"]}) for doc in gone], ordered=False
             )
-            if (view_topic := doc.get("view_topic")) and view_topic not in self._held:
-                view = resident_record(bytes(doc["value"]), view_topic, self.settings)
-                futures.append(
-                    await self._producer.send(
-                        view.topic, value=view.value, key=view.key, headers=list(view.headers)
-                    )
-                )
-        await asyncio.gather(*futures)
-        # Acknowledged by the broker: the records leave the outbox. Nothing sent lingers here (a
-        # dead letter of a referral holds a clear personnummer), and a collection of pending
-        # records only needs its _id index, which keeps every handler's insert cheap.
-        # (One delete per record: on the MongoDB-protocol server measured in bench/, several times
-        # faster than one delete with $in, and as safe.)
-        await self.db.outbox.bulk_write(
-            [DeleteOne({"_id": doc["_id"]}) for doc in batch], ordered=False
-        )
-        self.metrics.outbox_published.labels(service=self.service).inc(len(batch))
-        return len(batch)
+        self.metrics.outbox_published.labels(service=self.service).inc(len(done))
+        return len(gone)
 
-    async def _without_missing_topics(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A record for a topic that does not exist would block every record behind it. Create
-        the topic where the service may; where an operator owns topics, hold that topic's records
-        back (in order, for later) and publish the rest."""
-        topics_named = {doc["topic"] for doc in batch} | {
+    async def _send(self, doc: dict[str, Any], existing: set[str]) -> asyncio.Future[Any]:
+        assert self._producer is not None
+        topic = doc["topic"]
+        if topic in self._uncreatable:
+            raise _Parked("TOPIC_REFUSED", "the broker refused to create the topic")
+        if topic in self._parked_topics:
+            raise _Parked(TOPIC_MISSING, "behind earlier records parked for a missing topic")
+        if topic not in existing:
+            raise _Parked(TOPIC_MISSING, "the topic does not exist")
+        size = record_size(doc)
+        if size > self.settings.relay_max_record_bytes:
+            raise _Parked(
+                "TOO_LARGE",
+                f"{size} bytes, more than the {self.settings.relay_max_record_bytes} allowed",
+            )
+        key = bytes(doc["key"]) if doc.get("key") is not None else None
+        future: asyncio.Future[Any] = await self._producer.send(
+            topic,
+            value=bytes(doc["value"]),
+            key=key,
+            headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
+        )
+        return future
+
+    async def _send_view(self, doc: dict[str, Any], existing: set[str]) -> None:
+        """The municipality's view of the event, derived from it, on the municipality's own
+        stream. One that cannot be derived or sent is parked alone; the event still goes."""
+        view_topic = doc.get("view_topic")
+        # A municipality without its stream (not onboarded where an operator owns the topics)
+        # misses the view; its residents' events still flow.
+        if not view_topic or view_topic not in existing:
+            return
+        assert self._producer is not None
+        try:
+            view = self._view_of(doc, view_topic)
+            future = await self._producer.send(
+                view.topic, value=view.value, key=view.key, headers=list(view.headers)
+            )
+        except Exception as error:
+            if _is_transient(error):
+                raise
+            problem = error if isinstance(error, _Parked) else None
+            await self._park_view(doc, problem or _Parked("VIEW_INVALID", describe_failure(error)))
+            return
+        future.add_done_callback(lambda answered, doc=doc: self._view_answered(answered, doc))
+
+    def _view_of(self, doc: dict[str, Any], view_topic: str) -> OutboxRecord:
+        view = resident_record(bytes(doc["value"]), view_topic, self.settings)
+        size = record_size(view.to_document(datetime.now(UTC)))
+        if size > self.settings.relay_max_record_bytes:
+            raise _Parked("TOO_LARGE", f"the view has {size} bytes")
+        return view
+
+    def _view_answered(self, future: asyncio.Future[Any], doc: dict[str, Any]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not _is_transient(error):
+            self.metrics.outbox_parked.labels(service=self.service, reason="VIEW_REFUSED").inc()
+            log.error(
+                "the broker refused a municipality's view",
+                view_topic=doc.get("view_topic"),
+                error=describe_failure(error),
+            )
+
+    async def _settle(
+        self, sends: list[tuple[dict[str, Any], asyncio.Future[Any]]]
+    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], _Parked]]]:
+        """The broker's answer to each record: acknowledged, refused for good (parked), or not
+        yet (left in the outbox for the next round)."""
+        results = await asyncio.gather(*(future for _, future in sends), return_exceptions=True)
+        done: list[dict[str, Any]] = []
+        refused: list[tuple[dict[str, Any], _Parked]] = []
+        for (doc, _), result in zip(sends, results, strict=True):
+            if not isinstance(result, BaseException):
+                done.append(doc)
+            elif not _is_transient(result):
+                refused.append((doc, _Parked(type(result).__name__, describe_failure(result))))
+        return done, refused
+
+    async def _park(self, parked: list[tuple[dict[str, Any], _Parked]]) -> None:
+        now = datetime.now(UTC)
+        for doc, problem in parked:
+            if problem.reason == TOPIC_MISSING:
+                self._parked_topics.add(doc["topic"])
+            self.metrics.outbox_parked.labels(service=self.service, reason=problem.reason).inc()
+            log.error(
+                "record parked: it cannot be published",
+                topic=doc["topic"],
+                reason=problem.reason,
+                detail=problem.detail,
+                record=str(doc["_id"]),
+            )
+        operations = [
+            InsertOne({**doc, "reason": p.reason, "detail": p.detail, "parked_at": now})
+            for doc, p in parked
+        ]
+        try:
+            await self.db.parked.bulk_write(operations, ordered=False)
+        except BulkWriteError as error:
+            # Parked before, by a round that ended before it removed them from the outbox.
+            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def _park_view(self, doc: dict[str, Any], problem: _Parked) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db.parked.insert_one(
+                {
+                    "_id": f"view:{doc['_id']}",
+                    "topic": doc["view_topic"],
+                    "source_record": str(doc["_id"]),
+                    "reason": problem.reason,
+                    "detail": problem.detail,
+                    "parked_at": datetime.now(UTC),
+                }
+            )
+        self.metrics.outbox_parked.labels(service=self.service, reason=problem.reason).inc()
+        log.error(
+            "a municipality's view is parked: it cannot be derived or sent",
+            view_topic=doc["view_topic"],
+            reason=problem.reason,
+            detail=problem.detail,
+        )
+
+    async def _existing_topics(self, batch: list[dict[str, Any]]) -> set[str]:
+        """The topics of this batch that exist. A missing one is created where the service may
+        create topics; where an operator owns them, its records are parked until it exists."""
+        named = {doc["topic"] for doc in batch} | {
             doc["view_topic"] for doc in batch if doc.get("view_topic")
         }
-        unknown = sorted(topics_named - self._known_topics)
+        unknown = sorted(named - self._known_topics - self._uncreatable)
         if unknown:
             existing = set(await topic_partitions(self.settings, unknown))
             missing = [topic for topic in unknown if topic not in existing]
             if missing and self.settings.create_topics:
-                await ensure_topics(self.settings, {topic: {} for topic in missing})
-                existing |= set(missing)
+                existing |= await self._create(missing)
             self._known_topics |= existing
-            newly_held = set(missing) - existing
-            if newly_held - self._held:
-                log.error(
-                    "records held back: their topic does not exist", topics=sorted(newly_held)
-                )
-            self._held |= newly_held
-            self._held_since = datetime.now(UTC)
-        # A municipality without its stream (not onboarded where an operator owns the topics)
-        # misses the view, but its residents' events still flow: the view is not worth a stall.
-        return [doc for doc in batch if doc["topic"] not in self._held]
+        return self._known_topics & named
 
-    async def _retry_held(self) -> None:
-        """Look again, now and then, whether held-back topics have been created."""
-        if self._held and datetime.now(UTC) - self._held_since > timedelta(seconds=30):
-            self._held.clear()
+    async def _create(self, missing: list[str]) -> set[str]:
+        """Create the topics, one by one if need be: a name the broker refuses (not a legal
+        topic name, not the service's to create) must not keep the others from being made."""
+        try:
+            await ensure_topics(self.settings, {topic: {} for topic in missing})
+        except (RuntimeError, KafkaError):
+            created = set()
+            for topic in missing:
+                try:
+                    await ensure_topics(self.settings, {topic: {}})
+                except (RuntimeError, KafkaError) as error:
+                    log.error(  # noqa: TRY400 - the broker's answer is the whole story
+                        "topic cannot be created", topic=topic, error=repr(error)
+                    )
+                    self._uncreatable.add(topic)
+                else:
+                    created.add(topic)
+            return created
+        return set(missing)
+
+    async def _retry_parked(self) -> None:
+        """Now and then, put records parked for a missing topic back into the outbox, in their
+        order, once their topic exists."""
+        if not self._parked_topics:
+            return
+        now = asyncio.get_running_loop().time()
+        if now < self._parked_retry_at:
+            return
+        self._parked_retry_at = now + self.settings.relay_parked_retry_seconds
+        existing = set(await topic_partitions(self.settings, sorted(self._parked_topics)))
+        for topic in sorted(existing):
+            await self.requeue({"topic": topic, "reason": TOPIC_MISSING})
+            self._parked_topics.discard(topic)
+            self._known_topics.add(topic)
+            self.wake()
+
+    async def requeue(self, query: dict[str, Any]) -> int:
+        """Move parked records matching `query` back into the outbox under their original ids,
+        so they are published in the order they were first committed. Parked views are not
+        requeued (their event was published): they are dropped."""
+        moved = 0
+        async for doc in self.db.parked.find(query).sort("_id", 1):
+            if not str(doc["_id"]).startswith("view:"):
+                record = {
+                    key: value
+                    for key, value in doc.items()
+                    if key not in {"reason", "detail", "parked_at"}
+                }
+                with contextlib.suppress(DuplicateKeyError):
+                    await self.db.outbox.insert_one(record)
+                moved += 1
+            await self.db.parked.delete_one({"_id": doc["_id"]})
+        return moved
 
     async def _acquire_lease(self) -> bool:
         now = datetime.now(UTC)
@@ -233,7 +460,8 @@ def resident_record(value: bytes, topic: str, settings: Settings) -> OutboxRecor
     same id every time it is derived, so a republished record republishes the same view."""
     envelope = parse_event(value)
     view = resident_view(envelope)
-    assert view is not None, "only events with a municipality's view carry a view topic"
+    if view is None:
+        raise ValueError("only events with a municipality's view carry a view topic")
     copy = new_event(
         view,
         source=envelope.source,

@@ -27,8 +27,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.tenants import SHARED_TOPICS, channel_pattern
 from shared.messaging.consumer import BatchConsumer, InfrastructureUnavailable, Subscription
-from shared.messaging.kafka import client_kwargs, ensure_topics, faststream_security
+from shared.messaging.kafka import (
+    client_kwargs,
+    ensure_topics,
+    faststream_security,
+    inbound_topic_config,
+)
 from shared.messaging.relay import OutboxRelay
 from shared.observability import Metrics, configure_logging, get_logger
 from shared.persistence import ServiceDatabase, mongo_client
@@ -67,8 +73,9 @@ class ServiceRuntime:
             apply_types=False,
             middlewares=middlewares,
             client_id=f"insats-{name}",
-            # A consumer that joined before its topic existed learns of it at the next refresh.
-            metadata_max_age_ms=30_000,
+            # A consumer that joined before its topic existed learns of it at the next refresh,
+            # and a pattern subscription of a tenant's topic onboarded later, too.
+            metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         )
         self.relay = OutboxRelay(self.db, settings, self.metrics, name)
         self.consumers: list[BatchConsumer] = []
@@ -85,6 +92,7 @@ class ServiceRuntime:
         self._lag_task: asyncio.Task[None] | None = None
         self._periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
+        self._batch_started: dict[str, float] = {}
 
     # --- what a service declares -------------------------------------------------------------
 
@@ -93,10 +101,28 @@ class ServiceRuntime:
             self.db, self.settings, self.metrics, self.name, subscription, self.relay.wake
         )
         self.consumers.append(consumer)
-        topic = self.settings.topic(subscription.topic)
-        self._topic_configs.setdefault(topic, {})
+        where: dict[str, Any] = {}
+        if subscription.channel is not None:
+            # Every tenant's own topic of the channel, those onboarded later included.
+            where["pattern"] = channel_pattern(
+                subscription.channel,
+                self.settings.topic_prefix,
+                shared=self.settings.shared_inbound_topics,
+            )
+            if self.settings.shared_inbound_topics:
+                shared = self.settings.topic(SHARED_TOPICS[subscription.channel])
+                self._topic_configs[shared] = inbound_topic_config(
+                    self.settings, subscription.channel
+                )
+            topic_args: tuple[str, ...] = ()
+        else:
+            assert subscription.topic is not None
+            topic = self.settings.topic(subscription.topic)
+            self._topic_configs.setdefault(topic, {})
+            topic_args = (topic,)
         subscriber = self.broker.subscriber(
-            topic,
+            *topic_args,
+            **where,
             group_id=self.settings.consumer_group(self.name, subscription.name),
             batch=True,
             max_records=self.settings.batch_max_records,
@@ -154,6 +180,7 @@ class ServiceRuntime:
                 return  # not applied, not committed: the next owner of the partition gets it
             self._inflight += 1
             self._idle.clear()
+            self._batch_started[consumer.subscription.name] = time.monotonic()
             try:
                 await consumer.process(body)
             except InfrastructureUnavailable as error:
@@ -167,6 +194,7 @@ class ServiceRuntime:
                 await message.nack()
                 return
             finally:
+                self._batch_started.pop(consumer.subscription.name, None)
                 self._inflight -= 1
                 if self._inflight == 0:
                     self._idle.set()
@@ -219,14 +247,39 @@ class ServiceRuntime:
             self.tracer_provider.shutdown()  # flushes the last spans to the collector
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Ready only while the service can do its work: not merely while it answers. A dead
+        relay or consumer task, a batch stuck in flight or an outbox whose oldest record has
+        waited too long all make it unready, so the orchestrator stops sending it traffic and
+        an operator is alerted, instead of a green probe over a service that publishes nothing."""
+        now = time.monotonic()
+        stuck = [
+            name
+            for name, started in self._batch_started.items()
+            if now - started > self.settings.ready_max_batch_seconds
+        ]
+        oldest = await self.relay.oldest_pending_seconds()
         checks: dict[str, Any] = {
             "database": await self.db.ping(),
             "broker": await self.broker.ping(timeout=2.0),
             "consumers": all(_joined(sub) for sub in self._subscribers),
+            "consumer_tasks": all(_tasks_alive(sub) for sub in self._subscribers),
+            "relay": self.relay.alive(),
+            "outbox_oldest_seconds": None if oldest is None else round(oldest, 1),
+            "stuck_batches": ";".join(stuck) or None,
             "draining": self._draining,
         }
-        ok = checks["database"] and checks["broker"] and checks["consumers"] and not self._draining
-        return ok, checks
+        outbox_ok = oldest is None or oldest <= self.settings.ready_max_outbox_age_seconds
+        ok = (
+            checks["database"]
+            and checks["broker"]
+            and checks["consumers"]
+            and checks["consumer_tasks"]
+            and checks["relay"]
+            and outbox_ok
+            and not stuck
+            and not self._draining
+        )
+        return bool(ok), checks
 
     def asgi_app(self) -> AsgiFastStream:
         shutdown_started: list[float] = []
@@ -324,6 +377,13 @@ class _Server(uvicorn.Server):
         # by SIGTERM" even after a clean drain. A graceful stop is a normal end: exit 0.
         if sig == signal.SIGTERM and sig in self._captured_signals:
             self._captured_signals.remove(sig)
+
+
+def _tasks_alive(subscriber: Any) -> bool:
+    """FastStream runs each subscriber's consume loop as a task (and restarts it if it fails):
+    one that has ended without being restarted consumes nothing."""
+    tasks = getattr(subscriber, "tasks", [])
+    return bool(tasks) and all(not task.done() for task in tasks)
 
 
 def _joined(subscriber: Any) -> bool:

@@ -26,9 +26,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 from jsonschema import Draft202012Validator
 
-from scripts.harness import Namespace, Platform, read_topic, wait_settled
+from scripts.harness import Namespace, Platform, ensure_home_topics, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts import topics
+from shared.contracts.tenants import Tenant
 from shared.luhn import organisationsnummer
 from shared.messaging.kafka import client_kwargs, ensure_topics, read_records, topic_partitions
 from shared.persistence import mongo_client
@@ -191,11 +192,16 @@ async def partner_consumer(
 
 
 async def publish_programme_partner_agreement(settings: Settings, partner_id: str) -> None:
+    # The operator onboarded Halmstad and the partner: each has its own topics.
+    await ensure_home_topics(
+        settings,
+        [*Tenant.municipality("1380").writes(), *Tenant.partner(partner_id).writes()],
+    )
     producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(
-            settings.topic("insats.municipal.programmes"),
+            settings.topic("insats.municipality.1380.programmes"),
             envelope(
                 "insats.programme.defined.v1",
                 "halmstad-150",
@@ -252,7 +258,7 @@ async def publish_programme_partner_agreement(settings: Settings, partner_id: st
         ):
             # Registration before agreement: one key, one partition, in this order.
             await producer.send_and_wait(
-                settings.topic("insats.municipal.partners"),
+                settings.topic("insats.municipality.1380.partners"),
                 envelope(kind, partner_id, data),
                 key=partner_id.encode(),
             )
@@ -355,8 +361,10 @@ async def test_examples_refer_place_and_report(
     assert set(enrolled) == {"1380-kcat-1", "1380-python-1"}
     sharing, private = enrolled["1380-kcat-1"], enrolled["1380-python-1"]
     # kcat's murmur2_random put its key where the Java and Python clients would.
-    keys = await partitions_of(settings, "insats.municipal.referrals")
-    count = len(await topic_partitions(settings, [settings.topic("insats.municipal.referrals")]))
+    keys = await partitions_of(settings, "insats.municipality.1380.referrals")
+    count = len(
+        await topic_partitions(settings, [settings.topic("insats.municipality.1380.referrals")])
+    )
     for key in (b"1380-kcat-1", b"1380-python-1"):
         assert keys[key] == DefaultPartitioner()(key, list(range(count)), list(range(count)))
 
@@ -444,7 +452,7 @@ async def test_examples_refer_place_and_report(
     assert len(updates) == len({u["id"] for u in updates}) + 1
     assert roster_count(roster, "applied_events") == len({u["id"] for u in updates})
     await wait_settled(settings)
-    reports = await events_on(settings, "insats.partner.reports")
+    reports = await events_on(settings, f"insats.partner.{partner_id}.placement-reports")
     about_sharing = sorted(
         (r["type"], r["data"].get("action", "")) for r in reports if r["subject"] == sharing
     )

@@ -10,11 +10,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from scripts.harness import Platform, wait_settled
+from scripts.harness import Platform, ensure_home_topics, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_reports
+from shared.contracts.tenants import Tenant
 from shared.settings import Settings
-from tests.support import events_on, outcomes_store
+from tests.support import HALMSTAD, events_on, outcomes_store
 
 
 def envelope(kind: str, subject: str, data: dict[str, Any], municipality: str = "1380") -> bytes:
@@ -36,6 +37,10 @@ def envelope(kind: str, subject: str, data: dict[str, Any], municipality: str = 
 async def test_referrals_flow_to_placements_and_the_report(
     platform: Platform, settings: Settings
 ) -> None:
+    # Halmstad and its home-care partner are onboarded: each has its own topics.
+    await ensure_home_topics(
+        settings, [*HALMSTAD.writes(), *Tenant.partner("hemtjansten").writes()]
+    )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     prefix = settings.topic_prefix
@@ -63,10 +68,12 @@ async def test_referrals_flow_to_placements_and_the_report(
     try:
         # The programme is announced before it opens its places, so referrals queue up first.
         await producer.send_and_wait(
-            f"{prefix}insats.municipal.programmes", programme(capacity=0), key=b"halmstad-150"
+            f"{prefix}insats.municipality.1380.programmes",
+            programme(capacity=0),
+            key=b"halmstad-150",
         )
         await producer.send_and_wait(
-            f"{prefix}insats.municipal.partners",
+            f"{prefix}insats.municipality.1380.partners",
             envelope(
                 "insats.agreement.signed.v1",
                 "hemtjansten",
@@ -122,11 +129,15 @@ async def test_referrals_flow_to_placements_and_the_report(
         # The bad ones arrive among the good ones.
         sequence = [*referrals[:3], ("1380-x", malformed), ("1380-bad", invalid), *referrals[3:]]
         for key, value in sequence:
-            await producer.send(f"{prefix}insats.municipal.referrals", value, key=key.encode())
+            await producer.send(
+                f"{prefix}insats.municipality.1380.referrals", value, key=key.encode()
+            )
         await producer.flush()
         await wait_settled(settings)
         await producer.send_and_wait(
-            f"{prefix}insats.municipal.programmes", programme(capacity=5), key=b"halmstad-150"
+            f"{prefix}insats.municipality.1380.programmes",
+            programme(capacity=5),
+            key=b"halmstad-150",
         )
     finally:
         await producer.stop()
@@ -162,7 +173,7 @@ async def test_referrals_flow_to_placements_and_the_report(
                     "reported_by": "hemtjansten",
                 }
                 await partner.send_and_wait(
-                    f"{prefix}insats.partner.reports",
+                    f"{prefix}insats.partner.hemtjansten.placement-reports",
                     envelope("insats.placement.change-reported.v1", pid, change),
                     key=pid.encode(),
                 )

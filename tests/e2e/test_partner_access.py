@@ -1,6 +1,7 @@
 """On the real broker with ACLs enforced (the local stack's SASL listener, StandardAuthorizer):
-a partner reads its own stream and writes reports, and cannot read another partner's stream or
-write where municipalities write."""
+a partner reads its own stream and writes its own reports topic, and cannot read another
+partner's stream, write another partner's reports, the shared topics or where municipalities
+write."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from aiokafka.errors import (
 from scripts.stack import Stack
 from scripts.stack.access import Credentials, onboard_partner
 from shared.contracts import topics
-from shared.messaging.kafka import ensure_topics
+from shared.contracts.tenants import Channel, Tenant, inbound_topic
+from shared.messaging.kafka import ensure_topics, tenant_topic_configs
 from shared.settings import Settings
 
 
@@ -31,15 +33,17 @@ def _sasl(credentials: Credentials) -> dict[str, str]:
 @pytest.fixture
 async def two_partners(local_stack: Stack, settings: Settings) -> tuple[Credentials, Credentials]:
     names = {p: settings.topic(topics.partner_placements_topic(p)) for p in ("hotellet", "butiken")}
+    for partner in ("hotellet", "butiken"):
+        await ensure_topics(settings, tenant_topic_configs(settings, Tenant.partner(partner)))
     await ensure_topics(
         settings,
         {
-            name: {}
-            for name in [
-                *names.values(),
-                settings.topic(topics.PARTNER_REPORTS),
-                settings.topic(topics.MUNICIPAL_REFERRALS),
-            ]
+            settings.topic(name): {}
+            for name in (
+                topics.PARTNER_REPORTS,
+                topics.MUNICIPAL_REFERRALS,
+                inbound_topic(Tenant.municipality("1380"), Channel.REFERRALS),
+            )
         },
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -92,17 +96,22 @@ async def test_a_partner_reads_its_own_stream_and_no_other(
         await _read_one(hotel, own, "someone-elses-group")
 
 
-async def test_a_partner_writes_reports_but_not_referrals(
+async def test_a_partner_writes_its_own_reports_and_nothing_else(
     two_partners: tuple[Credentials, Credentials], settings: Settings
 ) -> None:
     hotel, _ = two_partners
+    own = inbound_topic(Tenant.partner("hotellet"), Channel.PLACEMENT_REPORTS)
     producer = AIOKafkaProducer(**_sasl(hotel), request_timeout_ms=10_000)
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(topics.PARTNER_REPORTS), b"{}", key=b"p-1")
-        with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(
-                settings.topic(topics.MUNICIPAL_REFERRALS), b"{}", key=b"r-1"
-            )
+        await producer.send_and_wait(settings.topic(own), b"{}", key=b"p-1")
+        for elsewhere in (
+            inbound_topic(Tenant.partner("butiken"), Channel.PLACEMENT_REPORTS),
+            topics.PARTNER_REPORTS,
+            topics.MUNICIPAL_REFERRALS,
+            inbound_topic(Tenant.municipality("1380"), Channel.REFERRALS),
+        ):
+            with pytest.raises(TopicAuthorizationFailedError):
+                await producer.send_and_wait(settings.topic(elsewhere), b"{}", key=b"r-1")
     finally:
         await producer.stop()

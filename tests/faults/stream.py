@@ -22,14 +22,19 @@ from shared.contracts import topics
 from shared.contracts.envelope import Envelope, new_event
 from shared.contracts.municipal import ReferralReceived
 from shared.contracts.registry import encode_event
+from shared.contracts.tenants import Channel, inbound_topic
 from shared.messaging.kafka import client_kwargs
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import event
+from tests.support import HALMSTAD, event
 from tests.unit.factories import agreement, programme
 
 REFERRALS = int(os.environ.get("INSATS_FAULT_REFERRALS", "3000"))
 PROGRAMME = "fault-programme"
+
+
+# Halmstad's own referral topic (unprefixed): the stream's municipality publishes there.
+REFERRAL_TOPIC = inbound_topic(HALMSTAD, Channel.REFERRALS)
 
 
 @dataclass
@@ -41,7 +46,7 @@ class Stream:
     def records(self) -> list[tuple[str, bytes, bytes]]:
         """Everything to publish, poison spread through the valid referrals."""
         mixed: list[tuple[str, bytes, bytes]] = [
-            (topics.MUNICIPAL_REFERRALS, e.subject.encode(), encode_event(e)) for e in self.valid
+            (REFERRAL_TOPIC, e.subject.encode(), encode_event(e)) for e in self.valid
         ]
         step = max(1, len(mixed) // (len(self.poison) + 1))
         for index, (topic, key, value, _) in enumerate(self.poison):
@@ -68,7 +73,7 @@ def build_stream(n: int = REFERRALS, seed: int = 7) -> Stream:
             if kind == 0:
                 poison.append(
                     (
-                        topics.MUNICIPAL_REFERRALS,
+                        REFERRAL_TOPIC,
                         referral.referral_id.encode(),
                         b'{"type": "insats.referral.received.v1", "data": {',
                         "INVALID_JSON",
@@ -79,7 +84,7 @@ def build_stream(n: int = REFERRALS, seed: int = 7) -> Stream:
                 del broken["data"]["referral_date"]
                 poison.append(
                     (
-                        topics.MUNICIPAL_REFERRALS,
+                        REFERRAL_TOPIC,
                         referral.referral_id.encode(),
                         json.dumps(broken).encode(),
                         "SCHEMA_VIOLATION",
@@ -94,7 +99,7 @@ def build_stream(n: int = REFERRALS, seed: int = 7) -> Stream:
                 )
                 poison.append(
                     (
-                        topics.MUNICIPAL_REFERRALS,
+                        REFERRAL_TOPIC,
                         bad.referral_id.encode(),
                         encode_event(event(bad)),
                         "INVALID_PERSONNUMMER",
@@ -107,7 +112,11 @@ def build_stream(n: int = REFERRALS, seed: int = 7) -> Stream:
 
 
 async def set_up(settings: Settings, stream: Stream) -> None:
+    from scripts.harness import Publisher
     from tests.support import publish
+
+    async with Publisher(settings) as onboarding:
+        await onboarding.tenant_topic(HALMSTAD, Channel.REFERRALS)
 
     await publish(
         settings,
@@ -250,7 +259,7 @@ async def account(settings: Settings, stream: Stream, sent: int, duplicates: flo
             seen.add(origin)
             code = headers.get("insats-dlq-code", b"").decode()
             original = headers.get("insats-dlq-original-topic", b"").decode()
-            from_stream = original == settings.topic(topics.MUNICIPAL_REFERRALS)
+            from_stream = original == settings.topic(REFERRAL_TOPIC)
             if service == "intake" and from_stream and expected[code] > figures.dead_lettered[code]:
                 figures.dead_lettered[code] += 1
             else:

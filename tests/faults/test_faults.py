@@ -18,6 +18,7 @@ import pytest
 from scripts.harness import Platform, Publisher, read_topic, wait_settled
 from scripts.stack import Stack
 from shared.contracts import topics
+from shared.contracts.tenants import Channel
 from shared.settings import Settings
 from tests.faults.stream import (
     Fault,
@@ -30,7 +31,7 @@ from tests.faults.stream import (
     scrape_duplicates,
     set_up,
 )
-from tests.support import platform_running
+from tests.support import platform_running, tenant_topic
 
 
 @pytest.fixture
@@ -160,11 +161,20 @@ async def test_poison_on_every_inbound_topic_is_dead_lettered_with_its_reason(
 ) -> None:
     await set_up(settings, stream)
     sent = await publish_stream(settings, stream.records(), {})
+    programmes, partners, reports, outcome_reports = (
+        tenant_topic(channel)
+        for channel in (
+            Channel.PROGRAMMES,
+            Channel.PARTNERS,
+            Channel.PLACEMENT_REPORTS,
+            Channel.OUTCOME_REPORTS,
+        )
+    )
     garbage = {
-        topics.MUNICIPAL_PROGRAMMES: b"programme? no",
-        topics.MUNICIPAL_PARTNERS: b'{"type": "insats.partner.registered.v1", "data": {}}',
-        topics.PARTNER_REPORTS: b'{"type": "insats.unknown.v1"}',
-        topics.MUNICIPAL_OUTCOME_REPORTS: b"\xff\xfe",
+        programmes: b"programme? no",
+        partners: b'{"type": "insats.partner.registered.v1", "data": {}}',
+        reports: b'{"type": "insats.unknown.v1"}',
+        outcome_reports: b"\xff\xfe",
     }
     async with Publisher(settings) as publisher:
         for topic, value in garbage.items():
@@ -175,13 +185,13 @@ async def test_poison_on_every_inbound_topic_is_dead_lettered_with_its_reason(
     print(figures.line("poison everywhere"))
     # Programmes go to all three services: each dead-letters what it could not read, with why.
     assert sorted(figures.other_dead_letters) == [
-        ("intake", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
-        ("outcomes", "INVALID_JSON", topics.MUNICIPAL_OUTCOME_REPORTS),
-        ("outcomes", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
-        ("outcomes", "SCHEMA_VIOLATION", topics.MUNICIPAL_PARTNERS),
-        ("placement", "INVALID_JSON", topics.MUNICIPAL_PROGRAMMES),
-        ("placement", "SCHEMA_VIOLATION", topics.MUNICIPAL_PARTNERS),
-        ("placement", "UNKNOWN_EVENT_TYPE", topics.PARTNER_REPORTS),
+        ("intake", "INVALID_JSON", programmes),
+        ("outcomes", "INVALID_JSON", outcome_reports),
+        ("outcomes", "INVALID_JSON", programmes),
+        ("outcomes", "SCHEMA_VIOLATION", partners),
+        ("placement", "INVALID_JSON", programmes),
+        ("placement", "SCHEMA_VIOLATION", partners),
+        ("placement", "UNKNOWN_EVENT_TYPE", reports),
     ]
     figures.other_dead_letters.clear()
     assert_exact(figures, stream)

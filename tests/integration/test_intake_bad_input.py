@@ -13,9 +13,10 @@ from scripts.harness import Publisher, wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts import topics
 from shared.contracts.registry import encode_event
+from shared.contracts.tenants import Channel
 from shared.luhn import luhn_check_digit
 from shared.settings import Settings
-from tests.support import event, events_on, publish, raw_records, running
+from tests.support import event, events_on, publish, raw_records, running, tenant_topic
 from tests.unit.factories import programme, referral
 
 
@@ -75,10 +76,10 @@ async def test_the_consumer_keeps_going_and_never_enrols_an_invalid_number(
             for n, number in enumerate(near_valid):
                 bad = event(referral(referral_id=f"near-{n}", personnummer=number))
                 await publisher.send_raw(
-                    topics.MUNICIPAL_REFERRALS, encode_event(bad), bad.subject.encode()
+                    tenant_topic(Channel.REFERRALS), encode_event(bad), bad.subject.encode()
                 )
             for n, raw in enumerate(junk):
-                await publisher.send_raw(topics.MUNICIPAL_REFERRALS, raw, f"junk-{n}".encode())
+                await publisher.send_raw(tenant_topic(Channel.REFERRALS), raw, f"junk-{n}".encode())
             for n, number in enumerate(valid):
                 good = event(referral(referral_id=f"valid-{n}", personnummer=number))
                 await publisher.send(good)

@@ -8,9 +8,10 @@ from datetime import date
 from scripts.harness import Publisher, settings_for, wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts import topics
+from shared.contracts.tenants import Channel
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish, raw_records, running
+from tests.support import HALMSTAD, event, events_on, publish, raw_records, running, tenant_topic
 from tests.unit.factories import programme, referral
 
 ENROLLED = "insats.participant.enrolled.v1"
@@ -42,7 +43,9 @@ async def test_referrals_are_enrolled_or_rejected_with_reasons(
             settings, *(event(r) for r in [*valid, invalid_pnr, too_old, unknown_programme])
         )
         async with Publisher(settings) as raw:
-            await raw.send_raw(topics.MUNICIPAL_REFERRALS, b'{"type": "insats.refer', b"1380-6")
+            await raw.send_raw(
+                tenant_topic(Channel.REFERRALS), b'{"type": "insats.refer', b"1380-6"
+            )
             await raw.flush()
         await wait_settled(settings, services=["intake"])
 
@@ -70,7 +73,7 @@ async def test_referrals_are_enrolled_or_rejected_with_reasons(
     assert value == b'{"type": "insats.refer'
     assert headers["insats-dlq-code"] == b"INVALID_JSON"
     assert headers["insats-dlq-origin"].startswith(
-        settings.topic(topics.MUNICIPAL_REFERRALS).encode()
+        settings.topic(tenant_topic(Channel.REFERRALS)).encode()
     )
 
 
@@ -154,7 +157,7 @@ async def test_a_redelivered_referral_changes_nothing(
     assert len(await events_on(settings, topics.INTAKE_EVENTS)) == 1
 
 
-async def test_the_referral_topic_keeps_clear_identities_only_briefly(
+async def test_the_referral_topics_keep_clear_identities_only_briefly(
     env: dict[str, str], settings: Settings
 ) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
@@ -162,15 +165,31 @@ async def test_the_referral_topic_keeps_clear_identities_only_briefly(
 
     from shared.messaging.kafka import client_kwargs
 
-    async with running("intake", {**env, "INSATS_REFERRAL_RETENTION_HOURS": "24"}):
-        pass
+    short = {**env, "INSATS_REFERRAL_RETENTION_HOURS": "24"}
+    async with running("intake", short), Publisher(settings_for(short)) as onboarding:
+        # A municipality's referral topic, as onboarding creates it.
+        referrals = await onboarding.tenant_topic(HALMSTAD, Channel.REFERRALS)
     admin = AIOKafkaAdminClient(**client_kwargs(settings_for(env)))
     await admin.start()
     try:
-        [response] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.topic(topics.MUNICIPAL_REFERRALS))]
+        described = await admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, name)
+                for name in (referrals, settings.topic(topics.dead_letter_topic("intake")))
+            ]
         )
     finally:
         await admin.close()
-    configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
-    assert configs["retention.ms"] == str(24 * 3_600_000)
+    configs = {
+        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+        for response in described
+        for resource in response.resources
+    }
+    day = str(24 * 3_600_000)
+    for name in configs:
+        assert configs[name]["retention.ms"] == day, name
+        # Segments roll hourly: a quiet topic's last records expire on time too.
+        assert configs[name]["segment.ms"] == str(3_600_000), name
+    # The broker, not the sender, stamps the time a referral was received, and bounds its size.
+    assert configs[referrals]["message.timestamp.type"] == "LogAppendTime"
+    assert configs[referrals]["max.message.bytes"] == str(settings.inbound_max_message_bytes)

@@ -158,7 +158,7 @@ async def _scheduled(settings: Settings, participants: int) -> tuple[Any, Servic
     await store.ensure_indexes()
 
     async def schedule(tx: Any) -> None:
-        await store.save_programmes([KALMAR], tx.session)
+        await store.save_programmes([(KALMAR, "municipality:0880")], tx.session)
         for i in range(participants):
             await store.apply_follow_ups(follow_ups_scheduled(_exit(f"p{i}", KALMAR)), tx.session)
 

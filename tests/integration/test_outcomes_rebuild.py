@@ -22,6 +22,7 @@ from shared.contracts.intake import (
     SpecialCategoriesRecorded,
 )
 from shared.contracts.outcomes import FollowUpDue
+from shared.contracts.tenants import Channel, Tenant
 from shared.contracts.vocabulary import (
     ConsentPurpose,
     ErasureReason,
@@ -32,7 +33,7 @@ from shared.messaging.kafka import ensure_topics
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.integration.test_outcomes_indicators import AS_OF, EXPECTED, dataset, figures, load
-from tests.support import event, events_on, publish, running
+from tests.support import event, events_on, publish, running, tenant_topic
 
 
 def _rejected() -> ReferralRejected:
@@ -181,7 +182,9 @@ async def test_folding_in_memory_writes_the_same_documents_as_folding_in_the_dat
     await ensure_topics(settings, {settings.topic(t): {} for t in topics.ALL_TOPICS})
     await publish(settings, *history, history[0])  # the first one twice: a producer's retry
     async with Publisher(settings) as publisher:
-        await publisher.send_raw(topics.MUNICIPAL_OUTCOME_REPORTS, b"{not json", b"p9")
+        await publisher.send_raw(
+            tenant_topic(Channel.OUTCOME_REPORTS, Tenant.municipality("0880")), b"{not json", b"p9"
+        )
         await publisher.flush()
 
     in_memory = await rebuild(settings, database="rebuild_in_memory")

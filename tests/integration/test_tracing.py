@@ -76,7 +76,7 @@ async def test_a_referrals_trace_continues_from_intake_into_placement(
         referral_traces = {
             trace
             for service, trace, name, _ in collector.spans
-            if service == "insats-intake" and name.endswith("municipal.referrals process")
+            if service == "insats-intake" and name.endswith(".referrals process")
         }
         enrolment_links = {
             trace

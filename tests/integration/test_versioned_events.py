@@ -30,8 +30,9 @@ from services.intake.personnummer import format_with_check
 from shared.contracts import topics
 from shared.contracts.intake import ReferralRejected, ReferralRejectedV2, referral_rejected_v2
 from shared.contracts.registry import parse_event
+from shared.contracts.tenants import Channel
 from shared.settings import Settings
-from tests.support import event, outcomes_store, publish, raw_records, running
+from tests.support import event, outcomes_store, publish, raw_records, running, tenant_topic
 from tests.unit.factories import programme, referral
 
 V1 = ReferralRejected.TYPE
@@ -64,7 +65,9 @@ async def test_a_rejection_is_published_as_v1_and_v2_and_v1_consumers_see_no_dif
         await wait_settled(settings, services=["intake", "outcomes"])
         await publish(settings, event(too_old))
         async with Publisher(settings) as raw:
-            await raw.send_raw(topics.MUNICIPAL_REFERRALS, b'{"type": "insats.refer', b"1380-bad")
+            await raw.send_raw(
+                tenant_topic(Channel.REFERRALS), b'{"type": "insats.refer', b"1380-bad"
+            )
             await raw.flush()
         await wait_settled(settings, services=["intake", "outcomes"])
 

@@ -33,7 +33,7 @@ def _independently_valid(normalised: str) -> bool:
 
 @given(text=st.text(max_size=20))
 def test_random_text_is_never_taken_for_a_personnummer(text: str) -> None:
-    result = domain.identify(referral(personnummer=text))
+    result = domain.identify(referral(personnummer=text), REFERRAL_DATE)
     if isinstance(result, Personnummer):
         assert _independently_valid(result.normalised)
 
@@ -51,7 +51,9 @@ def test_one_wrong_digit_in_a_valid_number_is_always_caught(
     if valid[position] == str(digit):
         digit = (digit + 1) % 10
     mutated = valid[:position] + str(digit) + valid[position + 1 :]
-    assert isinstance(domain.identify(referral(personnummer=mutated)), domain.Rejection)
+    assert isinstance(
+        domain.identify(referral(personnummer=mutated), REFERRAL_DATE), domain.Rejection
+    )
 
 
 @given(born=birth_dates, serial=st.integers(0, 999))
@@ -62,7 +64,7 @@ def test_every_valid_number_is_accepted_in_every_form(born: date, serial: int) -
     if (on.year - born.year) < 99:
         forms += [f"{twelve[2:8]}-{twelve[8:]}", twelve[2:]]
     for form in forms:
-        person = domain.identify(referral(personnummer=form, referral_date=on))
+        person = domain.identify(referral(personnummer=form, referral_date=on), on)
         assert isinstance(person, Personnummer), form
         assert person.normalised == twelve
 

@@ -24,7 +24,7 @@ from scripts.contract.schemas import Schema, event_schema
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
 from shared.contracts.intake import ReferralRejected
-from shared.contracts.vocabulary import Kommunkod, RejectionReason
+from shared.contracts.vocabulary import Identifier, Kommunkod, RejectionReason
 
 V1 = ReferralRejected.TYPE
 Mutation = Callable[[Schema], None]
@@ -178,8 +178,8 @@ class _RejectionWithoutSwedish(EventData):
     TYPE = V1
     TOPIC = topics.INTAKE_EVENTS
 
-    referral_id: str
-    programme_id: str | None = None
+    referral_id: Identifier
+    programme_id: Identifier | None = None
     municipality: Kommunkod | None = None
     reason: RejectionReason
     rule: str | None = None
@@ -196,8 +196,8 @@ class _RejectionWithAnOptionalField(EventData):
     TYPE = V1
     TOPIC = topics.INTAKE_EVENTS
 
-    referral_id: str = Field(description="Reworded.")
-    programme_id: str | None = None
+    referral_id: Identifier = Field(description="Reworded.")
+    programme_id: Identifier | None = None
     municipality: Kommunkod | None = None
     reason: RejectionReason
     rule: str | None = None

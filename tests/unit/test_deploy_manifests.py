@@ -25,11 +25,17 @@ from scripts.validate_manifests import (
     validate,
 )
 from shared.contracts import topics
+from shared.contracts.tenants import CHANNELS, Channel, Tenant, inbound_topic
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 HOURS_72 = 72 * 3_600_000
+KUNGSBACKA = Tenant.municipality("1384")
+KALMAR_LAN = Tenant.owner("kommunforbundet-kalmar-lan")
+ERIKSHJALPEN = Tenant.partner("erikshjalpen-kungsbacka")
+EXAMPLE_TENANTS = (KUNGSBACKA, KALMAR_LAN, ERIKSHJALPEN)
+KUNGSBACKA_REFERRALS = inbound_topic(KUNGSBACKA, Channel.REFERRALS)
 
 
 @functools.cache
@@ -96,9 +102,9 @@ def test_prod_topics_survive_the_loss_of_a_broker() -> None:
         assert topic["spec"]["config"]["min.insync.replicas"] == 2, topic["metadata"]["name"]
 
 
-def test_every_topic_of_the_contract_is_a_kafka_topic_in_every_overlay() -> None:
+def test_every_topic_the_services_own_is_a_kafka_topic_in_every_overlay() -> None:
     wanted = {
-        *topics.ALL_TOPICS,
+        *(t for t in topics.ALL_TOPICS if t not in topics.INBOUND_TOPICS),
         *(topics.dead_letter_topic(s) for s in ("intake", "placement", "outcomes")),
     }
     for overlay in overlays():
@@ -106,31 +112,104 @@ def test_every_topic_of_the_contract_is_a_kafka_topic_in_every_overlay() -> None
         assert wanted <= names, (overlay.name, sorted(wanted - names))
 
 
+def test_every_example_tenant_has_its_topics_in_every_overlay() -> None:
+    for overlay in overlays():
+        names = {d["metadata"]["name"] for d in built(overlay.name) if d["kind"] == "KafkaTopic"}
+        for tenant in EXAMPLE_TENANTS:
+            wanted = {*tenant.writes(), tenant.answers_topic()}
+            assert wanted <= names, (overlay.name, sorted(wanted - names))
+
+
+def test_no_overlay_keeps_or_grants_the_shared_inbound_topics() -> None:
+    for overlay in overlays():
+        documents = built(overlay.name)
+        names = {d["metadata"]["name"] for d in documents if d["kind"] == "KafkaTopic"}
+        assert not names & topics.INBOUND_TOPICS, overlay.name
+        granted = {
+            acl["resource"]["name"]
+            for user in documents
+            if user["kind"] == "KafkaUser"
+            for acl in user["spec"]["authorization"]["acls"]
+        }
+        assert not granted & topics.INBOUND_TOPICS, overlay.name
+
+
 def test_clear_identities_are_kept_72_hours_and_other_dead_letters_longer() -> None:
     documents = built("prod")
 
-    def retention(name: str) -> int:
-        value: int = find(documents, "KafkaTopic", name)["spec"]["config"]["retention.ms"]
-        return value
+    def config(name: str) -> dict[str, Any]:
+        found: dict[str, Any] = find(documents, "KafkaTopic", name)["spec"]["config"]
+        return found
 
-    assert retention(topics.MUNICIPAL_REFERRALS) == HOURS_72
-    assert retention(topics.dead_letter_topic("intake")) == HOURS_72
-    assert retention(topics.dead_letter_topic("placement")) > HOURS_72
-    assert retention(topics.dead_letter_topic("outcomes")) > HOURS_72
+    for identities in (KUNGSBACKA_REFERRALS, topics.dead_letter_topic("intake")):
+        assert config(identities)["retention.ms"] == HOURS_72
+        assert config(identities)["segment.ms"] == 3_600_000
+    assert config(topics.dead_letter_topic("placement"))["retention.ms"] > HOURS_72
+    assert config(topics.dead_letter_topic("outcomes"))["retention.ms"] > HOURS_72
+
+
+def _grants(user: Document) -> set[tuple[str, str, str, str]]:
+    return {
+        (acl["resource"]["type"], acl["resource"]["name"], acl["resource"]["patternType"], op)
+        for acl in user["spec"]["authorization"]["acls"]
+        for op in acl["operations"]
+    }
+
+
+@pytest.mark.parametrize("tenant", EXAMPLE_TENANTS, ids=lambda t: t.username)
+def test_each_example_tenant_writes_its_own_topics_and_reads_its_own_stream(
+    tenant: Tenant,
+) -> None:
+    user = find(built("prod"), "KafkaUser", tenant.username)
+    assert user["metadata"]["labels"]["insats/tenant-kind"] == tenant.kind.value
+    assert _grants(user) == {
+        *(("topic", t, "literal", op) for t in tenant.writes() for op in ("Write", "Describe")),
+        *(("topic", tenant.answers_topic(), "literal", op) for op in ("Read", "Describe")),
+        ("group", f"{tenant.username}.", "prefix", "Read"),
+    }
 
 
 def test_the_example_partner_reads_its_own_topic_only() -> None:
     user = find(built("prod"), "KafkaUser", "partner-erikshjalpen-kungsbacka")
-    grants = {
-        (acl["resource"]["type"], acl["resource"]["name"], op)
-        for acl in user["spec"]["authorization"]["acls"]
-        for op in acl["operations"]
+    assert _grants(user) == {
+        ("topic", "insats.partner.erikshjalpen-kungsbacka.placements", "literal", "Read"),
+        ("topic", "insats.partner.erikshjalpen-kungsbacka.placements", "literal", "Describe"),
+        ("group", "partner-erikshjalpen-kungsbacka.", "prefix", "Read"),
+        ("topic", "insats.partner.erikshjalpen-kungsbacka.placement-reports", "literal", "Write"),
+        (
+            "topic",
+            "insats.partner.erikshjalpen-kungsbacka.placement-reports",
+            "literal",
+            "Describe",
+        ),
     }
-    assert grants == {
-        ("topic", "insats.partner.erikshjalpen-kungsbacka.placements", "Read"),
-        ("group", "partner-erikshjalpen-kungsbacka.", "Read"),
-        ("topic", topics.PARTNER_REPORTS, "Write"),
+
+
+def test_each_service_reads_the_tenant_topics_of_its_channels_and_writes_their_streams() -> None:
+    documents = built("prod")
+
+    def tenant_grants(service: str) -> set[tuple[str, str]]:
+        user = find(documents, "KafkaUser", f"insats-{service}")
+        return {
+            (op, name)
+            for kind, name, _, op in _grants(user)
+            if kind == "topic" and name.split(".")[1] in {"municipality", "owner", "partner"}
+        }
+
+    channels = {
+        "intake": {Channel.REFERRALS, Channel.PROGRAMMES},
+        "placement": {Channel.PROGRAMMES, Channel.PARTNERS, Channel.PLACEMENT_REPORTS},
+        "outcomes": {Channel.PROGRAMMES, Channel.PARTNERS, Channel.OUTCOME_REPORTS},
     }
+    for service, read in channels.items():
+        assert tenant_grants(service) == {
+            *(
+                ("Read", inbound_topic(tenant, channel))
+                for tenant in EXAMPLE_TENANTS
+                for channel in read & CHANNELS[tenant.kind]
+            ),
+            *(("Write", tenant.answers_topic()) for tenant in EXAMPLE_TENANTS),
+        }, service
 
 
 # --- each rule catches what it guards ---------------------------------------------------------
@@ -147,7 +226,7 @@ def _without_readiness_probe(documents: list[Document]) -> None:
 
 
 def _partitions_as_text(documents: list[Document]) -> None:
-    find(documents, "KafkaTopic", topics.MUNICIPAL_REFERRALS)["spec"]["partitions"] = "six"
+    find(documents, "KafkaTopic", KUNGSBACKA_REFERRALS)["spec"]["partitions"] = "six"
 
 
 def _unknown_field_in_custom_resource(documents: list[Document]) -> None:
@@ -199,14 +278,100 @@ def _capabilities_kept(documents: list[Document]) -> None:
 def _partner_reads_referrals(documents: list[Document]) -> None:
     user = find(documents, "KafkaUser", "partner-erikshjalpen-kungsbacka")
     user["spec"]["authorization"]["acls"].append(
-        {"resource": {"type": "topic", "name": "insats.municipal."}, "operations": ["All"]}
+        {"resource": {"type": "topic", "name": "insats.municipality."}, "operations": ["All"]}
     )
     user["spec"]["authorization"]["acls"][-1]["resource"]["patternType"] = "prefix"
 
 
+def _service_reads_referrals(documents: list[Document]) -> None:
+    acls = find(documents, "KafkaUser", "insats-placement")["spec"]["authorization"]["acls"]
+    acls.append(
+        {
+            "resource": {"type": "topic", "name": KUNGSBACKA_REFERRALS, "patternType": "literal"},
+            "operations": ["Read"],
+        }
+    )
+
+
 def _service_user_misses_a_subscription(documents: list[Document]) -> None:
+    partners = inbound_topic(KUNGSBACKA, Channel.PARTNERS)
     acls = find(documents, "KafkaUser", "insats-outcomes")["spec"]["authorization"]["acls"]
-    acls[:] = [a for a in acls if a["resource"].get("name") != topics.MUNICIPAL_PARTNERS]
+    acls[:] = [a for a in acls if a["resource"].get("name") != partners]
+
+
+def _service_user_misses_a_stream(documents: list[Document]) -> None:
+    stream = ERIKSHJALPEN.answers_topic()
+    acls = find(documents, "KafkaUser", "insats-placement")["spec"]["authorization"]["acls"]
+    acls[:] = [a for a in acls if a["resource"].get("name") != stream]
+
+
+def _tenant_writes_by_prefix(documents: list[Document]) -> None:
+    acls = find(documents, "KafkaUser", KUNGSBACKA.username)["spec"]["authorization"]["acls"]
+    acls.append(
+        {
+            "resource": {
+                "type": "topic",
+                "name": "insats.municipality.1384.",
+                "patternType": "prefix",
+            },
+            "operations": ["Write"],
+        }
+    )
+
+
+def _tenant_writes_anothers_topic(documents: list[Document]) -> None:
+    acls = find(documents, "KafkaUser", KALMAR_LAN.username)["spec"]["authorization"]["acls"]
+    acls.append(
+        {
+            "resource": {
+                "type": "topic",
+                "name": inbound_topic(KUNGSBACKA, Channel.PROGRAMMES),
+                "patternType": "literal",
+            },
+            "operations": ["Write"],
+        }
+    )
+
+
+def _tenant_reads_anothers_stream(documents: list[Document]) -> None:
+    acls = find(documents, "KafkaUser", ERIKSHJALPEN.username)["spec"]["authorization"]["acls"]
+    acls.append(
+        {
+            "resource": {
+                "type": "topic",
+                "name": KUNGSBACKA.answers_topic(),
+                "patternType": "literal",
+            },
+            "operations": ["Read"],
+        }
+    )
+
+
+def _tenant_user_misnamed(documents: list[Document]) -> None:
+    find(documents, "KafkaUser", KUNGSBACKA.username)["metadata"]["name"] = (
+        "municipality-kungsbacka"
+    )
+
+
+def _user_of_nobody(documents: list[Document]) -> None:
+    del find(documents, "KafkaUser", KALMAR_LAN.username)["metadata"]["labels"][
+        "insats/tenant-kind"
+    ]
+
+
+def _inbound_topic_stamped_by_the_sender(documents: list[Document]) -> None:
+    del find(documents, "KafkaTopic", KUNGSBACKA_REFERRALS)["spec"]["config"][
+        "message.timestamp.type"
+    ]
+
+
+def _inbound_topic_without_a_size_bound(documents: list[Document]) -> None:
+    topic = inbound_topic(KALMAR_LAN, Channel.OUTCOME_REPORTS)
+    find(documents, "KafkaTopic", topic)["spec"]["config"]["max.message.bytes"] = 10_485_760
+
+
+def _referral_segments_a_week_long(documents: list[Document]) -> None:
+    del find(documents, "KafkaTopic", KUNGSBACKA_REFERRALS)["spec"]["config"]["segment.ms"]
 
 
 def _service_user_may_create_topics(documents: list[Document]) -> None:
@@ -215,7 +380,7 @@ def _service_user_may_create_topics(documents: list[Document]) -> None:
 
 
 def _referrals_kept_a_month(documents: list[Document]) -> None:
-    topic = find(documents, "KafkaTopic", topics.MUNICIPAL_REFERRALS)
+    topic = find(documents, "KafkaTopic", KUNGSBACKA_REFERRALS)
     topic["spec"]["config"]["retention.ms"] = 30 * 24 * 3_600_000
 
 
@@ -241,7 +406,7 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
     ),
     "KafkaTopic with a wrong type": (
         _partitions_as_text,
-        f"KafkaTopic/{topics.MUNICIPAL_REFERRALS}",
+        f"KafkaTopic/{KUNGSBACKA_REFERRALS}",
         "schema: spec.partitions: 'six' is not of type 'integer'",
     ),
     "unknown field in a custom resource": (
@@ -297,12 +462,62 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
     "a partner able to read referrals": (
         _partner_reads_referrals,
         "KafkaUser/partner-erikshjalpen-kungsbacka",
-        f"may read {topics.MUNICIPAL_REFERRALS}, which only intake may read",
+        f"may read {KUNGSBACKA_REFERRALS}, which only intake may read",
+    ),
+    "a service other than intake able to read referrals": (
+        _service_reads_referrals,
+        "KafkaUser/insats-placement",
+        f"may read {KUNGSBACKA_REFERRALS}, which only intake may read",
     ),
     "a subscription in the code the Kafka user lacks": (
         _service_user_misses_a_subscription,
         "KafkaUser/insats-outcomes",
-        f"cannot Read topic {topics.MUNICIPAL_PARTNERS}, which outcomes consumes",
+        "cannot Read topic insats.municipality.1384.partners, which outcomes consumes",
+    ),
+    "a tenant's stream the service user cannot write": (
+        _service_user_misses_a_stream,
+        "KafkaUser/insats-placement",
+        "cannot Write topic insats.partner.erikshjalpen-kungsbacka.placements",
+    ),
+    "a tenant user with a prefixed write ACL": (
+        _tenant_writes_by_prefix,
+        "KafkaUser/kommun-1384",
+        "has a prefix ACL on topic insats.municipality.1384.",
+    ),
+    "a tenant able to write another tenant's topic": (
+        _tenant_writes_anothers_topic,
+        "KafkaUser/owner-kommunforbundet-kalmar-lan",
+        "grants Write on topic insats.municipality.1384.programmes (literal)",
+    ),
+    "a tenant able to read another tenant's stream": (
+        _tenant_reads_anothers_stream,
+        "KafkaUser/partner-erikshjalpen-kungsbacka",
+        "grants Read on topic insats.municipality.1384.events (literal)",
+    ),
+    "a tenant user not named as its tenant": (
+        _tenant_user_misnamed,
+        "KafkaUser/municipality-kungsbacka",
+        "is no municipality's user",
+    ),
+    "a user neither a service's nor a tenant's": (
+        _user_of_nobody,
+        "KafkaUser/owner-kommunforbundet-kalmar-lan",
+        "runs no service and has no insats/tenant-kind label",
+    ),
+    "a tenant inbound topic without LogAppendTime": (
+        _inbound_topic_stamped_by_the_sender,
+        f"KafkaTopic/{KUNGSBACKA_REFERRALS}",
+        "message.timestamp.type None is not LogAppendTime",
+    ),
+    "a tenant inbound topic admitting larger records": (
+        _inbound_topic_without_a_size_bound,
+        "KafkaTopic/insats.owner.kommunforbundet-kalmar-lan.outcome-reports",
+        "max.message.bytes 10485760 must be at most 262144",
+    ),
+    "referral segments that outlive the retention": (
+        _referral_segments_a_week_long,
+        f"KafkaTopic/{KUNGSBACKA_REFERRALS}",
+        "segment.ms None must be at most 3600000",
     ),
     "a service user with more rights than its code needs": (
         _service_user_may_create_topics,
@@ -311,7 +526,7 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
     ),
     "clear identities kept too long": (
         _referrals_kept_a_month,
-        f"KafkaTopic/{topics.MUNICIPAL_REFERRALS}",
+        f"KafkaTopic/{KUNGSBACKA_REFERRALS}",
         "holds clear personnummer",
     ),
     "a real secret committed": (

@@ -18,7 +18,7 @@ def decide(
 ) -> domain.Decision:
     ref = ref or referral()
     person = parse(ref.personnummer, ref.referral_date)
-    return domain.decide(ref, person, PSEUDONYM(person), prog, KNOWN, enrolled)
+    return domain.decide(ref, person, PSEUDONYM(person), prog, KNOWN, enrolled, ref.referral_date)
 
 
 def test_an_eligible_referral_is_enrolled_under_a_pseudonym() -> None:
@@ -46,7 +46,7 @@ def test_another_deployment_key_gives_another_pseudonym() -> None:
 
 
 def test_an_invalid_personnummer_is_rejected_with_its_reason() -> None:
-    rejection = domain.identify(referral(personnummer="19900517-2340"))
+    rejection = domain.identify(referral(personnummer="19900517-2340"), date(2026, 3, 2))
     assert isinstance(rejection, domain.Rejection)
     assert rejection.reason is RejectionReason.INVALID_PERSONNUMMER
     assert rejection.rule == "personnummer.check_digit"

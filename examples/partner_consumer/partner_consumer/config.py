@@ -50,7 +50,9 @@ class Config:
 
     @property
     def reports_topic(self) -> str:
-        return f"{self.topic_prefix}insats.partner.reports"
+        # Your own topic: only your Kafka user may write it, and Insats knows from it that the
+        # reports are yours.
+        return f"{self.topic_prefix}insats.partner.{self.partner_id}.placement-reports"
 
     @property
     def consumer_group(self) -> str:
