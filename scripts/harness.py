@@ -223,6 +223,11 @@ async def pending_work(settings: Settings, services: Sequence[str] = SERVICES) -
             for group, reads in groups.items()
         }
         layout = await topic_partitions(settings, sorted({t for ts in read.values() for t in ts}))
+        every = [TopicPartition(topic, p) for topic, ps in layout.items() for p in ps]
+        # Metadata for every topic at once first: left to end_offsets, it is fetched topic by
+        # topic with a backoff between, which took seconds (aiokafka 0.14).
+        await consumer._client.set_topics(sorted(layout))
+        ends = await consumer.end_offsets(every) if every else {}
         for group, group_topics in read.items():
             partitions = [
                 TopicPartition(topic, p)
@@ -232,7 +237,6 @@ async def pending_work(settings: Settings, services: Sequence[str] = SERVICES) -
             ]
             if not partitions:
                 continue
-            ends = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(group)
             for tp in partitions:
                 done = committed[tp].offset if tp in committed else 0

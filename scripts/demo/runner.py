@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scripts.demo.scenario import Scenario
+from scripts.demo.scenario import HALMSTAD, Scenario
 from scripts.harness import (
     Namespace,
     Platform,
@@ -41,6 +41,8 @@ from services.outcomes.reports import programme_overviews
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
+from shared.contracts.tenants import Channel, Tenant
+from shared.messaging.kafka import ensure_topics, tenant_topic_configs
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
@@ -65,12 +67,20 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         # Outcomes' clock: six months past the played months, so that the follow-ups of the
         # year's exits (at exit, after 4 weeks, 3 and 6 months) have fallen due.
         "INSATS_TODAY": DEMO_TODAY.isoformat(),
+        # The demo plays a past year in minutes: its referrals are dated months before the day
+        # intake receives them (DEMO_TODAY), which a live deployment would refuse as too old.
+        "INSATS_REFERRAL_MAX_AGE_DAYS": "3650",
         "INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS": "1",
     }
     settings = settings_for(env)
     platform = Platform(env, Path(".local/demo/logs"))
     try:
         await reset_namespace(settings)
+        with console.status("Onboarding the municipalities, the Kalmar län owner and partners"):
+            # Every tenant's own topics exist before the services start, as an operator's
+            # onboarding makes them: the services' pattern subscriptions find them at once.
+            for tenant in Scenario(participants, seed).tenants():
+                await ensure_topics(settings, tenant_topic_configs(settings, tenant))
         with console.status("Starting intake, placement and outcomes"):
             platform.start()
             await platform.wait_ready()
@@ -117,7 +127,10 @@ async def _play(console: Console, scenario: Scenario, settings: Settings) -> Non
                 for envelope in month.referrals:
                     await publisher.send(envelope)
                 for key, raw in month.broken:
-                    await publisher.send_raw(topics.MUNICIPAL_REFERRALS, raw, key)
+                    # Broken on purpose, from Halmstad's case system, on its own topic.
+                    await publisher.send_as(
+                        Tenant.municipality(HALMSTAD), Channel.REFERRALS, raw, key
+                    )
                 await publisher.flush()
                 await wait_settled(settings)
                 progress.advance(referrals, len(month.referrals) + len(month.broken))

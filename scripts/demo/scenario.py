@@ -43,6 +43,7 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
 )
+from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
     SYSSELSATTNING,
     ActivityType,
@@ -62,6 +63,9 @@ YEAR = 2026
 KUNGSBACKA, HALMSTAD = "1384", "1380"
 KALMAR_MUNICIPALITIES = ("0880", "0882", "0883", "0881", "0862", "0861", "0834", "0840")
 KUNGSBACKA_IOP, HALMSTAD_150, KALMAR_ESF = "kungsbacka-iop", "halmstad-150", "kalmar-lan-esf"
+# The regional ESF project belongs to the association of the eight municipalities, a tenant of
+# its own: it defines the programme and signs its agreements; the municipalities refer.
+KALMAR_OWNER = Tenant.owner("kommunforbundet-kalmar-lan")
 
 
 def _source(municipality: str) -> str:
@@ -137,6 +141,9 @@ def programmes() -> list[ProgrammeDefined]:
                 ActivityType.SUPPORTED_EMPLOYMENT,
                 ActivityType.EDUCATION,
             ],
+            # One project across eight municipalities: any of them may handle its participants'
+            # consents and follow-ups, each such step audited.
+            cross_municipality_case_handling=True,
         ),
     ]
 
@@ -330,8 +337,10 @@ class Scenario:
     def _person(
         self, on: date, min_age: int, max_age: int, female_share: float = 0.5
     ) -> tuple[str, date]:
-        """A synthetic person aged min_age..max_age on the day `on`."""
-        age = self.random.randint(min_age, max_age)
+        """A synthetic person aged min_age..max_age on the day `on`, and still no older than
+        max_age when intake receives the referral: the demo fixes that day at the end of the
+        played months, up to sixteen months later, and intake reckons age on it."""
+        age = self.random.randint(min_age, max(min_age, max_age - 2))
         born = on.replace(year=on.year - age) - timedelta(days=self.random.randint(1, 360))
         female = self.random.random() < female_share
         self._serial += 1
@@ -617,19 +626,36 @@ class Scenario:
                 return status
         return profile[-1][0]
 
+    def tenants(self) -> list[Tenant]:
+        """Everyone the scenario publishes as: what an operator onboards before the demo."""
+        found = {KALMAR_OWNER}
+        for programme in programmes():
+            found |= {Tenant.municipality(m) for m in programme.municipalities}
+        found |= {Tenant.partner(item.partner.partner_id) for item in partners()}
+        return sorted(found)
+
     def setup_events(self) -> list[Envelope[EventData]]:
         events: list[Envelope[EventData]] = []
+        owners = {KALMAR_ESF: KALMAR_OWNER}
         for programme in programmes():
-            owner = programme.municipalities[0]
-            events.append(new_event(programme, source=_source(owner), municipality=owner))
+            owner = owners.get(
+                programme.programme_id, Tenant.municipality(programme.municipalities[0])
+            )
+            events.append(new_event(programme, source=owner.urn, municipality=owner.kommunkod))
         for item in partners():
             m = item.partner.municipality
-            events.append(new_event(item.partner, source=_source(m), municipality=m))
-            if item.partner.kind is PartnerKind.IOP_NON_PROFIT:
-                events.append(
-                    new_event(_vetted(item.partner.partner_id), source=_source(m), municipality=m)
-                )
-            events.append(new_event(item.agreement, source=_source(m), municipality=m))
+            # A partner is registered, vetted and contracted by the owner of its programme.
+            owner = owners.get(item.agreement.programme_id, Tenant.municipality(m))
+            for data in (
+                item.partner,
+                *(
+                    [_vetted(item.partner.partner_id)]
+                    if item.partner.kind is PartnerKind.IOP_NON_PROFIT
+                    else []
+                ),
+                item.agreement,
+            ):
+                events.append(new_event(data, source=owner.urn, municipality=m))
         return events
 
     # --- offers, attendance ----------------------------------------------------------------
