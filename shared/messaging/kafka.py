@@ -15,6 +15,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.contracts.tenants import CHANNELS, Channel, Tenant, channel_pattern, inbound_topic
+from shared.messaging import lenient_records
 from shared.settings import Settings
 
 _HOUR_MS = 3_600_000
@@ -175,6 +176,7 @@ async def replay_topic(
     layout = await topic_partitions(settings, [name])
     if name not in layout:
         return 0
+    lenient_records.install()
     consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
     await consumer.start()
     count = 0

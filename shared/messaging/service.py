@@ -28,6 +28,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.registry import EVENT_TYPES
 from shared.contracts.tenants import SHARED_TOPICS, channel_pattern
+from shared.messaging import lenient_records
 from shared.messaging.consumer import BatchConsumer, InfrastructureUnavailable, Subscription
 from shared.messaging.kafka import (
     client_kwargs,
@@ -57,6 +58,8 @@ class ServiceRuntime:
         self.settings = settings
         if configure_logs:
             configure_logging(name, settings.log_format, settings.log_level)
+        # A header key that is not UTF-8 would otherwise stop a partition for good.
+        lenient_records.install()
         self.metrics = Metrics()
         self.client = mongo_client(settings)
         self.db = ServiceDatabase(self.client, settings, name)

@@ -5,8 +5,12 @@ nothing is parked unpublished, and a valid referral sent after them all is enrol
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from scripts.harness import Publisher, wait_settled
 from services.intake.personnummer import format_with_check
@@ -71,6 +75,7 @@ async def test_no_single_referral_stops_intake_or_gets_past_the_bounds(
     }
     async with running("intake", strict) as runtime:
         await publish(settings, event(recent))
+        await wait_settled(settings, services=["intake"])
         async with Publisher(settings) as publisher:
             topic = await publisher.tenant_topic(HALMSTAD, Channel.REFERRALS)
             for key, value in inputs.values():
@@ -126,3 +131,44 @@ async def test_no_single_referral_stops_intake_or_gets_past_the_bounds(
     finally:
         await client.close()
     assert len(ends) == len(inputs) + 1, "an input without an end"
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
+async def test_a_header_key_that_is_not_utf8_stops_no_partition(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """kcat sends header keys byte for byte: one that is not UTF-8 once stopped the partition
+    for good (aiokafka decodes keys strictly). Now the record is read, and the one after it."""
+    first, second = (
+        referral(referral_id=f"1380-h{n}", personnummer=format_with_check(date(1980, 2, n), 60 + n))
+        for n in (1, 2)
+    )
+    async with running("intake", env) as runtime:
+        await publish(settings, event(programme()))
+        await wait_settled(settings, services=["intake"])
+        async with Publisher(settings) as publisher:
+            topic = await publisher.tenant_topic(HALMSTAD, Channel.REFERRALS)
+        for data in (first, second):
+            produced = subprocess.run(  # noqa: ASYNC221 - a short, bounded call in a test
+                [
+                    b"kcat",
+                    b"-P",
+                    b"-b",
+                    settings.kafka_bootstrap_servers.encode(),
+                    b"-t",
+                    topic.encode(),
+                    b"-k",
+                    data.referral_id.encode(),
+                    b"-H",
+                    b"\xff\xfe-not-utf8=1",
+                ],
+                input=encode_event(event(data)),
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
+            assert produced.returncode == 0, produced.stderr
+        await wait_settled(settings, services=["intake"])
+        assert (await runtime.ready())[0]
+    enrolled = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert sorted(e["data"]["referral_id"] for e in enrolled) == ["1380-h1", "1380-h2"]
