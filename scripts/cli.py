@@ -30,6 +30,7 @@ stack_app = typer.Typer(help="The local broker and database (no Docker needed)."
 dlq_app = typer.Typer(help="Inspect and replay dead letters.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(importlib.import_module("scripts.outbox_cli").outbox_app, name="outbox")
 app.add_typer(importlib.import_module("scripts.contract.cli").contract_app, name="contract")
 _onboarding = importlib.import_module("scripts.onboarding_cli")
 app.add_typer(_onboarding.partner_app, name="partner")

@@ -410,22 +410,7 @@ class OutboxRelay:
             self.wake()
 
     async def requeue(self, query: dict[str, Any]) -> int:
-        """Move parked records matching `query` back into the outbox under their original ids,
-        so they are published in the order they were first committed. Parked views are not
-        requeued (their event was published): they are dropped."""
-        moved = 0
-        async for doc in self.db.parked.find(query).sort("_id", 1):
-            if not str(doc["_id"]).startswith("view:"):
-                record = {
-                    key: value
-                    for key, value in doc.items()
-                    if key not in {"reason", "detail", "parked_at"}
-                }
-                with contextlib.suppress(DuplicateKeyError):
-                    await self.db.outbox.insert_one(record)
-                moved += 1
-            await self.db.parked.delete_one({"_id": doc["_id"]})
-        return moved
+        return await requeue(self.db, query)
 
     async def _acquire_lease(self) -> bool:
         now = datetime.now(UTC)
@@ -453,6 +438,25 @@ class OutboxRelay:
                 {"_id": _LEASE_ID, "owner": self.owner},
                 {"$set": {"expires_at": datetime.min.replace(tzinfo=UTC)}},
             )
+
+
+async def requeue(db: ServiceDatabase, query: dict[str, Any]) -> int:
+    """Move parked records matching `query` back into the outbox under their original ids, so
+    they are published in the order they were first committed (by the relay, or by an operator
+    after a fix). Parked views are not requeued (their event was published): they are dropped."""
+    moved = 0
+    async for doc in db.parked.find(query).sort("_id", 1):
+        if not str(doc["_id"]).startswith("view:"):
+            record = {
+                key: value
+                for key, value in doc.items()
+                if key not in {"reason", "detail", "parked_at"}
+            }
+            with contextlib.suppress(DuplicateKeyError):
+                await db.outbox.insert_one(record)
+            moved += 1
+        await db.parked.delete_one({"_id": doc["_id"]})
+    return moved
 
 
 def resident_record(value: bytes, topic: str, settings: Settings) -> OutboxRecord:
