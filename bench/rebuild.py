@@ -89,7 +89,7 @@ def _setting() -> list[Any]:
         municipalities=[MUNICIPALITY],
         period_start=date(2026, 1, 1),
         period_end=date(2028, 12, 31),
-        capacity=1_000_000,
+        capacity=100_000,
         planned_participants=1_000_000,
         goal_sysselsattning=0.6,
     )
@@ -97,7 +97,7 @@ def _setting() -> list[Any]:
         agreement_id="bench-agreement",
         partner_id="bench-partner",
         programme_id=PROGRAMME,
-        places=1_000_000,
+        places=100_000,
         activities=[ActivityType.PRAKTIK],
         period_start=date(2026, 1, 1),
         period_end=date(2028, 12, 31),

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # pod runs in; a demo or a test may fix the day (INSATS_TODAY=YYYY-MM-DD).
     today: date | None = None
     due_check_seconds: float = Field(default=60.0, gt=0)
+    # Placement: how often settled bursts and scheduled allocation rounds are looked for, and
+    # whether scheduled rounds are held at all (off where a replay or demo plays past rounds by
+    # insats.allocation.round-requested.v1, as the wall clock would hold today's round).
+    allocation_check_seconds: float = Field(default=1.0, gt=0)
+    allocation_scheduled_rounds: bool = True
 
     def business_today(self) -> date:
         return self.today or datetime.now(ZoneInfo("Europe/Stockholm")).date()

@@ -28,12 +28,15 @@ def tenant_topic(channel: Channel, tenant: Tenant = HALMSTAD) -> str:
 
 
 @asynccontextmanager
-async def running(service: str, env: dict[str, str]) -> AsyncIterator[ServiceRuntime]:
+async def running(
+    service: str, env: dict[str, str], **create: Any
+) -> AsyncIterator[ServiceRuntime]:
     """One service in this process, on the real broker and database, started and stopped the way
-    its ASGI server does it (startup hooks, broker, then the drain and relay flush on exit)."""
+    its ASGI server does it (startup hooks, broker, then the drain and relay flush on exit).
+    `create` goes to the service's create(), e.g. an injected clock."""
     settings = settings_for(env)
     module = importlib.import_module(f"services.{service}.app")
-    runtime: ServiceRuntime = module.create(settings, configure_logs=False)
+    runtime: ServiceRuntime = module.create(settings, configure_logs=False, **create)
     app = runtime.asgi_app()
     async with app.start_lifespan_context():
         deadline = time.monotonic() + 60

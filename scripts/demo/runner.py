@@ -70,6 +70,9 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         # The demo plays a past year in minutes: its referrals are dated months before the day
         # intake receives them (DEMO_TODAY), which a live deployment would refuse as too old.
         "INSATS_REFERRAL_MAX_AGE_DAYS": "3650",
+        # Kungsbacka's rounds are played at each month's end (Scenario.rounds), not by the wall
+        # clock, which would hold this week's round in the middle of 2026.
+        "INSATS_ALLOCATION_SCHEDULED_ROUNDS": "false",
         "INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS": "1",
     }
     settings = settings_for(env)
@@ -131,6 +134,10 @@ async def _play(console: Console, scenario: Scenario, settings: Settings) -> Non
                     await publisher.send_as(
                         Tenant.municipality(HALMSTAD), Channel.REFERRALS, raw, key
                     )
+                await publisher.flush()
+                await wait_settled(settings)
+                for request in scenario.rounds(month):
+                    await publisher.send(request)
                 await publisher.flush()
                 await wait_settled(settings)
                 progress.advance(referrals, len(month.referrals) + len(month.broken))
@@ -233,14 +240,34 @@ async def _print_results(console: Console, scenario: Scenario, settings: Setting
     pages = write_pages(views, DASHBOARD)
     console.print(f"Dashboard: {pages[0].resolve()} (one page per programme beside it)")
     steps: Counter[str] = Counter()
+    rounds: dict[str, Counter[str]] = {}
     for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
         event = json.loads(value)
         step = event["type"].removeprefix("insats.").removesuffix(".v1")
         steps[f"{step} ({event['data']['change']})" if "change" in event["data"] else step] += 1
+        if step == "placement.offered" and event["data"].get("round_id"):
+            offered = rounds.setdefault(event["data"]["round_id"], Counter())
+            offered[event["data"]["priority_class"]] += 1
+            offered["held"] += bool(event["data"].get("reserved_place"))
     lifecycle = Table("placement events", "count", title="Placements: offers, lifecycle, risks")
     for step, count in sorted(steps.items()):
         lifecycle.add_row(step, str(count))
     console.print(lifecycle)
+    allocation = Table(
+        "round",
+        "offers to income-support recipients",
+        "to others (i mån av plats)",
+        "of them on places held for the group",
+        title="Kungsbacka: allocation rounds, places offered down the queue in priority order",
+    )
+    for round_id, offered in sorted(rounds.items()):
+        allocation.add_row(
+            round_id.split("/")[0],
+            str(offered["forsorjningsstod"]),
+            str(offered["ovriga"]),
+            str(offered["held"]),
+        )
+    console.print(allocation)
     rejections: Counter[str] = Counter()
     for _, value, _ in await read_topic(settings, topics.INTAKE_EVENTS):
         event = json.loads(value)

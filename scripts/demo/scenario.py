@@ -26,6 +26,9 @@ from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.municipal import (
     AgreementKind,
     AgreementSigned,
+    Allocation,
+    AllocationMode,
+    AllocationRoundRequested,
     Contribution,
     ContributionKind,
     CriterionAssessment,
@@ -37,6 +40,8 @@ from shared.contracts.municipal import (
     PriorityRule,
     ProgrammeDefined,
     ReferralReceived,
+    Reservation,
+    Weekday,
 )
 from shared.contracts.partner import (
     AttendanceReported,
@@ -86,6 +91,10 @@ def programmes() -> list[ProgrammeDefined]:
             goal_sysselsattning=0.5,
             eligibility=Eligibility(min_age=18, max_age=64),
             priority=PriorityRule.INCOME_SUPPORT_FIRST,
+            # The labour-market unit allocates the places at its monthly meeting, and holds 8 of
+            # the 12 for income-support recipients for two weeks before others may have them.
+            allocation=Allocation(mode=AllocationMode.ROUNDS, weekdays=[Weekday.MONDAY]),
+            reserved=Reservation(places=8, days=14),
             activities=[
                 ActivityType.ARBETSTRANING,
                 ActivityType.PRAKTIK,
@@ -659,6 +668,16 @@ class Scenario:
         return events
 
     # --- offers, attendance ----------------------------------------------------------------
+
+    def rounds(self, month: Month) -> list[Envelope[AllocationRoundRequested]]:
+        """Kungsbacka's allocation meeting at the end of each played month: the places go down
+        the queue as it stands then. (Live, its Monday 08:00 rounds come by the clock.)"""
+        request = AllocationRoundRequested(
+            programme_id=KUNGSBACKA_IOP,
+            on=month.last_day,
+            requested_by="Kungsbacka, arbetsmarknadsenhetens fördelningsmöte",
+        )
+        return [new_event(request, source=_source(KUNGSBACKA), municipality=KUNGSBACKA)]
 
     def responses(
         self, offers: list[dict[str, Any]], month: Month

@@ -19,6 +19,7 @@ from shared.contracts.intake import (
     SpecialCategoriesRecorded,
 )
 from shared.contracts.municipal import (
+    AllocationRoundRequested,
     ConsentRecorded,
     ErasureRequested,
     ProgrammeDefined,
@@ -57,7 +58,8 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         Subscription(
             name="programmes",
             channel=Channel.PROGRAMMES,
-            accepts=frozenset({ProgrammeDefined.TYPE}),
+            # Round requests share the channel; intake passes over them (placement's concern).
+            accepts=frozenset({ProgrammeDefined.TYPE, AllocationRoundRequested.TYPE}),
             handler=handlers.on_programmes,
         )
     )

@@ -99,6 +99,7 @@ class IntakeHandlers:
         """Each programme belongs to the tenant that first defined it; a definition from anyone
         else is passed over here (placement, which owns the channel, answers it). Later
         definitions of the same programme win: keep the last of each in the batch."""
+        batch = [item for item in batch if isinstance(item.event.data, ProgrammeDefined)]
         owners = await self.store.programme_owners(
             {item.event.data.programme_id for item in batch}, ctx.session
         )

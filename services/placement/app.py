@@ -3,6 +3,9 @@ placement lifecycle; attendance, risks and support check-ins; each partner's own
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from services.placement.handlers import PlacementHandlers
 from services.placement.store import PlacementStore
 from shared.contracts import topics
@@ -11,6 +14,7 @@ from shared.contracts.envelope import EventData
 from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
 from shared.contracts.municipal import (
     AgreementSigned,
+    AllocationRoundRequested,
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
@@ -42,14 +46,25 @@ from shared.settings import Settings
 NAME = "placement"
 
 
-def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime:
+def create(
+    settings: Settings,
+    *,
+    configure_logs: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ServiceRuntime:
+    """The service; `clock` is what the allocation job takes for now (injected by tests)."""
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
     store = PlacementStore(runtime.db)
     handlers = PlacementHandlers(store, settings)
     runtime.on_start(store.ensure_indexes)
     # Placement owns the programme, partner and report channels: it answers what it refuses.
     inbound: tuple[tuple[str, Channel, set[type[EventData]], BatchHandler], ...] = (
-        ("programmes", Channel.PROGRAMMES, {ProgrammeDefined}, handlers.on_programmes),
+        (
+            "programmes",
+            Channel.PROGRAMMES,
+            {ProgrammeDefined, AllocationRoundRequested},
+            handlers.on_programmes,
+        ),
         (
             "partners",
             Channel.PARTNERS,
@@ -100,6 +115,18 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
             runtime.relay.wake()
 
     runtime.every(settings.due_check_seconds, emit_due_check_ins)
+
+    async def allocate_due() -> None:
+        # Bursts that have settled, and the rounds that have come: each in its own transaction.
+        if await handlers.allocate_due(
+            runtime.db,
+            clock(),
+            dead_letters,
+            rounds=settings.allocation_scheduled_rounds,
+        ):
+            runtime.relay.wake()
+
+    runtime.every(settings.allocation_check_seconds, allocate_due)
     runtime.publishes(
         PlacementOffered,
         PlacementStarted,

@@ -17,15 +17,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from shared.contracts.municipal import (
     AgreementKind,
     AgreementSigned,
+    Allocation,
+    AllocationMode,
     Contribution,
     Preferences,
     PriorityRule,
     ProgrammeDefined,
+    ReservedGroup,
+    Weekday,
 )
 from shared.contracts.partner import (
     AttendanceReported,
@@ -112,6 +117,9 @@ class WaitingEntry:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
         return (0 if first else 1, self.referral_date, self.enrolled_at, self.participant_id)
 
+    def in_group(self, group: ReservedGroup) -> bool:
+        return group is ReservedGroup.INCOME_SUPPORT and self.income_support
+
 
 @dataclass
 class AgreementPlaces:
@@ -177,6 +185,28 @@ class ProgrammeBook:
     # The tenant that owns the programme: the first that defined it.
     owner: str | None = None
     dropped_agreements: list[str] = field(default_factory=list)
+    # Places held by members of the reserved group, and since when the reservation has had
+    # places held free for the group (None while it is filled): after `days` they open.
+    occupied_by_group: int = 0
+    reserved_free_since: date | None = None
+    # When places are next offered, where the programme waits for a burst to settle, and as of
+    # which day; and the last scheduled round held, where it holds rounds.
+    allocation_due_at: datetime | None = None
+    pending_since: datetime | None = None
+    pending_day: date | None = None
+    last_round_at: datetime | None = None
+
+    def defer(self, day: date, now: datetime) -> None:
+        """The queue or the places changed in a programme that lets a burst settle: offer once
+        no change has come for its settle time (and at the latest after five of them)."""
+        assert self.definition is not None
+        settle = timedelta(seconds=self.definition.allocation.settle_seconds)
+        self.pending_since = self.pending_since or now
+        self.allocation_due_at = min(now + settle, self.pending_since + 5 * settle)
+        self.pending_day = max(self.pending_day or day, day)
+
+    def settled(self) -> None:
+        self.allocation_due_at = self.pending_since = self.pending_day = None
 
     @property
     def rule(self) -> PriorityRule:
@@ -247,32 +277,59 @@ class ProgrammeBook:
                 return entry
         return None
 
-    def release(self, agreement_id: str) -> None:
+    def release(self, agreement_id: str, *, in_group: bool = False) -> None:
         self.occupied = max(0, self.occupied - 1)
+        if in_group:
+            self.occupied_by_group = max(0, self.occupied_by_group - 1)
         agreement = self.agreements.get(agreement_id)
         if agreement is not None:
             agreement.occupied = max(0, agreement.occupied - 1)
 
-    def allocate(self, day: date, cause: str) -> list[PlacementOffered]:
-        """Offer free places down the queue, as of `day` (or the programme's first day, if that
-        is later: people referred before a programme opens wait for it)."""
+    def held_for_group(self, day: date) -> int:
+        """Free places held for the reserved group on `day`: the reservation's places its members
+        do not hold, until they have waited free for the reservation's days."""
+        reservation = self.definition.reserved if self.definition else None
+        if reservation is None:
+            return 0
+        unfilled = max(0, reservation.places - self.occupied_by_group)
+        if unfilled == 0:
+            self.reserved_free_since = None
+            return 0
+        since = self.reserved_free_since = self.reserved_free_since or day
+        if (day - since).days >= reservation.days:
+            return 0  # held long enough: open to everyone ("i mån av plats")
+        return min(unfilled, self.free_places(day))
+
+    def allocate(
+        self, day: date, cause: str, *, round_id: str | None = None
+    ) -> list[PlacementOffered]:
+        """Offer free places down the whole queue in priority order, as of `day` (or the
+        programme's first day, if that is later: people referred before a programme opens wait
+        for it). Whoever is first in line is offered first, whatever order they arrived in."""
         offers: list[PlacementOffered] = []
         if self.definition is None:
             return offers
         day = max(day, self.definition.period_start)
         rule = self.rule
+        reservation = self.definition.reserved
         self.waiting.sort(key=lambda entry: entry.rank(rule))
         for position, entry in enumerate(list(self.waiting)):
             if self.free_places(day) <= 0:
                 break
+            member = reservation is not None and entry.in_group(reservation.group)
+            if not member and self.free_places(day) <= self.held_for_group(day):
+                continue  # the free places are held for the reserved group: they wait
             choice = self._best_place_for(entry, day)
             if choice is None:
                 continue  # nothing free suits them: they keep their place in the queue
             agreement, activity = choice
             free_before = agreement.free_on(day)
+            held = member and self.held_for_group(day) > 0
             self._take(entry)
             self.occupied += 1
             agreement.occupied += 1
+            if member:
+                self.occupied_by_group += 1
             offers.append(
                 PlacementOffered(
                     placement_id=placement_id(cause, entry.participant_id, self.programme_id),
@@ -287,6 +344,11 @@ class ProgrammeBook:
                     offered_on=max(day, entry.referral_date),
                     waited_days=(max(day, entry.referral_date) - entry.referral_date).days,
                     decision=_explain(entry, rule, agreement, activity, free_before, position),
+                    ranked_by=rule.value,
+                    priority_class=priority_class(entry, rule),
+                    queue_position=position + 1,
+                    reserved_place=held,
+                    round_id=round_id,
                 )
             )
         return offers
@@ -322,6 +384,43 @@ class ProgrammeBook:
         return agreement, activity
 
 
+def priority_class(entry: WaitingEntry, rule: PriorityRule) -> str:
+    """The class the programme's rule puts the person in: income-support recipients first under
+    forsorjningsstod_forst, everyone else after them."""
+    first = rule is PriorityRule.INCOME_SUPPORT_FIRST and entry.income_support
+    return "forsorjningsstod" if first else "ovriga"
+
+
+# --- when places are offered ----------------------------------------------------------------
+
+SWEDEN = ZoneInfo("Europe/Stockholm")
+_WEEKDAYS = list(Weekday)  # Monday first, as date.weekday() counts
+
+
+def latest_round(allocation: Allocation, now: datetime) -> datetime | None:
+    """The most recent scheduled round at or before `now` (Swedish time), if the programme holds
+    rounds on a schedule."""
+    if allocation.mode is not AllocationMode.ROUNDS or not allocation.weekdays:
+        return None
+    hour, minute = (int(part) for part in allocation.at.split(":"))
+    local = now.astimezone(SWEDEN)
+    for back in range(8):
+        day = local.date() - timedelta(days=back)
+        held = datetime.combine(day, time(hour, minute), SWEDEN)
+        if _WEEKDAYS[day.weekday()] in allocation.weekdays and held <= local:
+            return held
+    return None
+
+
+def offers_at_once(definition: ProgrammeDefined | None) -> bool:
+    """Whether a batch that changes the queue or the places offers at its end, in the same
+    transaction; else a settle time or a round decides when."""
+    if definition is None:
+        return True
+    allocation = definition.allocation
+    return allocation.mode is AllocationMode.IMMEDIATE and allocation.settle_seconds == 0
+
+
 def placement_id(cause: str, participant_id: str, programme_id: str) -> str:
     return "pl-" + uuid.uuid5(_PLACEMENT_NAMESPACE, f"{cause}/{programme_id}/{participant_id}").hex
 
@@ -334,11 +433,15 @@ def _explain(
     free_before: int,
     position: int,
 ) -> str:
-    why = (
-        "income-support recipient, first under the programme's priority rule"
-        if rule is PriorityRule.INCOME_SUPPORT_FIRST and entry.income_support
-        else "longest waiting by referral date"
-    )
+    if rule is PriorityRule.INCOME_SUPPORT_FIRST:
+        why = (
+            "income-support recipient: first under forsorjningsstod_forst, by referral date"
+            if entry.income_support
+            else "no income support: after every income-support recipient waiting, by referral "
+            "date (i mån av plats)"
+        )
+    else:
+        why = "first in line by referral date (remissdatum)"
     passed = f"; {position} ahead in the queue had no suitable free place" if position else ""
     wanted = (
         f"; asked for {', '.join(a.value for a in entry.preferences.activities)}"

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from services.placement import domain
-from services.placement.domain import Placement, ProgrammeBook, Refusal, WaitingEntry
+from services.placement.domain import (
+    Placement,
+    ProgrammeBook,
+    Refusal,
+    WaitingEntry,
+    latest_round,
+    offers_at_once,
+)
 from services.placement.store import PlacementStore, SignedAgreement
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
 from shared.contracts.municipal import (
     AgreementSigned,
+    AllocationMode,
+    AllocationRoundRequested,
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
@@ -48,7 +57,7 @@ from shared.messaging.consumer import HandlerContext, answer_input
 from shared.messaging.records import Received
 from shared.observability import event_fields, get_logger
 from shared.ownership import may_report_on_placement, owner_after
-from shared.persistence import Transaction
+from shared.persistence import ServiceDatabase, Transaction
 from shared.settings import Settings
 
 SOURCE = "/insats/placement"
@@ -58,15 +67,48 @@ log = get_logger(__name__)
 class _Work:
     """What one batch changed, saved and published together at its end."""
 
-    def __init__(self, ctx: HandlerContext, books: dict[str, ProgrammeBook]) -> None:
+    def __init__(
+        self, ctx: HandlerContext, books: dict[str, ProgrammeBook], *, origin: str | None = None
+    ) -> None:
         self.ctx = ctx
         self.books = books
         self.placements: dict[str, tuple[Placement, str]] = {}
         self.agreements: dict[str, SignedAgreement] = {}
+        # What the ids of events with no cause event derive from: a round's or a settled
+        # burst's own id, so offering the same round again yields the very same events.
+        self.origin = origin
+        self._changed: dict[str, tuple[date, Envelope[Any]]] = {}
 
     def allocate(self, book: ProgrammeBook, day: date, cause: Envelope[Any]) -> None:
+        """The queue or the places of `book` changed: places are offered once, at the end of the
+        batch, over everyone then waiting, never to whoever this batch happened to apply first."""
+        earlier = self._changed.get(book.programme_id)
+        self._changed[book.programme_id] = (max(day, earlier[0]) if earlier else day, cause)
+
+    def settle(self) -> None:
+        """Offer what the batch made offerable, where the programme offers at once; else note
+        when it will (after its settle time) and leave rounds to their round."""
+        for programme_id, (day, cause) in self._changed.items():
+            book = self.books[programme_id]
+            if offers_at_once(book.definition):
+                self.offer(book, day, str(cause.id), cause)
+            elif book.definition is not None and (
+                book.definition.allocation.mode is AllocationMode.IMMEDIATE
+            ):
+                book.defer(day, self.ctx.now)
+        self._changed.clear()
+
+    def offer(
+        self,
+        book: ProgrammeBook,
+        day: date,
+        basis: str,
+        cause: Envelope[Any] | None,
+        *,
+        round_id: str | None = None,
+    ) -> None:
         queued = {entry.participant_id: entry for entry in book.waiting}
-        for offer in book.allocate(day, str(cause.id)):
+        for offer in book.allocate(day, basis, round_id=round_id):
             entry = queued[offer.participant_id]
             agreement = book.agreements[offer.agreement_id]
             placement = Placement(
@@ -90,10 +132,11 @@ class _Work:
             self.save(placement, "offered", cause)
             log.info(
                 "place offered",
-                **event_fields(cause),
+                **(event_fields(cause) if cause is not None else {"round": round_id}),
                 participant=offer.participant_id,
                 partner=offer.partner_id,
                 programme=offer.programme_id,
+                position=offer.queue_position,
             )
 
     def save(self, placement: Placement, step: str, cause: Envelope[Any] | None) -> None:
@@ -121,6 +164,9 @@ class _Work:
                 cause=cause,
                 discriminator=discriminator,
                 time=self.ctx.now,
+                event_id=derive_event_id(self.origin, f"{data.TYPE}/{discriminator}")
+                if cause is None and self.origin is not None
+                else None,
             ),
             topic,
         )
@@ -137,40 +183,100 @@ class PlacementHandlers:
         return await self.store.load_books(programme_ids, depth, ctx.session)
 
     async def _finish(self, work: _Work) -> None:
+        work.settle()
         await self.store.save_books(work.books.values(), work.agreements, work.ctx.session)
         await self.store.save_placements(work.placements.values(), work.ctx.session)
 
     # --- programmes and partners -------------------------------------------------------------
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        definitions: list[tuple[ProgrammeDefined, Received]] = [(i.event.data, i) for i in batch]
+        ids = {item.event.data.programme_id for item in batch}
         # A new definition may open more places than the stored one: read enough of the queue.
-        depth = len(batch) + max(d.capacity for d, _ in definitions)
-        work = _Work(ctx, await self._books(ctx, (d.programme_id for d, _ in definitions), depth))
-        for definition, item in definitions:
-            event = item.event
-            book = work.books[definition.programme_id]
+        depth = len(batch) + max(
+            (i.event.data.capacity for i in batch if isinstance(i.event.data, ProgrammeDefined)),
+            default=0,
+        )
+        work = _Work(ctx, await self._books(ctx, ids, depth))
+        for item in batch:
+            book = work.books[item.event.data.programme_id]
             assert item.tenant is not None
-            owner = owner_after(book.owner, item.tenant)
-            if owner is None:
+            if owner_after(book.owner, item.tenant) is None:
                 ctx.refuse(
                     item,
                     InputRefusal.NOT_PROGRAMME_OWNER,
-                    f"Programme {definition.programme_id} belongs to another tenant.",
-                    message_sv=f"Programmet {definition.programme_id} tillhör en annan aktör.",
-                    audit={"programme_id": definition.programme_id},
+                    f"Programme {book.programme_id} belongs to another tenant.",
+                    message_sv=f"Programmet {book.programme_id} tillhör en annan aktör.",
+                    audit={"programme_id": book.programme_id},
                 )
-                continue
-            book.owner = owner
-            for dropped in book.unsigned_by_owner():
-                self._drop_foreign_agreement(book, dropped, ctx)
-            if book.definition is None or book.definition.priority != definition.priority:
-                await self.store.reprioritise(
-                    definition.programme_id, definition.priority, ctx.session
+            elif isinstance(item.event.data, ProgrammeDefined):
+                await self._define(book, item, work)
+            elif book.definition is None:
+                ctx.reject(
+                    item,
+                    "UNKNOWN_PROGRAMME",
+                    f"no programme {book.programme_id} to hold a round in",
+                    message_sv=f"inget program {book.programme_id} att fördela platser i",
                 )
-            book.define(definition)
-            work.allocate(book, definition.period_start, event)
+            else:
+                self._round(book, item.event, work)
         await self._finish(work)
+
+    async def _define(self, book: ProgrammeBook, item: Received, work: _Work) -> None:
+        definition: ProgrammeDefined = item.event.data
+        assert item.tenant is not None
+        book.owner = item.tenant.key
+        for dropped in book.unsigned_by_owner():
+            self._drop_foreign_agreement(book, dropped, work.ctx)
+        if book.definition is None or book.definition.priority != definition.priority:
+            await self.store.reprioritise(
+                definition.programme_id, definition.priority, work.ctx.session
+            )
+        book.define(definition)
+        work.allocate(book, definition.period_start, item.event)
+
+    def _round(self, book: ProgrammeBook, cause: Envelope[Any], work: _Work) -> None:
+        """The owner's allocation meeting: every free place down the queue, now."""
+        request: AllocationRoundRequested = cause.data
+        round_id = f"{book.programme_id}@{request.on.isoformat()}/{cause.id}"
+        work.offer(book, request.on, str(cause.id), cause, round_id=round_id)
+        book.settled()
+        log.info("allocation round held", programme=book.programme_id, round=round_id)
+
+    async def allocate_due(
+        self, db: ServiceDatabase, now: datetime, dead_letter_topic: str, *, rounds: bool = True
+    ) -> int:
+        """The allocation job: offer where a burst has settled, and hold the scheduled rounds
+        that have come (with `rounds`), each programme in a transaction of its own. Safe to
+        repeat: a round already held, or a burst already offered, is not offered again."""
+        offered = 0
+        for programme_id in await self.store.allocations_due(now, rounds=rounds):
+
+            async def one(tx: Transaction, programme_id: str = programme_id) -> int:
+                ctx = HandlerContext(
+                    tx=tx, service="placement", dead_letter_topic=dead_letter_topic
+                )
+                books = await self.store.load_books([programme_id], 0, tx.session)
+                book = books[programme_id]
+                if book.definition is None:
+                    return 0
+                held = latest_round(book.definition.allocation, now) if rounds else None
+                if held is not None and (book.last_round_at is None or held > book.last_round_at):
+                    round_id = f"{programme_id}@{held.isoformat()}"
+                    work = _Work(ctx, books, origin=round_id)
+                    work.offer(book, held.date(), round_id, None, round_id=round_id)
+                    book.last_round_at = held
+                elif book.allocation_due_at is not None and book.allocation_due_at <= now:
+                    basis = f"{programme_id}@settled:{book.allocation_due_at.isoformat()}"
+                    work = _Work(ctx, books, origin=basis)
+                    work.offer(book, book.pending_day or now.date(), basis, None)
+                else:
+                    return 0
+                book.settled()
+                await self._finish(work)
+                return len(work.placements)
+
+            offered += await db.in_transaction(one)
+        return offered
 
     async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         work = _Work(ctx, {})
@@ -429,7 +535,9 @@ class PlacementHandlers:
         for placement in placements:
             work.placements.pop(placement.placement_id, None)
             if placement.status in domain.OCCUPYING:
-                work.books[placement.programme_id].release(placement.agreement_id)
+                work.books[placement.programme_id].release(
+                    placement.agreement_id, in_group=placement.entry.income_support
+                )
                 work.emit(
                     PartnerPlacementUpdated(
                         placement_id=placement.placement_id, partner_id=placement.partner_id
@@ -553,7 +661,7 @@ class PlacementHandlers:
         if result.frees_place:
             # Declined: the place goes to the next in line, and the decliner waits again,
             # keeping their position, for another place than this one.
-            book.release(placement.agreement_id)
+            book.release(placement.agreement_id, in_group=placement.entry.income_support)
             entry = placement.entry
             book.enqueue(replace(entry, declined=entry.declined | {placement.agreement_id}))
             work.allocate(book, report.on, item.event)
@@ -568,7 +676,7 @@ class PlacementHandlers:
         assert current is not None
         placement = replace(current, status=PlacementStatus.ENDED, end_date=report.end_date)
         book = work.books[placement.programme_id]
-        book.release(placement.agreement_id)
+        book.release(placement.agreement_id, in_group=placement.entry.income_support)
         work.emit(result, item.event)
         work.save(placement, f"ended:{report.reason.value}", item.event)
         await self.store.schedule_check_ins(

@@ -30,6 +30,7 @@ from services.placement.domain import (
 )
 from shared.contracts.municipal import (
     AgreementSigned,
+    AllocationMode,
     PartnerRegistered,
     Preferences,
     PriorityRule,
@@ -78,6 +79,8 @@ class PlacementStore:
         await self.check_ins.create_index([("emitted", ASCENDING), ("due_date", ASCENDING)])
         await self.check_ins.create_index([("participant_id", ASCENDING)])
         await self.programmes.create_index([("partners", ASCENDING)])
+        await self.programmes.create_index([("allocation_due_at", ASCENDING)])
+        await self.programmes.create_index([("definition.allocation.mode", ASCENDING)])
 
     # --- books -------------------------------------------------------------------------------
 
@@ -138,6 +141,12 @@ class PlacementStore:
                 waiting=[_entry(item) for item in waiting],
                 waiting_total=doc.get("waiting_total", 0),
                 owner=doc.get("owner"),
+                occupied_by_group=doc.get("occupied_by_group", 0),
+                reserved_free_since=_day(doc.get("reserved_free_since")),
+                allocation_due_at=doc.get("allocation_due_at"),
+                pending_since=doc.get("pending_since"),
+                pending_day=_day(doc.get("pending_day")),
+                last_round_at=doc.get("last_round_at"),
             )
         return books
 
@@ -153,6 +162,12 @@ class PlacementStore:
                 "definition": book.definition.model_dump(mode="json") if book.definition else None,
                 "owner": book.owner,
                 "occupied": book.occupied,
+                "occupied_by_group": book.occupied_by_group,
+                "reserved_free_since": _iso(book.reserved_free_since),
+                "allocation_due_at": book.allocation_due_at,
+                "pending_since": book.pending_since,
+                "pending_day": _iso(book.pending_day),
+                "last_round_at": book.last_round_at,
                 "waiting_total": book.waiting_total,
                 "partners": sorted({a.partner_id for a in book.agreements.values()}),
             }
@@ -187,6 +202,32 @@ class PlacementStore:
                 await self.waiting.bulk_write(operations, session=session)
             book.added_to_queue.clear()
             book.removed_from_queue.clear()
+
+    async def allocations_due(self, now: datetime, *, rounds: bool) -> list[str]:
+        """Programmes whose settled burst is due, and (with `rounds`) every programme that holds
+        rounds: whether a round has come is the job's to judge against the programme's schedule."""
+        query: dict[str, Any] = {"allocation_due_at": {"$lte": now}}
+        if rounds:
+            query = {"$or": [query, {"definition.allocation.mode": AllocationMode.ROUNDS.value}]}
+        found = await self.programmes.find(query, {"_id": 1}).to_list()
+        return sorted(doc["_id"] for doc in found)
+
+    async def queue_in_order(self, programme_id: str, limit: int = 1_000) -> list[WaitingEntry]:
+        """The waiting list as it will be served: by the programme's priority rule."""
+        found = (
+            await self.waiting.find({"programme_id": programme_id})
+            .sort(
+                [
+                    ("priority", ASCENDING),
+                    ("referral_date", ASCENDING),
+                    ("enrolled_at", ASCENDING),
+                    ("participant_id", ASCENDING),
+                ]
+            )
+            .limit(limit)
+            .to_list()
+        )
+        return [_entry(doc) for doc in found]
 
     async def reprioritise(self, programme_id: str, rule: PriorityRule, session: Any) -> None:
         """A changed priority rule re-ranks everyone already waiting."""
@@ -387,6 +428,14 @@ class PlacementStore:
         await self.check_ins.delete_many({"participant_id": participant_id}, session=session)
 
 
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _waiting_id(entry: WaitingEntry) -> str:
     return f"{entry.programme_id}:{entry.participant_id}"
 
@@ -471,9 +520,6 @@ def _placement_doc(p: Placement) -> Doc:
 
 
 def _placement(doc: Doc) -> Placement:
-    def day(value: str | None) -> date | None:
-        return date.fromisoformat(value) if value else None
-
     return Placement(
         placement_id=doc["_id"],
         participant_id=doc["participant_id"],
@@ -488,8 +534,8 @@ def _placement(doc: Doc) -> Placement:
         decision=doc.get("decision", ""),
         workplace_id=doc.get("workplace_id"),
         hours_per_week=doc.get("hours_per_week"),
-        start_date=day(doc.get("start_date")),
-        end_date=day(doc.get("end_date")),
+        start_date=_day(doc.get("start_date")),
+        end_date=_day(doc.get("end_date")),
         municipal_contact=doc.get("municipal_contact"),
         shares_details=bool(doc.get("shares_details")),
     )

@@ -156,6 +156,63 @@ class PriorityRule(StrEnum):
     REFERRAL_DATE = "remissdatum"
 
 
+class AllocationMode(StrEnum):
+    # Places are offered as soon as they can be: after each applied batch, over everyone waiting.
+    IMMEDIATE = "direkt"
+    # Places are offered at set times (a labour-market unit's allocation meeting), or when the
+    # programme's owner asks for a round (insats.allocation.round-requested.v1).
+    ROUNDS = "omgangar"
+
+
+class Weekday(StrEnum):
+    MONDAY = "mandag"
+    TUESDAY = "tisdag"
+    WEDNESDAY = "onsdag"
+    THURSDAY = "torsdag"
+    FRIDAY = "fredag"
+    SATURDAY = "lordag"
+    SUNDAY = "sondag"
+
+
+class Allocation(ContractModel):
+    """When places are offered. Whenever it is, the places go down the whole queue in priority
+    order: never to whoever happened to be applied first."""
+
+    mode: AllocationMode = AllocationMode.IMMEDIATE
+    settle_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3_600,
+        description="Immediate mode: wait until no enrolment has arrived for this long before "
+        "offering, so that a burst of referrals is allocated as one.",
+    )
+    weekdays: list[Weekday] = Field(
+        default_factory=list,
+        max_length=7,
+        description="Rounds: the days a round is held (Swedish time); none: only the rounds "
+        "the owner asks for.",
+    )
+    at: str = Field(
+        default="08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Rounds: the time of day a round is held, HH:MM in Swedish time.",
+    )
+
+
+class ReservedGroup(StrEnum):
+    INCOME_SUPPORT = "forsorjningsstod"
+
+
+class Reservation(ContractModel):
+    """Places held for a group ("i mån av plats" for the others): while fewer of the group hold
+    places than `places`, that many free places are offered to the group only, for `days` from
+    when they were first held free; then they open to everyone."""
+
+    group: ReservedGroup = ReservedGroup.INCOME_SUPPORT
+    places: int = Field(ge=1, le=10_000)
+    days: int = Field(ge=0, le=365, description="How long free places wait for the group.")
+
+
 class Eligibility(ContractModel):
     """A programme's entry rules, as data. Every rejection names the rule that failed."""
 
@@ -198,6 +255,12 @@ class ProgrammeDefined(EventData):
         description="Missed share of expected hours over four weeks that raises "
         "insats.placement.at-risk.v1.",
     )
+    allocation: Allocation = Field(
+        default_factory=Allocation, description="When places are offered: at once or in rounds."
+    )
+    reserved: Reservation | None = Field(
+        default=None, description="Places held for a group before they open to everyone."
+    )
     cross_municipality_case_handling: bool = Field(
         default=False,
         description="For a programme across several municipalities (a regional one): any of its "
@@ -215,6 +278,22 @@ class ProgrammeDefined(EventData):
         if self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
         return self
+
+    def subject(self) -> str:
+        return self.programme_id
+
+
+class AllocationRoundRequested(EventData):
+    """The programme's owner holds an allocation round now (its allocation meeting): every free
+    place is offered down the queue in priority order, as of `on`."""
+
+    TYPE = "insats.allocation.round-requested.v1"
+    TOPIC = topics.MUNICIPAL_PROGRAMMES
+    CHANNEL = Channel.PROGRAMMES
+
+    programme_id: Identifier
+    on: BusinessDate = Field(description="The day of the round: offers are dated on it.")
+    requested_by: Name = Field(description="Who asks, for the record.")
 
     def subject(self) -> str:
         return self.programme_id
@@ -309,7 +388,7 @@ class AgreementSigned(EventData):
     agreement_id: Identifier
     partner_id: TenantId
     programme_id: Identifier
-    places: int = Field(ge=0, le=10_000)
+    places: int = Field(ge=0, le=100_000)
     activities: list[ActivityType] = Field(min_length=1, max_length=FEW)
     period_start: BusinessDate
     period_end: BusinessDate

@@ -38,6 +38,24 @@ class PlacementOffered(EventData):
     offered_on: date
     waited_days: int = Field(ge=0, description="Days from referral to the offer.")
     decision: str = Field(description="Why this participant and this place.")
+    # Why this person now, as data (additive): the rule that ranked the queue, the person's
+    # class under it, where they stood, and the round that offered, if the programme has rounds.
+    ranked_by: str | None = Field(
+        default=None, description="The programme's priority rule that ordered the queue."
+    )
+    priority_class: str | None = Field(
+        default=None,
+        description="forsorjningsstod (first under forsorjningsstod_forst) or ovriga.",
+    )
+    queue_position: int | None = Field(
+        default=None, ge=1, description="Their place in the ordered queue when offered."
+    )
+    reserved_place: bool | None = Field(
+        default=None, description="The place was one held for the person's group."
+    )
+    round_id: str | None = Field(
+        default=None, description="The allocation round that offered it, in rounds mode."
+    )
 
     def subject(self) -> str:
         return self.participant_id

@@ -18,6 +18,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.municipal import (
     AgreementSigned,
+    AllocationRoundRequested,
     ConsentRecorded,
     ErasureRequested,
     OutcomeReported,
@@ -53,6 +54,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ConsentRecorded,
         ErasureRequested,
         ProgrammeDefined,
+        AllocationRoundRequested,
         PartnerRegistered,
         PartnerVetted,
         AgreementSigned,

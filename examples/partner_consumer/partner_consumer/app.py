@@ -26,7 +26,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from partner_consumer.config import Config
-from partner_consumer.contract import PLACEMENT_UPDATED, Contract
+from partner_consumer.contract import INPUT_REJECTED, PLACEMENT_UPDATED, Contract
 from partner_consumer.reports import AUTO_STEPS, attendance_reported, change_reported
 from partner_consumer.roster import Placement, Roster
 
@@ -87,6 +87,18 @@ def apply_record(
         with roster.transaction():
             roster.reject(coordinates, f"not JSON: {error}", value)
         log.warning("record %s is not JSON; kept in the rejected table", coordinates)
+        return
+    if isinstance(event, dict) and event.get("type") == INPUT_REJECTED:
+        # Insats refused something this partner sent (a report on a placement that is not
+        # ours, say): the reason is machine-readable, the input named by its event id.
+        data = event.get("data") or {}
+        log.warning(
+            "Insats refused our event %s (%s): %s %s",
+            data.get("input_id"),
+            data.get("input_type"),
+            data.get("reason"),
+            data.get("message"),
+        )
         return
     if not isinstance(event, dict) or event.get("type") != PLACEMENT_UPDATED:
         # Tolerant reading: a type this consumer does not handle (say, a future v2) is skipped.

@@ -12,6 +12,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 PLACEMENT_UPDATED = "insats.partner-placement.updated.v1"
+# What Insats answers on the same topic when it refuses something the partner sent.
+INPUT_REJECTED = "insats.input.rejected.v1"
 CHANGE_REPORTED = "insats.placement.change-reported.v1"
 ATTENDANCE_REPORTED = "insats.attendance.reported.v1"
 
