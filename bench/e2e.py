@@ -361,13 +361,22 @@ def rebuild_command(env: dict[str, str], *options: str) -> tuple[float, float, f
     return seconds, float(reported.group(1)), usage.ru_maxrss / 1024
 
 
+def _is_python(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return b"python" in command or command.endswith(b"secantusd-py")
+
+
 def _profile(pids: dict[str, int], n: int) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each service and on the database server while the stream flows: where the time
-    goes, not a guess. (The broker is a JVM, out of py-spy's reach; its CPU share is measured.)"""
+    """py-spy on each service (and on the database server, when it is the Python one) while the
+    stream flows: where the time goes, not a guess. The broker is a JVM and secantusd-rs native
+    code, out of py-spy's reach; their CPU shares are measured all the same."""
     seconds = max(5, min(60, n // 300))
     processes = []
     for name, pid in pids.items():
-        if name == "broker":
+        if name == "broker" or (name == "database" and not _is_python(pid)):
             continue
         processes.append(
             subprocess.Popen(

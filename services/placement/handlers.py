@@ -201,13 +201,7 @@ class PlacementHandlers:
             book = work.books[item.event.data.programme_id]
             assert item.tenant is not None
             if owner_after(book.owner, item.tenant) is None:
-                ctx.refuse(
-                    item,
-                    InputRefusal.NOT_PROGRAMME_OWNER,
-                    f"Programme {book.programme_id} belongs to another tenant.",
-                    message_sv=f"Programmet {book.programme_id} tillhör en annan aktör.",
-                    audit={"programme_id": book.programme_id},
-                )
+                _not_programme_owner(ctx, item, book.programme_id)
             elif isinstance(item.event.data, ProgrammeDefined):
                 await self._define(book, item, work)
             elif book.definition is None:
@@ -396,13 +390,7 @@ class PlacementHandlers:
             )
         book = work.books[agreement.programme_id]
         if book.owner is not None and book.owner != item.tenant.key:
-            work.ctx.refuse(
-                item,
-                InputRefusal.NOT_PROGRAMME_OWNER,
-                f"Programme {agreement.programme_id} belongs to another tenant.",
-                message_sv=f"Programmet {agreement.programme_id} tillhör en annan aktör.",
-                audit={"programme_id": agreement.programme_id},
-            )
+            _not_programme_owner(work.ctx, item, agreement.programme_id)
             return
         current = book.agreements.get(agreement.agreement_id)
         if current is not None and current.partner_id != agreement.partner_id:
@@ -740,6 +728,16 @@ class PlacementHandlers:
             )
         await self.store.mark_check_ins_emitted([doc["_id"] for doc in due], tx.session)
         return len(due)
+
+
+def _not_programme_owner(ctx: HandlerContext, item: Received, programme_id: str) -> None:
+    ctx.refuse(
+        item,
+        InputRefusal.NOT_PROGRAMME_OWNER,
+        f"Programme {programme_id} belongs to another tenant.",
+        message_sv=f"Programmet {programme_id} tillhör en annan aktör.",
+        audit={"programme_id": programme_id},
+    )
 
 
 def _owner_problem(

@@ -87,9 +87,8 @@ class Sender:
 
 
 @pytest.fixture
-async def senders(
-    local_stack: Stack, settings: Settings, platform: Platform
-) -> AsyncIterator[dict[Tenant, Sender]]:
+async def tenants(local_stack: Stack, settings: Settings) -> AsyncIterator[dict[Tenant, Sender]]:
+    """The four tenants onboarded on the broker, each with its own logged-in producer."""
     found: dict[Tenant, Sender] = {}
     tenants = (HALMSTAD, KUNGSBACKA, HOTEL, SHOP)
     for tenant in tenants:
@@ -117,6 +116,35 @@ async def senders(
     finally:
         for sender in found.values():
             await sender.producer.stop()
+
+
+@pytest.fixture
+def senders(tenants: dict[Tenant, Sender], platform: Platform) -> dict[Tenant, Sender]:
+    """The tenants, with the three services running to answer them."""
+    return tenants
+
+
+def _consent(request_id: str, municipality: str = "1384", **changes: object) -> ConsentRecorded:
+    values: dict[str, object] = {
+        "request_id": request_id,
+        "personnummer": HALMSTAD_PERSON,
+        "municipality": municipality,
+        "purpose": ConsentPurpose.SHARE_WITH_PARTNER,
+        "granted": True,
+        "source": "Kungsbacka",
+        "recorded_on": date(2026, 3, 10),
+    }
+    return ConsentRecorded.model_validate({**values, **changes})
+
+
+def _erasure(request_id: str, personnummer: str) -> ErasureRequested:
+    return ErasureRequested(
+        request_id=request_id,
+        personnummer=personnummer,
+        municipality="1384",
+        reason=ErasureReason.GDPR_ARTICLE_17,
+        requested_by="Kungsbacka",
+    )
 
 
 def _partner(partner_id: str, municipality: str) -> PartnerRegistered:
@@ -267,62 +295,25 @@ async def test_every_cross_tenant_claim_is_refused_with_its_reason_and_changes_n
         "change a Halmstad resident's consent",
         "intake",
         "UNKNOWN_PARTICIPANT",
-        kungsbacka.send(
-            ConsentRecorded(
-                request_id="k-consent-1",
-                personnummer=HALMSTAD_PERSON,
-                municipality="1384",
-                purpose=ConsentPurpose.SHARE_WITH_PARTNER,
-                granted=True,
-                source="Kungsbacka",
-                recorded_on=date(2026, 3, 10),
-            )
-        ),
+        kungsbacka.send(_consent("k-consent-1")),
     )
     await attempt(
         "change a consent in Halmstad's name",
         "intake",
         "MUNICIPALITY_MISMATCH",
-        kungsbacka.send(
-            ConsentRecorded(
-                request_id="k-consent-2",
-                personnummer=HALMSTAD_PERSON,
-                municipality="1380",
-                purpose=ConsentPurpose.SHARE_WITH_PARTNER,
-                granted=True,
-                source="Kungsbacka",
-                recorded_on=date(2026, 3, 10),
-            ),
-            source=forged,
-        ),
+        kungsbacka.send(_consent("k-consent-2", municipality="1380"), source=forged),
     )
     await attempt(
         "erase a Halmstad resident",
         "intake",
         "UNKNOWN_PARTICIPANT",
-        kungsbacka.send(
-            ErasureRequested(
-                request_id="k-erase-1",
-                personnummer=HALMSTAD_PERSON,
-                municipality="1384",
-                reason=ErasureReason.GDPR_ARTICLE_17,
-                requested_by="Kungsbacka",
-            )
-        ),
+        kungsbacka.send(_erasure("k-erase-1", HALMSTAD_PERSON)),
     )
     await attempt(
         "probe a personnummer nobody referred",
         "intake",
         "UNKNOWN_PARTICIPANT",
-        kungsbacka.send(
-            ErasureRequested(
-                request_id="k-erase-2",
-                personnummer=NOBODY,
-                municipality="1384",
-                reason=ErasureReason.GDPR_ARTICLE_17,
-                requested_by="Kungsbacka",
-            )
-        ),
+        kungsbacka.send(_erasure("k-erase-2", NOBODY)),
     )
     await attempt(
         "answer a Halmstad resident's follow-up",
@@ -459,15 +450,7 @@ async def test_a_regional_programme_lets_its_municipalities_share_case_handling_
         )
         await wait_settled(settings)
         consent = await senders[KUNGSBACKA].send(
-            ConsentRecorded(
-                request_id="k-regional-consent",
-                personnummer=HALMSTAD_PERSON,
-                municipality="1384",
-                purpose=ConsentPurpose.FOLLOW_UP_CONTACT,
-                granted=False,
-                source="Kungsbacka",
-                recorded_on=date(2026, 3, 12),
-            )
+            _consent("k-regional-consent", purpose=ConsentPurpose.FOLLOW_UP_CONTACT, granted=False)
         )
         await wait_settled(settings)
     finally:
@@ -483,9 +466,9 @@ async def test_a_regional_programme_lets_its_municipalities_share_case_handling_
 
 
 async def test_no_tenant_may_write_another_tenants_topics_or_the_shared_ones(
-    senders: dict[Tenant, Sender], settings: Settings
+    tenants: dict[Tenant, Sender], settings: Settings
 ) -> None:
-    kungsbacka, shop = senders[KUNGSBACKA], senders[SHOP]
+    kungsbacka, shop = tenants[KUNGSBACKA], tenants[SHOP]
     value = json.dumps({"id": str(uuid.uuid4())}).encode()
     # Its own topics it may write.
     await kungsbacka.producer.send_and_wait(

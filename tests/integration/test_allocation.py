@@ -41,29 +41,26 @@ def _kungsbacka(**changes: Any) -> ProgrammeDefined:
     return programme(**{**values, **changes})
 
 
+def _referral(referral_id: str, born: date, serial: int, support: bool, referred: date) -> Any:
+    return referral(
+        referral_id=referral_id,
+        personnummer=format_with_check(born, serial),
+        municipality=KUNGSBACKA,
+        programme_id="kungsbacka-iop",
+        income_support=support,
+        referral_date=referred,
+    )
+
+
 def _the_burst() -> tuple[list[Any], list[str], list[str]]:
     """20 referrals without income support (1-20 October) and 10 with (1-10 November),
     shuffled: the referral ids of each group in referral-date order."""
     without = [
-        referral(
-            referral_id=f"1384-o{n:02d}",
-            personnummer=format_with_check(date(1980, 1, n), 100 + n),
-            municipality=KUNGSBACKA,
-            programme_id="kungsbacka-iop",
-            income_support=False,
-            referral_date=date(2026, 10, n),
-        )
+        _referral(f"1384-o{n:02d}", date(1980, 1, n), 100 + n, False, date(2026, 10, n))
         for n in range(1, 21)
     ]
     with_support = [
-        referral(
-            referral_id=f"1384-f{n:02d}",
-            personnummer=format_with_check(date(1985, 2, n), 300 + n),
-            municipality=KUNGSBACKA,
-            programme_id="kungsbacka-iop",
-            income_support=True,
-            referral_date=date(2026, 11, n),
-        )
+        _referral(f"1384-f{n:02d}", date(1985, 2, n), 300 + n, True, date(2026, 11, n))
         for n in range(1, 11)
     ]
     burst = without + with_support
@@ -202,17 +199,8 @@ async def test_held_places_stay_free_for_income_support_recipients_until_their_t
     )
 
     def without(n: int, referred: date) -> Any:
-        return event(
-            referral(
-                referral_id=f"1384-w{n}",
-                personnummer=format_with_check(date(1975, 3, n), 500 + n),
-                municipality=KUNGSBACKA,
-                programme_id="kungsbacka-iop",
-                income_support=False,
-                referral_date=referred,
-            ),
-            municipality=KUNGSBACKA,
-        )
+        data = _referral(f"1384-w{n}", date(1975, 3, n), 500 + n, False, referred)
+        return event(data, municipality=KUNGSBACKA)
 
     async with running("intake", env), running("placement", env):
         await _set_up(settings, held)
