@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import InsertOne
 
+from bench.raw_pipeline import raw_pipeline
 from scripts.harness import (
     Namespace,
     Platform,
@@ -77,6 +79,7 @@ OUT = Path(".local/bench")
 class Run:
     n: int
     baseline_seconds: float = 0.0
+    raw_pipeline_seconds: float = 0.0  # the design's hops done by hand (bench/raw_pipeline.py)
     pipeline_seconds: float = 0.0
     rebuild_seconds: float = 0.0  # the command, start to exit (with its comparison)
     rebuild_fold_seconds: float = 0.0  # what the command reports: replay, fold and write
@@ -85,6 +88,8 @@ class Run:
     rebuild_in_database_seconds: float = 0.0  # the same, folding in the database
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     cpu_share: dict[str, float] = field(default_factory=dict)
+    # Database commands (round trips) per referral, per service, and by command.
+    commands: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def baseline_rate(self) -> float:
@@ -93,6 +98,10 @@ class Run:
     @property
     def pipeline_rate(self) -> float:
         return self.n / self.pipeline_seconds
+
+    @property
+    def raw_pipeline_rate(self) -> float:
+        return self.n / self.raw_pipeline_seconds if self.raw_pipeline_seconds else 0.0
 
     @property
     def rebuild_rate(self) -> float:
@@ -274,6 +283,9 @@ async def pipeline(
     infrastructure: dict[str, int],
 ) -> None:
     settings = settings_for(env)
+    # Onboarded before the services start, as in production: their pattern subscriptions find
+    # the tenant's topics at once, not at their next metadata refresh (30 s).
+    await ensure_home_topics(settings, list(HALMSTAD.writes()))
     platform = Platform(env, OUT / f"logs-{run.n}")
     platform.start()
     try:
@@ -283,11 +295,17 @@ async def pipeline(
         pids = process_ids(platform, infrastructure)
         profilers = _profile(pids, run.n) if profile else []
         cpu_before = cpu_used(pids)
+        commands_before = await asyncio.to_thread(database_commands, platform)
         started = time.perf_counter()
         await publish(settings, records)
         await wait_settled(settings, timeout=max(300, run.n / 20), quiet_for=0.5, poll=0.2)
         run.pipeline_seconds = time.perf_counter() - started
         cpu_after = cpu_used(pids)
+        commands_after = await asyncio.to_thread(database_commands, platform)
+        run.commands = {
+            name: commands_after[name] - commands_before.get(name, Counter())
+            for name in commands_after
+        }
         run.cpu_share = {
             name: (cpu_after[name] - cpu_before[name]) / run.pipeline_seconds
             for name in cpu_after
@@ -361,6 +379,21 @@ def rebuild_command(env: dict[str, str], *options: str) -> tuple[float, float, f
     return seconds, float(reported.group(1)), usage.ru_maxrss / 1024
 
 
+def database_commands(platform: Platform) -> dict[str, Counter[str]]:
+    """Each service's database commands so far, by command, from its own /metrics."""
+    found: dict[str, Counter[str]] = {}
+    for name, process in platform.services.items():
+        _, body = process.health("/metrics")
+        counted: Counter[str] = Counter()
+        for line in body.splitlines():
+            if line.startswith("insats_database_commands_total{"):
+                labels, value = line.rsplit(" ", 1)
+                command = labels.split('command="', 1)[1].split('"', 1)[0]
+                counted[command] += int(float(value))
+        found[name] = counted
+    return found
+
+
 def _is_python(pid: int) -> bool:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
@@ -412,6 +445,7 @@ class Latency:
 async def latency(env: dict[str, str], n: int, rate: float) -> Latency:
     """Publish at a fixed rate; the time from each referral's publication to its offer."""
     settings = settings_for(env)
+    await ensure_home_topics(settings, list(HALMSTAD.writes()))
     platform = Platform(env, OUT / "logs-latency")
     platform.start()
     try:
@@ -496,6 +530,14 @@ async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> 
         records = referrals(n)
         run = Run(n)
         run.baseline_seconds = await baseline(settings, records)
+        raw_env = {**base_env, **Namespace(f"bench{n}r").environment()}
+        raw_settings = settings_for(raw_env)
+        await reset_namespace(raw_settings)
+        await publish(raw_settings, records)
+        run.raw_pipeline_seconds = await raw_pipeline(
+            raw_settings, REFERRAL_TOPIC, n, capacity=max(10, n // 10)
+        )
+        await reset_namespace(raw_settings)
         # The pipeline reads the same referrals again, into its own namespace's topics.
         env = {**base_env, **Namespace(f"bench{n}p").environment()}
         await reset_namespace(settings_for(env))
@@ -514,8 +556,11 @@ async def main(sizes: list[int], rate: float, latency_n: int, profile: bool) -> 
 
 def _line(run: Run) -> str:
     return (
-        f"N={run.n}: baseline {run.baseline_rate:.0f}/s, pipeline {run.pipeline_rate:.0f}/s "
-        f"({run.pipeline_rate / run.baseline_rate:.0%}), rebuild {run.rebuild_rate:.0f} records/s "
+        f"N={run.n}: baseline {run.baseline_rate:.0f}/s, raw pipeline "
+        f"{run.raw_pipeline_rate:.0f}/s, pipeline {run.pipeline_rate:.0f}/s "
+        f"({run.pipeline_rate / run.baseline_rate:.0%} of the baseline, "
+        f"{run.pipeline_rate / run.raw_pipeline_rate:.0%} of the raw pipeline), "
+        f"rebuild {run.rebuild_rate:.0f} records/s "
         f"({run.rebuild_rate / run.baseline_rate:.0%}; the command {run.rebuild_seconds:.1f} s; "
         f"in the database {run.rebuild_in_database_rate:.0f} records/s)"
     )
@@ -523,19 +568,21 @@ def _line(run: Run) -> str:
 
 def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
     rows = [
-        "| N | baseline events/s | pipeline events/s | pipeline / baseline "
+        "| N | baseline events/s | raw pipeline events/s | pipeline events/s "
+        "| pipeline / baseline | pipeline / raw pipeline "
         "| µs per event (pipeline) | rebuild records/s | rebuild / baseline "
         "| rebuild command s | rebuild in database records/s "
         "| peak RSS MB (intake, placement, outcomes; rebuild) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         peaks = ", ".join(
             f"{run.peak_rss_mb.get(s, 0):.0f}" for s in ("intake", "placement", "outcomes")
         )
         rows.append(
-            f"| {run.n:,} | {run.baseline_rate:,.0f} | {run.pipeline_rate:,.0f} "
-            f"| {run.pipeline_rate / run.baseline_rate:.0%} | {1e6 / run.pipeline_rate:,.0f} "
+            f"| {run.n:,} | {run.baseline_rate:,.0f} | {run.raw_pipeline_rate:,.0f} "
+            f"| {run.pipeline_rate:,.0f} | {run.pipeline_rate / run.baseline_rate:.0%} "
+            f"| {run.pipeline_rate / run.raw_pipeline_rate:.0%} | {1e6 / run.pipeline_rate:,.0f} "
             f"| {run.rebuild_rate:,.0f} | {run.rebuild_rate / run.baseline_rate:.0%} "
             f"| {run.rebuild_seconds:.1f} | {run.rebuild_in_database_rate:,.0f} "
             f"| {peaks}; {run.rebuild_peak_mb:.0f} |"
@@ -551,6 +598,17 @@ def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
             for name in ("intake", "placement", "outcomes", "database", "broker")
         )
         rows.append(f"- N={run.n:,}: {shares}")
+    rows.append("")
+    rows.append(
+        "Database round trips per referral during the pipeline run (the services' own count; "
+        "the relays' and jobs' polls included), with the commands that make them:"
+    )
+    for run in runs:
+        for name, counted in sorted(run.commands.items()):
+            top = ", ".join(
+                f"{command} {count / run.n:.2f}" for command, count in counted.most_common(4)
+            )
+            rows.append(f"- N={run.n:,}, {name}: {sum(counted.values()) / run.n:.2f} ({top})")
     if delays.total:
         rows.append("")
         rows.append(

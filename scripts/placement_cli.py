@@ -21,7 +21,7 @@ placement_app = typer.Typer(help="Placement's waiting lists.")
 console = Console()
 
 
-async def _queue(
+async def serving_order(
     settings: Settings, programme_id: str, limit: int
 ) -> tuple[ProgrammeDefined | None, list[WaitingEntry]]:
     client = mongo_client(settings)
@@ -40,7 +40,7 @@ def queue(
 ) -> None:
     """The waiting list in serving order: who is offered the next free place, and why."""
     settings = Settings()
-    definition, waiting = asyncio.run(_queue(settings, programme_id, limit))
+    definition, waiting = asyncio.run(serving_order(settings, programme_id, limit))
     if definition is None:
         raise typer.BadParameter(f"no programme {programme_id}")
     rule = definition.priority

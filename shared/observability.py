@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pymongo import monitoring
 
 _CONFIGURED = False
 
@@ -139,9 +140,33 @@ class Metrics:
             ("service",),
             registry=self.registry,
         )
+        self.database_commands = Counter(
+            "insats_database_commands_total",
+            "Commands the service sent to its database (each a round trip), by command",
+            ("service", "command"),
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "insats_consumer_lag",
             "Records behind the end of each assigned partition",
             (*labels, "topic", "partition"),
             registry=self.registry,
         )
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts every command a client sends to the database: the round trips each piece of work
+    costs, which bench/ reports per referral and a test holds to a budget."""
+
+    def __init__(self, metrics: Metrics, service: str) -> None:
+        self._counter = metrics.database_commands
+        self._service = service
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self._counter.labels(service=self._service, command=event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None

@@ -4,13 +4,13 @@ in which a handler's state change, the ids it applied and the events it caused a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from bson import ObjectId
-from pymongo import AsyncMongoClient, WriteConcern
+from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -42,9 +42,12 @@ T = TypeVar("T")
 DURABLE = WriteConcern(w="majority", j=True)
 
 
-def mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
+def mongo_client(
+    settings: Settings, listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(
         settings.mongodb_url.get_secret_value(),
+        event_listeners=list(listeners),
         tz_aware=True,
         tzinfo=UTC,
         serverSelectionTimeoutMS=5_000,

@@ -160,17 +160,12 @@ class LocalKafka:
         properties = self.configure()
         self.process.start([*self._java(), MAIN_CLASS, str(properties)])
 
-    def _java(self, *, tool: bool = False) -> list[str]:
-        # A tool runs for seconds: the quick-starting JIT and collector halve its start-up on a
-        # two-core machine (onboarding a tenant is four of them).
-        memory = (
-            ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-            if tool
-            else [f"-Xmx{self.settings.kafka_heap}", "-Xms128m", "-XX:+UseG1GC"]
-        )
+    def _java(self) -> list[str]:
         return [
             "java",
-            *memory,
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             "-cp",
@@ -179,22 +174,6 @@ class LocalKafka:
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30)
-
-    def tool(self, main_class: str, *args: str) -> str:
-        """Run one of Kafka's own command-line tools against the broker, as its admin."""
-        result = subprocess.run(  # noqa: S603 - fixed argv
-            [
-                *self._java(tool=True),
-                main_class,
-                "--bootstrap-server",
-                self.settings.bootstrap_servers,
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return result.stdout
 
     async def answers(self) -> bool:
         admin = AIOKafkaAdminClient(

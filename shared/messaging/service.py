@@ -37,7 +37,7 @@ from shared.messaging.kafka import (
     inbound_topic_config,
 )
 from shared.messaging.relay import OutboxRelay
-from shared.observability import Metrics, configure_logging, get_logger
+from shared.observability import CommandCounter, Metrics, configure_logging, get_logger
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from shared.tracing import tracer_provider
@@ -61,7 +61,7 @@ class ServiceRuntime:
         # A header key that is not UTF-8 would otherwise stop a partition for good.
         lenient_records.install()
         self.metrics = Metrics()
-        self.client = mongo_client(settings)
+        self.client = mongo_client(settings, [CommandCounter(self.metrics, name)])
         self.db = ServiceDatabase(self.client, settings, name)
         security = faststream_security(settings)
         middlewares: list[Any] = [

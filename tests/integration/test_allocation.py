@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from scripts.harness import wait_settled
+from scripts.placement_cli import serving_order
 from services.intake.personnummer import format_with_check
+from services.placement.domain import priority_class
 from shared.contracts import topics
 from shared.contracts.envelope import new_event
 from shared.contracts.municipal import (
@@ -124,6 +126,11 @@ async def test_a_burst_across_partitions_and_batches_gives_the_places_by_priorit
     offers = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.offered.v1")
     assert {o["data"]["priority_class"] for o in offers} == {"forsorjningsstod"}
     assert {o["data"]["ranked_by"] for o in offers} == {"forsorjningsstod_forst"}
+    # The rest wait, and `insats placement queue` shows them in the order they will be served.
+    definition, waiting = await serving_order(settings, "kungsbacka-iop", 100)
+    assert definition is not None
+    assert [e.referral_date for e in waiting] == [date(2026, 10, n) for n in range(1, 21)]
+    assert {priority_class(e, definition.priority) for e in waiting} == {"ovriga"}
 
 
 class Clock:
