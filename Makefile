@@ -8,15 +8,20 @@ VENV := .venv
 INSATS := $(VENV)/bin/insats
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: demo test system-deps lint typecheck contracts up down status bench clean
+.PHONY: demo test stack-install system-deps lint typecheck contracts up down status bench clean
 
 # The main job: the platform end to end on the local stack, with the demo scenario.
 demo: $(VENV)/.synced
 	$(INSATS) demo
 
 # The whole test suite: static checks, then unit, integration, end-to-end and fault tests.
-test: $(VENV)/.synced system-deps lint typecheck
+test: $(VENV)/.synced system-deps lint typecheck stack-install
 	$(PYTEST) tests
+
+# Kafka and the database server, installed and built (cargo: minutes, once) before any test runs,
+# so that no test's time limit is spent on a build.
+stack-install: $(VENV)/.synced
+	$(INSATS) stack install
 
 # Debian packages the tests drive: Chromium (dashboard tests) and kcat (a municipal publisher).
 system-deps:

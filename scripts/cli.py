@@ -57,6 +57,17 @@ def stack_up() -> None:
         console.print(f"export {key}={value}")
 
 
+@stack_app.command("install")
+def stack_install() -> None:
+    """Install Kafka and build the database server, without starting them. `make test` runs it
+    before pytest, so the first build (minutes, once) is never charged to a test's time limit."""
+    stack = Stack()
+    stack.install()
+    for note in stack.mongo.notes:
+        console.print(f"[bold red]{note}[/]")
+    console.print(f"database server: {stack.mongo.server_name}")
+
+
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the processes `stack up` started, and nothing else."""

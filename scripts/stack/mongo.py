@@ -84,7 +84,8 @@ class LocalMongo:
             return
         self.rust_root.mkdir(parents=True, exist_ok=True)
         print(
-            f"Building {self.server_name.replace('py', 'rs')} with cargo (a few minutes, once)...",
+            f"Building secantusd-rs {self.settings.secantus_rs_version} with cargo "
+            "(a few minutes, once)...",
             file=sys.stderr,
             flush=True,
         )
