@@ -69,6 +69,7 @@ from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.contracts.vocabulary import ActivityType
 from shared.messaging.kafka import client_kwargs, read_records
 from shared.persistence import mongo_client
+from shared.services import SERVICES
 from shared.settings import Settings
 
 PROGRAMME = "bench-programme"
@@ -576,9 +577,7 @@ def _table(runs: list[Run], delays: Latency, rate: float, n: int) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
-        peaks = ", ".join(
-            f"{run.peak_rss_mb.get(s, 0):.0f}" for s in ("intake", "placement", "outcomes")
-        )
+        peaks = ", ".join(f"{run.peak_rss_mb.get(s, 0):.0f}" for s in SERVICES)
         rows.append(
             f"| {run.n:,} | {run.baseline_rate:,.0f} | {run.raw_pipeline_rate:,.0f} "
             f"| {run.pipeline_rate:,.0f} | {run.pipeline_rate / run.baseline_rate:.0%} "

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from scripts.stack import Stack
 from services.outcomes.indicators import Dimension
+from shared.services import SERVICES, service_app
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ app.add_typer(_onboarding.owner_app, name="owner")
 app.add_typer(importlib.import_module("scripts.deploy_tenant").tenant_app, name="tenant")
 # Wide enough for the report tables when output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 120)
-
-SERVICES = ("intake", "placement", "outcomes")
 
 
 @stack_app.command("up")
@@ -95,7 +94,7 @@ def run(service: Annotated[str, typer.Argument(help="intake, placement or outcom
     """Run one service in the foreground until SIGTERM (what a container runs)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"choose one of {', '.join(SERVICES)}")
-    module = importlib.import_module(f"services.{service}.app")
+    module = service_app(service)
     runtime = module.create(Settings())
     asyncio.run(runtime.serve())
 

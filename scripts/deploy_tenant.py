@@ -206,7 +206,8 @@ def service_grants(
     tenant: Tenant, settings: Settings, topics: list[dict[str, Any]] | None = None
 ) -> list[Grants]:
     """What each service's code reads and writes of the tenant's topics, in service order."""
-    from scripts.validate_manifests import SERVICES, Manifests, service_needs
+    from scripts.validate_manifests import Manifests, service_needs
+    from shared.services import SERVICES
 
     manifests = Manifests(topics if topics is not None else _topic_documents(tenant, settings))
     running = _service_settings(settings)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import os
 import re
 import signal
@@ -46,9 +45,8 @@ from shared.messaging.kafka import (
     topic_partitions,
 )
 from shared.persistence import mongo_client
+from shared.services import SERVICES, service_app
 from shared.settings import Settings
-
-SERVICES = ("intake", "placement", "outcomes")
 
 
 def free_port() -> int:
@@ -199,7 +197,7 @@ def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> d
 @functools.cache
 def _subscriptions(service: str) -> tuple[tuple[str, str | None, Channel | None], ...]:
     """(subscriber, topic, channel) triples, read off the service as it would be built."""
-    module = importlib.import_module(f"services.{service}.app")
+    module = service_app(service)
     unused = Settings(pseudonym_key="unused", identity_master_key="00" * 32)
     runtime = module.create(unused, configure_logs=False)
     return tuple(

@@ -14,9 +14,9 @@ from rich.table import Table
 
 from shared.messaging.relay import requeue
 from shared.persistence import ServiceDatabase, mongo_client
+from shared.services import SERVICES
 from shared.settings import Settings
 
-SERVICES = ("intake", "placement", "outcomes")
 outbox_app = typer.Typer(help="Records the outbox relay parked because it could not send them.")
 console = Console()
 

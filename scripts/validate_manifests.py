@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import itertools
 import json
 import re
@@ -62,6 +61,7 @@ from shared.contracts.tenants import (
     tenant_of_topic,
 )
 from shared.messaging.kafka import short_retention
+from shared.services import SERVICES, service_app
 from shared.settings import ExplicitSettings, Settings
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ STRIMZI_VALIDATORS: Final = NodeTool(
 )
 # The oldest Kubernetes release the manifests must apply to.
 KUBERNETES_VERSION: Final = "1.33"
-SERVICES: Final = ("intake", "placement", "outcomes")
 DUMMY_ANNOTATION: Final = "insats/dummy-values"
 HEALTH_PATHS: Final = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
 # The one writable path of a container with a read-only root filesystem.
@@ -468,7 +467,7 @@ def build_service(service: str, settings: Settings) -> ServiceRuntime:
     offline = settings.model_copy(
         update={"kafka_security_protocol": "PLAINTEXT", "kafka_ssl_cafile": None}
     )
-    module = importlib.import_module(f"services.{service}.app")
+    module = service_app(service)
     runtime: ServiceRuntime = module.create(offline, configure_logs=False)
     return runtime
 

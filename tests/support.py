@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -11,12 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from scripts.harness import SERVICES, Platform, Publisher, read_topic, settings_for
+from scripts.harness import Platform, Publisher, read_topic, settings_for
 from services.outcomes.store import OutcomesStore
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.messaging.service import ServiceRuntime
 from shared.persistence import ServiceDatabase, mongo_client
+from shared.services import SERVICES, service_app
 from shared.settings import Settings
 
 # The municipality most tests publish as, and its own inbound topics (unprefixed).
@@ -35,7 +35,7 @@ async def running(
     its ASGI server does it (startup hooks, broker, then the drain and relay flush on exit).
     `create` goes to the service's create(), e.g. an injected clock."""
     settings = settings_for(env)
-    module = importlib.import_module(f"services.{service}.app")
+    module = service_app(service)
     runtime: ServiceRuntime = module.create(settings, configure_logs=False, **create)
     app = runtime.asgi_app()
     async with app.start_lifespan_context():

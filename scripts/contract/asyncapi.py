@@ -23,7 +23,6 @@ What FastStream generates is kept, and completed:
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -37,9 +36,9 @@ from shared.contracts.envelope import EventData
 from shared.contracts.registry import EVENT_TYPES
 from shared.contracts.tenants import Channel, channel_address, channel_pattern, kinds_writing
 from shared.messaging import dead_letters
+from shared.services import SERVICES, service_app
 from shared.settings import ExplicitSettings, Settings
 
-SERVICES = ("intake", "placement", "outcomes")
 # The event types carry their own versions; this one numbers the documents' shape.
 DOCUMENT_VERSION = "1.0.0"
 KAFKA_BINDING_VERSION = "0.4.0"  # the version FastStream uses for its channel bindings
@@ -79,7 +78,7 @@ def document_settings() -> Settings:
 
 
 def service_document(service: str) -> Document:
-    module = importlib.import_module(f"services.{service}.app")
+    module = service_app(service)
     runtime = module.create(document_settings(), configure_logs=False)
     about = (module.__doc__ or "").strip()
     generated = (

@@ -13,9 +13,8 @@ from aiokafka import AIOKafkaProducer
 from shared.contracts import topics
 from shared.messaging.dead_letters import DeadLetter
 from shared.messaging.kafka import client_kwargs, read_records
+from shared.services import SERVICES
 from shared.settings import Settings
-
-SERVICES = ("intake", "placement", "outcomes")
 
 
 async def read_dead_letters(

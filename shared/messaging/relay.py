@@ -14,6 +14,12 @@ municipality's view that cannot be derived or sent is parked alone; its event st
 failures that waiting cures (the broker unreachable, a leader moving) keep records in the outbox
 to be tried again. Parked records whose topic was missing go back into the outbox, in their
 order, once the topic exists; the others wait for an operator (`insats outbox`).
+
+The relay publishes only what its service declares (`ServiceRuntime.publishes`): an event of any
+other type, or a record that is neither an event nor one of the service's own dead letters, is
+parked as UNDECLARED. What a service may write is then what its declaration says, which is what
+the AsyncAPI document and the ACLs are generated from, and not whatever a handler happens to put
+in its outbox.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from pymongo import DeleteOne, InsertOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from shared.contracts import topics
 from shared.contracts.envelope import new_event
 from shared.contracts.registry import parse_event
 from shared.contracts.scoped import resident_view
+from shared.messaging.dead_letters import H_CODE
 from shared.messaging.failures import describe_failure
 from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
 from shared.observability import Metrics, get_logger
@@ -44,6 +52,8 @@ _LEASE_ID = "outbox-relay"
 # Parked for a topic that did not exist: requeued when it does. Every other reason waits for an
 # operator, since sending the same bytes again would fail the same way.
 TOPIC_MISSING = "TOPIC_MISSING"
+UNDECLARED = "UNDECLARED"
+_EVENT_TYPE_HEADER = "ce_type"
 _HEADER_OVERHEAD = 64  # bytes of record framing per header, counted generously
 
 
@@ -91,6 +101,12 @@ class OutboxRelay:
         self._parked_retry_at = 0.0
         # Topics the broker refused to create: their records are parked, not retried.
         self._uncreatable: set[str] = set()
+        self._declared: set[str] = set()
+        self._dead_letter_topic = settings.topic(topics.dead_letter_topic(service))
+
+    def declare(self, event_types: set[str]) -> None:
+        """The event types this service publishes: the only ones the relay will send."""
+        self._declared |= event_types
 
     def wake(self) -> None:
         """A handler committed new outbox records: publish now rather than at the next poll."""
@@ -239,6 +255,7 @@ class OutboxRelay:
     async def _send(self, doc: dict[str, Any], existing: set[str]) -> asyncio.Future[Any]:
         assert self._producer is not None
         topic = doc["topic"]
+        self._check_declared(doc)
         if topic in self._uncreatable:
             raise _Parked("TOPIC_REFUSED", "the broker refused to create the topic")
         if topic in self._parked_topics:
@@ -259,6 +276,24 @@ class OutboxRelay:
             headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
         )
         return future
+
+    def _check_declared(self, doc: dict[str, Any]) -> None:
+        headers = {name: bytes(value) for name, value in doc.get("headers", [])}
+        if H_CODE in headers:
+            # A dead letter keeps the original's headers (its ce_type included): what makes it
+            # this service's is the topic.
+            if doc["topic"] != self._dead_letter_topic:
+                raise _Parked(UNDECLARED, f"a dead letter for {doc['topic']}, not this service's")
+            return
+        event_type = headers.get(_EVENT_TYPE_HEADER)
+        if event_type is None:
+            raise _Parked(UNDECLARED, "neither an event nor a dead letter of this service")
+        if event_type.decode(errors="replace") not in self._declared:
+            raise _Parked(
+                UNDECLARED,
+                f"{event_type.decode(errors='replace')[:200]} is not among the event types "
+                f"{self.service} declares",
+            )
 
     async def _send_view(self, doc: dict[str, Any], existing: set[str]) -> None:
         """The municipality's view of the event, derived from it, on the municipality's own

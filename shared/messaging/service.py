@@ -142,7 +142,9 @@ class ServiceRuntime:
         self._subscribers.append(subscriber)
 
     def publishes(self, *event_types: type[EventData]) -> None:
-        """Declared for the AsyncAPI document; the outbox relay does the publishing."""
+        """What this service publishes: the relay sends these types and no others, and the AsyncAPI
+        document and the topic ACLs are generated from the same declaration."""
+        self.relay.declare({event_type.TYPE for event_type in event_types})
         by_topic: dict[str, list[type[EventData]]] = {}
         for event_type in event_types:
             by_topic.setdefault(event_type.TOPIC, []).append(event_type)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scripts.harness import SERVICES, Platform, read_topic, wait_settled
+from scripts.harness import Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_overviews
 from shared.contracts import topics
@@ -27,6 +27,7 @@ from shared.contracts.vocabulary import (
     PlacementAction,
 )
 from shared.persistence import mongo_client
+from shared.services import SERVICES
 from shared.settings import Settings
 from tests.support import event, events_on, outcomes_store, platform_running, publish
 from tests.unit.factories import agreement, programme, referral

@@ -25,6 +25,7 @@ from shared.contracts.registry import encode_event
 from shared.contracts.tenants import Channel, inbound_topic
 from shared.messaging.kafka import client_kwargs
 from shared.persistence import mongo_client
+from shared.services import SERVICES
 from shared.settings import Settings
 from tests.support import HALMSTAD, event
 from tests.unit.factories import agreement, programme
@@ -234,7 +235,7 @@ async def account(settings: Settings, stream: Stream, sent: int, duplicates: flo
             duplicates_skipped=duplicates,
             applied={
                 name: await client[settings.database_name(name)]["inbox"].count_documents({})
-                for name in ("intake", "placement", "outcomes")
+                for name in SERVICES
             },
         )
         # Each participant has exactly one enrolment, and at most one placement: no double counting.
@@ -248,7 +249,7 @@ async def account(settings: Settings, stream: Stream, sent: int, duplicates: flo
     finally:
         await client.close()
     expected = Counter(code for *_, code in stream.poison)
-    for service in ("intake", "placement", "outcomes"):
+    for service in SERVICES:
         # Like every topic, the dead-letter topic is at least once: a relay that dies between
         # publishing and marking sent publishes again. A letter is identified by its origin.
         seen: set[bytes] = set()

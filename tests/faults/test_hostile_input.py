@@ -53,6 +53,7 @@ from shared.contracts.vocabulary import (
 )
 from shared.luhn import organisationsnummer
 from shared.persistence import mongo_client
+from shared.services import SERVICES
 from shared.settings import Settings as InsatsSettings
 from tests.support import events_on, platform_running
 from tests.unit.factories import agreement, outcome_reported, programme, referral
@@ -296,7 +297,7 @@ async def test_hostile_records_on_every_inbound_topic_stop_nothing_and_each_has_
     ends: dict[str, Counter[str]] = {}
     client = mongo_client(settings)
     try:
-        for service in ("intake", "placement", "outcomes"):
+        for service in SERVICES:
             database = client[settings.database_name(service)]
             inbox = await database["inbox"].find({}).to_list()
             by_origin = {doc.get("origin"): doc.get("end") for doc in inbox}

@@ -3,10 +3,12 @@ service running in this process.
 
 Records the relay cannot publish are put straight into the service's outbox, between records it
 can: one too large for the broker, one for a topic the broker will not create, one whose
-municipality view cannot be derived. The publishable ones go out exactly once, in order; the
-others are parked with their reason and counted; the relay keeps running and the service stays
-ready. Then readiness is shown failing for what it must catch: a relay task that has died, and an
-outbox whose oldest record waits too long.
+municipality view cannot be derived, an event of a type the service does not declare, a record
+that is no event at all, and a dead letter addressed to another service's dead-letter topic.
+The publishable ones go out exactly once, in order; the others are parked with their reason and
+counted; the relay keeps running and the service stays ready. Then readiness is shown failing
+for what it must catch: a relay task that has died, and an outbox whose oldest record waits too
+long.
 """
 
 from __future__ import annotations
@@ -20,19 +22,29 @@ from bson import ObjectId
 from prometheus_client import generate_latest
 
 from shared.contracts import topics
+from shared.contracts.intake import ParticipantEnrolled
+from shared.contracts.placement import PlacementOffered
+from shared.messaging.dead_letters import H_CODE
 from shared.messaging.service import ServiceRuntime
 from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.support import raw_records, running
 
+DECLARED = ParticipantEnrolled.TYPE.encode()
 
-def _record(topic: str, key: bytes, value: bytes, **extra: Any) -> dict[str, Any]:
+
+def _record(
+    topic: str, key: bytes, value: bytes, event_type: bytes | None = DECLARED, **extra: Any
+) -> dict[str, Any]:
+    headers = [["content-type", b"application/octet-stream"]]
+    if event_type is not None:
+        headers.append(["ce_type", event_type])
     return {
         "_id": ObjectId(),
         "topic": topic,
         "key": key,
         "value": value,
-        "headers": [["content-type", b"application/octet-stream"]],
+        "headers": headers,
         "created_at": datetime.now(UTC),
         **extra,
     }
@@ -63,6 +75,13 @@ async def test_a_record_the_relay_cannot_publish_is_parked_and_the_rest_go_on(
         _record(settings.topic("insats.not a topic!"), b"k", b"nowhere"),  # an illegal name
         # The view of an event is derived from its bytes: these are no event at all.
         _record(target, b"k", b"not an event", view_topic=view_topic),
+        # Placement's event type: intake does not declare it, so intake may not publish it.
+        _record(target, b"k", b"undeclared", event_type=PlacementOffered.TYPE.encode()),
+        _record(target, b"k", b"no type", event_type=None),
+        {
+            **_record(settings.topic(topics.dead_letter_topic("placement")), b"k", b"foreign"),
+            "headers": [[H_CODE, b"INVALID"]],
+        },
         _record(target, b"k", b"last"),
     ]
     async with running("intake", small) as runtime:
@@ -92,10 +111,14 @@ async def test_a_record_the_relay_cannot_publish_is_parked_and_the_rest_go_on(
     [view] = [doc for doc in parked.values() if str(doc["_id"]).startswith("view:")]
     assert view["reason"] == "VIEW_INVALID"
     assert view["topic"] == view_topic
+    for value in (b"undeclared", b"no type", b"foreign"):
+        assert parked[value]["reason"] == "UNDECLARED"
+    assert "is not among the event types intake declares" in parked[b"undeclared"]["detail"]
     assert ready, checks
     assert checks["relay"] is True
     for reason in ("TOO_LARGE", "TOPIC_REFUSED", "VIEW_INVALID"):
         assert f'insats_outbox_parked_total{{reason="{reason}",service="intake"}} 1.0' in exposition
+    assert 'insats_outbox_parked_total{reason="UNDECLARED",service="intake"} 3.0' in exposition
 
 
 async def test_readiness_fails_when_the_relay_has_died_or_the_outbox_waits_too_long(

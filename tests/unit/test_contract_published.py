@@ -33,6 +33,7 @@ from shared.contracts.intake import ReferralRejected, referral_rejected_v2
 from shared.contracts.placement import PlacementStarted
 from shared.contracts.registry import EVENT_TYPES, encode_event
 from shared.contracts.vocabulary import ActivityType, RejectionReason
+from shared.services import SERVICES
 from tests.unit.factories import programme, referral
 
 
@@ -152,7 +153,7 @@ def _asyncapi(service: str) -> dict[str, Any]:
     return document
 
 
-@pytest.mark.parametrize("service", ["intake", "placement", "outcomes"])
+@pytest.mark.parametrize("service", SERVICES)
 def test_every_message_documents_its_key_and_headers_and_every_channel_its_topic(
     service: str,
 ) -> None:
@@ -169,7 +170,7 @@ def test_every_message_documents_its_key_and_headers_and_every_channel_its_topic
         assert message["correlationId"]["location"] == "$message.payload#/correlationid"
 
 
-@pytest.mark.parametrize("service", ["intake", "placement", "outcomes"])
+@pytest.mark.parametrize("service", SERVICES)
 def test_a_subscriber_receives_one_envelope_per_record_not_a_batch(service: str) -> None:
     document = _asyncapi(service)
     schemas = document["components"]["schemas"]

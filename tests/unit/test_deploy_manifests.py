@@ -26,6 +26,7 @@ from scripts.validate_manifests import (
 )
 from shared.contracts import topics
 from shared.contracts.tenants import CHANNELS, Channel, Tenant, inbound_topic
+from shared.services import SERVICES
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_prod_topics_survive_the_loss_of_a_broker() -> None:
 def test_every_topic_the_services_own_is_a_kafka_topic_in_every_overlay() -> None:
     wanted = {
         *(t for t in topics.ALL_TOPICS if t not in topics.INBOUND_TOPICS),
-        *(topics.dead_letter_topic(s) for s in ("intake", "placement", "outcomes")),
+        *(topics.dead_letter_topic(s) for s in SERVICES),
     }
     for overlay in overlays():
         names = {d["metadata"]["name"] for d in built(overlay.name) if d["kind"] == "KafkaTopic"}
@@ -583,8 +584,6 @@ def test_the_replica_set_is_checked_against_the_operators_crd() -> None:
 
 
 # --- compose and the image ---------------------------------------------------------------------
-
-SERVICES = ("intake", "placement", "outcomes")
 
 
 @functools.cache
