@@ -1361,10 +1361,6 @@ def validate(documents: list[Document]) -> list[Problem]:
     return sorted(set(problems + policy_problems(documents)))
 
 
-def validate_overlay(overlay: Path) -> list[Problem]:
-    return validate(build(overlay))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("overlays", nargs="*", type=Path, help="default: every overlay")

@@ -15,11 +15,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo import monitoring
 
-_CONFIGURED = False
-
 
 def configure_logging(service: str, log_format: str = "auto", level: str = "INFO") -> None:
-    global _CONFIGURED  # noqa: PLW0603 - logging is process-wide by nature
     json_logs = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -56,7 +53,6 @@ def configure_logging(service: str, log_format: str = "auto", level: str = "INFO
     logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.level))
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
-    _CONFIGURED = True
 
 
 def _identity(_: Any, __: str, event_dict: Any) -> Any:

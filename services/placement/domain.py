@@ -144,6 +144,38 @@ class AgreementPlaces:
     origin: str | None = None
     input_id: str | None = None
 
+    @classmethod
+    def signed(
+        cls,
+        agreement: AgreementSigned,
+        *,
+        occupied: int,
+        municipality: str | None,
+        eligibility: Eligibility,
+        signed_by: str | None = None,
+        origin: str | None = None,
+        input_id: str | None = None,
+    ) -> AgreementPlaces:
+        """The places of a signed agreement, as the book holds them."""
+        return cls(
+            agreement_id=agreement.agreement_id,
+            partner_id=agreement.partner_id,
+            places=agreement.places,
+            activities=list(agreement.activities),
+            period_start=agreement.period_start,
+            period_end=agreement.period_end,
+            occupied=occupied,
+            kind=agreement.kind,
+            workplace_id=agreement.workplace_id,
+            workplace_municipality=municipality,
+            hours_per_week=agreement.hours_per_week,
+            municipal_contact=agreement.municipal_contact,
+            eligibility=eligibility,
+            signed_by=signed_by,
+            origin=origin,
+            input_id=input_id,
+        )
+
     def free_on(self, day: date) -> int:
         if not self.eligibility.ok or not self.period_start <= day <= self.period_end:
             return 0
@@ -235,19 +267,10 @@ class ProgrammeBook:
         input_id: str | None = None,
     ) -> None:
         current = self.agreements.get(agreement.agreement_id)
-        self.agreements[agreement.agreement_id] = AgreementPlaces(
-            agreement_id=agreement.agreement_id,
-            partner_id=agreement.partner_id,
-            places=agreement.places,
-            activities=list(agreement.activities),
-            period_start=agreement.period_start,
-            period_end=agreement.period_end,
+        self.agreements[agreement.agreement_id] = AgreementPlaces.signed(
+            agreement,
             occupied=current.occupied if current else 0,
-            kind=agreement.kind,
-            workplace_id=agreement.workplace_id,
-            workplace_municipality=municipality,
-            hours_per_week=agreement.hours_per_week,
-            municipal_contact=agreement.municipal_contact,
+            municipality=municipality,
             eligibility=eligibility,
             signed_by=signed_by,
             origin=origin,

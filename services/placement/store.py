@@ -476,19 +476,10 @@ def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
         IopCriterion(criterion): bool(value["met"])
         for criterion, value in partner.get("vetting", {}).items()
     }
-    return AgreementPlaces(
-        agreement_id=agreement.agreement_id,
-        partner_id=agreement.partner_id,
-        places=agreement.places,
-        activities=list(agreement.activities),
-        period_start=agreement.period_start,
-        period_end=agreement.period_end,
+    return AgreementPlaces.signed(
+        agreement,
         occupied=doc.get("occupied", 0),
-        kind=agreement.kind,
-        workplace_id=agreement.workplace_id,
-        workplace_municipality=doc.get("workplace_municipality"),
-        hours_per_week=agreement.hours_per_week,
-        municipal_contact=agreement.municipal_contact,
+        municipality=doc.get("workplace_municipality"),
         eligibility=iop_eligibility(
             agreement.kind, vetting, agreement.parties, agreement.contributions
         ),

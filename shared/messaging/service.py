@@ -31,7 +31,6 @@ from shared.contracts.tenants import SHARED_TOPICS, channel_pattern
 from shared.messaging import lenient_records
 from shared.messaging.consumer import BatchConsumer, InfrastructureUnavailable, Subscription
 from shared.messaging.kafka import (
-    client_kwargs,
     ensure_topics,
     faststream_security,
     inbound_topic_config,
@@ -402,8 +401,3 @@ def _envelope_schema(types: Sequence[type[EventData]]) -> Any:
     if len(envelopes) == 1:
         return envelopes[0]
     return Union[tuple(envelopes)]  # noqa: UP007 - a runtime union of generated classes
-
-
-def producer_kwargs(settings: Settings) -> dict[str, Any]:
-    """For tools and tests that publish as an outside system would."""
-    return client_kwargs(settings)
