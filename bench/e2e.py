@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import InsertOne
 
@@ -247,6 +248,7 @@ def peak_rss_mb(platform: Platform) -> dict[str, float]:
     for name, service in platform.services.items():
         if service.process is None:
             continue
+        # VmHWM, the most resident memory the process has held: psutil reports only the current.
         for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peaks[name] = int(line.split()[1]) / 1024
@@ -254,13 +256,12 @@ def peak_rss_mb(platform: Platform) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU seconds a process has used so far (from /proc/<pid>/stat)."""
+    """User plus system CPU seconds a process has used so far."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float(times.user + times.system)
 
 
 def process_ids(platform: Platform, infrastructure: dict[str, int]) -> dict[str, int]:
@@ -397,10 +398,10 @@ def database_commands(platform: Platform) -> dict[str, Counter[str]]:
 
 def _is_python(pid: int) -> bool:
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except OSError:
+        command = psutil.Process(pid).cmdline()[:1]
+    except psutil.Error:
         return False
-    return b"python" in command or command.endswith(b"secantusd-py")
+    return bool(command) and ("python" in command[0] or command[0].endswith("secantusd-py"))
 
 
 def _profile(pids: dict[str, int], n: int) -> list[subprocess.Popen[bytes]]:

@@ -1,7 +1,7 @@
 """Background processes with pid files, so the stack stops exactly what it started.
 
 A pid file alone is not proof of ownership: pids are reused. Each pid file also records the
-process's start time (field 22 of /proc/<pid>/stat); a process counts as ours only if both match.
+process's start time (psutil's create_time); a process counts as ours only if both match.
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 
 def _start_ticks(pid: int) -> str | None:
+    """The process's start time as recorded in the pid file, or None if it is not alive."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # exited, waiting to be reaped
+            return None
+        return f"{process.create_time():.2f}"
+    except psutil.Error:
         return None
-    # The command name (field 2) may hold spaces; fields after the closing paren are fixed.
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # exited, waiting to be reaped: not alive
-        return None
-    return fields[19]
 
 
 @dataclass(frozen=True)
