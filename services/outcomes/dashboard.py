@@ -1,14 +1,19 @@
 """The outcomes dashboard: HTML pages with charts drawn as inline SVG on the server, so the page
 needs no network, no scripts and no fonts from anywhere. Small groups are hidden as everywhere.
+
+Python works out every figure, coordinate and label; the templates in templates/ only lay them
+out, autoescaped, so a name from a municipal system cannot become markup on a funder's page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.outcomes.indicators import Cell, Dimension, IndicatorResult
 from services.outcomes.overview import CountTable, ProgrammeOverview
@@ -25,27 +30,21 @@ from services.outcomes.presentation import (
     verdict_text,
 )
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; max-width: 72rem; }
-h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; font-size: 1.2rem; }
-table { border-collapse: collapse; margin: 0.6rem 0; } caption { text-align: left; }
-th, td { border-bottom: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.verdict { display: inline-block; padding: 0.5rem 0.9rem; border-radius: 6px; font-size: 1.1rem; }
-.met { background: #dafbe1; } .not-met { background: #ffebe9; } .unknown { background: #eaeef2; }
-.hidden { color: #57606a; font-style: italic; } .muted { color: #57606a; font-size: 0.9rem; }
-svg text { font-family: system-ui, sans-serif; font-size: 12px; }
-details { margin: 0.3rem 0; }
-"""
+_TEMPLATES = Environment(
+    loader=PackageLoader("services.outcomes", "templates"),
+    autoescape=True,
+    # A misspelt field fails the render instead of leaving a blank cell on a published page.
+    undefined=StrictUndefined,
+    # Block tags on lines of their own leave no blank lines and no stray indentation behind.
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="sv"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>\n"
-    )
+def _px(value: float) -> str:
+    # A tenth of a pixel is finer than any screen shows, and keeps the SVG short.
+    return f"{value:.1f}"
 
 
 # --- charts ------------------------------------------------------------------------------------
@@ -59,93 +58,155 @@ class Bar:
     note: str = ""  # shown on hover, where the text must stay short
 
 
+@dataclass(frozen=True)
+class _Rect:
+    x: str
+    y: str
+    width: str
+    height: str
+
+
+@dataclass(frozen=True)
+class _BarRow:
+    label: str
+    y: int  # the baseline of the row's label and text
+    bar: _Rect | None  # None for a hidden or empty figure, whose text stands alone, greyed
+    text_x: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _BarGoal:
+    x: str
+    bottom: int
+    text_y: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _BarChart:
+    title: str
+    chart_id: str
+    width: int
+    height: int
+    label_x: int
+    rows: tuple[_BarRow, ...]
+    goal: _BarGoal | None
+
+
+@dataclass(frozen=True)
+class _Column:
+    centre: float
+    bar: _Rect | None  # as in _BarRow
+    text_y: str
+    text: str
+    note: str
+    label: str
+
+
+@dataclass(frozen=True)
+class _ColumnGoal:
+    y: str
+    text_x: int
+    text_y: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _ColumnChart:
+    title: str
+    chart_id: str
+    width: int
+    height: int
+    headroom: int
+    left: int
+    right: int
+    axis_y: int
+    label_y: int
+    columns: tuple[_Column, ...]
+    goal: _ColumnGoal | None
+
+
+def _bar_chart(
+    title: str, bars: Sequence[Bar], *, scale: float, goal: float | None, chart_id: str
+) -> _BarChart:
+    label_width, bar_width, row = 260, 360, 24
+    height = row * len(bars) + 30
+    scale = scale or 1.0
+    rows = []
+    for index, bar in enumerate(bars):
+        y = 10 + index * row
+        length = 0.0 if bar.value is None else max(0.0, min(bar.value / scale, 1.0)) * bar_width
+        rect = (
+            None
+            if bar.value is None
+            else _Rect(str(label_width), str(y + 3), _px(length), str(row - 8))
+        )
+        rows.append(_BarRow(bar.label, y + 15, rect, _px(label_width + length + 6), bar.text))
+    marker = None
+    if goal is not None:
+        x = _px(label_width + min(goal / scale, 1.0) * bar_width)
+        marker = _BarGoal(x, height - 18, height - 4, percent(goal))
+    return _BarChart(
+        title=title,
+        chart_id=chart_id,
+        width=label_width + bar_width + 90,
+        height=height,
+        label_x=label_width - 8,
+        rows=tuple(rows),
+        goal=marker,
+    )
+
+
 def bar_chart(
     title: str, bars: Sequence[Bar], *, scale: float, goal: float | None = None, chart_id: str = ""
 ) -> str:
     """Horizontal bars; a bar without a value (hidden or empty) shows its text alone."""
-    label_width, bar_width, row = 260, 360, 24
-    height = row * len(bars) + 30
-    width = label_width + bar_width + 90
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" data-chart="{escape(chart_id)}">'
-        f"<title>{escape(title)}</title>"
-    ]
+    chart = _bar_chart(title, bars, scale=scale, goal=goal, chart_id=chart_id)
+    return _TEMPLATES.get_template("bar_chart.html").render(chart=chart)
+
+
+def _column_chart(
+    title: str, columns: Sequence[Bar], *, scale: float, goal: float | None, chart_id: str
+) -> _ColumnChart:
+    plot_height, column, left, headroom = 180, 56, 40, 20
+    width = left + column * max(len(columns), 1) + 20
     scale = scale or 1.0
-    for index, bar in enumerate(bars):
-        y = 10 + index * row
-        parts.append(
-            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{escape(bar.label)}</text>'
-        )
-        length = 0.0 if bar.value is None else max(0.0, min(bar.value / scale, 1.0)) * bar_width
+    laid_out = []
+    for index, bar in enumerate(columns):
+        x = left + index * column
+        rect = None
+        top: float = plot_height + 4
         if bar.value is not None:
-            parts.append(
-                f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row - 8}"'
-                ' fill="#2f81f7"/>'
-            )
-        style = ' font-style="italic" fill="#57606a"' if bar.value is None else ""
-        parts.append(
-            f'<text x="{label_width + length + 6:.1f}" y="{y + 15}"{style}>'
-            f"{escape(bar.text)}</text>"
-        )
+            size = max(0.0, min(bar.value / scale, 1.0)) * plot_height
+            rect = _Rect(str(x + 8), _px(plot_height + 10 - size), str(column - 16), _px(size))
+            top -= size
+        laid_out.append(_Column(x + column / 2, rect, _px(top), bar.text, bar.note, bar.label))
+    marker = None
     if goal is not None:
-        x = label_width + min(goal / scale, 1.0) * bar_width
-        parts.append(
-            f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 18}" stroke="#cf222e"'
-            ' stroke-dasharray="4 3"/>'
-            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" fill="#cf222e">'
-            f"mål {escape(percent(goal))}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+        y = plot_height + 10 - min(goal / scale, 1.0) * plot_height
+        marker = _ColumnGoal(_px(y), left - 4, _px(y + 4), percent(goal))
+    return _ColumnChart(
+        title=title,
+        chart_id=chart_id,
+        width=width,
+        height=plot_height + 60 + headroom,
+        headroom=headroom,
+        left=left,
+        right=width - 10,
+        axis_y=plot_height + 10,
+        label_y=plot_height + 28,
+        columns=tuple(laid_out),
+        goal=marker,
+    )
 
 
 def column_chart(
     title: str, columns: Sequence[Bar], *, scale: float, goal: float | None, chart_id: str
 ) -> str:
     """Vertical bars over time, with the goal as a dashed line."""
-    plot_height, column, left, headroom = 180, 56, 40, 20
-    width = left + column * max(len(columns), 1) + 20
-    height = plot_height + 60 + headroom
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" data-chart="{escape(chart_id)}">'
-        f"<title>{escape(title)}</title>"
-        # Room above the plot for the label of a full bar.
-        f'<g transform="translate(0 {headroom})">'
-        f'<line x1="{left}" y1="{plot_height + 10}" x2="{width - 10}" y2="{plot_height + 10}"'
-        ' stroke="#8c959f"/>'
-    ]
-    scale = scale or 1.0
-    for index, bar in enumerate(columns):
-        x = left + index * column
-        if bar.value is not None:
-            size = max(0.0, min(bar.value / scale, 1.0)) * plot_height
-            parts.append(
-                f'<rect x="{x + 8}" y="{plot_height + 10 - size:.1f}" width="{column - 16}"'
-                f' height="{size:.1f}" fill="#2f81f7"/>'
-            )
-            top = plot_height + 4 - size
-        else:
-            top = plot_height + 4
-        style = ' font-style="italic" fill="#57606a"' if bar.value is None else ""
-        note = f"<title>{escape(bar.note)}</title>" if bar.note else ""
-        parts.append(
-            f'<text x="{x + column / 2}" y="{top:.1f}" text-anchor="middle"{style}>'
-            f"{note}{escape(bar.text)}</text>"
-            f'<text x="{x + column / 2}" y="{plot_height + 28}" text-anchor="middle">'
-            f"{escape(bar.label)}</text>"
-        )
-    if goal is not None:
-        y = plot_height + 10 - min(goal / scale, 1.0) * plot_height
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#cf222e"'
-            ' stroke-dasharray="4 3"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#cf222e">'
-            f"{escape(percent(goal))}</text>"
-        )
-    parts.append("</g></svg>")
-    return "".join(parts)
+    chart = _column_chart(title, columns, scale=scale, goal=goal, chart_id=chart_id)
+    return _TEMPLATES.get_template("column_chart.html").render(chart=chart)
 
 
 def _share_bar(label: str, cell: Cell) -> Bar:
@@ -159,67 +220,174 @@ def _share_bar(label: str, cell: Cell) -> Bar:
 # --- sections ----------------------------------------------------------------------------------
 
 
-def _verdict(result: IndicatorResult) -> str:
+@dataclass(frozen=True)
+class _Verdict:
+    css: str
+    goal_met: str
+    title: str
+    value: str
+    fraction: str
+    goal: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class _IndicatorRow:
+    name: str
+    title: str
+    value: str
+    fraction: str
+    goal: str
+    verdict: str
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class _GroupRow:
+    group: str
+    label: str
+    value: str
+    fraction: str
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class _Breakdown:
+    key: str
+    dimension: str
+    rows: tuple[_GroupRow, ...]
+
+
+@dataclass(frozen=True)
+class _IndicatorDetails:
+    name: str
+    title: str
+    definition: str
+    numerator: str
+    denominator: str
+    breakdowns: tuple[_Breakdown, ...]
+
+
+@dataclass(frozen=True)
+class _Count:
+    text: str
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class _CountRow:
+    label: str
+    cells: tuple[_Count, ...]
+
+
+@dataclass(frozen=True)
+class _CountTable:
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[_CountRow, ...]
+
+
+@dataclass(frozen=True)
+class _PartnerRow:
+    partner_id: str
+    name: str
+    places: int
+    utilisation: str
+    participants: str
+    sysselsattning: str
+    contributions: str
+
+
+@dataclass(frozen=True)
+class _OverdueRow:
+    point: str
+    label: str
+    count: str
+
+
+@dataclass(frozen=True)
+class _ProgrammePage:
+    name: str
+    owner: str
+    period_start: date
+    period_end: date
+    capacity: int
+    planned_participants: int
+    as_of: date
+    verdict: _Verdict
+    indicators: tuple[_IndicatorRow, ...]
+    hidden_note: str
+    funnel: _BarChart
+    over_time_title: str
+    over_time: _ColumnChart
+    by_municipality: _BarChart | None  # None while there are no groups to compare
+    by_partner: _BarChart | None
+    overdue: tuple[_OverdueRow, ...]
+    started: _CountTable
+    exited: _CountTable
+    partners: tuple[_PartnerRow, ...]
+    details: tuple[_IndicatorDetails, ...]
+
+
+def _verdict(result: IndicatorResult) -> _Verdict:
     met = result.goal_met
-    css = "unknown" if met is None else ("met" if met else "not-met")
-    value = shown_value(result.indicator, result.total)
-    return (
-        f'<p id="verdict" class="verdict {css}" data-goal-met="{str(met).lower()}">'
-        f"{escape(result.indicator.title)}: <strong>{escape(value)}"
-        f"</strong> ({escape(fraction(result.total))}), mål {escape(goal_text(result))}: "
-        f"<strong>{escape(verdict_text(result))}</strong></p>"
+    return _Verdict(
+        css="unknown" if met is None else ("met" if met else "not-met"),
+        goal_met=str(met).lower(),
+        title=result.indicator.title,
+        value=shown_value(result.indicator, result.total),
+        fraction=fraction(result.total),
+        goal=goal_text(result),
+        verdict=verdict_text(result),
     )
 
 
-def _indicator_table(view: ProgrammeOverview) -> str:
-    rows = []
-    for result in view.indicators:
-        total = result.total
-        css = ' class="hidden"' if total.suppressed else ""
-        rows.append(
-            f'<tr data-indicator="{escape(result.indicator.name)}">'
-            f"<td>{escape(result.indicator.title)}<br>"
-            f'<span class="muted">{escape(result.indicator.name)}</span></td>'
-            f"<td{css}>{escape(shown_value(result.indicator, total))}</td>"
-            f"<td{css}>{escape(fraction(total))}</td>"
-            f"<td>{escape(goal_text(result))}</td><td>{escape(verdict_text(result))}</td></tr>"
+def _indicator_rows(view: ProgrammeOverview) -> tuple[_IndicatorRow, ...]:
+    return tuple(
+        _IndicatorRow(
+            name=result.indicator.name,
+            title=result.indicator.title,
+            value=shown_value(result.indicator, result.total),
+            fraction=fraction(result.total),
+            goal=goal_text(result),
+            verdict=verdict_text(result),
+            hidden=result.total.suppressed,
         )
-    return (
-        '<table id="indicators"><thead><tr><th>indikator</th><th>värde</th>'
-        "<th>täljare / nämnare</th><th>mål</th><th>bedömning</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        for result in view.indicators
     )
 
 
-def _breakdowns(view: ProgrammeOverview) -> str:
-    blocks = []
-    for result in view.indicators:
-        tables = []
-        for dimension, cells in result.breakdown.items():
-            rows = "".join(
-                f'<tr data-group="{escape(cell.group)}">'
-                f"<td>{escape(group_label(dimension, cell.group, view.partner_names))}</td>"
-                f"<td{' class=hidden' if cell.suppressed else ''}>"
-                f"{escape(shown_value(result.indicator, cell))}</td>"
-                f"<td>{escape(fraction(cell))}</td></tr>"
-                for cell in cells
-            )
-            tables.append(
-                f'<table data-breakdown="{escape(result.indicator.name)}:{dimension.value}">'
-                f"<caption>per {escape(DIMENSION_LABELS[dimension])}</caption>"
-                f"<tbody>{rows}</tbody></table>"
-            )
-        blocks.append(
-            f"<details><summary>{escape(result.indicator.title)} "
-            f'<span class="muted">{escape(result.indicator.name)}</span></summary>'
-            f'<p class="muted">{escape(result.indicator.definition)}<br>'
-            f"Täljare: {escape(result.indicator.numerator)}.<br>"
-            f"Nämnare: {escape(result.indicator.denominator)}.</p>{''.join(tables)}</details>"
+def _details(view: ProgrammeOverview) -> tuple[_IndicatorDetails, ...]:
+    return tuple(
+        _IndicatorDetails(
+            name=result.indicator.name,
+            title=result.indicator.title,
+            definition=result.indicator.definition,
+            numerator=result.indicator.numerator,
+            denominator=result.indicator.denominator,
+            breakdowns=tuple(
+                _Breakdown(
+                    key=f"{result.indicator.name}:{dimension.value}",
+                    dimension=DIMENSION_LABELS[dimension],
+                    rows=tuple(
+                        _GroupRow(
+                            group=cell.group,
+                            label=group_label(dimension, cell.group, view.partner_names),
+                            value=shown_value(result.indicator, cell),
+                            fraction=fraction(cell),
+                            hidden=cell.suppressed,
+                        )
+                        for cell in cells
+                    ),
+                )
+                for dimension, cells in result.breakdown.items()
+            ),
         )
-    return "".join(blocks)
+        for result in view.indicators
+    )
 
 
-def _funnel(view: ProgrammeOverview) -> str:
+def _funnel(view: ProgrammeOverview) -> _BarChart:
     top = max((s.count for s in view.funnel), default=0)
     bars = [
         Bar(
@@ -229,18 +397,32 @@ def _funnel(view: ProgrammeOverview) -> str:
         )
         for step in view.funnel
     ]
-    return bar_chart("Tratten", bars, scale=float(top or 1), chart_id="funnel")
+    return _bar_chart("Tratten", bars, scale=float(top or 1), goal=None, chart_id="funnel")
 
 
-def _comparison(view: ProgrammeOverview, dimension: Dimension) -> str:
+def _over_time(view: ProgrammeOverview) -> _ColumnChart:
+    columns = [
+        Bar(label, None, "-")
+        if not cell.value.people
+        else Bar(label, None, HIDDEN)
+        if cell.suppressed
+        else Bar(label, cell.value.value, percent(cell.value.value), fraction(cell))
+        for label, cell in view.over_time
+    ]
+    return _column_chart(
+        "Resultat över tid", columns, scale=1.0, goal=view.headline.goal, chart_id="over-time"
+    )
+
+
+def _comparison(view: ProgrammeOverview, dimension: Dimension) -> _BarChart | None:
     result = view.headline
     cells = result.breakdown.get(dimension, ())
     if not cells:
-        return '<p class="muted">Inga grupper ännu.</p>'
+        return None
     bars = [
         _share_bar(group_label(dimension, cell.group, view.partner_names), cell) for cell in cells
     ]
-    return bar_chart(
+    return _bar_chart(
         f"{result.indicator.title} per {DIMENSION_LABELS[dimension]}",
         bars,
         scale=1.0,
@@ -249,24 +431,21 @@ def _comparison(view: ProgrammeOverview, dimension: Dimension) -> str:
     )
 
 
-def _count_table(table: CountTable) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
-    body = []
-    for row in table.rows:
-        cells = []
-        for column in table.columns:
-            shown = table.shown(row, column)
-            cells.append(
-                f'<td class="hidden">{HIDDEN}</td>' if shown is None else f"<td>{shown}</td>"
-            )
-        body.append(f"<tr><td>{escape(row)}</td>{''.join(cells)}</tr>")
-    return (
-        f"<table><caption>{escape(table.title)} (kön och åldersgrupp)</caption>"
-        f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _count_table(table: CountTable) -> _CountTable:
+    def count(row: str, column: str) -> _Count:
+        shown = table.shown(row, column)
+        return _Count(HIDDEN, True) if shown is None else _Count(str(shown), False)
+
+    return _CountTable(
+        title=table.title,
+        columns=table.columns,
+        rows=tuple(
+            _CountRow(row, tuple(count(row, c) for c in table.columns)) for row in table.rows
+        ),
     )
 
 
-def _partners(view: ProgrammeOverview) -> str:
+def _partners(view: ProgrammeOverview) -> tuple[_PartnerRow, ...]:
     rows = []
     for item in view.partners:
         contributions = "; ".join(
@@ -277,72 +456,74 @@ def _partners(view: ProgrammeOverview) -> str:
         )
         used, people, syss = item.utilisation, item.participants, item.sysselsattning
         rows.append(
-            f'<tr data-partner="{escape(item.partner.partner_id)}">'
-            f"<td>{escape(item.partner.name)}</td><td>{item.places_offered}</td>"
-            f"<td>{escape(HIDDEN if used.suppressed else percent(used.value.value))}</td>"
-            f"<td>{escape(HIDDEN if people.suppressed else number(people.value.numerator))}</td>"
-            f"<td>{escape(HIDDEN if syss.suppressed else percent(syss.value.value))}</td>"
-            f"<td>{escape(contributions or '-')}</td></tr>"
+            _PartnerRow(
+                partner_id=item.partner.partner_id,
+                name=item.partner.name,
+                places=item.places_offered,
+                utilisation=HIDDEN if used.suppressed else percent(used.value.value),
+                participants=HIDDEN if people.suppressed else number(people.value.numerator),
+                sysselsattning=HIDDEN if syss.suppressed else percent(syss.value.value),
+                contributions=contributions or "-",
+            )
         )
-    return (
-        '<table id="partners"><thead><tr><th>partner</th><th>platser</th><th>utnyttjande</th>'
-        "<th>deltagare</th><th>sysselsättning vid avslut</th><th>bidrag</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+    return tuple(rows)
 
 
-def _overdue(view: ProgrammeOverview) -> str:
-    cells = "".join(
-        f'<tr data-point="{item.point.value}"><td>{escape(item.point.value.replace("_", " "))}</td>'
-        f"<td>{HIDDEN if item.suppressed else item.count}</td></tr>"
+def _overdue(view: ProgrammeOverview) -> tuple[_OverdueRow, ...]:
+    return tuple(
+        _OverdueRow(
+            point=item.point.value,
+            label=item.point.value.replace("_", " "),
+            count=HIDDEN if item.suppressed else str(item.count),
+        )
         for item in view.overdue
-    )
-    return (
-        '<table id="overdue"><thead><tr><th>uppföljning</th><th>försenade</th></tr></thead>'
-        f"<tbody>{cells}</tbody></table>"
     )
 
 
 def programme_page(view: ProgrammeOverview) -> str:
     programme = view.programme
-    ctx = view.context
-    over_time = [
-        Bar(label, None, "-")
-        if not cell.value.people
-        else Bar(label, None, HIDDEN)
-        if cell.suppressed
-        else Bar(label, cell.value.value, percent(cell.value.value), fraction(cell))
-        for label, cell in view.over_time
-    ]
-    body = (
-        '<p><a href="/dashboard">Alla program</a></p>'
-        f"<h1>{escape(programme.name)}</h1>"
-        f'<p class="muted">{escape(programme.owner)} · {programme.period_start} till '
-        f"{programme.period_end} · kapacitet {programme.capacity} platser · planerade "
-        f"{programme.planned_participants} deltagare · siffror per {ctx.as_of}</p>"
-        f"{_verdict(view.headline)}"
-        f"<h2>Indikatorer</h2>{_indicator_table(view)}"
-        f'<p class="muted">{escape(HIDDEN_NOTE)}</p>'
-        "<h2>Tratten: remitterade, inskrivna, placerade, avslutade, i arbete eller studier</h2>"
-        f"{_funnel(view)}"
-        f"<h2>Resultat över tid: {escape(view.over_time_indicator.title)} per avslutsmånad</h2>"
-        + column_chart(
-            "Resultat över tid",
-            over_time,
-            scale=1.0,
-            goal=view.headline.goal,
-            chart_id="over-time",
-        )
-        + "<h2>Jämförelse mellan kommuner</h2>"
-        + _comparison(view, Dimension.MUNICIPALITY)
-        + "<h2>Jämförelse mellan partner</h2>"
-        + _comparison(view, Dimension.PARTNER)
-        + f"<h2>Försenade uppföljningar</h2>{_overdue(view)}"
-        + f"<h2>Deltagare</h2>{_count_table(view.started)}{_count_table(view.exited)}"
-        + f"<h2>Partner (IOP-utvärdering)</h2>{_partners(view)}"
-        + f"<h2>Indikatorerna per grupp</h2>{_breakdowns(view)}"
+    page = _ProgrammePage(
+        name=programme.name,
+        owner=programme.owner,
+        period_start=programme.period_start,
+        period_end=programme.period_end,
+        capacity=programme.capacity,
+        planned_participants=programme.planned_participants,
+        as_of=view.context.as_of,
+        verdict=_verdict(view.headline),
+        indicators=_indicator_rows(view),
+        hidden_note=HIDDEN_NOTE,
+        funnel=_funnel(view),
+        over_time_title=view.over_time_indicator.title,
+        over_time=_over_time(view),
+        by_municipality=_comparison(view, Dimension.MUNICIPALITY),
+        by_partner=_comparison(view, Dimension.PARTNER),
+        overdue=_overdue(view),
+        started=_count_table(view.started),
+        exited=_count_table(view.exited),
+        partners=_partners(view),
+        details=_details(view),
     )
-    return _page(programme.name, body)
+    return _TEMPLATES.get_template("programme.html").render(title=programme.name, page=page)
+
+
+@dataclass(frozen=True)
+class _ProgrammeRow:
+    programme_id: str
+    link: str
+    name: str
+    reached: str
+    value: str
+    goal: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class _IndexPage:
+    as_of: str
+    programmes: tuple[_ProgrammeRow, ...]
+    chart: _BarChart
+    hidden_note: str
 
 
 def index_page(views: Sequence[ProgrammeOverview]) -> str:
@@ -353,28 +534,31 @@ def index_page(views: Sequence[ProgrammeOverview]) -> str:
         reached = next(
             (r for r in view.indicators if r.indicator.key == "deltagare_mot_plan"), None
         )
-        reached_text = shown_value(reached.indicator, reached.total) if reached else "-"
-        link = f"/dashboard?programme={quote(view.programme.programme_id)}"
         rows.append(
-            f'<tr data-programme="{escape(view.programme.programme_id)}">'
-            f'<td><a href="{escape(link)}">{escape(view.programme.name)}</a></td>'
-            f"<td>{escape(reached_text)}</td>"
-            f"<td>{escape(shown_value(result.indicator, result.total))}</td>"
-            f"<td>{escape(goal_text(result))}</td><td>{escape(verdict_text(result))}</td></tr>"
+            _ProgrammeRow(
+                programme_id=view.programme.programme_id,
+                link=f"/dashboard?programme={quote(view.programme.programme_id)}",
+                name=view.programme.name,
+                reached=shown_value(reached.indicator, reached.total) if reached else "-",
+                value=shown_value(result.indicator, result.total),
+                goal=goal_text(result),
+                verdict=verdict_text(result),
+            )
         )
         bars.append(_share_bar(view.programme.name, result.total))
-    as_of = views[0].context.as_of if views else None
-    body = (
-        "<h1>Insats: utfall mot mål</h1>"
-        f'<p class="muted">siffror per {as_of or "-"}</p>'
-        '<table id="programmes"><thead><tr><th>program</th><th>nådda mot plan</th>'
-        "<th>sysselsättning vid avslut</th><th>mål</th><th>bedömning</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-        "<h2>Jämförelse mellan program</h2>"
-        + bar_chart("Sysselsättning vid avslut per program", bars, scale=1.0, chart_id="programmes")
-        + f'<p class="muted">{escape(HIDDEN_NOTE)}</p>'
+    page = _IndexPage(
+        as_of=str(views[0].context.as_of) if views else "-",
+        programmes=tuple(rows),
+        chart=_bar_chart(
+            "Sysselsättning vid avslut per program",
+            bars,
+            scale=1.0,
+            goal=None,
+            chart_id="programmes",
+        ),
+        hidden_note=HIDDEN_NOTE,
     )
-    return _page("Insats: utfall", body)
+    return _TEMPLATES.get_template("index.html").render(title="Insats: utfall", page=page)
 
 
 def page_file(programme_id: str) -> str:
