@@ -118,6 +118,9 @@ class Run:
 
 # Every referral comes from Halmstad, on its own referral topic (unprefixed).
 HALMSTAD = Tenant.municipality("1380")
+# Referrals are dated in the weeks before the run: intake refuses one older than
+# INSATS_REFERRAL_MAX_AGE_DAYS (90) when it arrives, and a benchmark of refusals measures nothing.
+TODAY = date.today()
 REFERRAL_TOPIC = inbound_topic(HALMSTAD, Channel.REFERRALS)
 
 
@@ -132,7 +135,7 @@ def referrals(n: int) -> list[tuple[bytes, bytes]]:
             municipality="1380",
             programme_id=PROGRAMME,
             income_support=index % 3 != 0,
-            referral_date=date(2026, 1, 1) + timedelta(days=index % 300),
+            referral_date=TODAY - timedelta(days=index % 60),
         )
         envelope = new_event(referral, source="urn:kommun:1380", municipality="1380")
         records.append((envelope.subject.encode(), encode_event(envelope)))
@@ -220,8 +223,8 @@ async def set_up(settings: Settings, capacity: int) -> None:
         name="Benchmark",
         owner="Halmstads kommun",
         municipalities=["1380"],
-        period_start=date(2026, 1, 1),
-        period_end=date(2027, 12, 31),
+        period_start=TODAY - timedelta(days=365),
+        period_end=TODAY + timedelta(days=365),
         capacity=capacity,
         planned_participants=capacity,
         goal_sysselsattning=0.6,
@@ -232,8 +235,8 @@ async def set_up(settings: Settings, capacity: int) -> None:
         programme_id=PROGRAMME,
         places=capacity,
         activities=[ActivityType.PRAKTIK],
-        period_start=date(2026, 1, 1),
-        period_end=date(2027, 12, 31),
+        period_start=TODAY - timedelta(days=365),
+        period_end=TODAY + timedelta(days=365),
         kind=AgreementKind.MUNICIPAL,
     )
     async with Publisher(settings) as publisher:
@@ -241,6 +244,22 @@ async def set_up(settings: Settings, capacity: int) -> None:
             await publisher.send(new_event(data, source="urn:kommun:1380", municipality="1380"))
         await publisher.flush()
     await wait_settled(settings)
+
+
+async def _every_referral_enrolled(settings: Settings, n: int) -> None:
+    """The pipeline's figures are of enrolments: a run in which intake refused referrals (a
+    bound moved, a date drifted out of range) would measure something cheaper, so it fails."""
+    client = mongo_client(settings)
+    try:
+        participants = client[settings.database_name("intake")]["participants"]
+        enrolled = await participants.count_documents({})
+    finally:
+        await client.close()
+    if enrolled != n:
+        raise RuntimeError(
+            f"only {enrolled} of {n} referrals were enrolled: see intake's rejections in "
+            f"{OUT}/logs-{n}; the figures would not be of the pipeline's work"
+        )
 
 
 def peak_rss_mb(platform: Platform) -> dict[str, float]:
@@ -302,6 +321,7 @@ async def pipeline(
         await publish(settings, records)
         await wait_settled(settings, timeout=max(300, run.n / 20), quiet_for=0.5, poll=0.2)
         run.pipeline_seconds = time.perf_counter() - started
+        await _every_referral_enrolled(settings, run.n)
         cpu_after = cpu_used(pids)
         commands_after = await asyncio.to_thread(database_commands, platform)
         run.commands = {
@@ -475,6 +495,9 @@ async def latency(env: dict[str, str], n: int, rate: float) -> Latency:
                 measured.total.append((timestamp - published[cause]) / 1000)
                 measured.intake.append((enrolled_at - published[cause]) / 1000)
                 measured.placement.append((timestamp - enrolled_at) / 1000)
+    if len(measured.total) != n:
+        # Latency of the referrals that got through says nothing of the ones that did not.
+        raise RuntimeError(f"{len(measured.total)} of {n} referrals were offered a place")
     return measured
 
 
