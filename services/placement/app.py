@@ -116,6 +116,14 @@ def create(
 
     runtime.every(settings.due_check_seconds, emit_due_check_ins)
 
+    async def expire_offers() -> None:
+        # Offers unanswered past their programme's response time: each programme in its own
+        # transaction, on the business day (INSATS_TODAY where set), like the check-ins.
+        if await handlers.expire_offers(runtime.db, settings.business_today(), dead_letters):
+            runtime.relay.wake()
+
+    runtime.every(settings.due_check_seconds, expire_offers)
+
     async def allocate_due() -> None:
         # Bursts that have settled, and the rounds that have come: each in its own transaction.
         if await handlers.allocate_due(

@@ -574,6 +574,17 @@ def change(placement: Placement | None, report: PlacementChangeReported) -> Chan
     return Changed(updated, _CHANGE_NAMES[report.action])
 
 
+def expired(placement: Placement, response_days: int | None, today: date) -> Changed | None:
+    """An offer left unanswered past the programme's response time, declined on the
+    participant's behalf (change `expired`), so that its place goes to the next in line; None
+    while it may still be answered, once answered, or where offers wait until answered."""
+    if response_days is None or placement.status is not PlacementStatus.OFFERED:
+        return None
+    if today <= placement.offered_on + timedelta(days=response_days):
+        return None
+    return Changed(replace(placement, status=PlacementStatus.DECLINED), "expired")
+
+
 def end(placement: Placement | None, report: PlacementEndReported) -> PlacementEnded | Refusal:
     """End a placement that has started (and may be paused), or refuse with the reason."""
     if refusal := _check_owner(placement, report.placement_id, report.participant_id):

@@ -89,14 +89,18 @@ class _Work:
         """Offer what the batch made offerable, where the programme offers at once; else note
         when it will (after its settle time) and leave rounds to their round."""
         for programme_id, (day, cause) in self._changed.items():
-            book = self.books[programme_id]
-            if offers_at_once(book.definition):
-                self.offer(book, day, str(cause.id), cause)
-            elif book.definition is not None and (
-                book.definition.allocation.mode is AllocationMode.IMMEDIATE
-            ):
-                book.defer(day, self.ctx.now)
+            self.offer_or_defer(self.books[programme_id], day, str(cause.id), cause)
         self._changed.clear()
+
+    def offer_or_defer(
+        self, book: ProgrammeBook, day: date, basis: str, cause: Envelope[Any] | None
+    ) -> None:
+        if offers_at_once(book.definition):
+            self.offer(book, day, basis, cause)
+        elif book.definition is not None and (
+            book.definition.allocation.mode is AllocationMode.IMMEDIATE
+        ):
+            book.defer(day, self.ctx.now)
 
     def offer(
         self,
@@ -631,27 +635,10 @@ class PlacementHandlers:
                 item.event,
             )
         else:
-            work.emit(
-                PlacementChanged(
-                    placement_id=placement.placement_id,
-                    participant_id=placement.participant_id,
-                    programme_id=placement.programme_id,
-                    partner_id=placement.partner_id,
-                    municipality=placement.municipality,
-                    status=placement.status,
-                    change=result.change,
-                    on=report.on,
-                    hours_per_week=placement.hours_per_week,
-                ),
-                item.event,
-            )
+            work.emit(_changed(placement, result.change, report.on), item.event)
         work.save(placement, result.change, item.event)
         if result.frees_place:
-            # Declined: the place goes to the next in line, and the decliner waits again,
-            # keeping their position, for another place than this one.
-            book.release(placement.agreement_id, in_group=placement.entry.income_support)
-            entry = placement.entry
-            book.enqueue(replace(entry, declined=entry.declined | {placement.agreement_id}))
+            _wait_again(book, placement)
             work.allocate(book, report.on, item.event)
 
     async def _end(
@@ -702,6 +689,59 @@ class PlacementHandlers:
                 item.event,
             )
 
+    # --- offers that expire ------------------------------------------------------------------
+
+    async def expire_offers(self, db: ServiceDatabase, today: date, dead_letter_topic: str) -> int:
+        """The offer-expiry job: in each programme with a response time, offers left unanswered
+        past it expire and their places go down the queue, each programme in a transaction of
+        its own. Safe to repeat: an expired offer is an offer no longer, and the events' ids
+        derive from the programme and the day."""
+        expired = 0
+        for programme_id in await self.store.offers_past_response(today, 500):
+
+            async def one(tx: Transaction, programme_id: str = programme_id) -> int:
+                ctx = HandlerContext(
+                    tx=tx, service="placement", dead_letter_topic=dead_letter_topic
+                )
+                # Read again in the transaction: an answer may have come in the meantime.
+                offers = await self.store.offers_past_response(
+                    today, 500, tx.session, programme_id=programme_id
+                )
+                books = await self.store.load_books(
+                    [programme_id], len(offers.get(programme_id, [])), tx.session
+                )
+                book = books[programme_id]
+                days = book.definition.offer_response_days if book.definition else None
+                work = _Work(ctx, books, origin=f"{programme_id}@expiry:{today.isoformat()}")
+                for offer in offers.get(programme_id, []):
+                    result = domain.expired(offer, days, today)
+                    if result is None:
+                        continue
+                    placement = result.placement
+                    work.emit(
+                        _changed(placement, result.change, today),
+                        None,
+                        discriminator=placement.placement_id,
+                    )
+                    work.save(placement, result.change, None)
+                    _wait_again(book, placement)
+                    log.info(
+                        "offer expired unanswered",
+                        placement=placement.placement_id,
+                        participant=placement.participant_id,
+                        programme=programme_id,
+                        offered_on=placement.offered_on.isoformat(),
+                    )
+                if not work.placements:
+                    return 0
+                count = len(work.placements)
+                work.offer_or_defer(book, today, f"{programme_id}@expiry:{today}", None)
+                await self._finish(work)
+                return count
+
+            expired += await db.in_transaction(one)
+        return expired
+
     # --- support check-ins that fall due -----------------------------------------------------
 
     async def emit_due_check_ins(self, tx: Transaction, today: date, dead_letter_topic: str) -> int:
@@ -728,6 +768,28 @@ class PlacementHandlers:
             )
         await self.store.mark_check_ins_emitted([doc["_id"] for doc in due], tx.session)
         return len(due)
+
+
+def _changed(placement: Placement, change: str, on: date) -> PlacementChanged:
+    return PlacementChanged(
+        placement_id=placement.placement_id,
+        participant_id=placement.participant_id,
+        programme_id=placement.programme_id,
+        partner_id=placement.partner_id,
+        municipality=placement.municipality,
+        status=placement.status,
+        change=change,
+        on=on,
+        hours_per_week=placement.hours_per_week,
+    )
+
+
+def _wait_again(book: ProgrammeBook, declined: Placement) -> None:
+    """A declined or expired offer: its place goes to the next in line, and the person waits
+    again, keeping their position, for another place than this one."""
+    book.release(declined.agreement_id, in_group=declined.entry.income_support)
+    entry = declined.entry
+    book.enqueue(replace(entry, declined=entry.declined | {declined.agreement_id}))
 
 
 def _not_programme_owner(ctx: HandlerContext, item: Received, programme_id: str) -> None:

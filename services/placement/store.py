@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, UpdateOne
@@ -211,6 +211,40 @@ class PlacementStore:
             query = {"$or": [query, {"definition.allocation.mode": AllocationMode.ROUNDS.value}]}
         found = await self.programmes.find(query, {"_id": 1}).to_list()
         return sorted(doc["_id"] for doc in found)
+
+    async def offers_past_response(
+        self, today: date, limit: int, session: Any = None, programme_id: str | None = None
+    ) -> dict[str, list[Placement]]:
+        """Per programme that sets offer_response_days (or only `programme_id`), its unanswered
+        offers made before its response time (offered_on < today - days), oldest first."""
+        query: dict[str, Any] = {"definition.offer_response_days": {"$gte": 1}}
+        if programme_id is not None:
+            query["_id"] = programme_id
+        programmes = await self.programmes.find(
+            query,
+            {"definition.offer_response_days": 1},
+            session=session,
+        ).to_list()
+        found: dict[str, list[Placement]] = {}
+        for doc in sorted(programmes, key=lambda d: str(d["_id"])):
+            days = int(doc["definition"]["offer_response_days"])
+            before = (today - timedelta(days=days)).isoformat()
+            offers = (
+                await self.placements.find(
+                    {
+                        "programme_id": doc["_id"],
+                        "status": PlacementStatus.OFFERED.value,
+                        "offered_on": {"$lt": before},
+                    },
+                    session=session,
+                )
+                .sort([("offered_on", ASCENDING), ("_id", ASCENDING)])
+                .limit(limit)
+                .to_list()
+            )
+            if offers:
+                found[doc["_id"]] = [_placement(offer) for offer in offers]
+        return found
 
     async def queue_in_order(self, programme_id: str, limit: int = 1_000) -> list[WaitingEntry]:
         """The waiting list as it will be served: by the programme's priority rule."""

@@ -261,6 +261,14 @@ class ProgrammeDefined(EventData):
     reserved: Reservation | None = Field(
         default=None, description="Places held for a group before they open to everyone."
     )
+    offer_response_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=90,
+        description="Days an offer waits for an answer. One not accepted or declined by then "
+        "expires: the place goes to the next in line and the person waits again, for another "
+        "place than this one. None: offers wait until answered.",
+    )
     cross_municipality_case_handling: bool = Field(
         default=False,
         description="For a programme across several municipalities (a regional one): any of its "

@@ -83,7 +83,8 @@ class PlacementStarted(EventData):
 
 
 class PlacementChanged(EventData):
-    """Every other step of the lifecycle: accepted, declined, paused, resumed, hours changed."""
+    """Every other step of the lifecycle: accepted, declined, paused, resumed, hours changed, or
+    an offer that expired unanswered (status avbojd, change expired)."""
 
     TYPE = "insats.placement.changed.v1"
     TOPIC = topics.PLACEMENT_EVENTS
@@ -94,7 +95,10 @@ class PlacementChanged(EventData):
     partner_id: Identifier
     municipality: Kommunkod
     status: PlacementStatus = Field(description="The status after the change.")
-    change: str = Field(description="accepted, declined, paused, resumed or hours_changed.")
+    change: str = Field(
+        description="accepted, declined, paused, resumed, hours_changed, or expired: an offer "
+        "not answered within the programme's offer_response_days."
+    )
     on: date
     hours_per_week: int | None = None
 

@@ -3,6 +3,7 @@ placement lifecycle, attendance risks, support check-ins and each partner's own 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from typing import Any
 
@@ -45,6 +46,8 @@ from tests.unit.factories import agreement, participant_enrolled, programme
 OFFERED = "insats.placement.offered.v1"
 STARTED = "insats.placement.started.v1"
 ENDED = "insats.placement.ended.v1"
+CHANGED = "insats.placement.changed.v1"
+PARTNER_VIEW = "insats.partner-placement.updated.v1"
 PROGRAMME = "kungsbacka-iop"
 PARTNER = "erikshjalpen"
 
@@ -115,7 +118,9 @@ def vetting(*, leave_out: tuple[IopCriterion, ...] = ()) -> PartnerVetted:
     )
 
 
-async def _setup(settings: Settings, capacity: int, *, vetted: bool = True) -> None:
+async def _setup(
+    settings: Settings, capacity: int, *, vetted: bool = True, **definition: Any
+) -> None:
     events = [
         event(
             programme(
@@ -123,6 +128,7 @@ async def _setup(settings: Settings, capacity: int, *, vetted: bool = True) -> N
                 municipalities=["1384"],
                 capacity=capacity,
                 priority=PriorityRule.INCOME_SUPPORT_FIRST,
+                **definition,
             ),
             "1384",
         ),
@@ -304,6 +310,71 @@ async def test_a_declined_offer_goes_to_the_next_in_line(
     offers = await _offers_by_participant(settings)
     assert set(offers) == {"p-1", "p-2"}
     assert offers["p-2"]["offered_on"] == "2026-02-01"
+
+
+async def test_an_offer_not_answered_in_time_expires_and_its_place_goes_to_the_next_in_line(
+    env: dict[str, str], settings: Settings
+) -> None:
+    today = date(2026, 1, 20)
+    job = {**env, "INSATS_TODAY": today.isoformat(), "INSATS_DUE_CHECK_SECONDS": "0.3"}
+    async with running("placement", job):
+        await _setup(settings, capacity=1, offer_response_days=7)
+        # One batch: p-1 (referred first) is offered the place as of 3 January, and that offer
+        # is past its seven days on the 20th; p-2 waits.
+        await _step(
+            settings,
+            enrolled("p-1", referred=date(2026, 1, 2)),
+            enrolled("p-2", referred=date(2026, 1, 3)),
+        )
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await _expired(settings):
+            assert asyncio.get_running_loop().time() < deadline, "no offer expired"
+            await asyncio.sleep(0.3)
+        await wait_settled(settings, services=["placement"])
+        await asyncio.sleep(1.5)  # the job runs again, several times: nothing expires twice
+        await wait_settled(settings, services=["placement"])
+        [expired] = await _expired(settings)
+        offers = await _offers_by_participant(settings)
+        partner_stream = await events_on(
+            settings, topics.partner_placements_topic(PARTNER), PARTNER_VIEW
+        )
+        municipality_stream = await events_on(settings, topics.municipality_events_topic("1384"))
+        client = mongo_client(settings)
+        try:
+            waiting = await client[settings.database_name("placement")]["waiting"].find_one(
+                {"participant_id": "p-1"}
+            )
+        finally:
+            await client.close()
+    assert expired["data"]["participant_id"] == "p-1"
+    assert (expired["data"]["status"], expired["data"]["on"]) == ("avbojd", "2026-01-20")
+    # The place went to the next in line at once, offered as of the day it was freed; that offer
+    # has its own seven days and does not expire.
+    assert offers["p-2"]["offered_on"] == "2026-01-20"
+    assert [o["data"]["participant_id"] for o in await _offers(settings)] == ["p-1", "p-2"]
+    # The partner's stream says the offer is gone; p-1 waits again, for another place.
+    assert [
+        u["data"]["status"]
+        for u in partner_stream
+        if u["data"]["placement_id"] == expired["data"]["placement_id"]
+    ] == ["erbjuden", "avbojd"]
+    [told] = [
+        view["data"]["facts"]
+        for view in municipality_stream
+        if view["data"]["source_event_id"] == expired["id"]
+    ]
+    assert (told["change"], told["participant_id"]) == ("expired", "p-1")
+    assert waiting is not None
+    assert waiting["declined"] == [offers["p-1"]["agreement_id"]]
+
+
+async def _expired(settings: Settings) -> list[dict[str, Any]]:
+    changes = await events_on(settings, topics.PLACEMENT_EVENTS, CHANGED)
+    return [c for c in changes if c["data"]["change"] == "expired"]
+
+
+async def _offers(settings: Settings) -> list[dict[str, Any]]:
+    return await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
 
 
 async def test_missed_attendance_over_the_threshold_raises_a_risk_once(

@@ -11,6 +11,7 @@ from services.placement.domain import (
     attendance_risk,
     change,
     end,
+    expired,
     iop_eligibility,
     organisationsnummer_problem,
     support_check_ins,
@@ -394,3 +395,20 @@ def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
         date(2026, 8, 31),
     ]
     assert support_check_ins(ended.model_copy(update={"reason": EndReason.DROPPED_OUT})) == []
+
+
+def test_an_offer_unanswered_past_its_response_days_expires_as_declined() -> None:
+    offer = _placement()
+    # Seven days to answer: the seventh day after the offer is still in time.
+    assert expired(offer, 7, DAY + timedelta(days=7)) is None
+    result = expired(offer, 7, DAY + timedelta(days=8))
+    assert result is not None
+    assert (result.placement.status, result.change) == (PlacementStatus.DECLINED, "expired")
+    assert result.frees_place
+
+
+def test_answered_offers_and_programmes_without_a_response_time_never_expire() -> None:
+    late = DAY + timedelta(days=365)
+    assert expired(_placement(), None, late) is None
+    for status in (PlacementStatus.ACCEPTED, PlacementStatus.STARTED, PlacementStatus.DECLINED):
+        assert expired(_placement(status), 7, late) is None
