@@ -14,6 +14,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ProtectedIdentityChanged,
     ReferralRejected,
     ReferralRejectedV2,
     SpecialCategoriesRecorded,
@@ -23,6 +24,7 @@ from shared.contracts.municipal import (
     ConsentRecorded,
     ErasureRequested,
     ProgrammeDefined,
+    ProtectedIdentityRecorded,
     ReferralReceived,
 )
 from shared.contracts.outcomes import OutcomeRecorded
@@ -67,7 +69,14 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         Subscription(
             name="referrals",
             channel=Channel.REFERRALS,
-            accepts=frozenset({ReferralReceived.TYPE, ConsentRecorded.TYPE, ErasureRequested.TYPE}),
+            accepts=frozenset(
+                {
+                    ReferralReceived.TYPE,
+                    ConsentRecorded.TYPE,
+                    ErasureRequested.TYPE,
+                    ProtectedIdentityRecorded.TYPE,
+                }
+            ),
             handler=handlers.on_inbound,
             on_unreadable=handlers.on_unreadable_referral,
             answers=True,
@@ -107,6 +116,7 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         ReferralRejected,
         ReferralRejectedV2,
         ConsentChanged,
+        ProtectedIdentityChanged,
         ParticipantErased,
         SpecialCategoriesRecorded,
         ResidentEvent,

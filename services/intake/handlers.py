@@ -23,6 +23,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ProtectedIdentityChanged,
     ReferralRejected,
     ReferralRejectedV2,
     SpecialCategoriesRecorded,
@@ -32,6 +33,7 @@ from shared.contracts.municipal import (
     ConsentRecorded,
     ErasureRequested,
     ProgrammeDefined,
+    ProtectedIdentityRecorded,
     ReferralReceived,
 )
 from shared.contracts.registry import UnreadableEvent
@@ -129,6 +131,8 @@ class IntakeHandlers:
                 await self._consent(item, ctx)
             elif isinstance(item.event.data, ErasureRequested):
                 await self._erasure(item, ctx)
+            elif isinstance(item.event.data, ProtectedIdentityRecorded):
+                await self._protection(item, ctx)
         await self._referrals(pending, ctx)
 
     async def on_activity(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
@@ -166,6 +170,9 @@ class IntakeHandlers:
             pid: {e["programme_id"] for e in doc.get("enrolments", [])}
             for pid, doc in known.items()
         }
+        # Protection is sticky: only insats.protected-identity.recorded.v1 ends it, never a
+        # later referral that leaves the flag out (a case system that does not know of it).
+        protected_before = {pid for pid, doc in known.items() if doc.get("protected_identity")}
         enrolments: list[tuple[ParticipantEnrolled, bool]] = []
         identities: dict[str, IdentityRecord] = {}
         protected: set[str] = set()
@@ -208,13 +215,17 @@ class IntakeHandlers:
                 continue
             participant = decision.participant
             pid = participant.participant_id
+            is_protected = (
+                referral.protected_identity or pid in protected_before or pid in protected
+            )
+            if is_protected:
+                participant = participant.model_copy(update={"protected_identity": True})
             enrolled.setdefault(pid, set()).add(participant.programme_id)
-            enrolments.append((participant, referral.protected_identity))
-            if referral.protected_identity:
+            enrolments.append((participant, is_protected))
+            if is_protected:
                 protected.add(pid)
                 identities.pop(pid, None)
             else:
-                protected.discard(pid)
                 identities[pid] = _identity_of(referral, decision.person)
             decisions.append({**record, "decision": "enrolled", "participant_id": pid})
             ctx.emit(
@@ -339,6 +350,44 @@ class IntakeHandlers:
             )
         )
         item.log.info("consent recorded", purpose=request.purpose.value, granted=request.granted)
+
+    # --- protected identity ------------------------------------------------------------------
+
+    async def _protection(self, item: Received, ctx: HandlerContext) -> None:
+        """Protected from now on: every identity datum and the person's key go, at once. No
+        longer protected: the flag goes, and identity data is stored again only when a referral
+        brings it. Either way audited, and told to placement as a restriction."""
+        request: ProtectedIdentityRecorded = item.event.data
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
+        )
+        if pid is None:
+            return
+        await self.store.set_protected_identity(pid, request.protected, ctx.now, ctx.session)
+        await self.store.write_audit(
+            {
+                "at": ctx.now,
+                "action": "protect_identity" if request.protected else "end_identity_protection",
+                "actor": request.source,
+                "participant_id": pid,
+                "request_id": request.request_id,
+                "municipality": _answered(item),
+            },
+            ctx.session,
+        )
+        ctx.emit(
+            new_event(
+                ProtectedIdentityChanged(
+                    participant_id=pid,
+                    protected=request.protected,
+                    recorded_on=request.recorded_on,
+                ),
+                source=SOURCE,
+                municipality=_answered(item),
+                cause=item.event,
+            )
+        )
+        item.log.info("protected identity recorded", protected=request.protected)
 
     # --- erasure -----------------------------------------------------------------------------
 

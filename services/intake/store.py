@@ -163,6 +163,20 @@ class IntakeStore:
             session=session,
         )
 
+    async def set_protected_identity(
+        self, participant_id: str, protected: bool, now: datetime, session: Any
+    ) -> None:
+        """Protected: the identity record and the person's key are deleted with the flag set, in
+        the same transaction, so nothing that could tell who the person is remains."""
+        await self.participants.update_one(
+            {"_id": participant_id},
+            {"$set": {"protected_identity": protected, "last_event_at": now}},
+            session=session,
+        )
+        if protected:
+            await self.identities.delete_one({"_id": participant_id}, session=session)
+            await self.person_keys.delete_one({"_id": participant_id}, session=session)
+
     async def touch(self, participant_ids: Iterable[str], now: datetime, session: Any) -> None:
         """Another service reported about these participants: their retention clock restarts."""
         ids = list(set(participant_ids))

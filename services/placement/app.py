@@ -11,7 +11,12 @@ from services.placement.store import PlacementStore
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import EventData
-from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ProtectedIdentityChanged,
+)
 from shared.contracts.municipal import (
     AgreementSigned,
     AllocationRoundRequested,
@@ -99,7 +104,13 @@ def create(
             name="enrolments",
             topic=topics.INTAKE_EVENTS,
             accepts=frozenset(
-                t.TYPE for t in (ParticipantEnrolled, ConsentChanged, ParticipantErased)
+                t.TYPE
+                for t in (
+                    ParticipantEnrolled,
+                    ConsentChanged,
+                    ProtectedIdentityChanged,
+                    ParticipantErased,
+                )
             ),
             handler=handlers.on_intake,
         )

@@ -112,6 +112,8 @@ class WaitingEntry:
     preferences: Preferences = field(default_factory=Preferences)
     declined: frozenset[str] = frozenset()  # agreements this participant declined
     shares_details: bool = False  # consent to share placement details with the partner
+    # Skyddade personuppgifter: a restriction no consent lifts.
+    protected_identity: bool = False
 
     def rank(self, rule: PriorityRule) -> tuple[int, date, datetime, str]:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
@@ -508,6 +510,13 @@ class Placement:
     end_date: date | None = None
     municipal_contact: str | None = None
     shares_details: bool = False
+    protected_identity: bool = False
+
+    @property
+    def partner_may_know_who(self) -> bool:
+        """The participant consented to the partner seeing their id, and has no protected
+        identity (which no consent lifts)."""
+        return self.shares_details and not self.protected_identity
 
 
 # offered -> accepted or declined -> started -> paused -> resumed -> ended

@@ -21,7 +21,12 @@ from services.placement.domain import (
 from services.placement.store import PlacementStore, SignedAgreement
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
-from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ProtectedIdentityChanged,
+)
 from shared.contracts.municipal import (
     AgreementSigned,
     AllocationMode,
@@ -131,6 +136,7 @@ class _Work:
                 hours_per_week=offer.hours_per_week,
                 municipal_contact=agreement.municipal_contact,
                 shares_details=entry.shares_details,
+                protected_identity=entry.protected_identity,
             )
             self.emit(offer, cause, discriminator=offer.participant_id)
             self.save(placement, "offered", cause)
@@ -487,6 +493,7 @@ class PlacementHandlers:
                         enrolled_at=item.event.time,
                         preferences=data.preferences,
                         shares_details=ConsentPurpose.SHARE_WITH_PARTNER in data.consents,
+                        protected_identity=data.protected_identity,
                     )
                 )
                 work.allocate(book, data.referral_date, item.event)
@@ -495,6 +502,8 @@ class PlacementHandlers:
                 and data.purpose is ConsentPurpose.SHARE_WITH_PARTNER
             ):
                 await self._sharing(data, item.event, work)
+            elif isinstance(data, ProtectedIdentityChanged):
+                await self._protection(data, item.event, work)
             elif isinstance(data, ParticipantErased):
                 await self._erase(data, item.event, work)
         await self._finish(work)
@@ -508,6 +517,26 @@ class PlacementHandlers:
                 work.save(
                     replace(placement, shares_details=consent.granted),
                     "consent_granted" if consent.granted else "consent_withdrawn",
+                    cause,
+                )
+
+    async def _protection(
+        self, change: ProtectedIdentityChanged, cause: Envelope[Any], work: _Work
+    ) -> None:
+        """From now on partners' streams carry the participant's id only if the person is not
+        protected (and consented); the places they hold say so at once."""
+        await self.store.update_waiting(
+            change.participant_id, {"protected_identity": change.protected}, work.ctx.session
+        )
+        for placement in await self._current_placements(change.participant_id, work):
+            if placement.status in domain.OCCUPYING:
+                work.save(
+                    replace(
+                        placement,
+                        protected_identity=change.protected,
+                        entry=replace(placement.entry, protected_identity=change.protected),
+                    ),
+                    "identity_protected" if change.protected else "identity_protection_ended",
                     cause,
                 )
 
@@ -813,11 +842,12 @@ def _owner_problem(
 
 
 def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
-    """Only what the partner needs; the participant's id only with consent to sharing."""
+    """Only what the partner needs; the participant's id only with consent to sharing, and
+    never for a person with protected identity."""
     return PartnerPlacementUpdated(
         placement_id=placement.placement_id,
         partner_id=placement.partner_id,
-        participant_id=placement.participant_id if placement.shares_details else None,
+        participant_id=placement.participant_id if placement.partner_may_know_who else None,
         status=placement.status,
         workplace_id=placement.workplace_id,
         activity=placement.activity,

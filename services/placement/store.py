@@ -486,6 +486,7 @@ def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
         "preferences": entry.preferences.model_dump(mode="json"),
         "declined": sorted(entry.declined),
         "shares_details": entry.shares_details,
+        "protected_identity": entry.protected_identity,
     }
 
 
@@ -501,6 +502,7 @@ def _entry(doc: Doc) -> WaitingEntry:
         preferences=Preferences.model_validate(doc.get("preferences") or {}),
         declined=frozenset(doc.get("declined", ())),
         shares_details=bool(doc.get("shares_details")),
+        protected_identity=bool(doc.get("protected_identity")),
     )
 
 
@@ -540,6 +542,7 @@ def _placement_doc(p: Placement) -> Doc:
         "end_date": p.end_date.isoformat() if p.end_date else None,
         "municipal_contact": p.municipal_contact,
         "shares_details": p.shares_details,
+        "protected_identity": p.protected_identity,
         "entry": _entry_doc(p.entry, PriorityRule.REFERRAL_DATE),
     }
 
@@ -563,4 +566,5 @@ def _placement(doc: Doc) -> Placement:
         end_date=_day(doc.get("end_date")),
         municipal_contact=doc.get("municipal_contact"),
         shares_details=bool(doc.get("shares_details")),
+        protected_identity=bool(doc.get("protected_identity")),
     )

@@ -44,6 +44,11 @@ class ParticipantEnrolled(EventData):
         default_factory=list, description="Purposes consented to at enrolment."
     )
     preferences: Preferences = Field(default_factory=Preferences)
+    protected_identity: bool = Field(
+        default=False,
+        description="A restriction: the person has protected identity, so no consumer may let a "
+        "partner or an export tell who they are, whatever their consents.",
+    )
 
     def subject(self) -> str:
         return self.participant_id
@@ -145,6 +150,21 @@ class ConsentChanged(EventData):
     granted: bool
     recorded_on: date
     source: Name
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ProtectedIdentityChanged(EventData):
+    """A participant's identity became protected, or stopped being. Consumers honour it from
+    this event on: a partner's stream stops (or may again start) carrying the participant's id."""
+
+    TYPE = "insats.protected-identity.changed.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    protected: bool
+    recorded_on: date
 
     def subject(self) -> str:
         return self.participant_id

@@ -77,7 +77,9 @@ class ReferralReceived(EventData):
     protected_identity: bool = Field(
         default=False,
         description="Skyddade personuppgifter: registered with no identity data at all, only a "
-        "pseudonym, gender and birth year.",
+        "pseudonym, gender and birth year. Sticky: once a participant is protected, a later "
+        "referral without the flag neither stores identity data nor clears the protection "
+        "(insats.protected-identity.recorded.v1 does).",
     )
     name: Name | None = None
     contact: ContactDetails | None = None
@@ -90,6 +92,34 @@ class ReferralReceived(EventData):
 
     def subject(self) -> str:
         return self.referral_id
+
+
+class ProtectedIdentityRecorded(EventData):
+    """A caseworker records that a participant's identity has become protected (skyddade
+    personuppgifter), or that the protection has ended. Protected, Insats holds no identity
+    data of the person at all, and partners never see who the person is; the protection holds
+    until this event clears it, whatever later referrals say."""
+
+    TYPE = "insats.protected-identity.recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
+
+    request_id: Identifier
+    personnummer: str | None = Field(default=None, max_length=20)
+    participant_id: Identifier | None = None
+    municipality: Kommunkod
+    protected: bool = Field(description="True: protected from now on. False: no longer.")
+    source: Name = Field(description="Who recorded it: the case system and caseworker role.")
+    recorded_on: BusinessDate
+
+    @model_validator(mode="after")
+    def _identifies_someone(self) -> ProtectedIdentityRecorded:
+        if (self.personnummer is None) == (self.participant_id is None):
+            raise ValueError("give exactly one of personnummer and participant_id")
+        return self
+
+    def subject(self) -> str:
+        return self.request_id
 
 
 class ContactDetails(ContractModel):

@@ -12,6 +12,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ProtectedIdentityChanged,
     ReferralRejected,
     ReferralRejectedV2,
     SpecialCategoriesRecorded,
@@ -25,6 +26,7 @@ from shared.contracts.municipal import (
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
+    ProtectedIdentityRecorded,
     ReferralReceived,
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
@@ -52,6 +54,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     for model in (
         ReferralReceived,
         ConsentRecorded,
+        ProtectedIdentityRecorded,
         ErasureRequested,
         ProgrammeDefined,
         AllocationRoundRequested,
@@ -69,6 +72,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ReferralRejectedV2,
         SpecialCategoriesRecorded,
         ConsentChanged,
+        ProtectedIdentityChanged,
         ParticipantErased,
         PlacementOffered,
         PlacementStarted,

@@ -18,7 +18,12 @@ from services.intake.identity_access import Accessor, AccessRefused, read_identi
 from services.intake.personnummer import format_with_check
 from services.intake.store import IntakeStore
 from shared.contracts import topics
-from shared.contracts.municipal import ConsentRecorded, ContactDetails, ErasureRequested
+from shared.contracts.municipal import (
+    ConsentRecorded,
+    ContactDetails,
+    ErasureRequested,
+    ProtectedIdentityRecorded,
+)
 from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
@@ -141,6 +146,75 @@ async def test_a_person_with_protected_identity_is_registered_without_identity_d
     assert participant["protected_identity"] is True
     assert {"birth_year", "gender"} <= set(participant)
     assert NAME not in json.dumps(stored, default=str)
+
+
+def _protection(request_id: str, *, protected: bool) -> ProtectedIdentityRecorded:
+    return ProtectedIdentityRecorded(
+        request_id=request_id,
+        personnummer=PNR,
+        municipality="1380",
+        protected=protected,
+        source="procapita/handläggare",
+        recorded_on=date(2026, 4, 1),
+    )
+
+
+async def _refer_again(settings: Settings, referral_id: str, programme_id: str) -> None:
+    await publish(settings, event(programme(programme_id=programme_id)))
+    await wait_settled(settings, services=["intake"])
+    # As a case system that does not know of the protection sends it: no flag, a name.
+    await publish(
+        settings,
+        event(
+            referral(
+                referral_id=referral_id,
+                programme_id=programme_id,
+                personnummer=PNR,
+                name="Astrid Nygift",
+            )
+        ),
+    )
+    await wait_settled(settings, services=["intake"])
+
+
+async def test_protection_recorded_after_enrolment_removes_identity_data_and_holds_until_cleared(
+    env: dict[str, str], settings: Settings
+) -> None:
+    await _enrol(env, settings, _protection("s-1", protected=True), name=NAME)
+    after_protection = await _dump(settings)
+    async with running("intake", env):
+        await _refer_again(settings, "1380-2", "kungsbacka-iop")
+        after_referral = await _dump(settings)
+        await publish(settings, event(_protection("s-2", protected=False)))
+        await wait_settled(settings, services=["intake"])
+        await _refer_again(settings, "1380-3", "helsingborg-osa")
+    after_clearing = await _dump(settings)
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    changes = await events_on(
+        settings, topics.INTAKE_EVENTS, "insats.protected-identity.changed.v1"
+    )
+
+    # Protected: the sealed identity and the person's key went with the flag, and it was audited.
+    assert after_protection.get("identities", []) == []
+    assert after_protection.get("person_keys", []) == []
+    [participant] = after_protection["participants"]
+    assert participant["protected_identity"] is True
+    [audit] = [a for a in after_protection["audit"] if a.get("action") == "protect_identity"]
+    assert (audit["actor"], audit["request_id"]) == ("procapita/handläggare", "s-1")
+    # Sticky: a referral without the flag stored no identity and did not lift the protection,
+    # and placement was told the new enrolment is protected.
+    assert after_referral.get("identities", []) == []
+    assert "Astrid Nygift" not in json.dumps(after_referral, default=str)
+    assert after_referral["participants"][0]["protected_identity"] is True
+    assert [e["data"]["protected_identity"] for e in enrolments] == [False, True, False]
+    # Cleared by the explicit event only: then the next referral's identity is sealed again.
+    assert [(c["data"]["participant_id"], c["data"]["protected"]) for c in changes] == [
+        (participant["_id"], True),
+        (participant["_id"], False),
+    ]
+    assert after_clearing["participants"][0]["protected_identity"] is False
+    assert [i["_id"] for i in after_clearing["identities"]] == [participant["_id"]]
+    assert PNR not in json.dumps(changes)
 
 
 async def test_special_categories_travel_apart_from_the_enrolment(

@@ -9,7 +9,12 @@ from typing import Any
 
 from scripts.harness import wait_settled
 from shared.contracts import topics
-from shared.contracts.intake import ConsentChanged, ParticipantEnrolled, ParticipantErased
+from shared.contracts.intake import (
+    ConsentChanged,
+    ParticipantEnrolled,
+    ParticipantErased,
+    ProtectedIdentityChanged,
+)
 from shared.contracts.municipal import (
     AgreementKind,
     Contribution,
@@ -58,6 +63,7 @@ def enrolled(
     income_support: bool = True,
     referred: date = date(2026, 2, 1),
     consents: list[ConsentPurpose] | None = None,
+    protected_identity: bool = False,
 ) -> ParticipantEnrolled:
     return participant_enrolled(
         pid,
@@ -67,6 +73,7 @@ def enrolled(
         target_groups=[TargetGroup.NEWLY_ARRIVED],
         referral_date=referred,
         consents=consents or [],
+        protected_identity=protected_identity,
     )
 
 
@@ -501,6 +508,33 @@ async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consen
     # who never consented is never named.
     assert sorted(by_placement.values(), key=len) == [[None], ["p-shares", None]]
     assert all(v["municipal_contact"] == "Arbetsmarknadsenheten, jobbcoach" for v in views)
+
+
+async def test_no_consent_lets_a_partner_learn_who_a_person_with_protected_identity_is(
+    env: dict[str, str], settings: Settings
+) -> None:
+    shares = [ConsentPurpose.SHARE_WITH_PARTNER]
+    async with running("placement", env):
+        await _setup(settings, capacity=2)
+        await _step(
+            settings,
+            enrolled("p-protected", consents=shares, protected_identity=True),
+            enrolled("p-later", consents=shares, referred=date(2026, 2, 2)),
+        )
+        # p-later's identity becomes protected while they hold their offered place.
+        await _step(
+            settings,
+            ProtectedIdentityChanged(
+                participant_id="p-later", protected=True, recorded_on=date(2026, 3, 1)
+            ),
+        )
+    stream = await events_on(settings, topics.partner_placements_topic(PARTNER))
+    by_placement: dict[str, list[str | None]] = {}
+    for view in (e["data"] for e in stream):
+        by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
+    # Protected at enrolment: never named despite the consent. Protected later: named when
+    # offered, then the same placement again without the id.
+    assert sorted(by_placement.values(), key=len) == [[None], ["p-later", None]]
 
 
 async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_counts_remain(
