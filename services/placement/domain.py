@@ -511,6 +511,9 @@ class Placement:
     municipal_contact: str | None = None
     shares_details: bool = False
     protected_identity: bool = False
+    # The business day the offer was made. `offered_on` is the day the placement's dates count
+    # from (a referral's first offer: its referral date), which may be weeks earlier.
+    made_on: date | None = None
 
     @property
     def partner_may_know_who(self) -> bool:
@@ -589,7 +592,9 @@ def expired(placement: Placement, response_days: int | None, today: date) -> Cha
     while it may still be answered, once answered, or where offers wait until answered."""
     if response_days is None or placement.status is not PlacementStatus.OFFERED:
         return None
-    if today <= placement.offered_on + timedelta(days=response_days):
+    # The time to answer runs from when the person could first have heard of the offer.
+    made = max(placement.offered_on, placement.made_on or placement.offered_on)
+    if today <= made + timedelta(days=response_days):
         return None
     return Changed(replace(placement, status=PlacementStatus.DECLINED), "expired")
 

@@ -73,9 +73,15 @@ class _Work:
     """What one batch changed, saved and published together at its end."""
 
     def __init__(
-        self, ctx: HandlerContext, books: dict[str, ProgrammeBook], *, origin: str | None = None
+        self,
+        ctx: HandlerContext,
+        books: dict[str, ProgrammeBook],
+        *,
+        today: date,
+        origin: str | None = None,
     ) -> None:
         self.ctx = ctx
+        self.today = today  # the business day: offers made now are made on it
         self.books = books
         self.placements: dict[str, tuple[Placement, str]] = {}
         self.agreements: dict[str, SignedAgreement] = {}
@@ -137,6 +143,7 @@ class _Work:
                 municipal_contact=agreement.municipal_contact,
                 shares_details=entry.shares_details,
                 protected_identity=entry.protected_identity,
+                made_on=self.today,
             )
             self.emit(offer, cause, discriminator=offer.participant_id)
             self.save(placement, "offered", cause)
@@ -187,6 +194,9 @@ class PlacementHandlers:
         self.store = store
         self.settings = settings
 
+    def _today(self) -> date:
+        return self.settings.business_today()
+
     async def _books(
         self, ctx: HandlerContext, programme_ids: Any, depth: int
     ) -> dict[str, ProgrammeBook]:
@@ -206,7 +216,7 @@ class PlacementHandlers:
             (i.event.data.capacity for i in batch if isinstance(i.event.data, ProgrammeDefined)),
             default=0,
         )
-        work = _Work(ctx, await self._books(ctx, ids, depth))
+        work = _Work(ctx, await self._books(ctx, ids, depth), today=self._today())
         for item in batch:
             book = work.books[item.event.data.programme_id]
             assert item.tenant is not None
@@ -266,12 +276,12 @@ class PlacementHandlers:
                 held = latest_round(book.definition.allocation, now) if rounds else None
                 if held is not None and (book.last_round_at is None or held > book.last_round_at):
                     round_id = f"{programme_id}@{held.isoformat()}"
-                    work = _Work(ctx, books, origin=round_id)
+                    work = _Work(ctx, books, today=self._today(), origin=round_id)
                     work.offer(book, held.date(), round_id, None, round_id=round_id)
                     book.last_round_at = held
                 elif book.allocation_due_at is not None and book.allocation_due_at <= now:
                     basis = f"{programme_id}@settled:{book.allocation_due_at.isoformat()}"
-                    work = _Work(ctx, books, origin=basis)
+                    work = _Work(ctx, books, today=self._today(), origin=basis)
                     work.offer(book, book.pending_day or now.date(), basis, None)
                 else:
                     return 0
@@ -283,7 +293,7 @@ class PlacementHandlers:
         return offered
 
     async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        work = _Work(ctx, {})
+        work = _Work(ctx, {}, today=self._today())
         for item in batch:
             data = item.event.data
             if isinstance(data, PartnerRegistered):
@@ -478,7 +488,11 @@ class PlacementHandlers:
         enrolled = [i.event.data for i in batch if isinstance(i.event.data, ParticipantEnrolled)]
         # Only an erasure in the batch can free a place; new enrolments are queued in memory.
         erasures = sum(isinstance(i.event.data, ParticipantErased) for i in batch)
-        work = _Work(ctx, await self._books(ctx, (e.programme_id for e in enrolled), erasures))
+        work = _Work(
+            ctx,
+            await self._books(ctx, (e.programme_id for e in enrolled), erasures),
+            today=self._today(),
+        )
         for item in batch:
             data = item.event.data
             if isinstance(data, ParticipantEnrolled):
@@ -588,7 +602,9 @@ class PlacementHandlers:
         ids = {getattr(i.event.data, "placement_id", "") for i in batch}
         known = await self.store.load_placements(ids, ctx.session)
         work = _Work(
-            ctx, await self._books(ctx, {p.programme_id for p in known.values()}, len(batch))
+            ctx,
+            await self._books(ctx, {p.programme_id for p in known.values()}, len(batch)),
+            today=self._today(),
         )
         for item in batch:
             data = item.event.data
@@ -741,7 +757,9 @@ class PlacementHandlers:
                 )
                 book = books[programme_id]
                 days = book.definition.offer_response_days if book.definition else None
-                work = _Work(ctx, books, origin=f"{programme_id}@expiry:{today.isoformat()}")
+                work = _Work(
+                    ctx, books, today=today, origin=f"{programme_id}@expiry:{today.isoformat()}"
+                )
                 for offer in offers.get(programme_id, []):
                     result = domain.expired(offer, days, today)
                     if result is None:

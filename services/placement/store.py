@@ -234,7 +234,10 @@ class PlacementStore:
                     {
                         "programme_id": doc["_id"],
                         "status": PlacementStatus.OFFERED.value,
+                        # Both before the response time: the later of the two is when it runs
+                        # from (domain.expired decides; this only narrows the candidates).
                         "offered_on": {"$lt": before},
+                        "$or": [{"made_on": None}, {"made_on": {"$lt": before}}],
                     },
                     session=session,
                 )
@@ -543,6 +546,7 @@ def _placement_doc(p: Placement) -> Doc:
         "municipal_contact": p.municipal_contact,
         "shares_details": p.shares_details,
         "protected_identity": p.protected_identity,
+        "made_on": _iso(p.made_on),
         "entry": _entry_doc(p.entry, PriorityRule.REFERRAL_DATE),
     }
 
@@ -567,4 +571,5 @@ def _placement(doc: Doc) -> Placement:
         municipal_contact=doc.get("municipal_contact"),
         shares_details=bool(doc.get("shares_details")),
         protected_identity=bool(doc.get("protected_identity")),
+        made_on=_day(doc.get("made_on")),
     )

@@ -322,17 +322,24 @@ async def test_a_declined_offer_goes_to_the_next_in_line(
 async def test_an_offer_not_answered_in_time_expires_and_its_place_goes_to_the_next_in_line(
     env: dict[str, str], settings: Settings
 ) -> None:
-    today = date(2026, 1, 20)
-    job = {**env, "INSATS_TODAY": today.isoformat(), "INSATS_DUE_CHECK_SECONDS": "0.3"}
-    async with running("placement", job):
+    def on(day: date) -> dict[str, str]:
+        return {**env, "INSATS_TODAY": day.isoformat(), "INSATS_DUE_CHECK_SECONDS": "0.3"}
+
+    # 5 January: p-1 (referred first) is offered the place, with seven days to answer; p-2 waits.
+    async with running("placement", on(date(2026, 1, 5))):
         await _setup(settings, capacity=1, offer_response_days=7)
-        # One batch: p-1 (referred first) is offered the place as of 3 January, and that offer
-        # is past its seven days on the 20th; p-2 waits.
         await _step(
             settings,
             enrolled("p-1", referred=date(2026, 1, 2)),
             enrolled("p-2", referred=date(2026, 1, 3)),
         )
+        await asyncio.sleep(1.0)  # the job runs: the offer is in time
+        assert await _expired(settings) == []
+    # The 12th is still in time; on the 13th it has expired.
+    async with running("placement", on(date(2026, 1, 12))):
+        await asyncio.sleep(1.0)
+        assert await _expired(settings) == []
+    async with running("placement", on(date(2026, 1, 13))):
         deadline = asyncio.get_running_loop().time() + 30
         while not await _expired(settings):
             assert asyncio.get_running_loop().time() < deadline, "no offer expired"
@@ -354,12 +361,11 @@ async def test_an_offer_not_answered_in_time_expires_and_its_place_goes_to_the_n
         finally:
             await client.close()
     assert expired["data"]["participant_id"] == "p-1"
-    assert (expired["data"]["status"], expired["data"]["on"]) == ("avbojd", "2026-01-20")
-    # The place went to the next in line at once, offered as of the day it was freed; that offer
-    # has its own seven days and does not expire.
-    assert offers["p-2"]["offered_on"] == "2026-01-20"
+    assert (expired["data"]["status"], expired["data"]["on"]) == ("avbojd", "2026-01-13")
+    # The place went to the next in line at once, offered as of the day it was freed.
+    assert offers["p-2"]["offered_on"] == "2026-01-13"
     assert [o["data"]["participant_id"] for o in await _offers(settings)] == ["p-1", "p-2"]
-    # The partner's stream says the offer is gone; p-1 waits again, for another place.
+    # The partner's stream says the offer is gone, and so does the municipality's.
     assert [
         u["data"]["status"]
         for u in partner_stream
@@ -371,6 +377,7 @@ async def test_an_offer_not_answered_in_time_expires_and_its_place_goes_to_the_n
         if view["data"]["source_event_id"] == expired["id"]
     ]
     assert (told["change"], told["participant_id"]) == ("expired", "p-1")
+    # p-1 waits again, keeping their position, for another place than this one.
     assert waiting is not None
     assert waiting["declined"] == [offers["p-1"]["agreement_id"]]
 

@@ -407,6 +407,14 @@ def test_an_offer_unanswered_past_its_response_days_expires_as_declined() -> Non
     assert result.frees_place
 
 
+def test_an_offer_made_weeks_after_its_referral_date_has_its_whole_time_to_answer() -> None:
+    # A referral's first offer counts its dates from the referral; the person heard of it only
+    # when it was made.
+    late = _placement(made_on=DAY + timedelta(days=30))
+    assert expired(late, 7, DAY + timedelta(days=37)) is None
+    assert expired(late, 7, DAY + timedelta(days=38)) is not None
+
+
 def test_answered_offers_and_programmes_without_a_response_time_never_expire() -> None:
     late = DAY + timedelta(days=365)
     assert expired(_placement(), None, late) is None
