@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
-from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import ProgrammeDefined, ReferralReceived
-from shared.contracts.vocabulary import SPECIAL_CATEGORY_GROUPS, RejectionReason, TargetGroup
+from shared.contracts.intake import ParticipantEnrolled, ParticipationExited
+from shared.contracts.municipal import (
+    ParticipationExitRecorded,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.vocabulary import (
+    SPECIAL_CATEGORY_GROUPS,
+    ExitReason,
+    InputRefusal,
+    RejectionReason,
+    TargetGroup,
+)
 
 # Rejections caused by bad data rather than by the programme's rules: these are also dead-lettered
 # so an operator sees them beside malformed messages.
@@ -213,3 +224,84 @@ def _with_income_support(referral: ReferralReceived) -> list[TargetGroup]:
     if referral.income_support and TargetGroup.INCOME_SUPPORT not in groups:
         groups.append(TargetGroup.INCOME_SUPPORT)
     return groups
+
+
+# --- exits ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenEnrolment:
+    """An enrolment not yet exited: the referral that opened it, and whose resident it is."""
+
+    programme_id: str
+    referral_id: str
+    municipality: str
+    referral_date: date
+
+
+def open_enrolment(
+    enrolments: Iterable[Mapping[str, Any]], programme_id: str
+) -> OpenEnrolment | None:
+    """The person's open enrolment in the programme, if any, from intake's stored enrolments."""
+    for stored in enrolments:
+        if stored.get("programme_id") == programme_id and not stored.get("exited_on"):
+            return OpenEnrolment(
+                programme_id=programme_id,
+                referral_id=str(stored["referral_id"]),
+                municipality=str(stored["municipality"]),
+                referral_date=date.fromisoformat(stored["referral_date"]),
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class ExitRefusal:
+    code: InputRefusal
+    message: str
+    message_sv: str
+
+
+def exit_refusal(
+    enrolment: OpenEnrolment | None, request: ParticipationExitRecorded, received_on: date
+) -> ExitRefusal | None:
+    """Why an exit cannot be applied, or None. An exit is of an open enrolment, dated no earlier
+    than its referral and no later than the day after intake received it (a date in the future
+    would close a participation that is still going on)."""
+    if enrolment is None:
+        return ExitRefusal(
+            InputRefusal.NOT_ENROLLED,
+            f"The person has no open enrolment in programme {request.programme_id}.",
+            f"Personen är inte inskriven i programmet {request.programme_id}.",
+        )
+    if request.exited_on < enrolment.referral_date:
+        return ExitRefusal(
+            InputRefusal.EXIT_DATE_OUT_OF_RANGE,
+            "The exit date is before the referral date of the enrolment.",
+            "Avslutsdatumet ligger före inskrivningens remissdatum.",
+        )
+    if request.exited_on > received_on + timedelta(days=1):
+        return ExitRefusal(
+            InputRefusal.EXIT_DATE_OUT_OF_RANGE,
+            "The exit date is more than a day after the exit was received.",
+            "Avslutsdatumet ligger mer än en dag efter att avslutet togs emot.",
+        )
+    return None
+
+
+def published_exit_reason(reason: ExitReason) -> ExitReason:
+    """The reason as it may leave intake: a health fact (long-term sickness) is a special
+    category, so the services and partners learn only that the person cannot take part."""
+    return ExitReason.UNAVAILABLE if reason is ExitReason.LONG_TERM_SICK else reason
+
+
+def exited(
+    enrolment: OpenEnrolment, participant_id: str, request: ParticipationExitRecorded
+) -> ParticipationExited:
+    return ParticipationExited(
+        participant_id=participant_id,
+        programme_id=enrolment.programme_id,
+        referral_id=enrolment.referral_id,
+        municipality=enrolment.municipality,
+        reason=published_exit_reason(request.reason),
+        exited_on=request.exited_on,
+    )

@@ -32,10 +32,12 @@ from shared.contracts.intake import (
 from shared.contracts.municipal import (
     ConsentRecorded,
     ErasureRequested,
+    ParticipationExitRecorded,
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
 )
+from shared.contracts.placement import PlacementEnded
 from shared.contracts.registry import UnreadableEvent
 from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
@@ -133,12 +135,24 @@ class IntakeHandlers:
                 await self._erasure(item, ctx)
             elif isinstance(item.event.data, ProtectedIdentityRecorded):
                 await self._protection(item, ctx)
+            elif isinstance(item.event.data, ParticipationExitRecorded):
+                await self._exit(item, ctx)
         await self._referrals(pending, ctx)
 
     async def on_activity(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        """Placements and follow-ups keep a participant's record alive for the retention rule."""
+        """Placements and follow-ups keep a participant's record alive for the retention rule; a
+        placement that ends with the programme closes the enrolment."""
         ids = {str(getattr(item.event.data, "participant_id", "")) for item in batch}
         await self.store.touch(ids - {""}, ctx.now, ctx.session)
+        for item in batch:
+            ended = item.event.data
+            if isinstance(ended, PlacementEnded) and ended.exits_programme:
+                await self.store.close_enrolment(
+                    ended.participant_id,
+                    ended.programme_id,
+                    {"exited_on": ended.end_date.isoformat(), "exited_by": "placement"},
+                    ctx.session,
+                )
 
     # --- referrals ---------------------------------------------------------------------------
 
@@ -388,6 +402,44 @@ class IntakeHandlers:
             )
         )
         item.log.info("protected identity recorded", protected=request.protected)
+
+    # --- exits -------------------------------------------------------------------------------
+
+    async def _exit(self, item: Received, ctx: HandlerContext) -> None:
+        """Close the open enrolment the caseworker names, and tell the other services. The
+        reason as given (long-term sickness included) stays in intake's own record."""
+        request: ParticipationExitRecorded = item.event.data
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
+        )
+        if pid is None:
+            return
+        known = await self.store.participants_by_id([pid], ctx.session)
+        enrolment = domain.open_enrolment(known[pid].get("enrolments", []), request.programme_id)
+        if refusal := domain.exit_refusal(enrolment, request, self.received_on(item, ctx)):
+            ctx.reject(item, refusal.code.value, refusal.message, message_sv=refusal.message_sv)
+            return
+        assert enrolment is not None
+        await self.store.close_enrolment(
+            pid,
+            request.programme_id,
+            {
+                "exited_on": request.exited_on.isoformat(),
+                "exit_reason": request.reason.value,
+                "exit_request_id": request.request_id,
+                "exited_by": request.recorded_by,
+            },
+            ctx.session,
+        )
+        ctx.emit(
+            new_event(
+                domain.exited(enrolment, pid, request),
+                source=SOURCE,
+                municipality=enrolment.municipality,
+                cause=item.event,
+            )
+        )
+        item.log.info("participation exited", programme=request.programme_id)
 
     # --- erasure -----------------------------------------------------------------------------
 

@@ -163,6 +163,27 @@ class IntakeStore:
             session=session,
         )
 
+    async def close_enrolment(
+        self, participant_id: str, programme_id: str, exit: dict[str, Any], session: Any
+    ) -> bool:
+        """Mark the person's open enrolment in the programme as exited; False if there was none
+        (never enrolled, already exited, or erased). The list is rewritten whole: a positional
+        update would be shorter but is not something every server speaks alike."""
+        doc = await self.participants.find_one(
+            {"_id": participant_id}, {"enrolments": 1}, session=session
+        )
+        if doc is None:
+            return False
+        enrolments = list(doc.get("enrolments", []))
+        for index, enrolment in enumerate(enrolments):
+            if enrolment.get("programme_id") == programme_id and not enrolment.get("exited_on"):
+                enrolments[index] = {**enrolment, **exit}
+                await self.participants.update_one(
+                    {"_id": participant_id}, {"$set": {"enrolments": enrolments}}, session=session
+                )
+                return True
+        return False
+
     async def set_protected_identity(
         self, participant_id: str, protected: bool, now: datetime, session: Any
     ) -> None:

@@ -19,6 +19,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
 )
@@ -67,6 +68,7 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
                     ReferralRejected.TYPE,
                     ConsentChanged.TYPE,
                     ParticipantErased.TYPE,
+                    ParticipationExited.TYPE,
                 }
             ),
             handler=handlers.on_intake,

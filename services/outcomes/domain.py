@@ -17,6 +17,8 @@ from shared.contracts.municipal import ProgrammeDefined
 from shared.contracts.vocabulary import (
     SYSSELSATTNING,
     ActivityType,
+    EndReason,
+    ExitReason,
     FollowUpPoint,
     Gender,
     OutcomeSource,
@@ -27,6 +29,16 @@ from shared.contracts.vocabulary import (
 WORK: frozenset[OutcomeStatus] = frozenset(
     {OutcomeStatus.UNSUBSIDISED_WORK, OutcomeStatus.SUBSIDISED_WORK}
 )
+# Exits no one is followed up after.
+NO_FOLLOW_UP: frozenset[ExitReason] = frozenset(
+    {ExitReason.DECEASED, ExitReason.ERRONEOUS_REGISTRATION}
+)
+_EXIT_BY_END: dict[EndReason, ExitReason] = {
+    EndReason.MOVED_AWAY: ExitReason.MOVED_AWAY,
+    EndReason.SICK: ExitReason.UNAVAILABLE,
+    EndReason.MOVED_TO_WORK: ExitReason.FOUND_WORK,
+    EndReason.MOVED_TO_STUDIES: ExitReason.STARTED_STUDIES,
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class Placement:
     activity: ActivityType | None
     start_date: date | None
     end_date: date | None = None
+    end_reason: EndReason | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,21 @@ class Journey:
     first_placement: date | None = None
     exited: bool = False
     exit_date: date | None = None
+    # Why the journey ended: as the caseworker recorded it, or, for an exit with a placement's
+    # end, that end's reason.
+    exit_reason: ExitReason | None = None
+    exit_end_reason: EndReason | None = None
     placements: tuple[Placement, ...] = ()
     outcomes: Mapping[FollowUpPoint, Outcome] = field(default_factory=dict)
+
+    @property
+    def left_because(self) -> ExitReason | None:
+        """Why the person left, in the caseworker's terms: the exit's reason, or for a journey
+        that ended with a placement, the reason that placement's end implies where it implies
+        one the definitions exclude (moved away, sickness)."""
+        if self.exit_reason is not None:
+            return self.exit_reason
+        return _EXIT_BY_END.get(self.exit_end_reason) if self.exit_end_reason else None
 
     @property
     def status_at_exit(self) -> OutcomeStatus | None:

@@ -16,6 +16,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
 )
@@ -108,11 +109,17 @@ class OutcomesHandlers:
 
     async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         operations = []
+        follow_ups = []
+        exited = []
         rejected: Counter[str] = Counter()
         for item in await self._about_live_participants(batch, ctx):
             data = item.event.data
             if isinstance(data, ParticipantEnrolled):
                 operations.append(read_model.enrolled_update(data))
+            elif isinstance(data, ParticipationExited):
+                operations.append(read_model.exited_update(data))
+                follow_ups += read_model.follow_ups_on_exit(data)
+                exited.append(data.participant_id)
             elif isinstance(data, ReferralRejected):
                 rejected[data.programme_id or "(unknown)"] += 1
             elif isinstance(data, ConsentChanged):
@@ -125,6 +132,10 @@ class OutcomesHandlers:
                 operations = []
                 await self.store.anonymise(data.participant_id, ctx.now, ctx.session)
         await self.store.apply(operations, ctx.session)
+        await self.store.apply_follow_ups(follow_ups, ctx.session)
+        await self.store.withdraw_follow_up_contact(
+            await self.store.contact_withdrawn_among(exited, ctx.session), ctx.session
+        )
         await self.store.count_rejections(dict(rejected), ctx.session)
         await self.store.forget_old_erasure_marks(ctx.now)
 

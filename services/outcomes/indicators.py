@@ -24,10 +24,20 @@ from typing import Literal
 
 from services.outcomes.domain import WORK, Journey, due_date
 from shared.contracts.municipal import ProgrammeDefined
-from shared.contracts.vocabulary import SYSSELSATTNING, FollowUpPoint, OutcomeStatus
+from shared.contracts.vocabulary import SYSSELSATTNING, ExitReason, FollowUpPoint, OutcomeStatus
 
 MIN_GROUP_SIZE = 5
 WORK_OR_STUDIES: frozenset[OutcomeStatus] = WORK | {OutcomeStatus.STUDIES}
+
+# Exits no programme could have turned into a result: WIOA's performance indicators leave out
+# participants who died and those who left for medical treatment expected to last over 90 days
+# (here: long-term sickness, which leaves intake as UNAVAILABLE).
+CANNOT_TAKE_PART: frozenset[ExitReason] = frozenset(
+    {ExitReason.DECEASED, ExitReason.UNAVAILABLE, ExitReason.LONG_TERM_SICK}
+)
+# ... and, for a municipality's own figures, those who moved away: their outcome is another
+# municipality's to follow up.
+LEFT_THE_MUNICIPALITY: frozenset[ExitReason] = CANNOT_TAKE_PART | {ExitReason.MOVED_AWAY}
 
 
 class Dimension(StrEnum):
@@ -127,6 +137,9 @@ class Indicator:
     higher_is_better: bool = True
     goal: Callable[[ProgrammeDefined], float | None] = lambda _: None
     dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS
+    # Exits this definition leaves out of everything it counts: the person left for one of
+    # these reasons (an erroneous registration is in no figure at all; see OutcomesStore).
+    excludes: frozenset[ExitReason] = frozenset()
 
     @property
     def name(self) -> str:
@@ -147,25 +160,31 @@ def indicator(
     higher_is_better: bool = True,
     goal: Callable[[ProgrammeDefined], float | None] = lambda _: None,
     dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS,
+    excludes: frozenset[ExitReason] = frozenset(),
+    definition: str | None = None,
 ) -> Callable[[Compute], Indicator]:
+    """Register a definition. A new version that counts the same way over other people (only its
+    exclusions differ) passes the earlier compute with its own `definition` text."""
+
     def register(compute: Compute) -> Indicator:
-        definition = Indicator(
+        registered = Indicator(
             key=key,
             version=version,
             title=title,
             numerator=numerator,
             denominator=denominator,
-            definition=inspect.cleandoc(compute.__doc__ or ""),
+            definition=inspect.cleandoc(definition or compute.__doc__ or ""),
             compute=compute,
             unit=unit,
             higher_is_better=higher_is_better,
             goal=goal,
             dimensions=dimensions,
+            excludes=excludes,
         )
-        if definition.name in CATALOGUE:
-            raise ValueError(f"{definition.name} is already defined; publish a new version")
-        CATALOGUE[definition.name] = definition
-        return definition
+        if registered.name in CATALOGUE:
+            raise ValueError(f"{registered.name} is already defined; publish a new version")
+        CATALOGUE[registered.name] = registered
+        return registered
 
     return register
 
@@ -385,6 +404,84 @@ def egen_forsorjning_12(journeys: Sequence[Journey], ctx: Context, _: Scope) -> 
     return _self_sufficiency(journeys, ctx, FollowUpPoint.MONTHS_12)
 
 
+# --- versions that leave out exits no result could follow ----------------------------------
+# Since exits are recorded at any point (insats.participation.exited.v1), those who leave while
+# waiting are in every denominator of exits, as they should be; so are those who died or fell
+# ill. These versions count the same way over the exits that could have had a result.
+
+
+indicator(
+    "sysselsattning_vid_avslut",
+    2,
+    title="Sysselsättning vid avslut (Kalmar län), utan avlidna, sjuka och utflyttade",
+    numerator="participants whose status at exit is unsubsidised or subsidised work, studies "
+    "or praktik/arbetsträning",
+    denominator="participants who exited in the period, placed or not, except those who died, "
+    "could not take part (long-term sickness) or moved away (an exit without a reported "
+    "status counts as not in sysselsättning)",
+    goal=lambda programme: programme.goal_sysselsattning,
+    excludes=LEFT_THE_MUNICIPALITY,
+    definition="""Version 1's sysselsättning over the exits a programme could have turned into
+    work or studies: whoever left, before, between or during placements, is counted, except
+    those who died, could not take part for long-term sickness, or moved away (whose outcome is
+    their new municipality's). Held against the programme's goal like version 1.""",
+)(sysselsattning_vid_avslut.compute)
+
+indicator(
+    "esf_direkt_resultat",
+    2,
+    title="ESF: direkt resultat (arbete eller studier inom 4 veckor), utan avlidna och sjuka",
+    numerator="of the denominator, those in work of either kind or studies at exit or at the "
+    "4-week follow-up",
+    denominator="participants who exited in the period, placed or not, and whose 4-week "
+    "follow-up has fallen due, except those who died or could not take part (long-term "
+    "sickness)",
+    excludes=CANNOT_TAKE_PART,
+    definition="""Version 1's immediate result, leaving out the exits for death or long-term
+    sickness, as WIOA's performance indicators do; people who moved away stay in it, since the
+    ESF follows every participant wherever they live.""",
+)(esf_direkt_resultat.compute)
+
+indicator(
+    "esf_langsiktigt_resultat",
+    2,
+    title="ESF: längre resultat (i arbete 6 månader efter avslut), utan avlidna och sjuka",
+    numerator="of the denominator, those in work of either kind at the 6-month follow-up",
+    denominator="participants who exited in the period, placed or not, and whose 6-month "
+    "follow-up has fallen due, except those who died or could not take part (long-term "
+    "sickness); an unanswered follow-up counts as not in work",
+    excludes=CANNOT_TAKE_PART,
+    definition="""Version 1's longer-term result with the exclusions of esf_direkt_resultat@2.""",
+)(esf_langsiktigt_resultat.compute)
+
+indicator(
+    "egen_forsorjning_6_manader",
+    2,
+    title="Egen försörjning 6 månader efter avslut, utan avlidna, sjuka och utflyttade",
+    numerator="of the denominator, those whose 6-month follow-up says they no longer receive "
+    "income support",
+    denominator="participants who received income support at enrolment, exited in the period, "
+    "and whose 6-month follow-up has fallen due, except those who died, could not take part "
+    "(long-term sickness) or moved away",
+    excludes=LEFT_THE_MUNICIPALITY,
+    definition="""Version 1's self-sufficiency, leaving out those who died or could not take
+    part, and those who moved away, whose income support is another municipality's to know.""",
+)(egen_forsorjning_6.compute)
+
+indicator(
+    "egen_forsorjning_12_manader",
+    2,
+    title="Egen försörjning 12 månader efter avslut, utan avlidna, sjuka och utflyttade",
+    numerator="of the denominator, those whose 12-month follow-up says they no longer receive "
+    "income support",
+    denominator="participants who received income support at enrolment, exited in the period, "
+    "and whose 12-month follow-up has fallen due, except those who died, could not take part "
+    "(long-term sickness) or moved away",
+    excludes=LEFT_THE_MUNICIPALITY,
+    definition="""As egen_forsorjning_6_manader@2, at twelve months.""",
+)(egen_forsorjning_12.compute)
+
+
 @indicator(
     "deltagare_mot_plan",
     1,
@@ -577,7 +674,13 @@ def evaluate(
     dimensions: Iterable[Dimension] | None = None,
 ) -> IndicatorResult:
     """The indicator for the programme and each group of each dimension, small groups hidden."""
-    enrolled = [j for j in journeys if j.enrolled and j.programme_id == ctx.programme.programme_id]
+    enrolled = [
+        j
+        for j in journeys
+        if j.enrolled
+        and j.programme_id == ctx.programme.programme_id
+        and not (j.exited and j.left_because in definition.excludes)
+    ]
     total_value = definition.compute(enrolled, ctx, WHOLE)
     total = Cell("total", total_value, is_small(total_value.people))
     breakdown: dict[Dimension, tuple[Cell, ...]] = {}

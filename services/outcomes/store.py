@@ -16,6 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 
 from services.outcomes.domain import (
+    NO_FOLLOW_UP,
     FollowUp,
     Journey,
     Outcome,
@@ -24,12 +25,18 @@ from services.outcomes.domain import (
     follow_up_id,
     follow_up_schedule,
 )
-from shared.contracts.intake import ParticipantEnrolled, SpecialCategoriesRecorded
+from shared.contracts.intake import (
+    ParticipantEnrolled,
+    ParticipationExited,
+    SpecialCategoriesRecorded,
+)
 from shared.contracts.municipal import AgreementSigned, PartnerRegistered, ProgrammeDefined
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.vocabulary import (
     ActivityType,
+    EndReason,
+    ExitReason,
     FollowUpPoint,
     Gender,
     OutcomeSource,
@@ -287,7 +294,10 @@ class OutcomesStore:
         ]
 
     async def journeys_of(self, programme_id: str) -> list[Journey]:
-        docs = await self.journeys.find({"programme_id": programme_id}).to_list()
+        """The programme's journeys that count: an erroneous registration is in none."""
+        docs = await self.journeys.find(
+            {"programme_id": programme_id, "erroneous": {"$ne": True}}
+        ).to_list()
         return [_journey(doc) for doc in docs]
 
     async def rejected_referrals(self, programme_id: str) -> int:
@@ -295,7 +305,9 @@ class OutcomesStore:
         return int(doc.get("rejected", 0)) if doc else 0
 
     async def follow_ups_of(self, programme_id: str) -> list[FollowUp]:
-        docs = await self.follow_ups.find({"programme_id": programme_id}).to_list()
+        docs = await self.follow_ups.find(
+            {"programme_id": programme_id, "cancelled": {"$ne": True}}
+        ).to_list()
         return [_follow_up(doc) for doc in docs if doc.get("point")]
 
     async def partner_directory(self) -> dict[str, Partner]:
@@ -396,6 +408,55 @@ def placement_started_update(event: PlacementStarted) -> UpdateOne:
     )
 
 
+def exited_update(event: ParticipationExited) -> UpdateOne:
+    """An exit the caseworker recorded, at any point of the journey. An erroneous registration
+    is kept, marked, so that every figure leaves it out whatever arrives about it later."""
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {
+            "$set": {
+                "programme_id": event.programme_id,
+                "participant_id": event.participant_id,
+                "exited": True,
+                "exit_reason": event.reason.value,
+                "erroneous": event.reason is ExitReason.ERRONEOUS_REGISTRATION,
+            },
+            "$max": {"exit_date": event.exited_on.isoformat()},
+        },
+        upsert=True,
+    )
+
+
+def follow_ups_on_exit(event: ParticipationExited) -> list[UpdateOne]:
+    """Every follow-up point gets its due date, as at a placement's end; but no one follows up
+    a person who has died or a registration that never should have been: those are cancelled,
+    and stay so if the exit's placement end arrives after."""
+    if event.reason not in NO_FOLLOW_UP:
+        return _follow_ups(
+            event.programme_id, event.participant_id, event.municipality, event.exited_on
+        )
+    return [
+        UpdateOne(
+            {"_id": follow_up_id(event.programme_id, event.participant_id, point)},
+            {
+                "$set": {
+                    "programme_id": event.programme_id,
+                    "participant_id": event.participant_id,
+                    "point": point.value,
+                    "municipality": event.municipality,
+                    "exit_date": event.exited_on.isoformat(),
+                    "due_date": due.isoformat(),
+                    "open": False,
+                    "cancelled": True,
+                },
+                "$setOnInsert": {"emitted": False, "answered": False},
+            },
+            upsert=True,
+        )
+        for point, due in follow_up_schedule(event.exited_on).items()
+    ]
+
+
 def placement_ended_update(event: PlacementEnded) -> UpdateOne:
     fields: dict[str, Any] = {
         "programme_id": event.programme_id,
@@ -408,6 +469,7 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
     update: dict[str, Any] = {"$set": fields}
     if event.exits_programme:
         fields["exited"] = True
+        fields["exit_end_reason"] = event.reason.value
         update["$max"] = {"exit_date": event.end_date.isoformat()}
     return UpdateOne(
         {"_id": journey_id(event.programme_id, event.participant_id)}, update, upsert=True
@@ -419,23 +481,29 @@ def follow_ups_scheduled(event: PlacementEnded) -> list[UpdateOne]:
     false (announced or answered), so an answer that arrives first is never reopened."""
     if not event.exits_programme:
         return []
+    return _follow_ups(event.programme_id, event.participant_id, event.municipality, event.end_date)
+
+
+def _follow_ups(
+    programme_id: str, participant_id: str, municipality: str, exit_date: date
+) -> list[UpdateOne]:
     return [
         UpdateOne(
-            {"_id": follow_up_id(event.programme_id, event.participant_id, point)},
+            {"_id": follow_up_id(programme_id, participant_id, point)},
             {
                 "$set": {
-                    "programme_id": event.programme_id,
-                    "participant_id": event.participant_id,
+                    "programme_id": programme_id,
+                    "participant_id": participant_id,
                     "point": point.value,
-                    "municipality": event.municipality,
-                    "exit_date": event.end_date.isoformat(),
+                    "municipality": municipality,
+                    "exit_date": exit_date.isoformat(),
                     "due_date": due.isoformat(),
                 },
                 "$setOnInsert": {"open": True, "emitted": False, "answered": False},
             },
             upsert=True,
         )
-        for point, due in follow_up_schedule(event.end_date).items()
+        for point, due in follow_up_schedule(exit_date).items()
     ]
 
 
@@ -507,6 +575,7 @@ def _journey(doc: dict[str, Any]) -> Journey:
             activity=ActivityType(p["activity"]) if p.get("activity") else None,
             start_date=_date(p.get("start_date")),
             end_date=_date(p.get("end_date")),
+            end_reason=EndReason(p["end_reason"]) if p.get("end_reason") else None,
         )
         for pid, p in sorted((doc.get("placements") or {}).items())
     )
@@ -538,6 +607,8 @@ def _journey(doc: dict[str, Any]) -> Journey:
         first_placement=_date(doc.get("first_placement")),
         exited=bool(doc.get("exited")),
         exit_date=_date(doc.get("exit_date")),
+        exit_reason=ExitReason(doc["exit_reason"]) if doc.get("exit_reason") else None,
+        exit_end_reason=EndReason(doc["exit_end_reason"]) if doc.get("exit_end_reason") else None,
         placements=placements,
         outcomes=outcomes,
     )

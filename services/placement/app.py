@@ -15,6 +15,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipationExited,
     ProtectedIdentityChanged,
 )
 from shared.contracts.municipal import (
@@ -109,6 +110,7 @@ def create(
                     ParticipantEnrolled,
                     ConsentChanged,
                     ProtectedIdentityChanged,
+                    ParticipationExited,
                     ParticipantErased,
                 )
             ),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.contracts.intake import ParticipationExited
 from shared.contracts.municipal import (
     AgreementKind,
     AgreementSigned,
@@ -41,6 +42,7 @@ from shared.contracts.placement import PlacementEnded, PlacementOffered
 from shared.contracts.vocabulary import (
     ActivityType,
     EndReason,
+    ExitReason,
     IopCriterion,
     PlacementAction,
     PlacementStatus,
@@ -308,6 +310,14 @@ class ProgrammeBook:
                 self._take(entry)
                 return entry
         return None
+
+    def withdraw(self, entry: WaitingEntry) -> None:
+        """The person leaves the queue wherever they stand in it, in the part loaded or not."""
+        if entry.participant_id in self._queued:
+            self.leave_queue(entry.participant_id)
+        else:
+            self.waiting_total = max(0, self.waiting_total - 1)
+            self.removed_from_queue.append(entry)
 
     def release(self, agreement_id: str, *, in_group: bool = False) -> None:
         self.occupied = max(0, self.occupied - 1)
@@ -597,6 +607,52 @@ def expired(placement: Placement, response_days: int | None, today: date) -> Cha
     if today <= made + timedelta(days=response_days):
         return None
     return Changed(replace(placement, status=PlacementStatus.DECLINED), "expired")
+
+
+# How a placement ends when its participant leaves the programme during it.
+_END_ON_EXIT: dict[ExitReason, EndReason] = {
+    ExitReason.FOUND_WORK: EndReason.MOVED_TO_WORK,
+    ExitReason.STARTED_STUDIES: EndReason.MOVED_TO_STUDIES,
+    ExitReason.MOVED_AWAY: EndReason.MOVED_AWAY,
+    ExitReason.WITHDRAWN: EndReason.DROPPED_OUT,
+    ExitReason.NO_CONTACT: EndReason.DROPPED_OUT,
+}
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """What a participant's exit from the programme does to one of their placements: an offer
+    (answered or not) is withdrawn; a placement under way ends, with the programme."""
+
+    placement: Placement
+    change: str
+    ended: PlacementEnded | None = None
+
+
+def withdraw_on_exit(placement: Placement, exited: ParticipationExited) -> Withdrawn | None:
+    """None for a placement in another programme or one that no longer holds a place."""
+    if placement.programme_id != exited.programme_id or placement.status not in OCCUPYING:
+        return None
+    if placement.start_date is None:
+        return Withdrawn(replace(placement, status=PlacementStatus.DECLINED), "withdrawn")
+    # A placement cannot end before it started; an exit dated earlier ends it the day it began.
+    end_date = max(exited.exited_on, placement.start_date)
+    ended = PlacementEnded(
+        placement_id=placement.placement_id,
+        participant_id=placement.participant_id,
+        programme_id=placement.programme_id,
+        partner_id=placement.partner_id,
+        municipality=placement.municipality,
+        start_date=placement.start_date,
+        end_date=end_date,
+        reason=_END_ON_EXIT.get(exited.reason, EndReason.OTHER),
+        exits_programme=True,
+    )
+    return Withdrawn(
+        replace(placement, status=PlacementStatus.ENDED, end_date=end_date),
+        f"ended:{ended.reason.value}",
+        ended,
+    )
 
 
 def end(placement: Placement | None, report: PlacementEndReported) -> PlacementEnded | Refusal:

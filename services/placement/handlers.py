@@ -25,6 +25,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipationExited,
     ProtectedIdentityChanged,
 )
 from shared.contracts.municipal import (
@@ -485,12 +486,18 @@ class PlacementHandlers:
     # --- participants from intake ------------------------------------------------------------
 
     async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
-        enrolled = [i.event.data for i in batch if isinstance(i.event.data, ParticipantEnrolled)]
-        # Only an erasure in the batch can free a place; new enrolments are queued in memory.
-        erasures = sum(isinstance(i.event.data, ParticipantErased) for i in batch)
+        touched = [
+            i.event.data
+            for i in batch
+            if isinstance(i.event.data, ParticipantEnrolled | ParticipationExited)
+        ]
+        # Only an erasure or an exit can free a place; new enrolments are queued in memory.
+        freeing = sum(
+            isinstance(i.event.data, ParticipantErased | ParticipationExited) for i in batch
+        )
         work = _Work(
             ctx,
-            await self._books(ctx, (e.programme_id for e in enrolled), erasures),
+            await self._books(ctx, (e.programme_id for e in touched), freeing),
             today=self._today(),
         )
         for item in batch:
@@ -518,6 +525,8 @@ class PlacementHandlers:
                 await self._sharing(data, item.event, work)
             elif isinstance(data, ProtectedIdentityChanged):
                 await self._protection(data, item.event, work)
+            elif isinstance(data, ParticipationExited):
+                await self._exited(data, item.event, work)
             elif isinstance(data, ParticipantErased):
                 await self._erase(data, item.event, work)
         await self._finish(work)
@@ -553,6 +562,30 @@ class PlacementHandlers:
                     "identity_protected" if change.protected else "identity_protection_ended",
                     cause,
                 )
+
+    async def _exited(self, exited: ParticipationExited, cause: Envelope[Any], work: _Work) -> None:
+        """The participant left the programme: out of its queue, offers withdrawn, a placement
+        under way ended with the programme; what they held goes to the next in line."""
+        pid, book = exited.participant_id, work.books[exited.programme_id]
+        for entry in await self.store.waiting_entries_of(pid, work.ctx.session):
+            if entry.programme_id == exited.programme_id:
+                book.withdraw(entry)
+        if pid in {entry.participant_id for entry in book.added_to_queue}:
+            book.leave_queue(pid)
+        for placement in await self._current_placements(pid, work):
+            result = domain.withdraw_on_exit(placement, exited)
+            if result is None:
+                continue
+            book.release(placement.agreement_id, in_group=placement.entry.income_support)
+            if result.ended is None:
+                work.emit(_changed(result.placement, result.change, exited.exited_on), cause)
+            else:
+                work.emit(result.ended, cause)
+                await self.store.schedule_check_ins(
+                    result.placement, domain.support_check_ins(result.ended), work.ctx.session
+                )
+            work.save(result.placement, result.change, cause)
+        work.allocate(book, exited.exited_on, cause)
 
     async def _erase(self, erased: ParticipantErased, cause: Envelope[Any], work: _Work) -> None:
         """Leave the queue, release held places, withdraw them from partners' streams without the

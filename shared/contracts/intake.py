@@ -12,6 +12,7 @@ from shared.contracts.municipal import Preferences
 from shared.contracts.vocabulary import (
     ConsentPurpose,
     ErasureReason,
+    ExitReason,
     Gender,
     Identifier,
     Kommunkod,
@@ -165,6 +166,25 @@ class ProtectedIdentityChanged(EventData):
     participant_id: Identifier
     protected: bool
     recorded_on: date
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ParticipationExited(EventData):
+    """A participant left a programme before or between placements, or during one, as their
+    caseworker recorded it. Placement frees what they held; outcomes closes the journey. The
+    reason is never LONG_TERM_SICK (a health fact): that leaves intake as UNAVAILABLE."""
+
+    TYPE = "insats.participation.exited.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier
+    referral_id: Identifier = Field(description="The referral that opened the enrolment.")
+    municipality: Kommunkod
+    reason: ExitReason
+    exited_on: date = Field(description="The participant's last day in the programme.")
 
     def subject(self) -> str:
         return self.participant_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,7 @@ from shared.contracts.vocabulary import (
     BusinessDate,
     ConsentPurpose,
     ErasureReason,
+    ExitReason,
     FollowUpPoint,
     Gender,
     Identifier,
@@ -94,7 +95,27 @@ class ReferralReceived(EventData):
         return self.referral_id
 
 
-class ProtectedIdentityRecorded(EventData):
+class PersonRequest(EventData):
+    """What a caseworker records about one person: identified by personnummer (as the case
+    system knows them) or by the participant id intake returned, exactly one of the two, and
+    named by a request id the answer carries back."""
+
+    request_id: Identifier
+    personnummer: str | None = Field(default=None, max_length=20)
+    participant_id: Identifier | None = None
+    municipality: Kommunkod
+
+    @model_validator(mode="after")
+    def _identifies_someone(self) -> Self:
+        if (self.personnummer is None) == (self.participant_id is None):
+            raise ValueError("give exactly one of personnummer and participant_id")
+        return self
+
+    def subject(self) -> str:
+        return self.request_id
+
+
+class ProtectedIdentityRecorded(PersonRequest):
     """A caseworker records that a participant's identity has become protected (skyddade
     personuppgifter), or that the protection has ended. Protected, Insats holds no identity
     data of the person at all, and partners never see who the person is; the protection holds
@@ -104,22 +125,9 @@ class ProtectedIdentityRecorded(EventData):
     TOPIC = topics.MUNICIPAL_REFERRALS
     CHANNEL = Channel.REFERRALS
 
-    request_id: Identifier
-    personnummer: str | None = Field(default=None, max_length=20)
-    participant_id: Identifier | None = None
-    municipality: Kommunkod
     protected: bool = Field(description="True: protected from now on. False: no longer.")
     source: Name = Field(description="Who recorded it: the case system and caseworker role.")
     recorded_on: BusinessDate
-
-    @model_validator(mode="after")
-    def _identifies_someone(self) -> ProtectedIdentityRecorded:
-        if (self.personnummer is None) == (self.participant_id is None):
-            raise ValueError("give exactly one of personnummer and participant_id")
-        return self
-
-    def subject(self) -> str:
-        return self.request_id
 
 
 class ContactDetails(ContractModel):
@@ -128,7 +136,7 @@ class ContactDetails(ContractModel):
     address: str | None = Field(default=None, max_length=400)
 
 
-class ConsentRecorded(EventData):
+class ConsentRecorded(PersonRequest):
     """A caseworker records a consent given or withdrawn, for one purpose. Identifies the person
     by personnummer (as the case system knows them) or by the participant id intake returned."""
 
@@ -136,26 +144,13 @@ class ConsentRecorded(EventData):
     TOPIC = topics.MUNICIPAL_REFERRALS
     CHANNEL = Channel.REFERRALS
 
-    request_id: Identifier
-    personnummer: str | None = Field(default=None, max_length=20)
-    participant_id: Identifier | None = None
-    municipality: Kommunkod
     purpose: ConsentPurpose
     granted: bool
     source: Name = Field(description="Who recorded it: the case system and caseworker role.")
     recorded_on: BusinessDate
 
-    @model_validator(mode="after")
-    def _identifies_someone(self) -> ConsentRecorded:
-        if (self.personnummer is None) == (self.participant_id is None):
-            raise ValueError("give exactly one of personnummer and participant_id")
-        return self
 
-    def subject(self) -> str:
-        return self.request_id
-
-
-class ErasureRequested(EventData):
+class ErasureRequested(PersonRequest):
     """Erase a person (GDPR art. 17, or the social services' deletion rules): intake destroys the
     person's key and every service removes or anonymises what it holds."""
 
@@ -163,21 +158,24 @@ class ErasureRequested(EventData):
     TOPIC = topics.MUNICIPAL_REFERRALS
     CHANNEL = Channel.REFERRALS
 
-    request_id: Identifier
-    personnummer: str | None = Field(default=None, max_length=20)
-    participant_id: Identifier | None = None
-    municipality: Kommunkod
     reason: ErasureReason
     requested_by: Name = Field(description="The case system and role that asks, for the audit.")
 
-    @model_validator(mode="after")
-    def _identifies_someone(self) -> ErasureRequested:
-        if (self.personnummer is None) == (self.participant_id is None):
-            raise ValueError("give exactly one of personnummer and participant_id")
-        return self
 
-    def subject(self) -> str:
-        return self.request_id
+class ParticipationExitRecorded(PersonRequest):
+    """A caseworker records that a participant left a programme at any point: while waiting,
+    between steps or during a placement. Intake closes the enrolment; placement frees what the
+    person held; outcomes closes the journey. An erroneous registration (felregistrering, as SUS
+    calls it) removes the participation from every figure."""
+
+    TYPE = "insats.participation.exit-recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
+
+    programme_id: Identifier
+    reason: ExitReason
+    exited_on: BusinessDate = Field(description="The participant's last day in the programme.")
+    recorded_by: Name = Field(description="The case system and role that records it.")
 
 
 class PriorityRule(StrEnum):

@@ -96,8 +96,9 @@ class PlacementChanged(EventData):
     municipality: Kommunkod
     status: PlacementStatus = Field(description="The status after the change.")
     change: str = Field(
-        description="accepted, declined, paused, resumed, hours_changed, or expired: an offer "
-        "not answered within the programme's offer_response_days."
+        description="accepted, declined, paused, resumed, hours_changed, expired (an offer "
+        "not answered within the programme's offer_response_days) or withdrawn (an offer whose "
+        "participant left the programme)."
     )
     on: date
     hours_per_week: int | None = None

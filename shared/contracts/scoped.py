@@ -26,6 +26,9 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.referral.rejected.v1": frozenset({"referral_id", "programme_id", "reason", "rule"}),
     "insats.consent.changed.v1": frozenset({"participant_id", "purpose", "granted", "recorded_on"}),
     "insats.participant.erased.v1": frozenset({"participant_id", "erased_on"}),
+    "insats.participation.exited.v1": frozenset(
+        {"participant_id", "programme_id", "referral_id", "reason", "exited_on"}
+    ),
     "insats.placement.offered.v1": frozenset(
         {
             "placement_id",

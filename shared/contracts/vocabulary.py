@@ -221,6 +221,26 @@ class ErasureReason(StrEnum):
     RETENTION = "lagringstid"  # Insats's own retention period ran out
 
 
+class ExitReason(StrEnum):
+    """Why a participant left a programme other than by a placement's end: the reasons for
+    leaving that SUS and the ESF reports distinguish. Each indicator definition says which of
+    them it excludes from its denominator."""
+
+    WITHDRAWN = "avbrutit_pa_egen_begaran"  # the participant chose to leave
+    MOVED_AWAY = "flyttat"
+    # Health is a special category (GDPR art. 9): a caseworker may record LONG_TERM_SICK, but
+    # intake publishes it as UNAVAILABLE, so no service or partner learns of the sickness.
+    LONG_TERM_SICK = "langvarigt_sjuk"
+    UNAVAILABLE = "ej_tillganglig"  # cannot take part for a reason not stated outside intake
+    PARENTAL_LEAVE = "foraldraledig"
+    FOUND_WORK = "fatt_arbete"
+    STARTED_STUDIES = "borjat_studera"
+    NO_CONTACT = "ingen_kontakt"
+    DECEASED = "avliden"
+    # The participation should never have been registered: it leaves every figure.
+    ERRONEOUS_REGISTRATION = "felregistrering"
+
+
 class RejectionReason(StrEnum):
     """Machine-readable reasons a referral is not enrolled. Stable: systems branch on them."""
 
@@ -259,6 +279,10 @@ class InputRefusal(StrEnum):
     NOT_PROGRAMME_OWNER = "NOT_PROGRAMME_OWNER"
     NOT_PARTNER_OWNER = "NOT_PARTNER_OWNER"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    # An exit for a programme the person has no open enrolment in (never, or already exited).
+    NOT_ENROLLED = "NOT_ENROLLED"
+    # An exit dated before the enrolment's referral date or after the day it was received.
+    EXIT_DATE_OUT_OF_RANGE = "EXIT_DATE_OUT_OF_RANGE"
     INVALID_PERSONNUMMER = "INVALID_PERSONNUMMER"
     INVALID_ORGANISATIONSNUMMER = "INVALID_ORGANISATIONSNUMMER"
     HANDLER_ERROR = "HANDLER_ERROR"

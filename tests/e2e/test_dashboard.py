@@ -75,7 +75,7 @@ async def test_a_programme_page_shows_indicators_against_the_goal_with_charts_an
     assert "83 %" in text
     assert "5 / 6" in text
     assert "målet nått" in text
-    row = page.locator('tr[data-indicator="esf_langsiktigt_resultat@1"]')
+    row = page.locator('tr[data-indicator="esf_langsiktigt_resultat@2"]')
     assert "67 %" in await row.inner_text()  # 4 of 6 in work six months after exit
     assert "4 / 6" in await row.inner_text()
     # The funnel's last step (four in work or studies at exit) and Sökandelots (three people)

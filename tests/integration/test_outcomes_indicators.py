@@ -221,17 +221,17 @@ def _place_days(start: date, end: date | None) -> int:
 # Hand-computed from the table in the module docstring: (numerator, denominator).
 EXPECTED: dict[str, tuple[float, float | None]] = {
     # p0, p1, p2, p4, p5 of the six exits are in work, studies or praktik at exit.
-    "sysselsattning_vid_avslut@1": (5, 6),
+    "sysselsattning_vid_avslut@2": (5, 6),
     # p0 (work 6 months, not municipal) and p1 (CSN studies); not p4 (municipal), p5 (0.5 mo).
     "resultat_vid_avslut@2": (2, 6),
     # p0, p1, p4 at exit and p2 at four weeks; not p3.
-    "esf_direkt_resultat@1": (5, 6),
+    "esf_direkt_resultat@2": (5, 6),
     # p0, p2, p4, p5 in work at six months; p1 studies, p3 unanswered.
-    "esf_langsiktigt_resultat@1": (4, 6),
+    "esf_langsiktigt_resultat@2": (4, 6),
     # p0, p1, p4, p5 without income support at six months; p2 with it, p3 unanswered.
-    "egen_forsorjning_6_manader@1": (4, 6),
+    "egen_forsorjning_6_manader@2": (4, 6),
     # p5's 12 months fall due in September 2027: p0..p4 counted; p0 and p2 self-sufficient.
-    "egen_forsorjning_12_manader@1": (2, 5),
+    "egen_forsorjning_12_manader@2": (2, 5),
     "deltagare_mot_plan@1": (10, 20),
     "platsutnyttjande@1": (
         sum(_place_days(start, end) for _, start, end, _ in PLACEMENTS),

@@ -46,7 +46,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     day = ["--as-of", AS_OF.isoformat()]
 
     printed = await _insats(env, "report", "--programme", "kalmar", *day, "--by", "partner")
-    assert "sysselsattning_vid_avslut@1" in printed
+    assert "sysselsattning_vid_avslut@2" in printed
     assert "83 %" in printed
     assert "5 / 6" in printed
     assert "målet nått" in printed
@@ -58,7 +58,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     total = next(
         r
         for r in indicators
-        if r["indikator"] == "sysselsattning_vid_avslut@1" and r["dimension"] == "total"
+        if r["indikator"] == "sysselsattning_vid_avslut@2" and r["dimension"] == "total"
     )
     assert (total["varde"], total["taljare"], total["namnare"]) == ("0.8333", "5", "6")
     assert total["bedomning"] == "målet nått"
@@ -104,7 +104,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     headline = next(
         r
         for r in rows
-        if r["indikator"] == "sysselsattning_vid_avslut@1" and r["dimension"] == "total"
+        if r["indikator"] == "sysselsattning_vid_avslut@2" and r["dimension"] == "total"
     )
     assert (headline["taljare"], headline["namnare"]) == (5, 6)
     assert any(r["varde"] == "dolt" for r in rows)

@@ -3,8 +3,13 @@ from datetime import date
 
 from services.intake import domain
 from services.intake.personnummer import format_with_check, parse
-from shared.contracts.municipal import Eligibility, ProgrammeDefined, ReferralReceived
-from shared.contracts.vocabulary import RejectionReason, TargetGroup
+from shared.contracts.municipal import (
+    Eligibility,
+    ParticipationExitRecorded,
+    ProgrammeDefined,
+    ReferralReceived,
+)
+from shared.contracts.vocabulary import ExitReason, InputRefusal, RejectionReason, TargetGroup
 from tests.unit.factories import programme, referral
 
 KNOWN = frozenset({"1380", "1384", "0880", "0882"})
@@ -118,3 +123,73 @@ def test_a_second_referral_of_an_enrolled_person_to_the_same_programme_is_reject
 def test_bad_data_is_told_apart_from_ineligibility() -> None:
     assert RejectionReason.INVALID_PERSONNUMMER in domain.BAD_INPUT
     assert RejectionReason.AGE_OUT_OF_RANGE not in domain.BAD_INPUT
+
+
+# --- exits -------------------------------------------------------------------------------------
+
+STORED = [
+    {
+        "programme_id": "kalmar",
+        "referral_id": "r-old",
+        "municipality": "0880",
+        "referral_date": "2025-03-01",
+        "exited_on": "2025-09-01",
+    },
+    {
+        "programme_id": "kalmar",
+        "referral_id": "r-1",
+        "municipality": "0880",
+        "referral_date": "2026-02-01",
+    },
+]
+
+
+def _exit_request(
+    reason: ExitReason = ExitReason.WITHDRAWN, on: date = date(2026, 3, 2)
+) -> ParticipationExitRecorded:
+    return ParticipationExitRecorded(
+        request_id="x-1",
+        participant_id="p-1",
+        municipality="0880",
+        programme_id="kalmar",
+        reason=reason,
+        exited_on=on,
+        recorded_by="Procapita, handläggare",
+    )
+
+
+def test_an_exit_closes_the_open_enrolment_and_names_its_referral() -> None:
+    enrolment = domain.open_enrolment(STORED, "kalmar")
+    assert enrolment is not None and enrolment.referral_id == "r-1"
+    assert domain.exit_refusal(enrolment, _exit_request(), date(2026, 3, 2)) is None
+    exited = domain.exited(enrolment, "p-1", _exit_request())
+    assert (exited.referral_id, exited.municipality, exited.exited_on) == (
+        "r-1",
+        "0880",
+        date(2026, 3, 2),
+    )
+
+
+def test_an_exit_without_an_open_enrolment_is_refused() -> None:
+    assert domain.open_enrolment(STORED[:1], "kalmar") is None  # exited already
+    refusal = domain.exit_refusal(None, _exit_request(), date(2026, 3, 2))
+    assert refusal is not None and refusal.code is InputRefusal.NOT_ENROLLED
+
+
+def test_an_exit_is_dated_within_the_enrolment_and_not_in_the_future() -> None:
+    enrolment = domain.open_enrolment(STORED, "kalmar")
+    received = date(2026, 3, 2)
+    for day in (date(2026, 1, 31), date(2026, 3, 4)):
+        refusal = domain.exit_refusal(enrolment, _exit_request(on=day), received)
+        assert refusal is not None and refusal.code is InputRefusal.EXIT_DATE_OUT_OF_RANGE
+    assert domain.exit_refusal(enrolment, _exit_request(on=date(2026, 3, 3)), received) is None
+
+
+def test_long_term_sickness_never_leaves_intake_as_such() -> None:
+    enrolment = domain.open_enrolment(STORED, "kalmar")
+    assert enrolment is not None
+    sick = domain.exited(enrolment, "p-1", _exit_request(ExitReason.LONG_TERM_SICK))
+    assert sick.reason is ExitReason.UNAVAILABLE
+    assert "langvarigt_sjuk" not in sick.model_dump_json()
+    for reason in set(ExitReason) - {ExitReason.LONG_TERM_SICK}:
+        assert domain.published_exit_reason(reason) is reason

@@ -75,7 +75,7 @@ def test_the_programme_page_shows_the_verdict_against_the_goal() -> None:
 def test_small_groups_are_hidden_on_the_page() -> None:
     page, _ = _page()
     gender = re.search(
-        r'data-breakdown="sysselsattning_vid_avslut@1:gender">(.*?)</table>', page, re.DOTALL
+        r'data-breakdown="sysselsattning_vid_avslut@2:gender">(.*?)</table>', page, re.DOTALL
     )
     assert gender is not None
     # Three men; the nine women would reveal them, so both are hidden.

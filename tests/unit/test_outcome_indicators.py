@@ -22,6 +22,8 @@ from services.outcomes.indicators import (
 from shared.contracts.municipal import ProgrammeDefined
 from shared.contracts.vocabulary import (
     ActivityType,
+    EndReason,
+    ExitReason,
     FollowUpPoint,
     Gender,
     OutcomeStatus,
@@ -349,3 +351,77 @@ def test_a_published_version_cannot_be_redefined() -> None:
                 journeys, ctx, scope
             )
         )
+
+
+# --- exits at any point, and the versions that exclude some of them ------------------------
+
+
+def left(
+    pid: str, reason: ExitReason, exit_date: date = date(2026, 6, 1), **answers: Any
+) -> Journey:
+    """A participant who left for `reason`, placed or not."""
+    return replace(exit_with(pid, exit_date, **answers), exit_reason=reason)
+
+
+def test_exits_while_waiting_are_in_the_denominator_of_every_version() -> None:
+    journeys = [
+        exit_with("a", vid_avslut=S.UNSUBSIDISED_WORK),
+        exit_with("b", vid_avslut=S.STUDIES),
+        exit_with("c", vid_avslut=S.JOB_SEEKING),
+        # Left before any placement: two who withdrew, one no one could reach.
+        left("d", ExitReason.WITHDRAWN),
+        left("e", ExitReason.WITHDRAWN, vid_avslut=S.JOB_SEEKING),
+        left("f", ExitReason.NO_CONTACT),
+        # Found work while waiting, and said so at exit.
+        left("g", ExitReason.FOUND_WORK, vid_avslut=S.UNSUBSIDISED_WORK),
+    ]
+    # Hand-computed: a, b and g in sysselsättning, of seven exits (three of them unplaced).
+    assert figures(result("sysselsattning_vid_avslut@1", journeys)) == (3, 7, 3 / 7)
+    assert figures(result("sysselsattning_vid_avslut@2", journeys)) == (3, 7, 3 / 7)
+
+
+def test_version_two_leaves_out_those_who_died_fell_ill_or_moved_and_version_one_does_not() -> None:
+    journeys = [
+        exit_with("a", vid_avslut=S.UNSUBSIDISED_WORK),
+        exit_with("b", vid_avslut=S.STUDIES),
+        exit_with("c", vid_avslut=S.PRAKTIK),
+        exit_with("d", vid_avslut=S.JOB_SEEKING),
+        exit_with("e"),
+        left("f", ExitReason.DECEASED),
+        left("g", ExitReason.UNAVAILABLE),  # long-term sickness, as it leaves intake
+        left("h", ExitReason.MOVED_AWAY),
+        left("i", ExitReason.PARENTAL_LEAVE),  # not excluded: counts as not occupied
+        # A placement that ended, and with it the programme, because the person moved.
+        replace(exit_with("j"), exit_end_reason=EndReason.MOVED_AWAY),
+    ]
+    # v1: 3 of all 10 exits. v2: 3 of 6 (f, g, h and j left out) = 50 %, below the 60 % goal.
+    assert figures(result("sysselsattning_vid_avslut@1", journeys)) == (3, 10, 0.3)
+    res = result("sysselsattning_vid_avslut@2", journeys)
+    assert figures(res) == (3, 6, 0.5)
+    assert res.goal == 0.6 and res.goal_met is False
+    # The ESF's v2 leaves out death and sickness only: of the other 8, a and b are in work or
+    # studies at exit (c's praktik is not a result for the ESF), once four weeks have passed.
+    esf = result("esf_direkt_resultat@2", journeys, as_of=date(2026, 7, 31))
+    assert figures(esf) == (2, 8, 2 / 8)
+
+
+def test_self_sufficiency_v2_leaves_out_those_who_moved_away() -> None:
+    journeys = [
+        _support("a", False),
+        _support("b", False),
+        _support("c", True),
+        _support("d", False),
+        _support("e", None),
+        replace(_support("f", True), exit_reason=ExitReason.MOVED_AWAY),
+        replace(_support("g", None), exit_reason=ExitReason.DECEASED),
+    ]
+    as_of = date(2027, 1, 15)
+    assert figures(result("egen_forsorjning_6_manader@1", journeys, as_of)) == (3, 7, 3 / 7)
+    assert figures(result("egen_forsorjning_6_manader@2", journeys, as_of)) == (3, 5, 3 / 5)
+
+
+def test_every_exclusion_is_stated_with_its_definition() -> None:
+    for item in CATALOGUE.values():
+        if item.excludes:
+            assert "except" in item.denominator, item.name
+            assert item.version > 1, item.name  # version 1 of each excluded no one

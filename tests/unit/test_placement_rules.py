@@ -15,7 +15,9 @@ from services.placement.domain import (
     iop_eligibility,
     organisationsnummer_problem,
     support_check_ins,
+    withdraw_on_exit,
 )
+from shared.contracts.intake import ParticipationExited
 from shared.contracts.municipal import (
     AgreementKind,
     Contribution,
@@ -32,6 +34,7 @@ from shared.contracts.placement import PlacementEnded
 from shared.contracts.vocabulary import (
     ActivityType,
     EndReason,
+    ExitReason,
     IopCriterion,
     PlacementAction,
     PlacementStatus,
@@ -420,3 +423,76 @@ def test_answered_offers_and_programmes_without_a_response_time_never_expire() -
     assert expired(_placement(), None, late) is None
     for status in (PlacementStatus.ACCEPTED, PlacementStatus.STARTED, PlacementStatus.DECLINED):
         assert expired(_placement(status), 7, late) is None
+
+
+# --- exits from the programme ----------------------------------------------------------------
+
+
+def _exit(
+    reason: ExitReason, on: date = DAY, programme_id: str = "halmstad-150"
+) -> ParticipationExited:
+    return ParticipationExited(
+        participant_id="p",
+        programme_id=programme_id,
+        referral_id="r-1",
+        municipality="1380",
+        reason=reason,
+        exited_on=on,
+    )
+
+
+def test_an_exit_withdraws_an_offer_answered_or_not() -> None:
+    for status in (PlacementStatus.OFFERED, PlacementStatus.ACCEPTED):
+        result = withdraw_on_exit(_placement(status), _exit(ExitReason.WITHDRAWN))
+        assert result is not None
+        assert (result.placement.status, result.change, result.ended) == (
+            PlacementStatus.DECLINED,
+            "withdrawn",
+            None,
+        )
+
+
+def test_an_exit_during_a_placement_ends_it_with_the_programme_and_a_matching_reason() -> None:
+    started = _placement(PlacementStatus.STARTED, start_date=DAY)
+    result = withdraw_on_exit(started, _exit(ExitReason.FOUND_WORK, DAY + timedelta(days=30)))
+    assert result is not None and result.ended is not None
+    assert result.ended.reason is EndReason.MOVED_TO_WORK
+    assert result.ended.exits_programme is True
+    assert result.ended.end_date == DAY + timedelta(days=30)
+    assert result.placement.status is PlacementStatus.ENDED
+    # Support continues after a move to work, as after any placement that ends in work.
+    assert len(support_check_ins(result.ended)) == 3
+    # Death or an erroneous registration tells the partner nothing more than that it ended.
+    paused = replace(started, status=PlacementStatus.PAUSED)
+    for reason in (ExitReason.DECEASED, ExitReason.ERRONEOUS_REGISTRATION, ExitReason.UNAVAILABLE):
+        other = withdraw_on_exit(paused, _exit(reason))
+        assert other is not None and other.ended is not None
+        assert other.ended.reason is EndReason.OTHER
+
+
+def test_an_exit_dated_before_the_start_ends_the_placement_the_day_it_began() -> None:
+    started = _placement(PlacementStatus.STARTED, start_date=DAY)
+    result = withdraw_on_exit(started, _exit(ExitReason.NO_CONTACT, DAY - timedelta(days=5)))
+    assert result is not None and result.ended is not None
+    assert result.ended.end_date == DAY
+    assert result.ended.reason is EndReason.DROPPED_OUT
+
+
+def test_an_exit_leaves_other_programmes_and_finished_placements_alone() -> None:
+    assert withdraw_on_exit(_placement(), _exit(ExitReason.WITHDRAWN, programme_id="other")) is None
+    for status in (PlacementStatus.DECLINED, PlacementStatus.ENDED):
+        assert withdraw_on_exit(_placement(status), _exit(ExitReason.WITHDRAWN)) is None
+
+
+def test_a_person_leaves_the_queue_wherever_they_stand_in_it() -> None:
+    programme_book = book()
+    programme_book.waiting_total = 40  # most of the queue was not loaded
+    far_back = entry("p-far")
+    programme_book.withdraw(far_back)
+    assert programme_book.removed_from_queue == [far_back]
+    assert programme_book.waiting_total == 39
+    near = entry("p-near")
+    programme_book.enqueue(near)
+    programme_book.withdraw(near)
+    assert programme_book.waiting == []
+    assert programme_book.waiting_total == 39

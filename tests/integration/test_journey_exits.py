@@ -1,0 +1,272 @@
+"""Exits at any point of the journey, against the real broker and database: intake closes the
+enrolment and says so, placement frees what the person held, outcomes closes the journey (and an
+erroneous registration leaves every figure)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from scripts.harness import wait_settled
+from services.intake.personnummer import format_with_check
+from shared.contracts import topics
+from shared.contracts.intake import ParticipationExited
+from shared.contracts.municipal import ParticipationExitRecorded
+from shared.contracts.partner import PlacementChangeReported
+from shared.contracts.vocabulary import ExitReason, PlacementAction
+from shared.persistence import mongo_client
+from shared.settings import Settings
+from tests.integration.test_placement_service import (
+    CHANGED,
+    ENDED,
+    OFFERED,
+    PARTNER,
+    PARTNER_VIEW,
+    PROGRAMME,
+    _offers_by_participant,
+    _setup,
+    _step,
+    enrolled,
+)
+from tests.support import event, events_on, outcomes_store, publish, running
+from tests.unit.factories import (
+    participant_enrolled,
+    placement_ended,
+    placement_started,
+    programme,
+    referral,
+)
+
+PNR = format_with_check(date(1979, 11, 3), 518)
+EXITED = "insats.participation.exited.v1"
+
+
+def _exit_request(
+    request_id: str,
+    reason: ExitReason,
+    on: date,
+    *,
+    programme_id: str = "halmstad-150",
+    municipality: str = "1380",
+) -> ParticipationExitRecorded:
+    return ParticipationExitRecorded(
+        request_id=request_id,
+        personnummer=PNR,
+        municipality=municipality,
+        programme_id=programme_id,
+        reason=reason,
+        exited_on=on,
+        recorded_by="Viva, handläggare",
+    )
+
+
+async def _answers(settings: Settings, kommunkod: str = "1380") -> dict[str, str]:
+    """The refusal codes a municipality was answered, by the id of the input refused."""
+    return {
+        answer["data"]["input_id"]: answer["data"]["reason"]
+        for answer in await events_on(
+            settings, topics.municipality_events_topic(kommunkod), "insats.input.rejected.v1"
+        )
+    }
+
+
+async def test_an_exit_while_waiting_closes_the_enrolment_and_never_names_a_sickness(
+    env: dict[str, str], settings: Settings
+) -> None:
+    sick = event(_exit_request("x-1", ExitReason.LONG_TERM_SICK, date(2026, 4, 1)))
+    again = event(_exit_request("x-2", ExitReason.WITHDRAWN, date(2026, 4, 2)))
+    too_early = event(_exit_request("x-3", ExitReason.WITHDRAWN, date(2026, 3, 1)))
+    other_programme = event(
+        _exit_request("x-4", ExitReason.WITHDRAWN, date(2026, 4, 1), programme_id="kalmar")
+    )
+    from_elsewhere = event(
+        _exit_request("x-5", ExitReason.WITHDRAWN, date(2026, 4, 1), municipality="0880"),
+        "0880",
+    )
+    async with running("intake", env):
+        await publish(settings, event(programme()))
+        await wait_settled(settings, services=["intake"])
+        await publish(settings, event(referral(personnummer=PNR)))
+        await wait_settled(settings, services=["intake"])
+        # Dated before the referral (2 March): refused, and the enrolment stays open.
+        await publish(settings, too_early)
+        await wait_settled(settings, services=["intake"])
+        for request in (sick, again, other_programme, from_elsewhere):
+            await publish(settings, request)
+            await wait_settled(settings, services=["intake"])
+    [exited] = await events_on(settings, topics.INTAKE_EVENTS, EXITED)
+    [enrolment] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert exited["data"] == {
+        "participant_id": enrolment["data"]["participant_id"],
+        "programme_id": "halmstad-150",
+        "referral_id": "1380-1",
+        "municipality": "1380",
+        "reason": "ej_tillganglig",
+        "exited_on": "2026-04-01",
+    }
+    answers = await _answers(settings)
+    assert answers == {
+        str(too_early.id): "EXIT_DATE_OUT_OF_RANGE",
+        str(again.id): "NOT_ENROLLED",
+        str(other_programme.id): "NOT_ENROLLED",
+    }
+    # Another municipality gets the answer an unknown person gets.
+    assert set((await _answers(settings, "0880")).values()) == {"UNKNOWN_PARTICIPANT"}
+    # The resident's municipality sees the exit, without the health fact; intake alone keeps it.
+    views = [
+        e["data"]
+        for e in await events_on(settings, topics.municipality_events_topic("1380"))
+        if e["data"].get("source_type") == EXITED
+    ]
+    assert [v["facts"]["reason"] for v in views] == ["ej_tillganglig"]
+    client = mongo_client(settings)
+    try:
+        db = client[settings.database_name("intake")]
+        [participant] = await db["participants"].find({}).to_list()
+    finally:
+        await client.close()
+    [stored] = participant["enrolments"]
+    assert (stored["exited_on"], stored["exit_reason"]) == ("2026-04-01", "langvarigt_sjuk")
+    for topic in (topics.INTAKE_EVENTS, topics.PLACEMENT_EVENTS):
+        assert all("langvarigt" not in str(e) for e in await events_on(settings, topic))
+
+
+def _exited(pid: str, reason: ExitReason, on: date) -> ParticipationExited:
+    return ParticipationExited(
+        participant_id=pid,
+        programme_id=PROGRAMME,
+        referral_id=f"r-{pid}",
+        municipality="1384",
+        reason=reason,
+        exited_on=on,
+    )
+
+
+async def test_a_person_who_leaves_while_waiting_is_never_offered_a_place(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=1)
+        await _step(settings, enrolled("p-placed", referred=date(2026, 1, 2)))
+        await _step(settings, enrolled("p-leaves", referred=date(2026, 1, 3)))
+        await _step(settings, enrolled("p-next", referred=date(2026, 1, 4)))
+        await _step(settings, _exited("p-leaves", ExitReason.FOUND_WORK, date(2026, 2, 1)))
+        [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        await _step(
+            settings,
+            PlacementChangeReported(
+                placement_id=offer["data"]["placement_id"],
+                participant_id="p-placed",
+                action=PlacementAction.DECLINE,
+                on=date(2026, 2, 10),
+            ),
+        )
+    offers = await _offers_by_participant(settings)
+    assert set(offers) == {"p-placed", "p-next"}  # the place skipped the one who had left
+    client = mongo_client(settings)
+    try:
+        waiting = await client[settings.database_name("placement")]["waiting"].find({}).to_list()
+    finally:
+        await client.close()
+    assert {doc["participant_id"] for doc in waiting} == {"p-placed"}  # waits for another place
+
+
+async def test_an_exit_withdraws_an_offer_and_ends_a_placement_and_their_places_go_on(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async with running("placement", env):
+        await _setup(settings, capacity=2)
+        await _step(settings, enrolled("p-offered", referred=date(2026, 1, 2)))
+        await _step(settings, enrolled("p-working", referred=date(2026, 1, 3)))
+        await _step(settings, enrolled("p-next", referred=date(2026, 1, 4)))
+        await _step(settings, enrolled("p-last", referred=date(2026, 1, 5)))
+        offers = await _offers_by_participant(settings)
+        working = offers["p-working"]
+        for action, on in ((PlacementAction.ACCEPT, 8), (PlacementAction.START, 12)):
+            await _step(
+                settings,
+                PlacementChangeReported(
+                    placement_id=working["placement_id"],
+                    participant_id="p-working",
+                    action=action,
+                    on=date(2026, 1, on),
+                ),
+            )
+        await _step(settings, _exited("p-offered", ExitReason.WITHDRAWN, date(2026, 2, 2)))
+        await _step(settings, _exited("p-working", ExitReason.MOVED_AWAY, date(2026, 3, 2)))
+    changes = {
+        e["data"]["participant_id"]: (e["data"]["change"], e["data"]["status"])
+        for e in await events_on(settings, topics.PLACEMENT_EVENTS, CHANGED)
+    }
+    assert changes["p-offered"] == ("withdrawn", "avbojd")
+    [ended] = await events_on(settings, topics.PLACEMENT_EVENTS, ENDED)
+    assert ended["data"]["participant_id"] == "p-working"
+    assert (ended["data"]["reason"], ended["data"]["end_date"]) == ("flyttat", "2026-03-02")
+    assert ended["data"]["exits_programme"] is True
+    offers = await _offers_by_participant(settings)
+    assert set(offers) == {"p-offered", "p-working", "p-next", "p-last"}
+    assert offers["p-next"]["offered_on"] == "2026-02-02"  # the withdrawn offer's place
+    assert offers["p-last"]["offered_on"] == "2026-03-02"  # the ended placement's place
+    # The partner's roster says both places were given up.
+    roster = [
+        e["data"]
+        for e in await events_on(settings, topics.partner_placements_topic(PARTNER), PARTNER_VIEW)
+    ]
+    last: dict[str, Any] = {}
+    for view in roster:
+        last[view["placement_id"]] = view
+    assert last[offers["p-offered"]["placement_id"]]["status"] == "avbojd"
+    assert last[working["placement_id"]]["status"] == "avslutad"
+    assert last[working["placement_id"]]["end_date"] == "2026-03-02"
+
+
+async def test_outcomes_closes_the_journey_and_an_erroneous_registration_leaves_every_figure(
+    env: dict[str, str], settings: Settings
+) -> None:
+    def left(pid: str, reason: ExitReason) -> ParticipationExited:
+        return ParticipationExited(
+            participant_id=pid,
+            programme_id="halmstad-150",
+            referral_id=f"r-{pid}",
+            municipality="1380",
+            reason=reason,
+            exited_on=date(2026, 5, 4),
+        )
+
+    people = ["p-waited", "p-died", "p-wrong", "p-placed"]
+    async with running("outcomes", env):
+        await publish(
+            settings,
+            event(programme()),
+            *(event(participant_enrolled(pid)) for pid in people),
+            event(placement_started("p-placed", start_date=date(2026, 3, 16))),
+            # The exit arrives before the end of the placement it caused: the order must not
+            # matter.
+            event(left("p-placed", ExitReason.DECEASED)),
+            event(left("p-waited", ExitReason.NO_CONTACT)),
+            event(left("p-died", ExitReason.DECEASED)),
+            event(left("p-wrong", ExitReason.ERRONEOUS_REGISTRATION)),
+        )
+        await wait_settled(settings, services=["outcomes"])
+        await publish(
+            settings,
+            event(
+                placement_ended(
+                    "p-placed",
+                    start_date=date(2026, 3, 16),
+                    end_date=date(2026, 5, 4),
+                    exits_programme=True,
+                )
+            ),
+        )
+        await wait_settled(settings, services=["outcomes"])
+    async with outcomes_store(settings) as store:
+        journeys = {j.participant_id: j for j in await store.journeys_of("halmstad-150")}
+        follow_ups = await store.follow_ups_of("halmstad-150")
+    assert set(journeys) == {"p-waited", "p-died", "p-placed"}  # no trace of p-wrong in figures
+    assert journeys["p-waited"].exited and journeys["p-waited"].exit_date == date(2026, 5, 4)
+    assert journeys["p-waited"].first_placement is None
+    assert journeys["p-waited"].exit_reason is ExitReason.NO_CONTACT
+    assert journeys["p-placed"].exit_reason is ExitReason.DECEASED
+    # Only the one who left without contact is followed up; no one follows up the dead.
+    assert {f.participant_id for f in follow_ups} == {"p-waited"}
