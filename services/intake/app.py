@@ -12,8 +12,10 @@ from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
     ConsentChanged,
+    IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ProtectedIdentityChanged,
     ReferralRejected,
@@ -24,10 +26,12 @@ from shared.contracts.municipal import (
     AllocationRoundRequested,
     ConsentRecorded,
     ErasureRequested,
+    IdentityLinkRecorded,
     ParticipationExitRecorded,
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
+    ResidenceChangeRecorded,
 )
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
@@ -78,6 +82,8 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
                     ErasureRequested.TYPE,
                     ProtectedIdentityRecorded.TYPE,
                     ParticipationExitRecorded.TYPE,
+                    IdentityLinkRecorded.TYPE,
+                    ResidenceChangeRecorded.TYPE,
                 }
             ),
             handler=handlers.on_inbound,
@@ -122,6 +128,8 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         ProtectedIdentityChanged,
         ParticipantErased,
         ParticipationExited,
+        IdentityLinked,
+        ParticipantMoved,
         SpecialCategoriesRecorded,
         ResidentEvent,
         InputRejected,

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
-from shared.contracts.intake import ParticipantEnrolled, ParticipationExited
+from shared.contracts.intake import ParticipantEnrolled, ParticipantMoved, ParticipationExited
 from shared.contracts.municipal import (
     ParticipationExitRecorded,
     ProgrammeDefined,
     ReferralReceived,
+    ResidenceChangeRecorded,
 )
 from shared.contracts.vocabulary import (
     SPECIAL_CATEGORY_GROUPS,
@@ -123,10 +124,13 @@ def decide(
     known_municipalities: Collection[str],
     enrolled_programmes: Collection[str],
     received_on: date,
+    participation: int = 1,
 ) -> Decision:
     """Enrol, or say which rule failed. Rules are checked in a fixed order, so the reason given is
     the first that fails, and the same referral always gets the same answer. Age is reckoned on
-    `received_on`, the day intake received the referral, not on the sender's referral date."""
+    `received_on`, the day intake received the referral, not on the sender's referral date.
+    `enrolled_programmes` are those the person has an open enrolment in; a person who left a
+    programme may return to it, as its `participation`-th enrolment."""
     if referral.municipality not in known_municipalities:
         return Rejection(
             RejectionReason.UNKNOWN_MUNICIPALITY,
@@ -146,9 +150,9 @@ def decide(
     if programme.programme_id in enrolled_programmes:
         return Rejection(
             RejectionReason.ALREADY_ENROLLED,
-            "participant.once_per_programme",
-            "The person is already enrolled in this programme.",
-            "Personen är redan inskriven i programmet.",
+            "participant.one_open_enrolment_per_programme",
+            "The person is already enrolled in this programme and has not left it.",
+            "Personen är redan inskriven i programmet och har inte avslutats.",
         )
     age = person.age_on(received_on)
     ordinary, special = split_special_categories(_with_income_support(referral))
@@ -166,6 +170,7 @@ def decide(
             referral_date=referral.referral_date,
             consents=list(dict.fromkeys(referral.consents)),
             preferences=referral.preferences,
+            participation=participation,
         ),
         person=person,
         special_categories=special,
@@ -237,21 +242,34 @@ class OpenEnrolment:
     referral_id: str
     municipality: str
     referral_date: date
+    participation: int = 1
+
+
+def participations(enrolments: Iterable[Mapping[str, Any]], programme_id: str) -> int:
+    """How many times the person has been enrolled in the programme, open or exited."""
+    return sum(1 for stored in enrolments if stored.get("programme_id") == programme_id)
+
+
+def open_enrolments(enrolments: Iterable[Mapping[str, Any]]) -> list[OpenEnrolment]:
+    """The person's enrolments not yet exited, from intake's stored enrolments."""
+    return [
+        OpenEnrolment(
+            programme_id=str(stored["programme_id"]),
+            referral_id=str(stored["referral_id"]),
+            municipality=str(stored["municipality"]),
+            referral_date=date.fromisoformat(stored["referral_date"]),
+            participation=int(stored.get("participation", 1)),
+        )
+        for stored in enrolments
+        if not stored.get("exited_on")
+    ]
 
 
 def open_enrolment(
     enrolments: Iterable[Mapping[str, Any]], programme_id: str
 ) -> OpenEnrolment | None:
-    """The person's open enrolment in the programme, if any, from intake's stored enrolments."""
-    for stored in enrolments:
-        if stored.get("programme_id") == programme_id and not stored.get("exited_on"):
-            return OpenEnrolment(
-                programme_id=programme_id,
-                referral_id=str(stored["referral_id"]),
-                municipality=str(stored["municipality"]),
-                referral_date=date.fromisoformat(stored["referral_date"]),
-            )
-    return None
+    """The person's open enrolment in the programme, if any."""
+    return next((e for e in open_enrolments(enrolments) if e.programme_id == programme_id), None)
 
 
 @dataclass(frozen=True)
@@ -304,4 +322,68 @@ def exited(
         municipality=enrolment.municipality,
         reason=published_exit_reason(request.reason),
         exited_on=request.exited_on,
+        participation=enrolment.participation,
+    )
+
+
+# --- moves ------------------------------------------------------------------------------------
+
+
+def move_refusal(
+    enrolments: Sequence[OpenEnrolment],
+    request: ResidenceChangeRecorded,
+    known_municipalities: Collection[str],
+    received_on: date,
+) -> ExitRefusal | None:
+    """Why a move cannot be applied, or None: it is of someone enrolled, to a municipality that
+    exists, and has happened (at the latest the day after intake received it)."""
+    if not enrolments:
+        return ExitRefusal(
+            InputRefusal.NOT_ENROLLED,
+            "The person has no open enrolment to move.",
+            "Personen har ingen pågående inskrivning att flytta.",
+        )
+    if request.to_municipality not in known_municipalities:
+        return ExitRefusal(
+            InputRefusal.UNKNOWN_MUNICIPALITY,
+            f"Unknown municipality code {request.to_municipality}.",
+            f"Okänd kommunkod {request.to_municipality}.",
+        )
+    if request.moved_on > received_on + timedelta(days=1):
+        return ExitRefusal(
+            InputRefusal.MOVE_DATE_OUT_OF_RANGE,
+            "The move is dated more than a day after it was received.",
+            "Flytten är daterad mer än en dag efter att den togs emot.",
+        )
+    return None
+
+
+def moved(
+    enrolment: OpenEnrolment,
+    participant_id: str,
+    request: ResidenceChangeRecorded,
+    programme: ProgrammeDefined | None,
+) -> ParticipantMoved | ParticipationExited | None:
+    """What a move does to one open enrolment: it follows the person where the programme covers
+    the new municipality, and ends (as an exit for moving away, on the last day before the move)
+    where it does not; nothing for a "move" within the same municipality."""
+    if enrolment.municipality == request.to_municipality:
+        return None
+    if programme is not None and request.to_municipality in programme.municipalities:
+        return ParticipantMoved(
+            participant_id=participant_id,
+            programme_id=enrolment.programme_id,
+            participation=enrolment.participation,
+            from_municipality=enrolment.municipality,
+            to_municipality=request.to_municipality,
+            moved_on=request.moved_on,
+        )
+    return ParticipationExited(
+        participant_id=participant_id,
+        programme_id=enrolment.programme_id,
+        referral_id=enrolment.referral_id,
+        municipality=enrolment.municipality,
+        reason=ExitReason.MOVED_AWAY,
+        exited_on=max(enrolment.referral_date, request.moved_on - timedelta(days=1)),
+        participation=enrolment.participation,
     )

@@ -7,7 +7,9 @@ in the identity store with the person's own key.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,11 +20,15 @@ from services.intake import domain
 from services.intake.identity import IdentityRecord, IdentityVault
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from services.intake.store import IntakeStore
+from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
     ConsentChanged,
+    IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
+    ParticipationExited,
     ProtectedIdentityChanged,
     ReferralRejected,
     ReferralRejectedV2,
@@ -32,13 +38,16 @@ from shared.contracts.intake import (
 from shared.contracts.municipal import (
     ConsentRecorded,
     ErasureRequested,
+    IdentityLinkRecorded,
     ParticipationExitRecorded,
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
+    ResidenceChangeRecorded,
 )
 from shared.contracts.placement import PlacementEnded
 from shared.contracts.registry import UnreadableEvent
+from shared.contracts.scoped import resident_view
 from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
     ErasureReason,
@@ -137,6 +146,10 @@ class IntakeHandlers:
                 await self._protection(item, ctx)
             elif isinstance(item.event.data, ParticipationExitRecorded):
                 await self._exit(item, ctx)
+            elif isinstance(item.event.data, IdentityLinkRecorded):
+                await self._link(item, ctx)
+            elif isinstance(item.event.data, ResidenceChangeRecorded):
+                await self._move(item, ctx)
         await self._referrals(pending, ctx)
 
     async def on_activity(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
@@ -176,14 +189,20 @@ class IntakeHandlers:
             for index, person in enumerate(people)
             if isinstance(person, Personnummer)
         }
+        # A personnummer linked to a samordningsnummer names the participant the other named.
+        links = await self.store.linked(pseudonyms.values(), ctx.session)
+        pseudonyms = {index: links.get(p, p) for index, p in pseudonyms.items()}
         programmes = await self.store.load_programmes(
             (referral.programme_id for referral in referrals), ctx.session
         )
         known = await self.store.participants_by_id(pseudonyms.values(), ctx.session)
+        # Only an open enrolment stands in the way of another: a person who left may return.
         enrolled = {
-            pid: {e["programme_id"] for e in doc.get("enrolments", [])}
+            pid: {e["programme_id"] for e in doc.get("enrolments", []) if not e.get("exited_on")}
             for pid, doc in known.items()
         }
+        earlier = {pid: doc.get("enrolments", []) for pid, doc in known.items()}
+        returning: Counter[tuple[str, str]] = Counter()
         # Protection is sticky: only insats.protected-identity.recorded.v1 ends it, never a
         # later referral that leaves the flag out (a case system that does not know of it).
         protected_before = {pid for pid, doc in known.items() if doc.get("protected_identity")}
@@ -197,14 +216,18 @@ class IntakeHandlers:
             if isinstance(person, domain.Rejection):
                 decision: domain.Decision = person
             else:
+                pid = pseudonyms[index]
                 decision = domain.decide(
                     referral,
                     person,
-                    pseudonyms[index],
+                    pid,
                     programmes.get(referral.programme_id),
                     self.municipalities,
-                    enrolled.get(pseudonyms[index], set()),
+                    enrolled.get(pid, set()),
                     received[index],
+                    participation=domain.participations(earlier.get(pid, []), referral.programme_id)
+                    + returning[(pid, referral.programme_id)]
+                    + 1,
                 )
             record = {
                 # One decision per delivery that was decided: a referral sent again (even the very
@@ -235,6 +258,7 @@ class IntakeHandlers:
             if is_protected:
                 participant = participant.model_copy(update={"protected_identity": True})
             enrolled.setdefault(pid, set()).add(participant.programme_id)
+            returning[(pid, participant.programme_id)] += 1
             enrolments.append((participant, is_protected))
             if is_protected:
                 protected.add(pid)
@@ -254,6 +278,7 @@ class IntakeHandlers:
                             participant_id=pid,
                             programme_id=participant.programme_id,
                             target_groups=list(decision.special_categories),
+                            participation=participant.participation,
                         ),
                         source=SOURCE,
                         municipality=referral.municipality,
@@ -441,6 +466,147 @@ class IntakeHandlers:
         )
         item.log.info("participation exited", programme=request.programme_id)
 
+    # --- moves -------------------------------------------------------------------------------
+
+    async def _move(self, item: Received, ctx: HandlerContext) -> None:
+        """Each open enrolment follows the person to the new municipality where its programme
+        covers it, and ends where it does not. The new municipality's stream carries the move
+        (and the person from then on); the old one's stream is told as well."""
+        request: ResidenceChangeRecorded = item.event.data
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
+        )
+        if pid is None:
+            return
+        known = await self.store.participants_by_id([pid], ctx.session)
+        enrolments = domain.open_enrolments(known[pid].get("enrolments", []))
+        refusal = domain.move_refusal(
+            enrolments, request, self.municipalities, self.received_on(item, ctx)
+        )
+        if refusal is not None:
+            ctx.reject(item, refusal.code.value, refusal.message, message_sv=refusal.message_sv)
+            return
+        programmes = await self.store.load_programmes(
+            {e.programme_id for e in enrolments}, ctx.session
+        )
+        for enrolment in enrolments:
+            result = domain.moved(enrolment, pid, request, programmes.get(enrolment.programme_id))
+            if isinstance(result, ParticipantMoved):
+                await self.store.update_open_enrolment(
+                    pid,
+                    enrolment.programme_id,
+                    {
+                        "municipality": result.to_municipality,
+                        "moved_on": request.moved_on.isoformat(),
+                    },
+                    ctx.session,
+                )
+                envelope = new_event(
+                    result, source=SOURCE, municipality=result.to_municipality, cause=item.event
+                )
+                ctx.emit(envelope)
+                view = resident_view(envelope)
+                assert view is not None
+                ctx.emit(
+                    new_event(
+                        view.model_copy(update={"municipality": result.from_municipality}),
+                        source=SOURCE,
+                        municipality=result.from_municipality,
+                        cause=item.event,
+                        discriminator=f"moved-from/{enrolment.programme_id}",
+                    ),
+                    topics.municipality_events_topic(result.from_municipality),
+                )
+            elif isinstance(result, ParticipationExited):
+                await self.store.close_enrolment(
+                    pid,
+                    enrolment.programme_id,
+                    {
+                        "exited_on": result.exited_on.isoformat(),
+                        "exit_reason": result.reason.value,
+                        "exit_request_id": request.request_id,
+                        "exited_by": request.recorded_by,
+                    },
+                    ctx.session,
+                )
+                ctx.emit(
+                    new_event(
+                        result, source=SOURCE, municipality=result.municipality, cause=item.event
+                    )
+                )
+        item.log.info("residence change recorded", to=request.to_municipality)
+
+    # --- samordningsnummer to personnummer ---------------------------------------------------
+
+    async def _link(self, item: Received, ctx: HandlerContext) -> None:
+        """From now on the personnummer names the participant the samordningsnummer named: the
+        participant id stays, so nothing downstream changes; the sealed identity carries the
+        personnummer. Audited, and answered with insats.identity.linked.v1."""
+        request: IdentityLinkRecorded = item.event.data
+        on = self.received_on(item, ctx)
+        try:
+            coordination, person = (
+                parse(request.samordningsnummer, on),
+                parse(request.personnummer, on),
+            )
+        except InvalidPersonnummer as problem:
+            ctx.reject(
+                item,
+                RejectionReason.INVALID_PERSONNUMMER.value,
+                f"Invalid personnummer: {problem.message}.",
+                message_sv=f"Ogiltigt personnummer: {problem.message_sv}.",
+            )
+            return
+        if not coordination.coordination or person.coordination:
+            ctx.reject(
+                item,
+                RejectionReason.INVALID_PERSONNUMMER.value,
+                "A link goes from a samordningsnummer to a personnummer.",
+                message_sv="En koppling går från ett samordningsnummer till ett personnummer.",
+            )
+            return
+        pid = await self._participant_of_sender(
+            item, request.municipality, request.samordningsnummer, None, ctx
+        )
+        if pid is None:
+            return
+        alias = self.pseudonym(person)
+        taken = await self.store.participants_by_id([alias], ctx.session)
+        linked = await self.store.linked([alias], ctx.session)
+        if alias in taken or linked.get(alias, pid) != pid:
+            ctx.reject(
+                item,
+                InputRefusal.IDENTITY_IN_USE.value,
+                "The personnummer already names another participant.",
+                message_sv="Personnumret anger redan en annan deltagare.",
+            )
+            return
+        await self.store.link_identity(alias, pid, ctx.now, ctx.session)
+        identity = await self.store.read_identity(self.vault, pid, ctx.session)
+        if identity is not None:
+            renumbered = replace(identity, personnummer=person.normalised)
+            await self._seal({pid: renumbered}, set(), {pid}, ctx)
+        await self.store.write_audit(
+            {
+                "at": ctx.now,
+                "action": "link_identity",
+                "actor": request.recorded_by,
+                "participant_id": pid,
+                "request_id": request.request_id,
+                "municipality": _answered(item),
+            },
+            ctx.session,
+        )
+        ctx.emit(
+            new_event(
+                IdentityLinked(participant_id=pid, request_id=request.request_id, linked_on=on),
+                source=SOURCE,
+                municipality=_answered(item),
+                cause=item.event,
+            )
+        )
+        item.log.info("samordningsnummer linked to a personnummer")
+
     # --- erasure -----------------------------------------------------------------------------
 
     async def _erasure(self, item: Received, ctx: HandlerContext) -> None:
@@ -543,6 +709,8 @@ class IntakeHandlers:
         if personnummer is not None:
             try:
                 participant_id = self.pseudonym(parse(personnummer, self.received_on(item, ctx)))
+                links = await self.store.linked([participant_id], ctx.session)
+                participant_id = links.get(participant_id, participant_id)
             except InvalidPersonnummer as problem:
                 ctx.reject(
                     item,

@@ -5,6 +5,8 @@
   that identifies the person directly.
 - identities: each person's identity record, sealed with that person's key (identity.py).
 - person_keys: the person keys, wrapped by the master key. Deleting one is crypto-shredding.
+- identity_links: the pseudonym of a personnummer given to someone known by a samordningsnummer,
+  and the participant it names (the samordningsnummer's pseudonym).
 - referrals: the decision on every referral, for the municipal system's questions and counts.
 - audit: who read or exported identity data, and why; and every erasure.
 """
@@ -30,6 +32,7 @@ class IntakeStore:
         self.participants = db.collection("participants")
         self.identities = db.collection("identities")
         self.person_keys = db.collection("person_keys")
+        self.identity_links = db.collection("identity_links")
         self.referrals = db.collection("referrals")
         self.audit = db.collection("audit")
 
@@ -39,6 +42,7 @@ class IntakeStore:
         await self.participants.create_index([("last_event_at", ASCENDING)])
         await self.audit.create_index([("participant_id", ASCENDING)])
         await self.audit.create_index([("at", ASCENDING)])
+        await self.identity_links.create_index([("participant_id", ASCENDING)])
 
     # --- programmes --------------------------------------------------------------------------
 
@@ -81,6 +85,27 @@ class IntakeStore:
         ).to_list()
         return {doc["_id"]: doc for doc in found}
 
+    async def linked(self, pseudonyms: Iterable[str], session: Any) -> dict[str, str]:
+        """The participant each of these pseudonyms names, where one is a linked number."""
+        ids = list(set(pseudonyms))
+        if not ids:
+            return {}
+        found = await self.identity_links.find({"_id": {"$in": ids}}, session=session).to_list()
+        return {doc["_id"]: doc["participant_id"] for doc in found}
+
+    async def link_identity(
+        self, pseudonym: str, participant_id: str, now: datetime, session: Any
+    ) -> None:
+        await self.identity_links.update_one(
+            {"_id": pseudonym},
+            {"$set": {"participant_id": participant_id, "linked_at": now}},
+            upsert=True,
+            session=session,
+        )
+        await self.participants.update_one(
+            {"_id": participant_id}, {"$set": {"last_event_at": now}}, session=session
+        )
+
     async def record_referrals(
         self,
         enrolments: list[tuple[ParticipantEnrolled, bool]],
@@ -110,6 +135,7 @@ class IntakeStore:
                     "referral_id": enrolled.referral_id,
                     "municipality": enrolled.municipality,
                     "referral_date": enrolled.referral_date.isoformat(),
+                    "participation": enrolled.participation,
                 }
             )
             for purpose in enrolled.consents:
@@ -167,8 +193,15 @@ class IntakeStore:
         self, participant_id: str, programme_id: str, exit: dict[str, Any], session: Any
     ) -> bool:
         """Mark the person's open enrolment in the programme as exited; False if there was none
-        (never enrolled, already exited, or erased). The list is rewritten whole: a positional
-        update would be shorter but is not something every server speaks alike."""
+        (never enrolled, already exited, or erased)."""
+        return await self.update_open_enrolment(participant_id, programme_id, exit, session)
+
+    async def update_open_enrolment(
+        self, participant_id: str, programme_id: str, changes: dict[str, Any], session: Any
+    ) -> bool:
+        """Change the person's open enrolment in the programme; False if there is none. The list
+        is rewritten whole: a positional update would be shorter but is not something every
+        server speaks alike."""
         doc = await self.participants.find_one(
             {"_id": participant_id}, {"enrolments": 1}, session=session
         )
@@ -177,7 +210,7 @@ class IntakeStore:
         enrolments = list(doc.get("enrolments", []))
         for index, enrolment in enumerate(enrolments):
             if enrolment.get("programme_id") == programme_id and not enrolment.get("exited_on"):
-                enrolments[index] = {**enrolment, **exit}
+                enrolments[index] = {**enrolment, **changes}
                 await self.participants.update_one(
                     {"_id": participant_id}, {"$set": {"enrolments": enrolments}}, session=session
                 )
@@ -252,10 +285,10 @@ class IntakeStore:
             await self.identities.bulk_write(identity_ops, session=session)
 
     async def read_identity(
-        self, vault: IdentityVault, participant_id: str
+        self, vault: IdentityVault, participant_id: str, session: Any = None
     ) -> IdentityRecord | None:
-        key = await self.person_keys.find_one({"_id": participant_id})
-        sealed = await self.identities.find_one({"_id": participant_id})
+        key = await self.person_keys.find_one({"_id": participant_id}, session=session)
+        sealed = await self.identities.find_one({"_id": participant_id}, session=session)
         if key is None or sealed is None:
             return None
         person_key = vault.unwrap(bytes(key["wrapped"]), participant_id)
@@ -274,6 +307,7 @@ class IntakeStore:
         await self.person_keys.delete_one({"_id": participant_id}, session=session)
         await self.identities.delete_one({"_id": participant_id}, session=session)
         await self.participants.delete_one({"_id": participant_id}, session=session)
+        await self.identity_links.delete_many({"participant_id": participant_id}, session=session)
         decisions = await self.referrals.find(
             {"participant_id": participant_id}, session=session
         ).to_list()

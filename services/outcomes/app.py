@@ -19,6 +19,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
@@ -69,6 +70,7 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
                     ConsentChanged.TYPE,
                     ParticipantErased.TYPE,
                     ParticipationExited.TYPE,
+                    ParticipantMoved.TYPE,
                 }
             ),
             handler=handlers.on_intake,

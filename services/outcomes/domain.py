@@ -77,6 +77,8 @@ class Journey:
     programme_id: str
     participant_id: str
     enrolled: bool
+    # A person who left and was referred again has a journey per enrolment: 1, 2, ...
+    participation: int = 1
     municipality: str | None = None
     gender: Gender | None = None
     age_at_referral: int | None = None
@@ -92,6 +94,22 @@ class Journey:
     exit_end_reason: EndReason | None = None
     placements: tuple[Placement, ...] = ()
     outcomes: Mapping[FollowUpPoint, Outcome] = field(default_factory=dict)
+    # Moves between municipalities of the programme: (first day in the new one, from, to), in
+    # date order. `municipality` is the home municipality after the last of them.
+    moves: tuple[tuple[date, str, str], ...] = ()
+
+    def home_on(self, day: date) -> str | None:
+        """The home municipality on `day`: before a move, the one moved from."""
+        for moved_on, moved_from, _ in self.moves:
+            if day < moved_on:
+                return moved_from
+        return self.municipality
+
+    @property
+    def home_for_figures(self) -> str | None:
+        """Whose figure the journey is in: its home municipality at exit, or today's while it
+        goes on. A person who moved counts where they were when they left."""
+        return self.home_on(self.exit_date) if self.exit_date else self.municipality
 
     @property
     def left_because(self) -> ExitReason | None:
@@ -209,14 +227,23 @@ class FollowUp:
     due_date: date | None
     emitted: bool = False
     answered: bool = False
+    participation: int = 1
 
     @property
     def follow_up_id(self) -> str:
-        return follow_up_id(self.programme_id, self.participant_id, self.point)
+        return follow_up_id(self.programme_id, self.participant_id, self.point, self.participation)
 
 
-def follow_up_id(programme_id: str, participant_id: str, point: FollowUpPoint) -> str:
-    return f"{programme_id}:{participant_id}:{point.value}"
+def participation_key(participant_id: str, participation: int) -> str:
+    """The participant's part of a journey's or follow-up's id: a first enrolment keeps the id
+    it had before returns were possible, so nothing stored or announced earlier changes."""
+    return participant_id if participation == 1 else f"{participant_id}#{participation}"
+
+
+def follow_up_id(
+    programme_id: str, participant_id: str, point: FollowUpPoint, participation: int = 1
+) -> str:
+    return f"{programme_id}:{participation_key(participant_id, participation)}:{point.value}"
 
 
 def falls_due(follow_up: FollowUp, today: date, points: Iterable[FollowUpPoint]) -> bool:

@@ -16,6 +16,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
@@ -116,6 +117,8 @@ class OutcomesHandlers:
             data = item.event.data
             if isinstance(data, ParticipantEnrolled):
                 operations.append(read_model.enrolled_update(data))
+            elif isinstance(data, ParticipantMoved):
+                operations.append(read_model.moved_update(data))
             elif isinstance(data, ParticipationExited):
                 operations.append(read_model.exited_update(data))
                 follow_ups += read_model.follow_ups_on_exit(data)
@@ -167,11 +170,14 @@ class OutcomesHandlers:
         withdrawn = await self.store.contact_withdrawn_among(exited, ctx.session)
         await self.store.withdraw_follow_up_contact(withdrawn, ctx.session)
 
-    async def _answerable(self, batch: Sequence[Received], ctx: HandlerContext) -> list[Received]:
+    async def _answerable(
+        self, batch: Sequence[Received], ctx: HandlerContext
+    ) -> list[tuple[Received, int]]:
         """The follow-up answers their senders may give: a municipality about the residents it
         referred (or, in a programme whose municipalities share case handling, about any of its
         participants), a programme owner about its programmes' participants. Anyone else's is
-        answered exactly as an unknown participant is."""
+        answered exactly as an unknown participant is. Each with the enrolment it answers for:
+        the one it names, or the person's latest in the programme."""
         reports = [item for item in batch if isinstance(item.event.data, OutcomeReported)]
         keys = {(i.event.data.programme_id, i.event.data.participant_id) for i in reports}
         homes = await self.store.journey_municipalities(keys, ctx.session)
@@ -183,7 +189,9 @@ class OutcomesHandlers:
         for item in reports:
             report: OutcomeReported = item.event.data
             assert item.tenant is not None
-            home = homes.get((report.programme_id, report.participant_id))
+            enrolments = homes.get((report.programme_id, report.participant_id), {})
+            participation = report.participation or max(enrolments, default=1)
+            home = enrolments.get(participation)
             if home is None:
                 ctx.reject(
                     item,
@@ -216,13 +224,13 @@ class OutcomesHandlers:
                     message_sv="Svaret anger en annan hemkommun än deltagarens.",
                 )
             else:
-                allowed.append(item)
+                allowed.append((item, participation))
         return allowed
 
     async def on_outcome_reports(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         recorded = []
         live = await self._about_live_participants(batch, ctx)
-        for item in await self._answerable(live, ctx):
+        for item, participation in await self._answerable(live, ctx):
             report = item.event.data
             outcome = OutcomeRecorded(
                 outcome_id=report.report_id,
@@ -238,6 +246,7 @@ class OutcomesHandlers:
                 employment_months=report.employment_months,
                 municipal_labour_market_job=report.municipal_labour_market_job,
                 studies_with_student_aid=report.studies_with_student_aid,
+                participation=participation,
             )
             recorded.append(outcome)
             ctx.emit(
@@ -264,6 +273,7 @@ def follow_up_due_event(follow_up: FollowUp) -> FollowUpDue:
         follow_up=follow_up.point,
         exit_date=follow_up.exit_date,
         due_date=follow_up.due_date,
+        participation=follow_up.participation,
     )
 
 

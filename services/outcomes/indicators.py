@@ -61,7 +61,7 @@ def groups_of(journey: Journey, dimension: Dimension) -> frozenset[str]:
     if dimension is Dimension.PROGRAMME:
         return frozenset({journey.programme_id})
     if dimension is Dimension.MUNICIPALITY:
-        return frozenset({journey.municipality or UNKNOWN_GROUP})
+        return frozenset({journey.home_for_figures or UNKNOWN_GROUP})
     if dimension is Dimension.GENDER:
         return frozenset({journey.gender.value if journey.gender else UNKNOWN_GROUP})
     if dimension is Dimension.TARGET_GROUP:
@@ -140,6 +140,9 @@ class Indicator:
     # Exits this definition leaves out of everything it counts: the person left for one of
     # these reasons (an erroneous registration is in no figure at all; see OutcomesStore).
     excludes: frozenset[ExitReason] = frozenset()
+    # How a person who left and returned counts: once per enrolment ("participation"), as
+    # every result does (each enrolment has its own exit and outcome), or once ("person").
+    counts: Literal["participation", "person"] = "participation"
 
     @property
     def name(self) -> str:
@@ -162,6 +165,7 @@ def indicator(
     dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS,
     excludes: frozenset[ExitReason] = frozenset(),
     definition: str | None = None,
+    counts: Literal["participation", "person"] = "participation",
 ) -> Callable[[Compute], Indicator]:
     """Register a definition. A new version that counts the same way over other people (only its
     exclusions differ) passes the earlier compute with its own `definition` text."""
@@ -180,6 +184,7 @@ def indicator(
             goal=goal,
             dimensions=dimensions,
             excludes=excludes,
+            counts=counts,
         )
         if registered.name in CATALOGUE:
             raise ValueError(f"{registered.name} is already defined; publish a new version")
@@ -505,6 +510,28 @@ def deltagare_mot_plan(journeys: Sequence[Journey], ctx: Context, scope: Scope) 
         denominator=planned,
         value=len(reached) / planned,
     )
+
+
+@indicator(
+    "deltagare_mot_plan",
+    2,
+    title="Deltagare: nådda personer mot planerade",
+    numerator="people enrolled on referrals dated in the period, each counted once however "
+    "many times they left and returned",
+    denominator="the programme's planned participants (for the whole programme only; a group "
+    "shows its count)",
+    unit="count",
+    goal=lambda programme: 1.0 if programme.planned_participants else None,
+    counts="person",
+)
+def deltagare_mot_plan_v2(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> Value:
+    """Version 1 counted enrolments; since a person who left may be referred again, a plan of
+    people reached (Kalmar län: 418) is met by people: a return is the same person."""
+    people = len({j.participant_id for j in _reached(journeys, ctx)})
+    planned = ctx.programme.planned_participants
+    if not scope.whole or not planned:
+        return Value(people=people, numerator=people)
+    return Value(people=people, numerator=people, denominator=planned, value=people / planned)
 
 
 def _place_days(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> tuple[int, int]:

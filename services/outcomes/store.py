@@ -24,9 +24,11 @@ from services.outcomes.domain import (
     Placement,
     follow_up_id,
     follow_up_schedule,
+    participation_key,
 )
 from shared.contracts.intake import (
     ParticipantEnrolled,
+    ParticipantMoved,
     ParticipationExited,
     SpecialCategoriesRecorded,
 )
@@ -65,8 +67,8 @@ def _erasure_mark(participant_id: str) -> str:
     return hashlib.sha256(f"insats-erased/{participant_id}".encode()).hexdigest()
 
 
-def journey_id(programme_id: str, participant_id: str) -> str:
-    return f"{programme_id}:{participant_id}"
+def journey_id(programme_id: str, participant_id: str, participation: int = 1) -> str:
+    return f"{programme_id}:{participation_key(participant_id, participation)}"
 
 
 class OutcomesStore:
@@ -196,7 +198,8 @@ class OutcomesStore:
             for doc in await collection.find(mine, session=session).to_list():
                 extra: dict[str, Any]
                 if collection is self.journeys:
-                    new_id, extra = journey_id(doc["programme_id"], token), {}
+                    new_id = journey_id(doc["programme_id"], token, doc.get("participation", 1))
+                    extra = {}
                 elif collection is self.outcomes:
                     new_id, extra = f"erased-{uuid.uuid4().hex}", {"outcome_id": None}
                 else:
@@ -336,18 +339,28 @@ class OutcomesStore:
 
     async def journey_municipalities(
         self, keys: Iterable[tuple[str, str]], session: Any
-    ) -> dict[tuple[str, str], str]:
-        """The home municipality of each (programme, participant) journey that exists."""
-        ids = sorted({journey_id(programme, participant) for programme, participant in keys})
+    ) -> dict[tuple[str, str], dict[int, str]]:
+        """For each (programme, participant) with journeys: each enrolment's home municipality,
+        by participation."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
         found = await self.journeys.find(
-            {"_id": {"$in": ids}, "enrolled": True},
-            {"programme_id": 1, "participant_id": 1, "municipality": 1},
+            {
+                "programme_id": {"$in": sorted({programme for programme, _ in wanted})},
+                "participant_id": {"$in": sorted({participant for _, participant in wanted})},
+                "enrolled": True,
+            },
+            {"programme_id": 1, "participant_id": 1, "municipality": 1, "participation": 1},
             session=session,
         ).to_list()
-        return {
-            (doc["programme_id"], doc["participant_id"]): doc.get("municipality", "")
-            for doc in found
-        }
+        homes: dict[tuple[str, str], dict[int, str]] = {}
+        for doc in found:
+            key = (doc["programme_id"], doc["participant_id"])
+            if key in wanted:
+                participation = int(doc.get("participation", 1))
+                homes.setdefault(key, {})[participation] = doc.get("municipality", "")
+        return homes
 
 
 # --- updates, one per event ------------------------------------------------------------------
@@ -355,11 +368,12 @@ class OutcomesStore:
 
 def enrolled_update(event: ParticipantEnrolled) -> UpdateOne:
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 "enrolled": True,
                 "municipality": event.municipality,
                 "gender": event.gender.value,
@@ -378,12 +392,34 @@ def special_categories_update(event: SpecialCategoriesRecorded) -> UpdateOne:
     """Kept apart from the enrolment's target groups, so neither overwrites the other whatever
     the order they arrive in."""
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 "special_target_groups": [g.value for g in event.target_groups],
+            }
+        },
+        upsert=True,
+    )
+
+
+def moved_update(event: ParticipantMoved) -> UpdateOne:
+    """The journey's home municipality from the move on; each move kept by its date, so a
+    figure can place the person where they lived on any day."""
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
+        {
+            "$set": {
+                "programme_id": event.programme_id,
+                "participant_id": event.participant_id,
+                "participation": event.participation,
+                "municipality": event.to_municipality,
+                f"moves.{event.moved_on.isoformat()}": {
+                    "from": event.from_municipality,
+                    "to": event.to_municipality,
+                },
             }
         },
         upsert=True,
@@ -393,11 +429,12 @@ def special_categories_update(event: SpecialCategoriesRecorded) -> UpdateOne:
 def placement_started_update(event: PlacementStarted) -> UpdateOne:
     start = event.start_date.isoformat()
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 f"placements.{event.placement_id}.partner_id": event.partner_id,
                 f"placements.{event.placement_id}.activity": event.activity.value,
                 f"placements.{event.placement_id}.start_date": start,
@@ -412,11 +449,12 @@ def exited_update(event: ParticipationExited) -> UpdateOne:
     """An exit the caseworker recorded, at any point of the journey. An erroneous registration
     is kept, marked, so that every figure leaves it out whatever arrives about it later."""
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 "exited": True,
                 "exit_reason": event.reason.value,
                 "erroneous": event.reason is ExitReason.ERRONEOUS_REGISTRATION,
@@ -433,15 +471,24 @@ def follow_ups_on_exit(event: ParticipationExited) -> list[UpdateOne]:
     and stay so if the exit's placement end arrives after."""
     if event.reason not in NO_FOLLOW_UP:
         return _follow_ups(
-            event.programme_id, event.participant_id, event.municipality, event.exited_on
+            event.programme_id,
+            event.participant_id,
+            event.municipality,
+            event.exited_on,
+            event.participation,
         )
     return [
         UpdateOne(
-            {"_id": follow_up_id(event.programme_id, event.participant_id, point)},
+            {
+                "_id": follow_up_id(
+                    event.programme_id, event.participant_id, point, event.participation
+                )
+            },
             {
                 "$set": {
                     "programme_id": event.programme_id,
                     "participant_id": event.participant_id,
+                    "participation": event.participation,
                     "point": point.value,
                     "municipality": event.municipality,
                     "exit_date": event.exited_on.isoformat(),
@@ -461,6 +508,7 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
     fields: dict[str, Any] = {
         "programme_id": event.programme_id,
         "participant_id": event.participant_id,
+        "participation": event.participation,
         f"placements.{event.placement_id}.partner_id": event.partner_id,
         f"placements.{event.placement_id}.start_date": event.start_date.isoformat(),
         f"placements.{event.placement_id}.end_date": event.end_date.isoformat(),
@@ -472,7 +520,9 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
         fields["exit_end_reason"] = event.reason.value
         update["$max"] = {"exit_date": event.end_date.isoformat()}
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)}, update, upsert=True
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
+        update,
+        upsert=True,
     )
 
 
@@ -481,19 +531,30 @@ def follow_ups_scheduled(event: PlacementEnded) -> list[UpdateOne]:
     false (announced or answered), so an answer that arrives first is never reopened."""
     if not event.exits_programme:
         return []
-    return _follow_ups(event.programme_id, event.participant_id, event.municipality, event.end_date)
+    return _follow_ups(
+        event.programme_id,
+        event.participant_id,
+        event.municipality,
+        event.end_date,
+        event.participation,
+    )
 
 
 def _follow_ups(
-    programme_id: str, participant_id: str, municipality: str, exit_date: date
+    programme_id: str,
+    participant_id: str,
+    municipality: str,
+    exit_date: date,
+    participation: int,
 ) -> list[UpdateOne]:
     return [
         UpdateOne(
-            {"_id": follow_up_id(programme_id, participant_id, point)},
+            {"_id": follow_up_id(programme_id, participant_id, point, participation)},
             {
                 "$set": {
                     "programme_id": programme_id,
                     "participant_id": participant_id,
+                    "participation": participation,
                     "point": point.value,
                     "municipality": municipality,
                     "exit_date": exit_date.isoformat(),
@@ -509,11 +570,16 @@ def _follow_ups(
 
 def follow_up_answered(event: OutcomeRecorded) -> UpdateOne:
     return UpdateOne(
-        {"_id": follow_up_id(event.programme_id, event.participant_id, event.follow_up)},
+        {
+            "_id": follow_up_id(
+                event.programme_id, event.participant_id, event.follow_up, event.participation
+            )
+        },
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 "point": event.follow_up.value,
                 "answered": True,
                 "answered_on": event.observed_on.isoformat(),
@@ -527,11 +593,12 @@ def follow_up_answered(event: OutcomeRecorded) -> UpdateOne:
 
 def outcome_update(event: OutcomeRecorded) -> UpdateOne:
     return UpdateOne(
-        {"_id": journey_id(event.programme_id, event.participant_id)},
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
                 "programme_id": event.programme_id,
                 "participant_id": event.participant_id,
+                "participation": event.participation,
                 f"outcomes.{event.follow_up.value}": {
                     "status": event.status.value,
                     "income_support": event.income_support,
@@ -595,6 +662,7 @@ def _journey(doc: dict[str, Any]) -> Journey:
         programme_id=doc["programme_id"],
         participant_id=doc["participant_id"],
         enrolled=bool(doc.get("enrolled")),
+        participation=int(doc.get("participation", 1)),
         municipality=doc.get("municipality"),
         gender=Gender(doc["gender"]) if doc.get("gender") else None,
         age_at_referral=doc.get("age_at_referral"),
@@ -611,6 +679,10 @@ def _journey(doc: dict[str, Any]) -> Journey:
         exit_end_reason=EndReason(doc["exit_end_reason"]) if doc.get("exit_end_reason") else None,
         placements=placements,
         outcomes=outcomes,
+        moves=tuple(
+            (date.fromisoformat(day), str(move["from"]), str(move["to"]))
+            for day, move in sorted((doc.get("moves") or {}).items())
+        ),
     )
 
 
@@ -624,4 +696,5 @@ def _follow_up(doc: dict[str, Any]) -> FollowUp:
         due_date=_date(doc.get("due_date")),
         emitted=bool(doc.get("emitted")),
         answered=bool(doc.get("answered")),
+        participation=int(doc.get("participation", 1)),
     )

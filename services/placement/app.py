@@ -15,6 +15,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ProtectedIdentityChanged,
 )
@@ -111,6 +112,7 @@ def create(
                     ConsentChanged,
                     ProtectedIdentityChanged,
                     ParticipationExited,
+                    ParticipantMoved,
                     ParticipantErased,
                 )
             ),

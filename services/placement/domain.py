@@ -116,6 +116,8 @@ class WaitingEntry:
     shares_details: bool = False  # consent to share placement details with the partner
     # Skyddade personuppgifter: a restriction no consent lifts.
     protected_identity: bool = False
+    # Which of the person's enrolments in the programme this is (a return after an exit: 2).
+    participation: int = 1
 
     def rank(self, rule: PriorityRule) -> tuple[int, date, datetime, str]:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
@@ -391,6 +393,7 @@ class ProgrammeBook:
                     queue_position=position + 1,
                     reserved_place=held,
                     round_id=round_id,
+                    participation=entry.participation,
                 )
             )
         return offers
@@ -630,8 +633,12 @@ class Withdrawn:
 
 
 def withdraw_on_exit(placement: Placement, exited: ParticipationExited) -> Withdrawn | None:
-    """None for a placement in another programme or one that no longer holds a place."""
-    if placement.programme_id != exited.programme_id or placement.status not in OCCUPYING:
+    """None for a placement of another programme or enrolment, or one that holds no place."""
+    if (
+        placement.programme_id != exited.programme_id
+        or placement.entry.participation != exited.participation
+        or placement.status not in OCCUPYING
+    ):
         return None
     if placement.start_date is None:
         return Withdrawn(replace(placement, status=PlacementStatus.DECLINED), "withdrawn")
@@ -647,6 +654,7 @@ def withdraw_on_exit(placement: Placement, exited: ParticipationExited) -> Withd
         end_date=end_date,
         reason=_END_ON_EXIT.get(exited.reason, EndReason.OTHER),
         exits_programme=True,
+        participation=placement.entry.participation,
     )
     return Withdrawn(
         replace(placement, status=PlacementStatus.ENDED, end_date=end_date),
@@ -678,6 +686,7 @@ def end(placement: Placement | None, report: PlacementEndReported) -> PlacementE
         end_date=report.end_date,
         reason=report.reason,
         exits_programme=report.exits_programme,
+        participation=placement.entry.participation,
     )
 
 

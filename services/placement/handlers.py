@@ -25,6 +25,7 @@ from shared.contracts.intake import (
     ConsentChanged,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ProtectedIdentityChanged,
 )
@@ -489,7 +490,9 @@ class PlacementHandlers:
         touched = [
             i.event.data
             for i in batch
-            if isinstance(i.event.data, ParticipantEnrolled | ParticipationExited)
+            if isinstance(
+                i.event.data, ParticipantEnrolled | ParticipationExited | ParticipantMoved
+            )
         ]
         # Only an erasure or an exit can free a place; new enrolments are queued in memory.
         freeing = sum(
@@ -515,6 +518,7 @@ class PlacementHandlers:
                         preferences=data.preferences,
                         shares_details=ConsentPurpose.SHARE_WITH_PARTNER in data.consents,
                         protected_identity=data.protected_identity,
+                        participation=data.participation,
                     )
                 )
                 work.allocate(book, data.referral_date, item.event)
@@ -527,6 +531,8 @@ class PlacementHandlers:
                 await self._protection(data, item.event, work)
             elif isinstance(data, ParticipationExited):
                 await self._exited(data, item.event, work)
+            elif isinstance(data, ParticipantMoved):
+                await self._moved(data, item.event, work)
             elif isinstance(data, ParticipantErased):
                 await self._erase(data, item.event, work)
         await self._finish(work)
@@ -586,6 +592,37 @@ class PlacementHandlers:
                 )
             work.save(result.placement, result.change, cause)
         work.allocate(book, exited.exited_on, cause)
+
+    async def _moved(self, moved: ParticipantMoved, cause: Envelope[Any], work: _Work) -> None:
+        """The person's place in the programme's queue and what they hold in it are the new
+        municipality's from now on: every later event about them goes to its stream."""
+        pid, to = moved.participant_id, moved.to_municipality
+        await self.store.update_waiting(
+            pid, {"municipality": to}, work.ctx.session, programme_id=moved.programme_id
+        )
+        book = work.books[moved.programme_id]
+        book.waiting = [
+            replace(e, municipality=to) if e.participant_id == pid else e for e in book.waiting
+        ]
+        book.added_to_queue = [
+            replace(e, municipality=to) if e.participant_id == pid else e
+            for e in book.added_to_queue
+        ]
+        for placement in await self._current_placements(pid, work):
+            if (
+                placement.programme_id == moved.programme_id
+                and placement.entry.participation == moved.participation
+                and placement.status in domain.OCCUPYING
+            ):
+                work.save(
+                    replace(
+                        placement,
+                        municipality=to,
+                        entry=replace(placement.entry, municipality=to),
+                    ),
+                    f"moved:{to}",
+                    cause,
+                )
 
     async def _erase(self, erased: ParticipantErased, cause: Envelope[Any], work: _Work) -> None:
         """Leave the queue, release held places, withdraw them from partners' streams without the
@@ -709,6 +746,7 @@ class PlacementHandlers:
                     decision=placement.decision,
                     workplace_id=placement.workplace_id,
                     hours_per_week=placement.hours_per_week,
+                    participation=placement.entry.participation,
                 ),
                 item.event,
             )

@@ -292,11 +292,17 @@ class PlacementStore:
         return [_entry(doc) for doc in found]
 
     async def update_waiting(
-        self, participant_id: str, fields: dict[str, Any], session: Any
+        self,
+        participant_id: str,
+        fields: dict[str, Any],
+        session: Any,
+        programme_id: str | None = None,
     ) -> None:
-        await self.waiting.update_many(
-            {"participant_id": participant_id}, {"$set": fields}, session=session
-        )
+        """Change the person's places in the queues: of every programme, or of one."""
+        query = {"participant_id": participant_id}
+        if programme_id is not None:
+            query["programme_id"] = programme_id
+        await self.waiting.update_many(query, {"$set": fields}, session=session)
 
     # --- partners ----------------------------------------------------------------------------
 
@@ -490,6 +496,7 @@ def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
         "declined": sorted(entry.declined),
         "shares_details": entry.shares_details,
         "protected_identity": entry.protected_identity,
+        "participation": entry.participation,
     }
 
 
@@ -506,6 +513,7 @@ def _entry(doc: Doc) -> WaitingEntry:
         declined=frozenset(doc.get("declined", ())),
         shares_details=bool(doc.get("shares_details")),
         protected_identity=bool(doc.get("protected_identity")),
+        participation=int(doc.get("participation", 1)),
     )
 
 

@@ -50,6 +50,14 @@ class ParticipantEnrolled(EventData):
         description="A restriction: the person has protected identity, so no consumer may let a "
         "partner or an export tell who they are, whatever their consents.",
     )
+    participation: int = Field(
+        default=1,
+        ge=1,
+        le=1_000,
+        description="Which of the person's enrolments in this programme this is: 1 for the "
+        "first, 2 for a return after an exit, and so on. Every later event about the "
+        "enrolment carries it.",
+    )
 
     def subject(self) -> str:
         return self.participant_id
@@ -134,6 +142,7 @@ class SpecialCategoriesRecorded(EventData):
     participant_id: Identifier
     programme_id: Identifier
     target_groups: list[TargetGroup]
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
 
     def subject(self) -> str:
         return self.participant_id
@@ -185,6 +194,41 @@ class ParticipationExited(EventData):
     municipality: Kommunkod
     reason: ExitReason
     exited_on: date = Field(description="The participant's last day in the programme.")
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment it ends.")
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ParticipantMoved(EventData):
+    """An open enrolment follows its participant to another municipality of its programme: from
+    `moved_on` the home municipality is `to_municipality`. The envelope names the new
+    municipality, whose stream carries the person from now on; the old one's stream is told too."""
+
+    TYPE = "insats.participant.moved.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier
+    participation: int = Field(default=1, ge=1, le=1_000)
+    from_municipality: Kommunkod
+    to_municipality: Kommunkod
+    moved_on: date
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class IdentityLinked(EventData):
+    """A samordningsnummer and the personnummer the person was given now name one participant:
+    this one. The participant id does not change; the answer to the municipality's request."""
+
+    TYPE = "insats.identity.linked.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    request_id: Identifier
+    linked_on: date
 
     def subject(self) -> str:
         return self.participant_id

@@ -178,6 +178,42 @@ class ParticipationExitRecorded(PersonRequest):
     recorded_by: Name = Field(description="The case system and role that records it.")
 
 
+class ResidenceChangeRecorded(PersonRequest):
+    """A participant moved to another municipality. Sent by the municipality whose resident they
+    were. Each open enrolment follows them where its programme covers the new municipality (their
+    home municipality changes from `moved_on`, and the new municipality's stream carries them from
+    then); where it does not, the enrolment ends, as an exit for moving away."""
+
+    TYPE = "insats.residence-change.recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
+
+    to_municipality: Kommunkod
+    moved_on: BusinessDate = Field(description="The first day in the new municipality.")
+    recorded_by: Name = Field(description="The case system and role that records it.")
+
+
+class IdentityLinkRecorded(EventData):
+    """A person known to Insats by a samordningsnummer (a coordination number, common for
+    newcomers) has been given a personnummer. Intake makes the personnummer name the same
+    participant: a referral, consent or exit under either number finds them, and their sealed
+    identity carries the personnummer from now on."""
+
+    TYPE = "insats.identity.link-recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
+
+    request_id: Identifier
+    municipality: Kommunkod
+    samordningsnummer: str = Field(max_length=20, description="The number they are known by.")
+    personnummer: str = Field(max_length=20, description="The personnummer they were given.")
+    recorded_on: BusinessDate
+    recorded_by: Name = Field(description="The case system and role that records it.")
+
+    def subject(self) -> str:
+        return self.request_id
+
+
 class PriorityRule(StrEnum):
     # Kungsbacka: income-support recipients first, others only where places remain.
     INCOME_SUPPORT_FIRST = "forsorjningsstod_forst"
@@ -476,6 +512,13 @@ class OutcomeReported(EventData):
     )
     studies_with_student_aid: bool | None = Field(
         default=None, description="For studies: studies that qualify for CSN student aid."
+    )
+    participation: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000,
+        description="The enrolment answered for, as the follow-up gave it; without it, the "
+        "person's latest in the programme.",
     )
 
     def subject(self) -> str:

@@ -35,6 +35,7 @@ class OutcomeRecorded(EventData):
     employment_months: float | None = Field(default=None, ge=0)
     municipal_labour_market_job: bool | None = None
     studies_with_student_aid: bool | None = None
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
 
     def subject(self) -> str:
         return self.participant_id
@@ -55,6 +56,9 @@ class FollowUpDue(EventData):
     follow_up: FollowUpPoint
     exit_date: date
     due_date: date = Field(description="A business day: the exit date plus the interval.")
+    participation: int = Field(
+        default=1, ge=1, le=1_000, description="The enrolment it follows up; give it back."
+    )
 
     def subject(self) -> str:
         return self.participant_id

@@ -53,6 +53,9 @@ class PlacementOffered(EventData):
     reserved_place: bool | None = Field(
         default=None, description="The place was one held for the person's group."
     )
+    participation: int = Field(
+        default=1, ge=1, le=1_000, description="The enrolment the offer is for."
+    )
     round_id: str | None = Field(
         default=None, description="The allocation round that offered it, in rounds mode."
     )
@@ -77,6 +80,7 @@ class PlacementStarted(EventData):
     decision: str = Field(description="Why this participant got this place.")
     workplace_id: Identifier | None = None
     hours_per_week: int | None = None
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
 
     def subject(self) -> str:
         return self.participant_id
@@ -120,6 +124,7 @@ class PlacementEnded(EventData):
     end_date: date
     reason: EndReason
     exits_programme: bool
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
 
     def subject(self) -> str:
         return self.participant_id

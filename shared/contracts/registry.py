@@ -10,8 +10,10 @@ from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.intake import (
     ConsentChanged,
+    IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
+    ParticipantMoved,
     ParticipationExited,
     ProtectedIdentityChanged,
     ReferralRejected,
@@ -23,6 +25,7 @@ from shared.contracts.municipal import (
     AllocationRoundRequested,
     ConsentRecorded,
     ErasureRequested,
+    IdentityLinkRecorded,
     OutcomeReported,
     ParticipationExitRecorded,
     PartnerRegistered,
@@ -30,6 +33,7 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
+    ResidenceChangeRecorded,
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.partner import (
@@ -58,6 +62,8 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ConsentRecorded,
         ProtectedIdentityRecorded,
         ErasureRequested,
+        IdentityLinkRecorded,
+        ResidenceChangeRecorded,
         ParticipationExitRecorded,
         ProgrammeDefined,
         AllocationRoundRequested,
@@ -78,6 +84,8 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ProtectedIdentityChanged,
         ParticipantErased,
         ParticipationExited,
+        ParticipantMoved,
+        IdentityLinked,
         PlacementOffered,
         PlacementStarted,
         PlacementChanged,

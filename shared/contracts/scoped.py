@@ -21,13 +21,32 @@ from shared.contracts.vocabulary import Identifier, Kommunkod
 # What each event type may show a municipality: everything else in its payload is left out.
 VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.participant.enrolled.v1": frozenset(
-        {"participant_id", "referral_id", "programme_id", "birth_year", "gender", "referral_date"}
+        {
+            "participant_id",
+            "referral_id",
+            "programme_id",
+            "birth_year",
+            "gender",
+            "referral_date",
+            "participation",
+        }
     ),
     "insats.referral.rejected.v1": frozenset({"referral_id", "programme_id", "reason", "rule"}),
     "insats.consent.changed.v1": frozenset({"participant_id", "purpose", "granted", "recorded_on"}),
     "insats.participant.erased.v1": frozenset({"participant_id", "erased_on"}),
+    "insats.identity.linked.v1": frozenset({"participant_id", "request_id", "linked_on"}),
+    "insats.participant.moved.v1": frozenset(
+        {
+            "participant_id",
+            "programme_id",
+            "participation",
+            "from_municipality",
+            "to_municipality",
+            "moved_on",
+        }
+    ),
     "insats.participation.exited.v1": frozenset(
-        {"participant_id", "programme_id", "referral_id", "reason", "exited_on"}
+        {"participant_id", "programme_id", "referral_id", "reason", "exited_on", "participation"}
     ),
     "insats.placement.offered.v1": frozenset(
         {
@@ -39,6 +58,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "hours_per_week",
             "offered_on",
             "waited_days",
+            "participation",
         }
     ),
     "insats.placement.started.v1": frozenset(
@@ -51,6 +71,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "hours_per_week",
             "start_date",
             "waited_days",
+            "participation",
         }
     ),
     "insats.placement.changed.v1": frozenset(
@@ -75,6 +96,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "end_date",
             "reason",
             "exits_programme",
+            "participation",
         }
     ),
     "insats.placement.at-risk.v1": frozenset(
@@ -100,10 +122,18 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "status",
             "in_sysselsattning",
             "observed_on",
+            "participation",
         }
     ),
     "insats.follow-up.due.v1": frozenset(
-        {"follow_up_id", "participant_id", "programme_id", "follow_up", "due_date"}
+        {
+            "follow_up_id",
+            "participant_id",
+            "programme_id",
+            "follow_up",
+            "due_date",
+            "participation",
+        }
     ),
 }
 

@@ -283,6 +283,11 @@ class InputRefusal(StrEnum):
     NOT_ENROLLED = "NOT_ENROLLED"
     # An exit dated before the enrolment's referral date or after the day it was received.
     EXIT_DATE_OUT_OF_RANGE = "EXIT_DATE_OUT_OF_RANGE"
+    # A move to a municipality code Statistics Sweden does not know, or dated in the future.
+    UNKNOWN_MUNICIPALITY = "UNKNOWN_MUNICIPALITY"
+    MOVE_DATE_OUT_OF_RANGE = "MOVE_DATE_OUT_OF_RANGE"
+    # A personnummer to link a samordningsnummer to that already names another participant.
+    IDENTITY_IN_USE = "IDENTITY_IN_USE"
     INVALID_PERSONNUMMER = "INVALID_PERSONNUMMER"
     INVALID_ORGANISATIONSNUMMER = "INVALID_ORGANISATIONSNUMMER"
     HANDLER_ERROR = "HANDLER_ERROR"

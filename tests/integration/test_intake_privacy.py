@@ -402,6 +402,7 @@ async def test_a_municipality_sees_its_residents_without_income_support_or_speci
         "birth_year",
         "gender",
         "referral_date",
+        "participation",
     }
     text = json.dumps(view)
     assert (

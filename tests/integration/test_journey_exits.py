@@ -11,9 +11,13 @@ from scripts.harness import wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts import topics
 from shared.contracts.intake import ParticipationExited
-from shared.contracts.municipal import ParticipationExitRecorded
+from shared.contracts.municipal import (
+    AgreementKind,
+    ParticipationExitRecorded,
+    ResidenceChangeRecorded,
+)
 from shared.contracts.partner import PlacementChangeReported
-from shared.contracts.vocabulary import ExitReason, PlacementAction
+from shared.contracts.vocabulary import ActivityType, ExitReason, PlacementAction
 from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.integration.test_placement_service import (
@@ -30,6 +34,7 @@ from tests.integration.test_placement_service import (
 )
 from tests.support import event, events_on, outcomes_store, publish, running
 from tests.unit.factories import (
+    agreement,
     participant_enrolled,
     placement_ended,
     placement_started,
@@ -103,6 +108,7 @@ async def test_an_exit_while_waiting_closes_the_enrolment_and_never_names_a_sick
         "municipality": "1380",
         "reason": "ej_tillganglig",
         "exited_on": "2026-04-01",
+        "participation": 1,
     }
     answers = await _answers(settings)
     assert answers == {
@@ -270,3 +276,132 @@ async def test_outcomes_closes_the_journey_and_an_erroneous_registration_leaves_
     assert journeys["p-placed"].exit_reason is ExitReason.DECEASED
     # Only the one who left without contact is followed up; no one follows up the dead.
     assert {f.participant_id for f in follow_ups} == {"p-waited"}
+
+
+async def test_a_person_who_left_returns_as_a_new_journey_of_the_same_participant(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Referred, left while waiting, referred again and placed: two journeys in outcomes, one
+    person against the plan, and each enrolment's events told apart by its participation."""
+    first, second, third = (
+        referral(personnummer=PNR, referral_id=f"1380-{n}", referral_date=date(2026, 3, n))
+        for n in (2, 16, 17)
+    )
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await publish(settings, event(programme(capacity=0)))
+        await wait_settled(settings)
+        await publish(settings, event(first))
+        await wait_settled(settings)
+        await publish(settings, event(_exit_request("x-1", ExitReason.WITHDRAWN, date(2026, 3, 9))))
+        await wait_settled(settings)
+        await publish(settings, event(second))
+        await wait_settled(settings)
+        # Still enrolled (the second time): a third referral is refused.
+        await publish(settings, event(third))
+        await wait_settled(settings)
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert [(e["data"]["referral_id"], e["data"]["participation"]) for e in enrolments] == [
+        ("1380-2", 1),
+        ("1380-16", 2),
+    ]
+    assert len({e["data"]["participant_id"] for e in enrolments}) == 1
+    [refused] = await events_on(settings, topics.INTAKE_EVENTS, "insats.referral.rejected.v1")
+    assert (refused["data"]["referral_id"], refused["data"]["reason"]) == (
+        "1380-17",
+        "ALREADY_ENROLLED",
+    )
+    async with outcomes_store(settings) as store:
+        journeys = sorted(await store.journeys_of("halmstad-150"), key=lambda j: j.participation)
+    assert [(j.participation, j.exited, j.referral_date) for j in journeys] == [
+        (1, True, date(2026, 3, 2)),
+        (2, False, date(2026, 3, 16)),
+    ]
+    # The person is in placement's queue once, for the open enrolment.
+    client = mongo_client(settings)
+    try:
+        waiting = await client[settings.database_name("placement")]["waiting"].find({}).to_list()
+    finally:
+        await client.close()
+    assert [doc["participation"] for doc in waiting] == [2]
+
+
+async def test_a_move_within_the_programme_follows_the_person_and_one_outside_it_ends_theirs(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Referred by Kalmar to the county's programme (Kalmar and Nybro) and to Kalmar's own; the
+    person moves to Nybro: the county enrolment follows, Nybro's stream carries them from then
+    (their offer included), and the enrolment Nybro is not part of ends as a move away."""
+    county = programme(
+        programme_id="kalmar-lan",
+        municipalities=["0880", "0881"],
+        capacity=0,
+        activities=[ActivityType.ARBETSTRANING],
+    )
+    local = programme(programme_id="kalmar-stad", municipalities=["0880"], capacity=0)
+    move = ResidenceChangeRecorded(
+        request_id="m-1",
+        personnummer=PNR,
+        municipality="0880",
+        to_municipality="0881",
+        moved_on=date(2026, 5, 4),
+        recorded_by="Treserva, handläggare",
+    )
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await publish(
+            settings,
+            event(county, "0880"),
+            event(local, "0880"),
+            event(
+                agreement(programme_id="kalmar-lan", places=1, kind=AgreementKind.SOCIAL_CLAUSE),
+                "0880",
+            ),
+        )
+        await wait_settled(settings)
+        for referral_id, programme_id in (("0880-1", "kalmar-lan"), ("0880-2", "kalmar-stad")):
+            await publish(
+                settings,
+                event(
+                    referral(
+                        personnummer=PNR,
+                        referral_id=referral_id,
+                        municipality="0880",
+                        programme_id=programme_id,
+                    ),
+                    "0880",
+                ),
+            )
+            await wait_settled(settings)
+        await publish(settings, event(move, "0880"))
+        await wait_settled(settings)
+        # A place opens after the move: it is offered as Nybro's resident.
+        await publish(settings, event(county.model_copy(update={"capacity": 1}), "0880"))
+        await wait_settled(settings)
+    [moved] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.moved.v1")
+    assert moved["municipality"] == "0881"
+    assert (moved["data"]["programme_id"], moved["data"]["moved_on"]) == (
+        "kalmar-lan",
+        "2026-05-04",
+    )
+    [exited] = await events_on(settings, topics.INTAKE_EVENTS, EXITED)
+    assert (exited["data"]["programme_id"], exited["data"]["reason"]) == ("kalmar-stad", "flyttat")
+    assert exited["data"]["exited_on"] == "2026-05-03"
+    [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    assert offer["data"]["municipality"] == "0881"
+
+    async def seen_by(kommunkod: str) -> list[str]:
+        return [
+            e["data"]["source_type"]
+            for e in await events_on(settings, topics.municipality_events_topic(kommunkod))
+            if e["type"] == "insats.resident-event.v1"
+        ]
+
+    nybro, kalmar = await seen_by("0881"), await seen_by("0880")
+    assert nybro == ["insats.participant.moved.v1", OFFERED]
+    assert "insats.participant.moved.v1" in kalmar and EXITED in kalmar
+    assert OFFERED not in kalmar
+    async with outcomes_store(settings) as store:
+        [journey] = await store.journeys_of("kalmar-lan")
+        [left] = await store.journeys_of("kalmar-stad")
+    assert journey.municipality == "0881"
+    assert journey.moves == ((date(2026, 5, 4), "0880", "0881"),)
+    assert (left.exited, left.exit_reason) == (True, ExitReason.MOVED_AWAY)

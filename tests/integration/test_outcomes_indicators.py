@@ -232,7 +232,7 @@ EXPECTED: dict[str, tuple[float, float | None]] = {
     "egen_forsorjning_6_manader@2": (4, 6),
     # p5's 12 months fall due in September 2027: p0..p4 counted; p0 and p2 self-sufficient.
     "egen_forsorjning_12_manader@2": (2, 5),
-    "deltagare_mot_plan@1": (10, 20),
+    "deltagare_mot_plan@2": (10, 20),
     "platsutnyttjande@1": (
         sum(_place_days(start, end) for _, start, end, _ in PLACEMENTS),
         # 10 places from 1 January 2026 to 1 July 2027: 365 + 182 days.

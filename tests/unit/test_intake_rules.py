@@ -3,11 +3,13 @@ from datetime import date
 
 from services.intake import domain
 from services.intake.personnummer import format_with_check, parse
+from shared.contracts.intake import ParticipantMoved, ParticipationExited
 from shared.contracts.municipal import (
     Eligibility,
     ParticipationExitRecorded,
     ProgrammeDefined,
     ReferralReceived,
+    ResidenceChangeRecorded,
 )
 from shared.contracts.vocabulary import ExitReason, InputRefusal, RejectionReason, TargetGroup
 from tests.unit.factories import programme, referral
@@ -193,3 +195,67 @@ def test_long_term_sickness_never_leaves_intake_as_such() -> None:
     assert "langvarigt_sjuk" not in sick.model_dump_json()
     for reason in set(ExitReason) - {ExitReason.LONG_TERM_SICK}:
         assert domain.published_exit_reason(reason) is reason
+
+
+def test_a_person_who_left_may_be_referred_again_as_a_new_participation() -> None:
+    returned = decide(prog=programme(), enrolled=())  # the earlier enrolment is closed
+    assert isinstance(returned, domain.Enrolment)
+    ref = referral()
+    person = parse(ref.personnummer, ref.referral_date)
+    second = domain.decide(
+        ref, person, PSEUDONYM(person), programme(), KNOWN, (), ref.referral_date, participation=2
+    )
+    assert isinstance(second, domain.Enrolment)
+    assert second.participant.participation == 2
+    assert second.participant.participant_id == returned.participant.participant_id
+    assert domain.participations(STORED, "kalmar") == 2
+    assert domain.participations(STORED, "halmstad-150") == 0
+
+
+def test_only_an_open_enrolment_makes_a_referral_already_enrolled() -> None:
+    decision = decide(prog=programme(), enrolled={"halmstad-150"})
+    assert isinstance(decision, domain.Rejection)
+    assert decision.reason is RejectionReason.ALREADY_ENROLLED
+
+
+# --- moves -------------------------------------------------------------------------------------
+
+
+def _move(to: str = "0881", on: date = date(2026, 5, 4)) -> ResidenceChangeRecorded:
+    return ResidenceChangeRecorded(
+        request_id="m-1",
+        participant_id="p-1",
+        municipality="0880",
+        to_municipality=to,
+        moved_on=on,
+        recorded_by="Treserva, handläggare",
+    )
+
+
+def test_an_enrolment_follows_a_move_within_its_programme_and_ends_outside_it() -> None:
+    [enrolment] = domain.open_enrolments(STORED)
+    covering = programme(programme_id="kalmar", municipalities=["0880", "0881", "0882"])
+    followed = domain.moved(enrolment, "p-1", _move(), covering)
+    assert isinstance(followed, ParticipantMoved)
+    assert (followed.from_municipality, followed.to_municipality) == ("0880", "0881")
+    assert followed.moved_on == date(2026, 5, 4)
+    elsewhere = domain.moved(enrolment, "p-1", _move(), programme(municipalities=["0880"]))
+    assert isinstance(elsewhere, ParticipationExited)
+    assert elsewhere.reason is ExitReason.MOVED_AWAY
+    assert elsewhere.exited_on == date(2026, 5, 3)  # the last day before the move
+    assert domain.moved(enrolment, "p-1", _move(to="0880"), covering) is None
+
+
+def test_a_move_is_of_someone_enrolled_to_a_real_municipality_and_has_happened() -> None:
+    enrolments = domain.open_enrolments(STORED)
+    known = KNOWN | {"0881"}
+    received = date(2026, 5, 4)
+    assert domain.move_refusal(enrolments, _move(), known, received) is None
+    cases = [
+        ([], _move(), InputRefusal.NOT_ENROLLED),
+        (enrolments, _move(to="0999"), InputRefusal.UNKNOWN_MUNICIPALITY),
+        (enrolments, _move(on=date(2026, 5, 6)), InputRefusal.MOVE_DATE_OUT_OF_RANGE),
+    ]
+    for open_ones, request, code in cases:
+        refusal = domain.move_refusal(open_ones, request, known, received)
+        assert refusal is not None and refusal.code is code

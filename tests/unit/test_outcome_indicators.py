@@ -425,3 +425,24 @@ def test_every_exclusion_is_stated_with_its_definition() -> None:
         if item.excludes:
             assert "except" in item.denominator, item.name
             assert item.version > 1, item.name  # version 1 of each excluded no one
+
+
+def test_a_person_who_moved_counts_where_they_lived_when_they_left() -> None:
+    moved = replace(
+        exit_with("a", date(2026, 9, 1), vid_avslut=S.UNSUBSIDISED_WORK),
+        municipality="0881",
+        moves=((date(2026, 10, 1), "0880", "0881"),),
+    )
+    assert moved.home_on(date(2026, 9, 30)) == "0880"
+    assert moved.home_on(date(2026, 10, 1)) == "0881"
+    assert moved.home_for_figures == "0880"  # left on 1 September, before the move
+    still_in = replace(
+        journey("b"), municipality="0881", moves=((date(2026, 4, 1), "0880", "0881"),)
+    )
+    assert still_in.home_for_figures == "0881"
+    journeys = [moved] + [exit_with(p, vid_avslut=S.STUDIES) for p in "cdef"]
+    by_municipality = {
+        c.group: c.value.people
+        for c in result("sysselsattning_vid_avslut@2", journeys).breakdown[Dimension.MUNICIPALITY]
+    }
+    assert by_municipality == {"0880": 5}

@@ -1,0 +1,175 @@
+"""A samordningsnummer replaced by a personnummer, against the real broker and database: one
+participant under both numbers, the sealed identity renumbered, the link audited and erased with
+the person."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from scripts.harness import wait_settled
+from services.intake.identity import IdentityVault
+from services.intake.personnummer import format_with_check
+from services.intake.store import IntakeStore
+from shared.contracts import topics
+from shared.contracts.municipal import (
+    ConsentRecorded,
+    ErasureRequested,
+    IdentityLinkRecorded,
+)
+from shared.contracts.vocabulary import ConsentPurpose, ErasureReason
+from shared.persistence import ServiceDatabase, mongo_client
+from shared.settings import Settings
+from tests.support import event, events_on, everything_stored, publish, running
+from tests.unit.factories import programme, referral
+
+BORN = date(1995, 7, 14)
+SAMORDNINGSNUMMER = format_with_check(BORN, 271, coordination=True)
+PERSONNUMMER = format_with_check(BORN, 384)
+ENROLLED = "insats.participant.enrolled.v1"
+
+
+def _link(
+    request_id: str, coordination: str, person: str, municipality: str = "1380"
+) -> IdentityLinkRecorded:
+    return IdentityLinkRecorded(
+        request_id=request_id,
+        municipality=municipality,
+        samordningsnummer=coordination,
+        personnummer=person,
+        recorded_on=date(2026, 4, 1),
+        recorded_by="Procapita, handläggare",
+    )
+
+
+async def _answers(settings: Settings, kommunkod: str = "1380") -> dict[str, str]:
+    return {
+        answer["data"]["input_id"]: answer["data"]["reason"]
+        for answer in await events_on(
+            settings, topics.municipality_events_topic(kommunkod), "insats.input.rejected.v1"
+        )
+    }
+
+
+async def _intake(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    client = mongo_client(settings)
+    try:
+        db = client[settings.database_name("intake")]
+        return {
+            name: await db[name].find({}).to_list() for name in await db.list_collection_names()
+        }
+    finally:
+        await client.close()
+
+
+async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_participant(
+    env: dict[str, str], settings: Settings
+) -> None:
+    link = event(_link("l-1", SAMORDNINGSNUMMER, PERSONNUMMER))
+    both_personnummer = event(_link("l-2", PERSONNUMMER, format_with_check(BORN, 397)))
+    from_elsewhere = event(_link("l-3", SAMORDNINGSNUMMER, PERSONNUMMER, "0880"), "0880")
+    async with running("intake", env):
+        await publish(settings, event(programme()), event(programme(programme_id="kalmar")))
+        await wait_settled(settings, services=["intake"])
+        await publish(settings, event(referral(personnummer=SAMORDNINGSNUMMER, name="Amal")))
+        await wait_settled(settings, services=["intake"])
+        for request in (link, both_personnummer, from_elsewhere):
+            await publish(settings, request)
+            await wait_settled(settings, services=["intake"])
+        # Under the new number: a referral to another programme, and a consent.
+        await publish(
+            settings,
+            event(
+                referral(
+                    personnummer=PERSONNUMMER,
+                    programme_id="kalmar",
+                    referral_id="1380-2",
+                    name="Amal",
+                )
+            ),
+        )
+        await wait_settled(settings, services=["intake"])
+        await publish(
+            settings,
+            event(
+                ConsentRecorded(
+                    request_id="c-1",
+                    personnummer=PERSONNUMMER,
+                    municipality="1380",
+                    purpose=ConsentPurpose.FOLLOW_UP_CONTACT,
+                    granted=True,
+                    source="Procapita",
+                    recorded_on=date(2026, 4, 2),
+                )
+            ),
+        )
+        await wait_settled(settings, services=["intake"])
+        stored = await _intake(settings)
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, ENROLLED)
+    assert [e["data"]["programme_id"] for e in enrolments] == ["halmstad-150", "kalmar"]
+    [pid] = {e["data"]["participant_id"] for e in enrolments}
+    [linked] = await events_on(settings, topics.INTAKE_EVENTS, "insats.identity.linked.v1")
+    assert (linked["data"]["participant_id"], linked["data"]["request_id"]) == (pid, "l-1")
+    [consent] = await events_on(settings, topics.INTAKE_EVENTS, "insats.consent.changed.v1")
+    assert consent["data"]["participant_id"] == pid
+    # Refused: two personnummer, and a municipality that never referred the person.
+    # (the first is bad data; the second gets the answer an unknown person gets)
+    answers = await _answers(settings)
+    assert answers == {str(both_personnummer.id): "INVALID_PERSONNUMMER"}
+    assert set((await _answers(settings, "0880")).values()) == {"UNKNOWN_PARTICIPANT"}
+    # One participant; the sealed identity now opens to the personnummer; the link audited.
+    assert [doc["_id"] for doc in stored["participants"]] == [pid]
+    client = mongo_client(settings)
+    try:
+        store = IntakeStore(ServiceDatabase(client, settings, "intake"))
+        vault = IdentityVault(bytes.fromhex(env["INSATS_IDENTITY_MASTER_KEY"]))
+        identity = await store.read_identity(vault, pid)
+    finally:
+        await client.close()
+    assert identity is not None and identity.personnummer == PERSONNUMMER
+    [audit] = [a for a in stored["audit"] if a.get("action") == "link_identity"]
+    assert (audit["participant_id"], audit["actor"]) == (pid, "Procapita, handläggare")
+    # Nothing in clear: the link is kept as the new number's pseudonym.
+    assert PERSONNUMMER not in everything_stored(stored["identity_links"])
+    assert [doc["participant_id"] for doc in stored["identity_links"]] == [pid]
+
+    # Erased under the new number: the link goes with the person.
+    async with running("intake", env):
+        await publish(
+            settings,
+            event(
+                ErasureRequested(
+                    request_id="e-1",
+                    personnummer=PERSONNUMMER,
+                    municipality="1380",
+                    reason=ErasureReason.GDPR_ARTICLE_17,
+                    requested_by="Procapita",
+                )
+            ),
+        )
+        await wait_settled(settings, services=["intake"])
+    after = await _intake(settings)
+    assert after["participants"] == [] and after["identity_links"] == []
+    [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
+    assert erased["data"]["participant_id"] == pid
+
+
+async def test_a_personnummer_that_already_names_someone_else_is_not_linked(
+    env: dict[str, str], settings: Settings
+) -> None:
+    link = event(_link("l-1", SAMORDNINGSNUMMER, PERSONNUMMER))
+    async with running("intake", env):
+        await publish(settings, event(programme()))
+        await wait_settled(settings, services=["intake"])
+        await publish(
+            settings,
+            event(referral(personnummer=SAMORDNINGSNUMMER)),
+            event(referral(personnummer=PERSONNUMMER, referral_id="1380-2")),
+        )
+        await wait_settled(settings, services=["intake"])
+        await publish(settings, link)
+        await wait_settled(settings, services=["intake"])
+    assert await _answers(settings) == {str(link.id): "IDENTITY_IN_USE"}
+    assert await events_on(settings, topics.INTAKE_EVENTS, "insats.identity.linked.v1") == []
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, ENROLLED)
+    assert len({e["data"]["participant_id"] for e in enrolments}) == 2
