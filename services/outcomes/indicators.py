@@ -534,6 +534,59 @@ def deltagare_mot_plan_v2(journeys: Sequence[Journey], ctx: Context, scope: Scop
     return Value(people=people, numerator=people, denominator=planned, value=people / planned)
 
 
+def _count(people: Sequence[Journey]) -> Value:
+    return Value(people=len(people), numerator=len(people), value=float(len(people)))
+
+
+@indicator(
+    "deltagare_paborjat",
+    1,
+    title="Deltagare som påbörjat en placering",
+    numerator="participants whose first placement started in the period",
+    denominator="none: a count, which a programme may set a goal on",
+    unit="count",
+)
+def deltagare_paborjat(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Reached is not started: of those enrolled, how many began a placement in the period."""
+    return _count(
+        [
+            j
+            for j in journeys
+            if j.first_placement is not None
+            and ctx.period_start <= j.first_placement <= ctx.last_day
+        ]
+    )
+
+
+@indicator(
+    "deltagare_avslutat",
+    1,
+    title="Deltagare som avslutat",
+    numerator="participants who exited in the period, with or without a placement",
+    denominator="none: a count",
+    unit="count",
+)
+def deltagare_avslutat(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Everyone who left in the period, however they left (an erroneous registration is in no
+    figure)."""
+    return _count(_exits(journeys, ctx))
+
+
+@indicator(
+    "avslutade_utan_placering",
+    1,
+    title="Avslutade utan placering",
+    numerator="participants who exited in the period without ever having started a placement",
+    denominator="none: a count",
+    unit="count",
+    higher_is_better=False,
+)
+def avslutade_utan_placering(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Those who left while waiting: the exits a funder's auditor looks for in the denominators,
+    shown on their own."""
+    return _count([j for j in _exits(journeys, ctx) if j.first_placement is None])
+
+
 def _place_days(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> tuple[int, int]:
     """(days placements were in use within the window, people placed within it)."""
     first, last = ctx.period_start, ctx.last_day
@@ -694,6 +747,17 @@ def protect_line(counts: Mapping[str, int], suppressed: set[str]) -> set[str]:
         hidden.add(candidates[0][1])
 
 
+def goal_of(definition: Indicator, programme: ProgrammeDefined) -> float | None:
+    """The programme's goal on this indicator: set for this version, for the indicator, or the
+    definition's own (sysselsättning's goal_sysselsattning, the plan)."""
+    goals = programme.goals
+    if definition.name in goals:
+        return goals[definition.name]
+    if definition.key in goals:
+        return goals[definition.key]
+    return definition.goal(programme)
+
+
 def evaluate(
     definition: Indicator,
     journeys: Sequence[Journey],
@@ -735,7 +799,7 @@ def evaluate(
     return IndicatorResult(
         indicator=definition,
         total=total,
-        goal=definition.goal(ctx.programme),
+        goal=goal_of(definition, ctx.programme),
         breakdown=breakdown,
     )
 

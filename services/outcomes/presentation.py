@@ -42,7 +42,7 @@ def shown_value(indicator: Indicator, cell: Cell) -> str:
     if indicator.unit == "days":
         return "-" if value.value is None else f"{number(value.value)} dagar"
     if indicator.unit == "count":
-        if value.value is None:
+        if value.value is None or value.denominator is None:
             return number(value.numerator)
         return f"{number(value.numerator)} av {number(value.denominator)} ({percent(value.value)})"
     return percent(value.value)
@@ -64,6 +64,8 @@ def goal_text(result: IndicatorResult) -> str:
     sign = "≥" if result.indicator.higher_is_better else "≤"
     if result.indicator.unit == "days":
         return f"{sign} {number(result.goal)} dagar"
+    if result.indicator.unit == "count" and result.total.value.denominator is None:
+        return f"{sign} {number(result.goal)}"
     return f"{sign} {percent(result.goal)}"
 
 

@@ -311,6 +311,13 @@ class ProgrammeDefined(EventData):
     goal_sysselsattning: Share | None = Field(
         default=None, description="Goal share in work, studies or praktik at exit, 0..1."
     )
+    goals: dict[Identifier, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=dict,
+        max_length=SOME,
+        description="Goals on any indicator, by `key` or `key@version` (the more specific wins, "
+        "and either wins over goal_sysselsattning): a share 0..1, a number of days (lower is "
+        "better) or a number of people, as the indicator is measured.",
+    )
     eligibility: Eligibility = Field(default_factory=Eligibility)
     priority: PriorityRule = PriorityRule.REFERRAL_DATE
     activities: list[ActivityType] = Field(default_factory=list, max_length=FEW)
