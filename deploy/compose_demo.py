@@ -17,7 +17,7 @@ import sys
 from rich.console import Console
 
 # The steps of `insats demo` itself, so both demos play the very same scenario.
-from scripts.demo.runner import play_scenario
+from scripts.demo.runner import play_scenario, print_results
 from scripts.demo.scenario import Scenario
 from shared.settings import Settings
 
@@ -30,6 +30,7 @@ async def main() -> int:
     settings = Settings()
     scenario = Scenario(PARTICIPANTS, SEED)
     await play_scenario(console, scenario, settings)
+    await print_results(console, scenario, settings)
     return 0
 
 

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
 from scripts.demo.scenario import HALMSTAD, Scenario
 from scripts.harness import (
     Namespace,
@@ -37,6 +38,9 @@ from scripts.harness import (
 from scripts.render import programme_overview, programme_summary
 from scripts.stack import Stack
 from services.outcomes.dashboard import write_pages
+from services.outcomes.indicators import lookup
+from services.outcomes.overview import ProgrammeOverview
+from services.outcomes.presentation import fraction, shown_value
 from services.outcomes.reports import programme_overviews
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
@@ -49,6 +53,7 @@ from shared.settings import Settings
 # Six months after the last played month (October 2026).
 DEMO_TODAY = date(2027, 4, 30)
 DASHBOARD = Path(".local/demo/dashboard")
+JOURNEY_MONTHS = frozenset({LEAVE_MONTH, MOVE_MONTH, LINK_MONTH, RETURN_MONTH})
 
 
 async def run_demo(console: Console, *, participants: int, seed: int) -> int:
@@ -74,6 +79,8 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         # clock, which would hold this week's round in the middle of 2026.
         "INSATS_ALLOCATION_SCHEDULED_ROUNDS": "false",
         "INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS": "1",
+        # Placement looks for expired offers (and due check-ins) every second.
+        "INSATS_DUE_CHECK_SECONDS": "1",
     }
     settings = settings_for(env)
     platform = Platform(env, Path(".local/demo/logs"))
@@ -87,7 +94,10 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         with console.status("Starting intake, placement and outcomes"):
             platform.start()
             await platform.wait_ready()
-        await play_scenario(console, Scenario(participants, seed), settings)
+        scenario = Scenario(participants, seed)
+        await play_scenario(console, scenario, settings)
+        await _let_an_offer_expire(console, scenario, platform, settings)
+        await _print_results(console, scenario, settings)
     finally:
         codes = platform.stop()
         if not was_running:
@@ -101,10 +111,56 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
 
 async def play_scenario(console: Console, scenario: Scenario, settings: Settings) -> None:
     """Play the outside systems against services already running with `settings` (and with
-    INSATS_TODAY set to DEMO_TODAY), then print the results: `insats demo` and the compose demo."""
+    INSATS_TODAY set to DEMO_TODAY): `insats demo` and the compose demo (which then prints the
+    results with print_results)."""
     await _play(console, scenario, settings)
     await _answer_follow_ups(console, scenario, settings)
+
+
+async def print_results(console: Console, scenario: Scenario, settings: Settings) -> None:
     await _print_results(console, scenario, settings)
+
+
+async def _let_an_offer_expire(
+    console: Console, scenario: Scenario, platform: Platform, settings: Settings
+) -> None:
+    """Kungsbacka's last unanswered offer, a week and a day later: placement is restarted on
+    that business day, the offer expires, and the next allocation round offers its place on."""
+    placement_id = scenario.journeys.unanswered
+    if placement_id is None:
+        return
+    later = DEMO_TODAY + timedelta(days=8)
+    with console.status(f"Placement on {later}: an offer left unanswered for a week expires"):
+        codes = platform.stop("placement")
+        if codes != {"placement": 0}:
+            raise RuntimeError(f"placement did not stop cleanly: {codes}")
+        platform.env["INSATS_TODAY"] = later.isoformat()
+        platform.start("placement")
+        await platform.wait_ready("placement")
+        deadline = time.monotonic() + 60
+        while not await _expired(settings, placement_id):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"offer {placement_id} did not expire")
+            await asyncio.sleep(0.5)
+        async with Publisher(settings) as publisher:
+            for request in scenario.rounds_on(later):
+                await publisher.send(request)
+            await publisher.flush()
+        await wait_settled(settings)
+    scenario.journeys.expired = True
+
+
+async def _expired(settings: Settings, placement_id: str) -> bool:
+    for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        data = event["data"]
+        if (
+            event["type"] == "insats.placement.changed.v1"
+            and data["placement_id"] == placement_id
+            and data["change"] == "expired"
+        ):
+            return True
+    return False
 
 
 async def _play(console: Console, scenario: Scenario, settings: Settings) -> None:
@@ -156,7 +212,94 @@ async def _play(console: Console, scenario: Scenario, settings: Settings) -> Non
                     await publisher.send(outcome)
                 await publisher.flush()
                 await wait_settled(settings)
+                if month.number in JOURNEY_MONTHS:
+                    waiting, enrolled = await _waiting_and_enrolled(settings)
+                    for event in scenario.journeys.events(
+                        month.number,
+                        month.last_day,
+                        scenario.referrals_by_id(),
+                        waiting,
+                        enrolled,
+                    ):
+                        await publisher.send(event)
+                    await publisher.flush()
+                    await wait_settled(settings)
                 progress.advance(months)
+
+
+def _journeys_table(scenario: Scenario) -> Table:
+    journeys = scenario.journeys
+    table = Table("what happened", "who", title="Journeys beyond a placement's end")
+    for referral, reason in journeys.left_waiting:
+        table.add_row(f"left while waiting ({reason.value})", referral.referral_id)
+    if journeys.returned is not None:
+        table.add_row("returned after leaving: participation 2", journeys.returned.referral_id)
+    if journeys.moved is not None:
+        table.add_row(
+            "moved from Kalmar to Nybro; the enrolment followed", journeys.moved.referral_id
+        )
+    if journeys.unanswered is not None and journeys.expired:
+        table.add_row(
+            "offer unanswered for a week: expired, its place offered on", journeys.unanswered
+        )
+    if journeys.newcomer is not None and journeys.new_number is not None:
+        table.add_row(
+            "samordningsnummer replaced by a personnummer: one participant",
+            journeys.newcomer.referral_id,
+        )
+    return table
+
+
+def _effect_on_the_figures(
+    views: list[ProgrammeOverview], every_exit: list[ProgrammeOverview]
+) -> Table:
+    """Sysselsättning at exit over every exit (@1) and without those who died, fell ill or moved
+    (@2), with how many left before any placement: what the exits do to the headline."""
+    table = Table(
+        "programme",
+        "sysselsättning@1 (every exit)",
+        "sysselsättning@2 (exclusions)",
+        "left without a placement",
+        title="The effect of exits on the figures",
+    )
+    before = {v.programme.programme_id: v.result("sysselsattning_vid_avslut@1") for v in every_exit}
+    for view in views:
+        old = before[view.programme.programme_id]
+        new = view.result("sysselsattning_vid_avslut@2")
+        unplaced = view.result("avslutade_utan_placering@1")
+        table.add_row(
+            view.programme.name,
+            f"{shown_value(old.indicator, old.total)} ({fraction(old.total)})",
+            f"{shown_value(new.indicator, new.total)} ({fraction(new.total)})",
+            shown_value(unplaced.indicator, unplaced.total),
+        )
+    return table
+
+
+async def _waiting_and_enrolled(settings: Settings) -> tuple[set[str], set[str]]:
+    """The referral ids of the open enrolments, and of those among them not yet offered a
+    place: what a caseworker's case system sees of its residents."""
+    opened: dict[tuple[str, str], str] = {}
+    closed: set[tuple[str, str]] = set()
+    for _, value, _ in await read_topic(settings, topics.INTAKE_EVENTS):
+        event = json.loads(value)
+        data = event["data"]
+        key = (data.get("participant_id", ""), data.get("programme_id", ""))
+        if event["type"] == "insats.participant.enrolled.v1":
+            opened[key] = data["referral_id"]
+            closed.discard(key)
+        elif event["type"] == "insats.participation.exited.v1":
+            closed.add(key)
+    offered = set()
+    for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        if event["type"] == "insats.placement.offered.v1":
+            offered.add((event["data"]["participant_id"], event["data"]["programme_id"]))
+        elif event["type"] == "insats.placement.ended.v1" and event["data"]["exits_programme"]:
+            closed.add((event["data"]["participant_id"], event["data"]["programme_id"]))
+    enrolled = {referral for key, referral in opened.items() if key not in closed}
+    waiting = {referral for key, referral in opened.items() if key not in closed | offered}
+    return waiting, enrolled
 
 
 async def _open_offers(settings: Settings, answered: set[str]) -> list[dict[str, Any]]:
@@ -232,11 +375,16 @@ async def _print_results(console: Console, scenario: Scenario, settings: Setting
     try:
         store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
         views = await programme_overviews(store, DEMO_TODAY)
+        every_exit = await programme_overviews(
+            store, DEMO_TODAY, definitions=[lookup("sysselsattning_vid_avslut@1")]
+        )
     finally:
         await client.close()
     console.print(programme_summary(views))
     for view in views:
         console.print(programme_overview(view))
+    console.print(_journeys_table(scenario))
+    console.print(_effect_on_the_figures(views, every_exit))
     pages = write_pages(views, DASHBOARD)
     console.print(f"Dashboard: {pages[0].resolve()} (one page per programme beside it)")
     steps: Counter[str] = Counter()

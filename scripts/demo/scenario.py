@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
+from scripts.demo.journeys import Journeys
 from services.intake.personnummer import format_with_check
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.municipal import (
@@ -95,6 +96,8 @@ def programmes() -> list[ProgrammeDefined]:
             # the 12 for income-support recipients for two weeks before others may have them.
             allocation=Allocation(mode=AllocationMode.ROUNDS, weekdays=[Weekday.MONDAY]),
             reserved=Reservation(places=8, days=14),
+            # An offer not answered in a week expires, and its place goes to the next in line.
+            offer_response_days=7,
             activities=[
                 ActivityType.ARBETSTRANING,
                 ActivityType.PRAKTIK,
@@ -328,6 +331,8 @@ class Scenario:
         self._follow_up_random = random.Random(seed + 1)
         # And so do the partners' and caseworkers' answers to offers, and attendance.
         self._lifecycle_random = random.Random(seed + 2)
+        # Exits while waiting, a return, a move and a new number (journeys.py).
+        self.journeys = Journeys()
         self._build()
 
     # --- referrals -------------------------------------------------------------------------
@@ -340,6 +345,7 @@ class Scenario:
                 month.referrals.append(self._referral(programme, month))
         self._add_the_kalmar_case()
         self._add_bad_input()
+        self._add_a_newcomer()
         for month in self.months:
             month.referrals.sort(key=lambda e: e.data.referral_date)
 
@@ -432,6 +438,18 @@ class Scenario:
             new_event(again, source=_source(other), municipality=other)
         )
         self._expect("ALREADY_ENROLLED")
+
+    def _add_a_newcomer(self) -> None:
+        """A newcomer referred to Halmstad under a samordningsnummer; later the person gets a
+        personnummer (scripts/demo/journeys.py)."""
+        newcomer = Journeys.newcomer_referral(f"{HALMSTAD}-{YEAR}-nyanland", date(YEAR, 2, 10), 771)
+        self.journeys.newcomer = newcomer
+        self.months[1].referrals.append(
+            new_event(newcomer, source=_source(HALMSTAD), municipality=HALMSTAD)
+        )
+
+    def referrals_by_id(self) -> dict[str, ReferralReceived]:
+        return {r.data.referral_id: r.data for r in self._all_referrals()}
 
     def _add_bad_input(self) -> None:
         month = self.months[len(self.months) // 2]
@@ -672,9 +690,12 @@ class Scenario:
     def rounds(self, month: Month) -> list[Envelope[AllocationRoundRequested]]:
         """Kungsbacka's allocation meeting at the end of each played month: the places go down
         the queue as it stands then. (Live, its Monday 08:00 rounds come by the clock.)"""
+        return self.rounds_on(month.last_day)
+
+    def rounds_on(self, day: date) -> list[Envelope[AllocationRoundRequested]]:
         request = AllocationRoundRequested(
             programme_id=KUNGSBACKA_IOP,
-            on=month.last_day,
+            on=day,
             requested_by="Kungsbacka, arbetsmarknadsenhetens fördelningsmöte",
         )
         return [new_event(request, source=_source(KUNGSBACKA), municipality=KUNGSBACKA)]
@@ -682,9 +703,17 @@ class Scenario:
     def responses(
         self, offers: list[dict[str, Any]], month: Month
     ) -> list[Envelope[PlacementChangeReported]]:
-        """Most offers are accepted and started within the week; a few are declined."""
+        """Most offers are accepted and started within the week; a few are declined; and of the
+        last month's offers at Kungsbacka, one is never answered, so that it expires."""
         events = []
         for offer in offers:
+            if (
+                month.number == self.MONTHS
+                and offer["programme_id"] == KUNGSBACKA_IOP
+                and self.journeys.unanswered is None
+            ):
+                self.journeys.unanswered = offer["placement_id"]
+                continue
             offered = date.fromisoformat(offer["offered_on"])
             respond = min(offered + timedelta(days=2), max(month.last_day, offered))
             if self._lifecycle_random.random() < 0.08:
