@@ -7,7 +7,6 @@ database prefix, consumer-group prefix) keeps each run apart from every other on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
@@ -292,6 +292,22 @@ async def consumer_groups(admin: Any, timeout: float = 60.0) -> list[str]:
         return [g[0] if isinstance(g, tuple) else g.group_id for g in listed]
 
 
+async def delete_consumer_groups(admin: Any, groups: list[str]) -> None:
+    """Delete empty consumer groups, so that a namespace used again (the demo's) starts from the
+    first offset: a group left behind keeps its committed offsets, and its consumers would skip
+    that many records of the recreated topics. aiokafka's admin client has no call for this, so
+    Kafka's DeleteGroups request goes to every broker (each deletes the groups it coordinates)."""
+    for broker in admin._client.cluster.brokers():  # the client's own cluster metadata
+        response = await admin._send_request_to_node(broker.nodeId, DeleteGroupsRequest(groups))
+        for group, code in response.results:
+            # 16 NOT_COORDINATOR and 69 GROUP_ID_NOT_FOUND: another broker's, or already gone.
+            if code not in (0, 16, 69):
+                raise RuntimeError(f"consumer group {group} was not deleted (Kafka error {code})")
+    left = set(groups) & set(await consumer_groups(admin))
+    if left:
+        raise RuntimeError(f"consumer groups left after deletion: {sorted(left)}")
+
+
 async def reset_namespace(settings: Settings) -> None:
     """Delete this namespace's topics, consumer groups and databases: a run starts from nothing."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
@@ -311,8 +327,7 @@ async def reset_namespace(settings: Settings) -> None:
             groups = await consumer_groups(admin)
             mine = [g for g in groups if g.startswith(settings.consumer_group_prefix + "-")]
             if mine:
-                with contextlib.suppress(Exception):
-                    await admin.delete_consumer_groups(mine)
+                await delete_consumer_groups(admin, mine)
     finally:
         await admin.close()
     client = mongo_client(settings)

@@ -434,9 +434,10 @@ class Scenario:
                 "referral_date": first.data.referral_date + timedelta(days=3),
             }
         )
-        self.months[-1].referrals.append(
-            new_event(again, source=_source(other), municipality=other)
-        )
+        # In the same month, while the first enrolment is open: once a person has left, a new
+        # referral is a return, not a duplicate.
+        month = next(m for m in self.months if first in m.referrals)
+        month.referrals.append(new_event(again, source=_source(other), municipality=other))
         self._expect("ALREADY_ENROLLED")
 
     def _add_a_newcomer(self) -> None:

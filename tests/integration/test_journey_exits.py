@@ -9,6 +9,8 @@ from typing import Any
 
 from scripts.harness import wait_settled
 from services.intake.personnummer import format_with_check
+from services.outcomes.indicators import lookup
+from services.outcomes.reports import programme_overviews
 from shared.contracts import topics
 from shared.contracts.intake import ParticipationExited
 from shared.contracts.municipal import (
@@ -16,8 +18,14 @@ from shared.contracts.municipal import (
     ParticipationExitRecorded,
     ResidenceChangeRecorded,
 )
-from shared.contracts.partner import PlacementChangeReported
-from shared.contracts.vocabulary import ActivityType, ExitReason, PlacementAction
+from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
+from shared.contracts.vocabulary import (
+    ActivityType,
+    EndReason,
+    ExitReason,
+    OutcomeStatus,
+    PlacementAction,
+)
 from shared.persistence import mongo_client
 from shared.settings import Settings
 from tests.integration.test_placement_service import (
@@ -35,6 +43,7 @@ from tests.integration.test_placement_service import (
 from tests.support import event, events_on, outcomes_store, publish, running
 from tests.unit.factories import (
     agreement,
+    outcome_reported,
     participant_enrolled,
     placement_ended,
     placement_started,
@@ -405,3 +414,114 @@ async def test_a_move_within_the_programme_follows_the_person_and_one_outside_it
     assert journey.municipality == "0881"
     assert journey.moves == ((date(2026, 5, 4), "0880", "0881"),)
     assert (left.exited, left.exit_reason) == (True, ExitReason.MOVED_AWAY)
+
+
+async def test_the_figures_from_raw_events_are_those_a_funder_computes_by_hand(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Six residents, two places, the three services: A works after a placement; B dies during
+    one; D withdraws, E cannot be reached and F finds work, all three while waiting; C is offered
+    the place A leaves. By hand, sysselsättning at exit is 2 of 5 exits (A, F) over every exit,
+    and 2 of 4 without the one who died; three of the five left without a placement."""
+    people = {
+        name: format_with_check(date(1980 + n, 2, 3), 400 + n) for n, name in enumerate("ABCDEF")
+    }
+    definition = programme(capacity=2, activities=[ActivityType.ARBETSTRANING])
+
+    async def step(*data: Any) -> None:
+        await publish(settings, *(event(d) for d in data))
+        await wait_settled(settings)
+
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await step(definition, agreement(places=2, kind=AgreementKind.SOCIAL_CLAUSE))
+        for n, name in enumerate("ABCDEF"):
+            await step(
+                referral(
+                    referral_id=f"1380-{name}",
+                    personnummer=people[name],
+                    referral_date=date(2026, 3, 2 + n),
+                )
+            )
+        enrolled = {
+            e["data"]["referral_id"][-1]: e["data"]["participant_id"]
+            for e in await events_on(
+                settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1"
+            )
+        }
+        offers = {
+            o["data"]["participant_id"]: o["data"]
+            for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+        }
+        assert set(offers) == {enrolled["A"], enrolled["B"]}
+        for name, start in (("A", date(2026, 3, 9)), ("B", date(2026, 3, 10))):
+            offer = offers[enrolled[name]]
+            for action in (PlacementAction.ACCEPT, PlacementAction.START):
+                await step(
+                    PlacementChangeReported(
+                        placement_id=offer["placement_id"],
+                        participant_id=enrolled[name],
+                        action=action,
+                        on=start,
+                    )
+                )
+        for name, reason, on in (
+            ("D", ExitReason.WITHDRAWN, date(2026, 4, 1)),
+            ("E", ExitReason.NO_CONTACT, date(2026, 4, 15)),
+            ("F", ExitReason.FOUND_WORK, date(2026, 4, 20)),
+        ):
+            await step(
+                _exit_request(f"x-{name}", reason, on).model_copy(
+                    update={"personnummer": people[name]}
+                )
+            )
+        await step(
+            PlacementEndReported(
+                placement_id=offers[enrolled["A"]]["placement_id"],
+                participant_id=enrolled["A"],
+                reason=EndReason.MOVED_TO_WORK,
+                end_date=date(2026, 5, 29),
+            ),
+            _exit_request("x-B", ExitReason.DECEASED, date(2026, 6, 1)).model_copy(
+                update={"personnummer": people["B"]}
+            ),
+        )
+        for name, on in (("A", date(2026, 5, 29)), ("F", date(2026, 4, 20))):
+            await step(
+                outcome_reported(
+                    enrolled[name],
+                    report_id=f"exit-{name}",
+                    status=OutcomeStatus.UNSUBSIDISED_WORK,
+                    observed_on=on,
+                )
+            )
+    offered_later = {
+        o["data"]["participant_id"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
+    } - set(offers)
+    assert offered_later == {enrolled["C"]}  # the places of A and B, and only C still waits
+    async with outcomes_store(settings) as store:
+        [view] = await programme_overviews(
+            store,
+            date(2027, 1, 1),
+            definitions=[
+                lookup(name)
+                for name in (
+                    "sysselsattning_vid_avslut@1",
+                    "sysselsattning_vid_avslut@2",
+                    "deltagare_avslutat@1",
+                    "avslutade_utan_placering@1",
+                    "deltagare_paborjat@1",
+                )
+            ],
+        )
+    figures = {
+        r.indicator.name: (r.total.value.numerator, r.total.value.denominator)
+        for r in view.indicators
+    }
+    assert figures == {
+        "sysselsattning_vid_avslut@1": (2, 5),
+        "sysselsattning_vid_avslut@2": (2, 4),
+        "deltagare_avslutat@1": (5, None),
+        "avslutade_utan_placering@1": (3, None),
+        "deltagare_paborjat@1": (2, None),
+    }
