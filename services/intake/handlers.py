@@ -403,16 +403,13 @@ class IntakeHandlers:
         if pid is None:
             return
         await self.store.set_protected_identity(pid, request.protected, ctx.now, ctx.session)
-        await self.store.write_audit(
-            {
-                "at": ctx.now,
-                "action": "protect_identity" if request.protected else "end_identity_protection",
-                "actor": request.source,
-                "participant_id": pid,
-                "request_id": request.request_id,
-                "municipality": _answered(item),
-            },
-            ctx.session,
+        await self._audit_request(
+            "protect_identity" if request.protected else "end_identity_protection",
+            request.source,
+            pid,
+            request.request_id,
+            item,
+            ctx,
         )
         ctx.emit(
             new_event(
@@ -586,16 +583,8 @@ class IntakeHandlers:
         if identity is not None:
             renumbered = replace(identity, personnummer=person.normalised)
             await self._seal({pid: renumbered}, set(), {pid}, ctx)
-        await self.store.write_audit(
-            {
-                "at": ctx.now,
-                "action": "link_identity",
-                "actor": request.recorded_by,
-                "participant_id": pid,
-                "request_id": request.request_id,
-                "municipality": _answered(item),
-            },
-            ctx.session,
+        await self._audit_request(
+            "link_identity", request.recorded_by, pid, request.request_id, item, ctx
         )
         ctx.emit(
             new_event(
@@ -761,6 +750,28 @@ class IntakeHandlers:
                 }
             )
         return pid
+
+    async def _audit_request(
+        self,
+        action: str,
+        actor: str,
+        pid: str,
+        request_id: str,
+        item: Received,
+        ctx: HandlerContext,
+    ) -> None:
+        """A caseworker's request that changes what Insats holds about who a person is."""
+        await self.store.write_audit(
+            {
+                "at": ctx.now,
+                "action": action,
+                "actor": actor,
+                "participant_id": pid,
+                "request_id": request_id,
+                "municipality": _answered(item),
+            },
+            ctx.session,
+        )
 
     # --- unreadable input --------------------------------------------------------------------
 

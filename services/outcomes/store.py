@@ -366,14 +366,21 @@ class OutcomesStore:
 # --- updates, one per event ------------------------------------------------------------------
 
 
+def _keys(event: Any) -> dict[str, Any]:
+    """What names the journey (or follow-up) an event is about, stored with it."""
+    return {
+        "programme_id": event.programme_id,
+        "participant_id": event.participant_id,
+        "participation": event.participation,
+    }
+
+
 def enrolled_update(event: ParticipantEnrolled) -> UpdateOne:
     return UpdateOne(
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 "enrolled": True,
                 "municipality": event.municipality,
                 "gender": event.gender.value,
@@ -395,9 +402,7 @@ def special_categories_update(event: SpecialCategoriesRecorded) -> UpdateOne:
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 "special_target_groups": [g.value for g in event.target_groups],
             }
         },
@@ -412,9 +417,7 @@ def moved_update(event: ParticipantMoved) -> UpdateOne:
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 "municipality": event.to_municipality,
                 f"moves.{event.moved_on.isoformat()}": {
                     "from": event.from_municipality,
@@ -432,9 +435,7 @@ def placement_started_update(event: PlacementStarted) -> UpdateOne:
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 f"placements.{event.placement_id}.partner_id": event.partner_id,
                 f"placements.{event.placement_id}.activity": event.activity.value,
                 f"placements.{event.placement_id}.start_date": start,
@@ -452,9 +453,7 @@ def exited_update(event: ParticipationExited) -> UpdateOne:
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 "exited": True,
                 "exit_reason": event.reason.value,
                 "erroneous": event.reason is ExitReason.ERRONEOUS_REGISTRATION,
@@ -486,9 +485,7 @@ def follow_ups_on_exit(event: ParticipationExited) -> list[UpdateOne]:
             },
             {
                 "$set": {
-                    "programme_id": event.programme_id,
-                    "participant_id": event.participant_id,
-                    "participation": event.participation,
+                    **_keys(event),
                     "point": point.value,
                     "municipality": event.municipality,
                     "exit_date": event.exited_on.isoformat(),
@@ -506,9 +503,7 @@ def follow_ups_on_exit(event: ParticipationExited) -> list[UpdateOne]:
 
 def placement_ended_update(event: PlacementEnded) -> UpdateOne:
     fields: dict[str, Any] = {
-        "programme_id": event.programme_id,
-        "participant_id": event.participant_id,
-        "participation": event.participation,
+        **_keys(event),
         f"placements.{event.placement_id}.partner_id": event.partner_id,
         f"placements.{event.placement_id}.start_date": event.start_date.isoformat(),
         f"placements.{event.placement_id}.end_date": event.end_date.isoformat(),
@@ -577,9 +572,7 @@ def follow_up_answered(event: OutcomeRecorded) -> UpdateOne:
         },
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 "point": event.follow_up.value,
                 "answered": True,
                 "answered_on": event.observed_on.isoformat(),
@@ -596,9 +589,7 @@ def outcome_update(event: OutcomeRecorded) -> UpdateOne:
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
             "$set": {
-                "programme_id": event.programme_id,
-                "participant_id": event.participant_id,
-                "participation": event.participation,
+                **_keys(event),
                 f"outcomes.{event.follow_up.value}": {
                     "status": event.status.value,
                     "income_support": event.income_support,

@@ -644,18 +644,8 @@ def withdraw_on_exit(placement: Placement, exited: ParticipationExited) -> Withd
         return Withdrawn(replace(placement, status=PlacementStatus.DECLINED), "withdrawn")
     # A placement cannot end before it started; an exit dated earlier ends it the day it began.
     end_date = max(exited.exited_on, placement.start_date)
-    ended = PlacementEnded(
-        placement_id=placement.placement_id,
-        participant_id=placement.participant_id,
-        programme_id=placement.programme_id,
-        partner_id=placement.partner_id,
-        municipality=placement.municipality,
-        start_date=placement.start_date,
-        end_date=end_date,
-        reason=_END_ON_EXIT.get(exited.reason, EndReason.OTHER),
-        exits_programme=True,
-        participation=placement.entry.participation,
-    )
+    reason = _END_ON_EXIT.get(exited.reason, EndReason.OTHER)
+    ended = _ended(placement, end_date, reason, exits_programme=True)
     return Withdrawn(
         replace(placement, status=PlacementStatus.ENDED, end_date=end_date),
         f"ended:{ended.reason.value}",
@@ -676,6 +666,13 @@ def end(placement: Placement | None, report: PlacementEndReported) -> PlacementE
             f"end date {report.end_date.isoformat()} is before the start "
             f"{placement.start_date.isoformat()}"
         )
+    return _ended(placement, report.end_date, report.reason, report.exits_programme)
+
+
+def _ended(
+    placement: Placement, end_date: date, reason: EndReason, exits_programme: bool
+) -> PlacementEnded:
+    assert placement.start_date is not None
     return PlacementEnded(
         placement_id=placement.placement_id,
         participant_id=placement.participant_id,
@@ -683,9 +680,9 @@ def end(placement: Placement | None, report: PlacementEndReported) -> PlacementE
         partner_id=placement.partner_id,
         municipality=placement.municipality,
         start_date=placement.start_date,
-        end_date=report.end_date,
-        reason=report.reason,
-        exits_programme=report.exits_programme,
+        end_date=end_date,
+        reason=reason,
+        exits_programme=exits_programme,
         participation=placement.entry.participation,
     )
 

@@ -5,7 +5,6 @@ the person."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from scripts.harness import wait_settled
 from services.intake.identity import IdentityVault
@@ -20,6 +19,8 @@ from shared.contracts.municipal import (
 from shared.contracts.vocabulary import ConsentPurpose, ErasureReason
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
+from tests.integration.test_intake_privacy import _dump
+from tests.integration.test_journey_exits import _answers
 from tests.support import event, events_on, everything_stored, publish, running
 from tests.unit.factories import programme, referral
 
@@ -40,26 +41,6 @@ def _link(
         recorded_on=date(2026, 4, 1),
         recorded_by="Procapita, handläggare",
     )
-
-
-async def _answers(settings: Settings, kommunkod: str = "1380") -> dict[str, str]:
-    return {
-        answer["data"]["input_id"]: answer["data"]["reason"]
-        for answer in await events_on(
-            settings, topics.municipality_events_topic(kommunkod), "insats.input.rejected.v1"
-        )
-    }
-
-
-async def _intake(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    client = mongo_client(settings)
-    try:
-        db = client[settings.database_name("intake")]
-        return {
-            name: await db[name].find({}).to_list() for name in await db.list_collection_names()
-        }
-    finally:
-        await client.close()
 
 
 async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_participant(
@@ -104,7 +85,7 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
             ),
         )
         await wait_settled(settings, services=["intake"])
-        stored = await _intake(settings)
+        stored = await _dump(settings)
     enrolments = await events_on(settings, topics.INTAKE_EVENTS, ENROLLED)
     assert [e["data"]["programme_id"] for e in enrolments] == ["halmstad-150", "kalmar"]
     [pid] = {e["data"]["participant_id"] for e in enrolments}
@@ -148,7 +129,7 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
             ),
         )
         await wait_settled(settings, services=["intake"])
-    after = await _intake(settings)
+    after = await _dump(settings)
     assert after["participants"] == [] and after["identity_links"] == []
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"]["participant_id"] == pid
