@@ -498,8 +498,13 @@ class IntakeHandlers:
                     },
                     ctx.session,
                 )
+                # One request moves every enrolment: each event's id derives from its programme.
                 envelope = new_event(
-                    result, source=SOURCE, municipality=result.to_municipality, cause=item.event
+                    result,
+                    source=SOURCE,
+                    municipality=result.to_municipality,
+                    cause=item.event,
+                    discriminator=enrolment.programme_id,
                 )
                 ctx.emit(envelope)
                 view = resident_view(envelope)
@@ -528,7 +533,11 @@ class IntakeHandlers:
                 )
                 ctx.emit(
                     new_event(
-                        result, source=SOURCE, municipality=result.municipality, cause=item.event
+                        result,
+                        source=SOURCE,
+                        municipality=result.municipality,
+                        cause=item.event,
+                        discriminator=enrolment.programme_id,
                     )
                 )
         item.log.info("residence change recorded", to=request.to_municipality)
