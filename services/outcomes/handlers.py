@@ -136,9 +136,11 @@ class OutcomesHandlers:
                 await self.store.anonymise(data.participant_id, ctx.now, ctx.session)
         await self.store.apply(operations, ctx.session)
         await self.store.apply_follow_ups(follow_ups, ctx.session)
-        await self.store.withdraw_follow_up_contact(
-            await self.store.contact_withdrawn_among(exited, ctx.session), ctx.session
-        )
+        if exited:
+            # As after a placement's end: those who withdrew consent to follow-up contact.
+            await self.store.withdraw_follow_up_contact(
+                await self.store.contact_withdrawn_among(exited, ctx.session), ctx.session
+            )
         await self.store.count_rejections(dict(rejected), ctx.session)
         await self.store.forget_old_erasure_marks(ctx.now)
 
