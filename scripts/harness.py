@@ -292,20 +292,38 @@ async def consumer_groups(admin: Any, timeout: float = 60.0) -> list[str]:
         return [g[0] if isinstance(g, tuple) else g.group_id for g in listed]
 
 
-async def delete_consumer_groups(admin: Any, groups: list[str]) -> None:
-    """Delete empty consumer groups, so that a namespace used again (the demo's) starts from the
-    first offset: a group left behind keeps its committed offsets, and its consumers would skip
-    that many records of the recreated topics. aiokafka's admin client has no call for this, so
-    Kafka's DeleteGroups request goes to every broker (each deletes the groups it coordinates)."""
-    for broker in admin._client.cluster.brokers():  # the client's own cluster metadata
-        response = await admin._send_request_to_node(broker.nodeId, DeleteGroupsRequest(groups))
-        for group, code in response.results:
-            # 16 NOT_COORDINATOR and 69 GROUP_ID_NOT_FOUND: another broker's, or already gone.
-            if code not in (0, 16, 69):
-                raise RuntimeError(f"consumer group {group} was not deleted (Kafka error {code})")
-    left = set(groups) & set(await consumer_groups(admin))
+async def delete_consumer_groups(admin: Any, groups: list[str], timeout: float = 10.0) -> set[str]:
+    """Delete consumer groups, so that a namespace used again (the demo's) starts from the first
+    offset: a group left behind keeps its committed offsets, and its consumers would skip that
+    many records of the recreated topics. aiokafka's admin client has no call for this, so
+    Kafka's DeleteGroups request goes to every broker (each deletes the groups it coordinates).
+    A group whose last member has just gone may still count it until its session times out
+    (NON_EMPTY_GROUP): asked again for `timeout` seconds. Returns the groups that still have
+    members then (their services still run: a test module's shared service), left as they are."""
+    pending = list(groups)
+    deadline = time.monotonic() + timeout
+    while pending:
+        busy: set[str] = set()
+        for broker in admin._client.cluster.brokers():  # the client's own cluster metadata
+            request = DeleteGroupsRequest(pending)
+            response = await admin._send_request_to_node(broker.nodeId, request)
+            for group, code in response.results:
+                # 16 NOT_COORDINATOR, 69 GROUP_ID_NOT_FOUND: another broker's, or already gone.
+                if code == 68:  # NON_EMPTY_GROUP
+                    busy.add(group)
+                elif code not in (0, 16, 69):
+                    raise RuntimeError(
+                        f"consumer group {group} was not deleted (Kafka error {code})"
+                    )
+        pending = sorted(busy)
+        if pending and time.monotonic() > deadline:
+            break
+        if pending:
+            await asyncio.sleep(0.5)
+    left = set(groups) & set(await consumer_groups(admin)) - set(pending)
     if left:
         raise RuntimeError(f"consumer groups left after deletion: {sorted(left)}")
+    return set(pending)
 
 
 async def reset_namespace(settings: Settings) -> None:
@@ -327,7 +345,8 @@ async def reset_namespace(settings: Settings) -> None:
             groups = await consumer_groups(admin)
             mine = [g for g in groups if g.startswith(settings.consumer_group_prefix + "-")]
             if mine:
-                await delete_consumer_groups(admin, mine)
+                # Those still in use (a test module's shared service runs on) stay.
+                await delete_consumer_groups(admin, mine, timeout=0)
     finally:
         await admin.close()
     client = mongo_client(settings)
