@@ -358,11 +358,12 @@ class IntakeHandlers:
 
     async def _consent(self, item: Received, ctx: HandlerContext) -> None:
         request: ConsentRecorded = item.event.data
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
+        pid, _ = claimed
         await self.store.record_consent(
             pid,
             request.purpose.value,
@@ -397,11 +398,12 @@ class IntakeHandlers:
         longer protected: the flag goes, and identity data is stored again only when a referral
         brings it. Either way audited, and told to placement as a restriction."""
         request: ProtectedIdentityRecorded = item.event.data
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
+        pid, _ = claimed
         await self.store.set_protected_identity(pid, request.protected, ctx.now, ctx.session)
         await self._audit_request(
             "protect_identity" if request.protected else "end_identity_protection",
@@ -431,13 +433,13 @@ class IntakeHandlers:
         """Close the open enrolment the caseworker names, and tell the other services. The
         reason as given (long-term sickness included) stays in intake's own record."""
         request: ParticipationExitRecorded = item.event.data
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
-        known = await self.store.participants_by_id([pid], ctx.session)
-        enrolment = domain.open_enrolment(known[pid].get("enrolments", []), request.programme_id)
+        pid, participant = claimed
+        enrolment = domain.open_enrolment(participant.get("enrolments", []), request.programme_id)
         if refusal := domain.exit_refusal(enrolment, request, self.received_on(item, ctx)):
             ctx.reject(item, refusal.code.value, refusal.message, message_sv=refusal.message_sv)
             return
@@ -470,13 +472,13 @@ class IntakeHandlers:
         covers it, and ends where it does not. The new municipality's stream carries the move
         (and the person from then on); the old one's stream is told as well."""
         request: ResidenceChangeRecorded = item.event.data
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
-        known = await self.store.participants_by_id([pid], ctx.session)
-        enrolments = domain.open_enrolments(known[pid].get("enrolments", []))
+        pid, participant = claimed
+        enrolments = domain.open_enrolments(participant.get("enrolments", []))
         refusal = domain.move_refusal(
             enrolments, request, self.municipalities, self.received_on(item, ctx)
         )
@@ -571,11 +573,12 @@ class IntakeHandlers:
                 message_sv="En koppling går från ett samordningsnummer till ett personnummer.",
             )
             return
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.samordningsnummer, None, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
+        pid, _ = claimed
         alias = self.pseudonym(person)
         taken = await self.store.participants_by_id([alias], ctx.session)
         linked = await self.store.linked([alias], ctx.session)
@@ -609,11 +612,12 @@ class IntakeHandlers:
 
     async def _erasure(self, item: Received, ctx: HandlerContext) -> None:
         request: ErasureRequested = item.event.data
-        pid = await self._participant_of_sender(
+        claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
-        if pid is None:
+        if claimed is None:
             return
+        pid, _ = claimed
         await self.erase(
             pid,
             request.reason,
@@ -690,11 +694,11 @@ class IntakeHandlers:
         personnummer: str | None,
         participant_id: str | None,
         ctx: HandlerContext,
-    ) -> str | None:
-        """The participant a consent or erasure request names, if the sending municipality may
-        act on them; else None, after answering. Someone another municipality referred gets the
-        very answer an unknown person gets, so no tenant can probe who is enrolled elsewhere;
-        the audit records which it was."""
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The participant a request names, with their stored record, if the sending
+        municipality may act on them; else None, after answering. Someone another municipality
+        referred gets the very answer an unknown person gets, so no tenant can probe who is
+        enrolled elsewhere; the audit records which it was."""
         assert item.tenant is not None
         if municipality != item.tenant.kommunkod:
             ctx.refuse(
@@ -758,7 +762,7 @@ class IntakeHandlers:
                     "ground": claim.ground,
                 }
             )
-        return pid
+        return pid, known[pid]
 
     async def _audit_request(
         self,

@@ -140,9 +140,6 @@ class Indicator:
     # Exits this definition leaves out of everything it counts: the person left for one of
     # these reasons (an erroneous registration is in no figure at all; see OutcomesStore).
     excludes: frozenset[ExitReason] = frozenset()
-    # How a person who left and returned counts: once per enrolment ("participation"), as
-    # every result does (each enrolment has its own exit and outcome), or once ("person").
-    counts: Literal["participation", "person"] = "participation"
 
     @property
     def name(self) -> str:
@@ -165,7 +162,6 @@ def indicator(
     dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS,
     excludes: frozenset[ExitReason] = frozenset(),
     definition: str | None = None,
-    counts: Literal["participation", "person"] = "participation",
 ) -> Callable[[Compute], Indicator]:
     """Register a definition. A new version that counts the same way over other people (only its
     exclusions differ) passes the earlier compute with its own `definition` text."""
@@ -184,7 +180,6 @@ def indicator(
             goal=goal,
             dimensions=dimensions,
             excludes=excludes,
-            counts=counts,
         )
         if registered.name in CATALOGUE:
             raise ValueError(f"{registered.name} is already defined; publish a new version")
@@ -522,7 +517,6 @@ def deltagare_mot_plan(journeys: Sequence[Journey], ctx: Context, scope: Scope) 
     "shows its count)",
     unit="count",
     goal=lambda programme: 1.0 if programme.planned_participants else None,
-    counts="person",
 )
 def deltagare_mot_plan_v2(journeys: Sequence[Journey], ctx: Context, scope: Scope) -> Value:
     """Version 1 counted enrolments; since a person who left may be referred again, a plan of

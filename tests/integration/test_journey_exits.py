@@ -426,7 +426,11 @@ async def test_the_figures_from_raw_events_are_those_a_funder_computes_by_hand(
     people = {
         name: format_with_check(date(1980 + n, 2, 3), 400 + n) for n, name in enumerate("ABCDEF")
     }
-    definition = programme(capacity=2, activities=[ActivityType.ARBETSTRANING])
+    definition = programme(
+        capacity=2,
+        activities=[ActivityType.ARBETSTRANING],
+        goals={"avslutade_utan_placering": 2, "sysselsattning_vid_avslut@2": 0.5},
+    )
 
     async def step(*data: Any) -> None:
         await publish(settings, *(event(d) for d in data))
@@ -525,3 +529,9 @@ async def test_the_figures_from_raw_events_are_those_a_funder_computes_by_hand(
         "avslutade_utan_placering@1": (3, None),
         "deltagare_paborjat@1": (2, None),
     }
+    # The programme's own goals, as outcomes stored its definition. Four or three people are too
+    # few for a verdict; five are enough, and 40 % misses the 60 % of goal_sysselsattning.
+    goals = {r.indicator.name: (r.goal, r.goal_met) for r in view.indicators}
+    assert goals["sysselsattning_vid_avslut@2"] == (0.5, None)
+    assert goals["avslutade_utan_placering@1"] == (2, None)
+    assert goals["sysselsattning_vid_avslut@1"] == (0.6, False)
