@@ -15,7 +15,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
-from shared.contracts.intake import ParticipantEnrolled, ParticipantMoved, ParticipationExited
+from shared.contracts.intake import (
+    ParticipantEnrolled,
+    ParticipantHandedOver,
+    ParticipantMoved,
+    ParticipationExited,
+)
 from shared.contracts.municipal import (
     ParticipationExitRecorded,
     ProgrammeDefined,
@@ -387,3 +392,64 @@ def moved(
         exited_on=max(enrolment.referral_date, request.moved_on - timedelta(days=1)),
         participation=enrolment.participation,
     )
+
+
+def open_to(programmes: Iterable[ProgrammeDefined], municipality: str, on: date) -> list[str]:
+    """The programmes a municipality may refer someone to on a day: those that cover it and
+    run then, by id."""
+    return sorted(
+        p.programme_id
+        for p in programmes
+        if municipality in p.municipalities and p.period_start <= on <= p.period_end
+    )
+
+
+def handed_over(
+    ended: ParticipationExited, request: ResidenceChangeRecorded, programmes: Sequence[str]
+) -> ParticipantHandedOver:
+    """The handover that goes with an enrolment a move ended: the new municipality is asked to
+    take the person on, and told which programmes it may refer them to."""
+    return ParticipantHandedOver(
+        participant_id=ended.participant_id,
+        programme_id=ended.programme_id,
+        participation=ended.participation,
+        from_municipality=ended.municipality,
+        to_municipality=request.to_municipality,
+        moved_on=request.moved_on,
+        programmes=list(programmes),
+    )
+
+
+# --- two participants who were one person -----------------------------------------------------
+
+
+def merge_conflict(kept: Mapping[str, Any], merged: Mapping[str, Any]) -> str | None:
+    """A programme both were enrolled in (open or exited), or None. Two such enrolments could not
+    be told apart downstream (each is its programme's participation 1, 2, ...), so the two are
+    not merged."""
+    ours = {e.get("programme_id") for e in kept.get("enrolments", [])}
+    theirs = {e.get("programme_id") for e in merged.get("enrolments", [])}
+    common = sorted(str(p) for p in ours & theirs if p)
+    return common[0] if common else None
+
+
+def merged(kept: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str, Any]:
+    """The record of the participant that remains: both one's enrolments, each consent as last
+    recorded under either number, and protected identity if either had it."""
+    consents: dict[str, Any] = {}
+    for purpose, value in [
+        *merged.get("consents", {}).items(),
+        *kept.get("consents", {}).items(),
+    ]:
+        earlier = consents.get(purpose)
+        if earlier is None or str(value.get("on", "")) >= str(earlier.get("on", "")):
+            consents[purpose] = value
+    return {
+        "enrolments": sorted(
+            [*kept.get("enrolments", []), *merged.get("enrolments", [])],
+            key=lambda e: str(e.get("referral_date", "")),
+        ),
+        "consents": consents,
+        "protected_identity": bool(kept.get("protected_identity"))
+        or bool(merged.get("protected_identity")),
+    }

@@ -28,6 +28,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
+    ParticipantsMerged,
     ParticipationExited,
     ProtectedIdentityChanged,
     ReferralRejected,
@@ -488,6 +489,7 @@ class IntakeHandlers:
         programmes = await self.store.load_programmes(
             {e.programme_id for e in enrolments}, ctx.session
         )
+        open_there: list[str] | None = None
         for enrolment in enrolments:
             result = domain.moved(enrolment, pid, request, programmes.get(enrolment.programme_id))
             if isinstance(result, ParticipantMoved):
@@ -542,6 +544,27 @@ class IntakeHandlers:
                         discriminator=enrolment.programme_id,
                     )
                 )
+                if open_there is None:
+                    covering = await self.store.programmes_covering(
+                        request.to_municipality, ctx.session
+                    )
+                    # Not those the person is enrolled in already (and takes along).
+                    open_there = [
+                        programme_id
+                        for programme_id in domain.open_to(
+                            covering, request.to_municipality, request.moved_on
+                        )
+                        if programme_id not in {e.programme_id for e in enrolments}
+                    ]
+                ctx.emit(
+                    new_event(
+                        domain.handed_over(result, request, open_there),
+                        source=SOURCE,
+                        municipality=request.to_municipality,
+                        cause=item.event,
+                        discriminator=f"handed-over/{enrolment.programme_id}",
+                    )
+                )
         item.log.info("residence change recorded", to=request.to_municipality)
 
     # --- samordningsnummer to personnummer ---------------------------------------------------
@@ -578,26 +601,66 @@ class IntakeHandlers:
         )
         if claimed is None:
             return
-        pid, _ = claimed
+        pid, participant = claimed
         alias = self.pseudonym(person)
         taken = await self.store.participants_by_id([alias], ctx.session)
         linked = await self.store.linked([alias], ctx.session)
-        if alias in taken or linked.get(alias, pid) != pid:
-            ctx.reject(
-                item,
-                InputRefusal.IDENTITY_IN_USE.value,
-                "The personnummer already names another participant.",
-                message_sv="Personnumret anger redan en annan deltagare.",
-            )
+        if linked.get(alias, pid) != pid:
+            self._identity_in_use(item, ctx)
             return
-        await self.store.link_identity(alias, pid, ctx.now, ctx.session)
+        merged = taken.get(alias) if alias != pid else None
+        if merged is not None:
+            # Referred under the new number too, before the link: one person, so one participant.
+            in_both = domain.merge_conflict(participant, merged)
+            if in_both is not None:
+                self._identity_in_use(item, ctx, in_both)
+                return
+            if not await self._may_act_on(
+                item,
+                alias,
+                merged,
+                ctx,
+                InputRefusal.IDENTITY_IN_USE,
+                "The personnummer already names another participant.",
+                "Personnumret anger redan en annan deltagare.",
+            ):
+                return
         identity = await self.store.read_identity(self.vault, pid, ctx.session)
-        if identity is not None:
+        if identity is None and merged is not None:
+            identity = await self.store.read_identity(self.vault, alias, ctx.session)
+        if merged is not None:
+            await self.store.merge_participants(
+                pid, alias, domain.merged(participant, merged), ctx.session
+            )
+        await self.store.link_identity(alias, pid, ctx.now, ctx.session)
+        protected = bool(participant.get("protected_identity")) or bool(
+            merged and merged.get("protected_identity")
+        )
+        if protected:
+            await self.store.set_protected_identity(pid, True, ctx.now, ctx.session)
+        elif identity is not None:
             renumbered = replace(identity, personnummer=person.normalised)
             await self._seal({pid: renumbered}, set(), {pid}, ctx)
         await self._audit_request(
             "link_identity", request.recorded_by, pid, request.request_id, item, ctx
         )
+        if merged is not None:
+            await self._audit_request(
+                "merge_participants", request.recorded_by, alias, request.request_id, item, ctx
+            )
+            ctx.emit(
+                new_event(
+                    ParticipantsMerged(
+                        participant_id=pid,
+                        merged_participant_id=alias,
+                        request_id=request.request_id,
+                        merged_on=on,
+                    ),
+                    source=SOURCE,
+                    municipality=_answered(item),
+                    cause=item.event,
+                )
+            )
         ctx.emit(
             new_event(
                 IdentityLinked(participant_id=pid, request_id=request.request_id, linked_on=on),
@@ -607,6 +670,24 @@ class IntakeHandlers:
             )
         )
         item.log.info("samordningsnummer linked to a personnummer")
+
+    def _identity_in_use(self, item: Received, ctx: HandlerContext, programme: str = "") -> None:
+        if programme:
+            ctx.reject(
+                item,
+                InputRefusal.IDENTITY_IN_USE.value,
+                f"Both numbers have been enrolled in programme {programme}: the two "
+                "participants cannot be merged.",
+                message_sv=f"Båda numren har varit inskrivna i programmet {programme}: "
+                "deltagarna kan inte slås samman.",
+            )
+            return
+        ctx.reject(
+            item,
+            InputRefusal.IDENTITY_IN_USE.value,
+            "The personnummer already names another participant.",
+            message_sv="Personnumret anger redan en annan deltagare.",
+        )
 
     # --- erasure -----------------------------------------------------------------------------
 
@@ -731,7 +812,32 @@ class IntakeHandlers:
                 message_sv="Ingen deltagare med den identiteten.",
             )
             return None
-        enrolments = known[pid].get("enrolments", [])
+        if not await self._may_act_on(
+            item,
+            pid,
+            known[pid],
+            ctx,
+            InputRefusal.UNKNOWN_PARTICIPANT,
+            "No participant with that identity.",
+            "Ingen deltagare med den identiteten.",
+        ):
+            return None
+        return pid, known[pid]
+
+    async def _may_act_on(
+        self,
+        item: Received,
+        pid: str,
+        participant: dict[str, Any],
+        ctx: HandlerContext,
+        refusal: InputRefusal,
+        message: str,
+        message_sv: str,
+    ) -> bool:
+        """Whether the sending municipality may act on the participant (it referred them, or
+        shares case handling in one of their programmes); if not, refused as given, audited."""
+        assert item.tenant is not None
+        enrolments = participant.get("enrolments", [])
         programmes = await self.store.load_programmes(
             {e["programme_id"] for e in enrolments}, ctx.session
         )
@@ -745,12 +851,12 @@ class IntakeHandlers:
         if not claim.allowed:
             ctx.refuse(
                 item,
-                InputRefusal.UNKNOWN_PARTICIPANT,
-                "No participant with that identity.",
-                message_sv="Ingen deltagare med den identiteten.",
+                refusal,
+                message,
+                message_sv=message_sv,
                 audit={"participant_id": pid, "ground": claim.ground},
             )
-            return None
+            return False
         if claim.ground != "referred by this municipality":
             ctx.tx.audit(
                 {
@@ -762,7 +868,7 @@ class IntakeHandlers:
                     "ground": claim.ground,
                 }
             )
-        return pid, known[pid]
+        return True
 
     async def _audit_request(
         self,

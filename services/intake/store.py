@@ -75,6 +75,12 @@ class IntakeStore:
         ).to_list()
         return {doc["_id"]: ProgrammeDefined.model_validate(doc["definition"]) for doc in found}
 
+    async def programmes_covering(self, municipality: str, session: Any) -> list[ProgrammeDefined]:
+        found = await self.programmes.find(
+            {"definition.municipalities": municipality}, session=session
+        ).to_list()
+        return [ProgrammeDefined.model_validate(doc["definition"]) for doc in found]
+
     # --- participants ------------------------------------------------------------------------
 
     async def participants_by_id(
@@ -104,6 +110,23 @@ class IntakeStore:
         )
         await self.participants.update_one(
             {"_id": participant_id}, {"$set": {"last_event_at": now}}, session=session
+        )
+
+    async def merge_participants(
+        self, kept: str, merged: str, record: dict[str, Any], session: Any
+    ) -> None:
+        """`merged` becomes `kept`: its record joins kept's (as `record` says), its decisions
+        and links are kept's, and its own identity and key go (kept's identity is sealed again
+        by the caller)."""
+        await self.participants.update_one({"_id": kept}, {"$set": record}, session=session)
+        await self.participants.delete_one({"_id": merged}, session=session)
+        await self.identities.delete_one({"_id": merged}, session=session)
+        await self.person_keys.delete_one({"_id": merged}, session=session)
+        await self.referrals.update_many(
+            {"participant_id": merged}, {"$set": {"participant_id": kept}}, session=session
+        )
+        await self.identity_links.update_many(
+            {"participant_id": merged}, {"$set": {"participant_id": kept}}, session=session
         )
 
     async def record_referrals(

@@ -20,6 +20,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
+    ParticipantsMerged,
     ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
@@ -71,6 +72,7 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
                     ParticipantErased.TYPE,
                     ParticipationExited.TYPE,
                     ParticipantMoved.TYPE,
+                    ParticipantsMerged.TYPE,
                 }
             ),
             handler=handlers.on_intake,

@@ -4,7 +4,8 @@ follow-ups, and record their answers."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
+    ParticipantsMerged,
     ParticipationExited,
     ReferralRejected,
     SpecialCategoriesRecorded,
@@ -102,11 +104,14 @@ class OutcomesHandlers:
         after an erasure nothing may be folded in under the person's id again."""
         ids = {str(getattr(item.event.data, "participant_id", "")) for item in batch} - {""}
         erased = await self.store.erased_among(ids, ctx.session)
-        return [
+        live = [
             item
             for item in batch
             if str(getattr(item.event.data, "participant_id", "")) not in erased
         ]
+        # An event still under the id of a participant merged into another counts for that one.
+        redirect = await self.store.merged_into(ids - erased, ctx.session)
+        return [_redirected(item, redirect) for item in live] if redirect else live
 
     async def on_intake(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         operations = []
@@ -134,6 +139,11 @@ class OutcomesHandlers:
                 await self.store.apply(operations, ctx.session)
                 operations = []
                 await self.store.anonymise(data.participant_id, ctx.now, ctx.session)
+            elif isinstance(data, ParticipantsMerged):
+                await self.store.apply(operations, ctx.session)
+                await self.store.apply_follow_ups(follow_ups, ctx.session)
+                operations, follow_ups = [], []
+                await self.store.merge(data.merged_participant_id, data.participant_id, ctx.session)
         await self.store.apply(operations, ctx.session)
         await self.store.apply_follow_ups(follow_ups, ctx.session)
         if exited:
@@ -335,3 +345,11 @@ class FollowUpAnnouncer:
                 )
             )
         return len(due)
+
+
+def _redirected(item: Received, into: Mapping[str, str]) -> Received:
+    pid = str(getattr(item.event.data, "participant_id", ""))
+    if pid not in into:
+        return item
+    data = item.event.data.model_copy(update={"participant_id": into[pid]})
+    return replace(item, event=item.event.model_copy(update={"data": data}))

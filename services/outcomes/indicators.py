@@ -56,12 +56,15 @@ ALL_DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
 UNKNOWN_GROUP = "okand"
 
 
-def groups_of(journey: Journey, dimension: Dimension) -> frozenset[str]:
-    """The groups a journey belongs to along one dimension (none, one or several)."""
+def groups_of(journey: Journey, dimension: Dimension, on: date | None = None) -> frozenset[str]:
+    """The groups a journey belongs to along one dimension (none, one or several). A person is
+    in the municipality they lived in `on` the day the figure is about (see `Indicator.dated`);
+    without a day, where they lived at exit, or live now."""
     if dimension is Dimension.PROGRAMME:
         return frozenset({journey.programme_id})
     if dimension is Dimension.MUNICIPALITY:
-        return frozenset({journey.home_for_figures or UNKNOWN_GROUP})
+        home = journey.home_on(on) if on is not None else journey.home_for_figures
+        return frozenset({home or UNKNOWN_GROUP})
     if dimension is Dimension.GENDER:
         return frozenset({journey.gender.value if journey.gender else UNKNOWN_GROUP})
     if dimension is Dimension.TARGET_GROUP:
@@ -122,6 +125,25 @@ class Value:
 
 
 Compute = Callable[[Sequence[Journey], Context, Scope], Value]
+Dated = Callable[[Journey, Context], date | None]
+
+
+def at_exit_or_last_day(journey: Journey, ctx: Context) -> date:
+    """The day of a figure about a journey's end: its exit, or, while it goes on, the last day
+    the figures see (the period's end, or today)."""
+    if journey.exit_date is not None and journey.exit_date <= ctx.last_day:
+        return journey.exit_date
+    return ctx.last_day
+
+
+def at_referral(journey: Journey, ctx: Context) -> date | None:
+    """The day of a figure about the people referred: the referral."""
+    return journey.referral_date
+
+
+def at_first_start(journey: Journey, ctx: Context) -> date | None:
+    """The day of a figure about starts: the first placement's."""
+    return journey.first_placement or at_exit_or_last_day(journey, ctx)
 
 
 @dataclass(frozen=True)
@@ -140,6 +162,9 @@ class Indicator:
     # Exits this definition leaves out of everything it counts: the person left for one of
     # these reasons (an erroneous registration is in no figure at all; see OutcomesStore).
     excludes: frozenset[ExitReason] = frozenset()
+    # The day whose home municipality a journey is counted under in the breakdown by
+    # municipality: a person who moved counts where they lived when the counted thing happened.
+    dated: Dated = at_exit_or_last_day
 
     @property
     def name(self) -> str:
@@ -162,6 +187,7 @@ def indicator(
     dimensions: tuple[Dimension, ...] = ALL_DIMENSIONS,
     excludes: frozenset[ExitReason] = frozenset(),
     definition: str | None = None,
+    dated: Dated = at_exit_or_last_day,
 ) -> Callable[[Compute], Indicator]:
     """Register a definition. A new version that counts the same way over other people (only its
     exclusions differ) passes the earlier compute with its own `definition` text."""
@@ -180,6 +206,7 @@ def indicator(
             goal=goal,
             dimensions=dimensions,
             excludes=excludes,
+            dated=dated,
         )
         if registered.name in CATALOGUE:
             raise ValueError(f"{registered.name} is already defined; publish a new version")
@@ -485,6 +512,7 @@ indicator(
 @indicator(
     "deltagare_mot_plan",
     1,
+    dated=at_referral,
     title="Deltagare: nådda mot planerade",
     numerator="participants enrolled on referrals dated in the period",
     denominator="the programme's planned participants (for the whole programme only; a group "
@@ -510,6 +538,7 @@ def deltagare_mot_plan(journeys: Sequence[Journey], ctx: Context, scope: Scope) 
 @indicator(
     "deltagare_mot_plan",
     2,
+    dated=at_referral,
     title="Deltagare: nådda personer mot planerade",
     numerator="people enrolled on referrals dated in the period, each counted once however "
     "many times they left and returned",
@@ -535,6 +564,7 @@ def _count(people: Sequence[Journey]) -> Value:
 @indicator(
     "deltagare_paborjat",
     1,
+    dated=at_first_start,
     title="Deltagare som påbörjat en placering",
     numerator="participants whose first placement started in the period",
     denominator="none: a count, which a programme may set a goal on",
@@ -635,6 +665,7 @@ def platsutnyttjande(journeys: Sequence[Journey], ctx: Context, scope: Scope) ->
 @indicator(
     "dagar_remiss_till_placering",
     1,
+    dated=at_referral,
     title="Dagar från remiss till första placering (median)",
     numerator="the median of the days from referral to the first placement's start",
     denominator="participants referred in the period who have been placed",
@@ -672,6 +703,7 @@ def _retention(journeys: Sequence[Journey], ctx: Context, days: int) -> Value:
 @indicator(
     "kvar_i_placering_90_dagar",
     1,
+    dated=at_referral,
     title="Kvar i placering efter 90 dagar",
     numerator="of the denominator, those in a placement on the 90th day after their first "
     "placement started",
@@ -687,6 +719,7 @@ def kvar_90(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
 @indicator(
     "kvar_i_placering_180_dagar",
     1,
+    dated=at_referral,
     title="Kvar i placering efter 180 dagar",
     numerator="of the denominator, those in a placement on the 180th day after their first "
     "placement started",
@@ -774,7 +807,7 @@ def evaluate(
             continue
         members: dict[str, list[Journey]] = {}
         for journey in enrolled:
-            for group in groups_of(journey, dimension):
+            for group in groups_of(journey, dimension, definition.dated(journey, ctx)):
                 members.setdefault(group, []).append(journey)
         values = {
             group: definition.compute(people, ctx, Scope(dimension, group))

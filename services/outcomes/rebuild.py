@@ -31,6 +31,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from services.outcomes.app import NAME, subscriptions
+from services.outcomes.domain import follow_up_id
 from services.outcomes.handlers import OutcomesHandlers
 from services.outcomes.indicators import Indicator
 from services.outcomes.overview import ProgrammeOverview
@@ -126,17 +127,27 @@ async def rebuild(
             result.replayed[source] = replayed
             if progress:
                 progress(source, replayed)
-        announced: list[str] = []
+        announced: list[FollowUpDue] = []
 
         async def collect(records: list[Any]) -> None:
             for record in records:
                 document = json.loads(record.value or b"{}")
                 if document.get("type") == FollowUpDue.TYPE:
-                    announced.append(document["data"]["follow_up_id"])
+                    announced.append(FollowUpDue.model_validate(document["data"]))
 
         await _replay_topic(settings, topics.OUTCOMES_EVENTS, collect)
-        await store.mark_emitted_from_history(announced)
-        result.announced = len(set(announced))
+        # A follow-up announced under a participant merged since is the remaining one's.
+        into = await store.merged_into((due.participant_id for due in announced), None)
+        await store.mark_emitted_from_history(
+            follow_up_id(
+                due.programme_id,
+                into.get(due.participant_id, due.participant_id),
+                due.follow_up,
+                due.participation,
+            )
+            for due in announced
+        )
+        result.announced = len({due.follow_up_id for due in announced})
         result.dead_lettered = await _dead_letter_codes(folded, dead_letters)
         result.phases["replay"] = time.perf_counter() - phase
         if isinstance(folded, MemoryDatabase):

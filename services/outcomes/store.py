@@ -45,9 +45,12 @@ from shared.contracts.vocabulary import (
     OutcomeStatus,
     TargetGroup,
 )
+from shared.observability import get_logger
 from shared.persistence import StateDatabase
 
 # The collections that are read models, i.e. what a rebuild replaces.
+log = get_logger(__name__)
+
 READ_MODELS = (
     "programmes",
     "journeys",
@@ -56,6 +59,7 @@ READ_MODELS = (
     "partners",
     "agreements",
     "follow_ups",
+    "merges",
 )
 
 
@@ -81,6 +85,8 @@ class OutcomesStore:
         self.partners = db.collection("partners")
         self.agreements = db.collection("agreements")
         self.follow_ups = db.collection("follow_ups")
+        # Participants merged into another (two numbers, one person): old id -> remaining id.
+        self.merges = db.collection("merges")
         # Short-lived marks of erased participants (a hash, not the id), so events about them
         # still in flight on other topics are not folded into new journeys after the erasure.
         self.erasures = db.collection("erasures")
@@ -208,11 +214,59 @@ class OutcomesStore:
                 await collection.delete_one({"_id": doc["_id"]}, session=session)
                 replacement = {**doc, **extra, "_id": new_id, "participant_id": token}
                 await collection.insert_one(replacement, session=session)
-        await self.erasures.update_one(
-            {"_id": _erasure_mark(participant_id)},
-            {"$set": {"until": now + ERASURE_MARK_LIFETIME}},
-            upsert=True,
-            session=session,
+        # Ids merged into the person are the person: marked as erased too, and forgotten.
+        merged = await self.merges.find({"into": participant_id}, session=session).to_list()
+        await self.merges.delete_many({"into": participant_id}, session=session)
+        for pid in (participant_id, *(doc["_id"] for doc in merged)):
+            await self.erasures.update_one(
+                {"_id": _erasure_mark(pid)},
+                {"$set": {"until": now + ERASURE_MARK_LIFETIME}},
+                upsert=True,
+                session=session,
+            )
+
+    async def merged_into(self, participant_ids: Iterable[str], session: Any) -> dict[str, str]:
+        """For each id that was merged into another participant, the remaining one."""
+        unique = sorted(set(participant_ids))
+        if not unique:
+            return {}
+        found = await self.merges.find({"_id": {"$in": unique}}, session=session).to_list()
+        return {doc["_id"]: doc["into"] for doc in found}
+
+    async def merge(self, old: str, new: str, session: Any) -> None:
+        """Two participants were one: the old one's journeys, follow-ups and outcomes are the
+        new one's, under the ids they would have had (their programmes are not the new one's;
+        intake merges only then), and later events under the old id are redirected."""
+
+        def journey_key(doc: dict[str, Any]) -> str:
+            return journey_id(doc["programme_id"], new, int(doc.get("participation", 1)))
+
+        def follow_up_key(doc: dict[str, Any]) -> str:
+            return follow_up_id(
+                doc["programme_id"],
+                new,
+                FollowUpPoint(doc["point"]),
+                int(doc.get("participation", 1)),
+            )
+
+        for collection, key in ((self.journeys, journey_key), (self.follow_ups, follow_up_key)):
+            for doc in await collection.find({"participant_id": old}, session=session).to_list():
+                new_id = key(doc)
+                if await collection.find_one({"_id": new_id}, {"_id": 1}, session=session):
+                    # Both were in this programme: intake never merges those, so this is an
+                    # event no one should have sent; the old record stays as it was.
+                    log.warning("merge would overwrite a record", collection=collection.name)
+                    continue
+                await collection.delete_one({"_id": doc["_id"]}, session=session)
+                await collection.insert_one(
+                    {**doc, "_id": new_id, "participant_id": new}, session=session
+                )
+        await self.outcomes.update_many(
+            {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
+        )
+        await self.merges.update_many({"into": old}, {"$set": {"into": new}}, session=session)
+        await self.merges.update_one(
+            {"_id": old}, {"$set": {"into": new}}, upsert=True, session=session
         )
 
     async def forget_old_erasure_marks(self, now: datetime) -> None:

@@ -16,6 +16,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
+    ParticipantsMerged,
     ParticipationExited,
     ProtectedIdentityChanged,
 )
@@ -114,6 +115,7 @@ def create(
                     ParticipationExited,
                     ParticipantMoved,
                     ParticipantErased,
+                    ParticipantsMerged,
                 )
             ),
             handler=handlers.on_intake,

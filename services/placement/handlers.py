@@ -26,6 +26,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
+    ParticipantsMerged,
     ParticipationExited,
     ProtectedIdentityChanged,
 )
@@ -535,6 +536,8 @@ class PlacementHandlers:
                 await self._moved(data, item.event, work)
             elif isinstance(data, ParticipantErased):
                 await self._erase(data, item.event, work)
+            elif isinstance(data, ParticipantsMerged):
+                await self._merged(data, item.event, work)
         await self._finish(work)
 
     async def _sharing(self, consent: ConsentChanged, cause: Envelope[Any], work: _Work) -> None:
@@ -623,6 +626,27 @@ class PlacementHandlers:
                     f"moved:{to}",
                     cause,
                 )
+
+    async def _merged(self, merged: ParticipantsMerged, cause: Envelope[Any], work: _Work) -> None:
+        """The merged participant's places in the queues and placements are the remaining
+        participant's, where they stand: nothing is re-offered, and partners' streams name the
+        remaining id from now on."""
+        old, new = merged.merged_participant_id, merged.participant_id
+
+        def rekeyed(entry: WaitingEntry) -> WaitingEntry:
+            return replace(entry, participant_id=new) if entry.participant_id == old else entry
+
+        await self.store.rekey_participant(old, new, work.ctx.session)
+        for book in work.books.values():
+            book.waiting = [rekeyed(e) for e in book.waiting]
+            book.added_to_queue = [rekeyed(e) for e in book.added_to_queue]
+        for placement in await self._current_placements(old, work):
+            work.placements.pop(placement.placement_id, None)
+            work.save(
+                replace(placement, participant_id=new, entry=rekeyed(placement.entry)),
+                f"merged:{new}",
+                cause,
+            )
 
     async def _erase(self, erased: ParticipantErased, cause: Envelope[Any], work: _Work) -> None:
         """Leave the queue, release held places, withdraw them from partners' streams without the

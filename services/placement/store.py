@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -303,6 +303,19 @@ class PlacementStore:
         if programme_id is not None:
             query["programme_id"] = programme_id
         await self.waiting.update_many(query, {"$set": fields}, session=session)
+
+    async def rekey_participant(self, old: str, new: str, session: Any) -> None:
+        """Two participants were one: the old one's queue places and check-ins are the new
+        one's (placements are saved again by the caller)."""
+        for doc in await self.waiting.find({"participant_id": old}, session=session).to_list():
+            await self.waiting.delete_one({"_id": doc["_id"]}, session=session)
+            entry = replace(_entry(doc), participant_id=new)
+            await self.waiting.insert_one(
+                {**doc, "_id": _waiting_id(entry), "participant_id": new}, session=session
+            )
+        await self.check_ins.update_many(
+            {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
+        )
 
     # --- partners ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import ContractModel, EventData
 from shared.contracts.municipal import Preferences
 from shared.contracts.vocabulary import (
+    MANY,
     ConsentPurpose,
     ErasureReason,
     ExitReason,
@@ -217,6 +218,52 @@ class ParticipantMoved(EventData):
 
     def subject(self) -> str:
         return self.participant_id
+
+
+class ParticipantHandedOver(EventData):
+    """A participant moved to a municipality their programme does not cover: the enrolment ended
+    (an exit `flyttat`, published beside this) and the person is handed over to the new
+    municipality, as a written request for it to take the case on (socialtjänstlagen 2 a kap.
+    10 §). The envelope names the new municipality, whose stream carries it. `programmes` are
+    those that cover the new municipality and run on `moved_on`; a referral by the new
+    municipality (under the person's number) re-enrols the same participant."""
+
+    TYPE = "insats.participant.handed-over.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier = Field(description="The programme whose enrolment ended.")
+    participation: int = Field(default=1, ge=1, le=1_000)
+    from_municipality: Kommunkod
+    to_municipality: Kommunkod
+    moved_on: date
+    programmes: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MANY,
+        description="Programmes the new municipality may refer the person to, by id.",
+    )
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class ParticipantsMerged(EventData):
+    """Two participants were one person: one referred under a samordningsnummer, one under the
+    personnummer the person was later given, before the link was recorded. From now on
+    `merged_participant_id` is `participant_id`: its enrolments, queue places, placements,
+    journeys and follow-ups are theirs, and an event still under the old id counts for them.
+    Keyed by the merged id, so it follows every earlier event about it."""
+
+    TYPE = "insats.participants.merged.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier = Field(description="The participant that remains.")
+    merged_participant_id: Identifier = Field(description="The participant merged into it.")
+    request_id: Identifier
+    merged_on: date
+
+    def subject(self) -> str:
+        return self.merged_participant_id
 
 
 class IdentityLinked(EventData):

@@ -35,6 +35,9 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.consent.changed.v1": frozenset({"participant_id", "purpose", "granted", "recorded_on"}),
     "insats.participant.erased.v1": frozenset({"participant_id", "erased_on"}),
     "insats.identity.linked.v1": frozenset({"participant_id", "request_id", "linked_on"}),
+    "insats.participants.merged.v1": frozenset(
+        {"participant_id", "merged_participant_id", "request_id", "merged_on"}
+    ),
     "insats.participant.moved.v1": frozenset(
         {
             "participant_id",
@@ -43,6 +46,17 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "from_municipality",
             "to_municipality",
             "moved_on",
+        }
+    ),
+    "insats.participant.handed-over.v1": frozenset(
+        {
+            "participant_id",
+            "programme_id",
+            "participation",
+            "from_municipality",
+            "to_municipality",
+            "moved_on",
+            "programmes",
         }
     ),
     "insats.participation.exited.v1": frozenset(

@@ -21,13 +21,21 @@ from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.integration.test_intake_privacy import _dump
 from tests.integration.test_journey_exits import _answers
-from tests.support import event, events_on, everything_stored, publish, running
-from tests.unit.factories import programme, referral
+from tests.support import (
+    event,
+    events_on,
+    everything_stored,
+    outcomes_store,
+    publish,
+    running,
+)
+from tests.unit.factories import agreement, programme, referral
 
 BORN = date(1995, 7, 14)
 SAMORDNINGSNUMMER = format_with_check(BORN, 271, coordination=True)
 PERSONNUMMER = format_with_check(BORN, 384)
 ENROLLED = "insats.participant.enrolled.v1"
+MERGED = "insats.participants.merged.v1"
 
 
 def _link(
@@ -135,9 +143,107 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
     assert erased["data"]["participant_id"] == pid
 
 
+async def test_a_person_referred_under_both_numbers_becomes_one_participant_everywhere(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Referred under the samordningsnummer to the introduction and, before the link, under the
+    personnummer to SFI: the link merges the two. Intake keeps one participant with both
+    enrolments and the identity sealed under the personnummer; placement's queue place is the
+    remaining participant's, and the place that opens is offered to them; outcomes has both
+    journeys under one participant; a referral under either number finds them."""
+    sfi = programme(programme_id="halmstad-sfi", capacity=0)
+    link = event(_link("l-1", SAMORDNINGSNUMMER, PERSONNUMMER))
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await publish(
+            settings,
+            event(programme(capacity=0)),
+            event(sfi),
+            event(agreement(programme_id="halmstad-sfi", places=1)),
+        )
+        await wait_settled(settings)
+        await publish(settings, event(referral(personnummer=SAMORDNINGSNUMMER, name="Amal")))
+        await publish(
+            settings,
+            event(
+                referral(
+                    personnummer=PERSONNUMMER,
+                    programme_id="halmstad-sfi",
+                    referral_id="1380-2",
+                    name="Amal",
+                )
+            ),
+        )
+        await wait_settled(settings)
+        await publish(settings, link)
+        await wait_settled(settings)
+        # A place opens; then the SFI referral is sent again, under the samordningsnummer.
+        await publish(settings, event(sfi.model_copy(update={"capacity": 1})))
+        await wait_settled(settings)
+        again = event(
+            referral(
+                personnummer=SAMORDNINGSNUMMER, programme_id="halmstad-sfi", referral_id="1380-3"
+            )
+        )
+        await publish(settings, again)
+        await wait_settled(settings)
+        stored = await _dump(settings)
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, ENROLLED)
+    by_programme = {e["data"]["programme_id"]: e["data"]["participant_id"] for e in enrolments}
+    kept, merged = by_programme["halmstad-150"], by_programme["halmstad-sfi"]
+    assert kept != merged
+    [event_merged] = await events_on(settings, topics.INTAKE_EVENTS, MERGED)
+    assert event_merged["data"]["participant_id"] == kept
+    assert event_merged["data"]["merged_participant_id"] == merged
+    [linked] = await events_on(settings, topics.INTAKE_EVENTS, "insats.identity.linked.v1")
+    assert linked["data"]["participant_id"] == kept
+    # Intake: one participant, both enrolments; the merged one's identity and key are gone.
+    [participant] = stored["participants"]
+    assert participant["_id"] == kept
+    assert sorted(e["programme_id"] for e in participant["enrolments"]) == [
+        "halmstad-150",
+        "halmstad-sfi",
+    ]
+    assert [doc["_id"] for doc in stored["identities"]] == [kept]
+    assert {a["action"] for a in stored["audit"] if a.get("participant_id") == merged} == {
+        "merge_participants"
+    }
+    [refused] = await events_on(settings, topics.INTAKE_EVENTS, "insats.referral.rejected.v1")
+    assert refused["data"]["reason"] == "ALREADY_ENROLLED"
+    # Placement: the place went to the remaining participant; nothing is left under the other.
+    [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.offered.v1")
+    assert (offer["data"]["participant_id"], offer["data"]["programme_id"]) == (
+        kept,
+        "halmstad-sfi",
+    )
+    client = mongo_client(settings)
+    try:
+        placement = client[settings.database_name("placement")]
+        left_behind = [
+            doc
+            for name in ("waiting", "placements", "check_ins")
+            for doc in await placement[name].find({"participant_id": merged}).to_list()
+        ]
+    finally:
+        await client.close()
+    assert left_behind == []
+    # Outcomes: both journeys are one person's.
+    async with outcomes_store(settings) as outcomes:
+        journeys = [
+            *(await outcomes.journeys_of("halmstad-150")),
+            *(await outcomes.journeys_of("halmstad-sfi")),
+        ]
+    assert [(j.programme_id, j.participant_id) for j in journeys] == [
+        ("halmstad-150", kept),
+        ("halmstad-sfi", kept),
+    ]
+    assert journeys[1].first_placement is None  # offered, not started
+
+
 async def test_a_personnummer_that_already_names_someone_else_is_not_linked(
     env: dict[str, str], settings: Settings
 ) -> None:
+    """Referred under both numbers to the same programme: the two enrolments could not be told
+    apart, so the two participants are not merged."""
     link = event(_link("l-1", SAMORDNINGSNUMMER, PERSONNUMMER))
     async with running("intake", env):
         await publish(settings, event(programme()))

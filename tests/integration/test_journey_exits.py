@@ -53,6 +53,7 @@ from tests.unit.factories import (
 
 PNR = format_with_check(date(1979, 11, 3), 518)
 EXITED = "insats.participation.exited.v1"
+HANDED_OVER = "insats.participant.handed-over.v1"
 
 
 def _exit_request(
@@ -405,7 +406,7 @@ async def test_a_move_within_the_programme_follows_the_person_and_one_outside_it
         ]
 
     nybro, kalmar = await seen_by("0881"), await seen_by("0880")
-    assert nybro == ["insats.participant.moved.v1", OFFERED]
+    assert nybro == ["insats.participant.moved.v1", HANDED_OVER, OFFERED]
     assert "insats.participant.moved.v1" in kalmar and EXITED in kalmar
     assert OFFERED not in kalmar
     async with outcomes_store(settings) as store:
@@ -414,6 +415,79 @@ async def test_a_move_within_the_programme_follows_the_person_and_one_outside_it
     assert journey.municipality == "0881"
     assert journey.moves == ((date(2026, 5, 4), "0880", "0881"),)
     assert (left.exited, left.exit_reason) == (True, ExitReason.MOVED_AWAY)
+
+
+async def test_a_move_out_of_the_programmes_area_hands_the_person_over_to_be_referred_again(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Kalmar's own programme does not cover Nybro. The person moves there: the enrolment ends,
+    Nybro is handed the person (with the programmes that take its residents), and Nybro's
+    referral under the same personnummer enrols the same participant in its programme, as
+    Nybro's resident, while Kalmar's figures keep the journey that ended."""
+    kalmar = programme(programme_id="kalmar-stad", municipalities=["0880"], capacity=0)
+    nybro = programme(programme_id="nybro-steg", municipalities=["0881"], capacity=0)
+    ended = programme(
+        programme_id="nybro-2025",
+        municipalities=["0881"],
+        period_start=date(2025, 1, 1),
+        period_end=date(2025, 12, 31),
+    )
+    move = ResidenceChangeRecorded(
+        request_id="m-2",
+        personnummer=PNR,
+        municipality="0880",
+        to_municipality="0881",
+        moved_on=date(2026, 5, 4),
+        recorded_by="Treserva, handläggare",
+    )
+    again = referral(
+        personnummer=PNR,
+        referral_id="0881-1",
+        municipality="0881",
+        programme_id="nybro-steg",
+        referral_date=date(2026, 5, 11),
+    )
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await publish(settings, event(kalmar, "0880"), event(nybro, "0881"), event(ended, "0881"))
+        await wait_settled(settings)
+        first = referral(
+            personnummer=PNR, referral_id="0880-1", municipality="0880", programme_id="kalmar-stad"
+        )
+        await publish(settings, event(first, "0880"))
+        await wait_settled(settings)
+        await publish(settings, event(move, "0880"))
+        await wait_settled(settings)
+        await publish(settings, event(again, "0881"))
+        await wait_settled(settings)
+    [exited] = await events_on(settings, topics.INTAKE_EVENTS, EXITED)
+    assert (exited["data"]["reason"], exited["data"]["exited_on"]) == ("flyttat", "2026-05-03")
+    [handover] = await events_on(settings, topics.INTAKE_EVENTS, HANDED_OVER)
+    assert handover["municipality"] == "0881"
+    assert {
+        k: handover["data"][k] for k in ("programme_id", "from_municipality", "programmes")
+    } == {
+        "programme_id": "kalmar-stad",
+        "from_municipality": "0880",
+        "programmes": ["nybro-steg"],  # not the one whose period is over
+    }
+    [view] = [
+        e
+        for e in await events_on(settings, topics.municipality_events_topic("0881"))
+        if e["data"].get("source_type") == HANDED_OVER
+    ]
+    assert view["data"]["facts"]["programmes"] == ["nybro-steg"]
+    enrolments = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert [(e["data"]["programme_id"], e["municipality"]) for e in enrolments] == [
+        ("kalmar-stad", "0880"),
+        ("nybro-steg", "0881"),
+    ]
+    assert {e["data"]["participant_id"] for e in enrolments} == {handover["data"]["participant_id"]}
+    async with outcomes_store(settings) as store:
+        [left] = await store.journeys_of("kalmar-stad")
+        [taken_on] = await store.journeys_of("nybro-steg")
+    assert (left.exit_reason, left.municipality) == (ExitReason.MOVED_AWAY, "0880")
+    assert (taken_on.exited, taken_on.municipality) == (False, "0881")
+    assert taken_on.participant_id == left.participant_id
 
 
 async def test_the_figures_from_raw_events_are_those_a_funder_computes_by_hand(

@@ -18,6 +18,7 @@ from shared.contracts import topics
 from shared.contracts.intake import (
     ConsentChanged,
     ParticipantErased,
+    ParticipantsMerged,
     ReferralRejected,
     SpecialCategoriesRecorded,
 )
@@ -34,6 +35,7 @@ from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.integration.test_outcomes_indicators import AS_OF, EXPECTED, dataset, figures, load
 from tests.support import event, events_on, publish, running, tenant_topic
+from tests.unit.factories import participant_enrolled, placement_started
 
 
 def _rejected() -> ReferralRejected:
@@ -178,9 +180,23 @@ async def test_folding_in_memory_writes_the_same_documents_as_folding_in_the_dat
             ),
             "0880",
         ),
+        # p4 was also referred to Halmstad's programme under another number; merged, and a
+        # placement event under the old id (on another topic) arrives after the merge.
+        event(participant_enrolled("p4-other"), "1380"),
+        event(
+            ParticipantsMerged(
+                participant_id="p4",
+                merged_participant_id="p4-other",
+                request_id="l-1",
+                merged_on=on,
+            ),
+            "1380",
+        ),
     ]
+    late = event(placement_started("p4-other"), "1380")
     await ensure_topics(settings, {settings.topic(t): {} for t in topics.ALL_TOPICS})
     await publish(settings, *history, history[0])  # the first one twice: a producer's retry
+    await publish(settings, late)
     async with Publisher(settings) as publisher:
         await publisher.send_raw(
             tenant_topic(Channel.OUTCOME_REPORTS, Tenant.municipality("0880")), b"{not json", b"p9"
@@ -198,6 +214,10 @@ async def test_folding_in_memory_writes_the_same_documents_as_folding_in_the_dat
         assert _normalised(folded_in_memory) == _normalised(folded_in_database), name
     journeys = await _documents(settings, "rebuild_in_memory", "journeys")
     assert {j["participant_id"] for j in journeys} >= {"p1", "p2", "p4"}
+    assert "p4-other" not in {j["participant_id"] for j in journeys}
+    [merged] = [j for j in journeys if j["programme_id"] == "halmstad-150"]
+    assert (merged["_id"], merged["participant_id"]) == ("halmstad-150:p4", "p4")
+    assert merged["first_placement"] == "2026-04-01"
     assert "p3" not in {j["participant_id"] for j in journeys}, "erased, under a random id"
     assert any(j["participant_id"].startswith("erased-") for j in journeys)
     assert any(j.get("follow_up_contact_withdrawn") for j in journeys)

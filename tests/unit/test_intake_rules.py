@@ -259,3 +259,55 @@ def test_a_move_is_of_someone_enrolled_to_a_real_municipality_and_has_happened()
     for open_ones, request, code in cases:
         refusal = domain.move_refusal(open_ones, request, known, received)
         assert refusal is not None and refusal.code is code
+
+
+def test_a_move_out_of_the_area_hands_the_person_over_with_the_programmes_open_to_them() -> None:
+    [enrolment] = domain.open_enrolments(STORED)
+    ended = domain.moved(enrolment, "p-1", _move(), programme(municipalities=["0880"]))
+    assert isinstance(ended, ParticipationExited)
+    candidates = [
+        programme(programme_id="nybro-steg", municipalities=["0881"]),
+        programme(programme_id="lan", municipalities=["0880", "0881"]),
+        programme(programme_id="kalmar", municipalities=["0880"]),
+        programme(
+            programme_id="over",
+            municipalities=["0881"],
+            period_start=date(2025, 1, 1),
+            period_end=date(2026, 5, 3),
+        ),
+    ]
+    open_there = domain.open_to(candidates, "0881", date(2026, 5, 4))
+    assert open_there == ["lan", "nybro-steg"]
+    handover = domain.handed_over(ended, _move(), open_there)
+    assert (handover.from_municipality, handover.to_municipality) == ("0880", "0881")
+    assert (handover.programme_id, handover.participation) == (enrolment.programme_id, 1)
+    assert (handover.moved_on, handover.programmes) == (date(2026, 5, 4), ["lan", "nybro-steg"])
+
+
+# --- merges -------------------------------------------------------------------------------------
+
+
+def test_two_participants_merge_unless_both_were_in_one_programme() -> None:
+    kept = {
+        "enrolments": [
+            {"programme_id": "intro", "referral_date": "2026-02-01"},
+        ],
+        "consents": {"uppfoljning": {"granted": False, "on": "2026-02-01"}},
+    }
+    merged = {
+        "enrolments": [{"programme_id": "sfi", "referral_date": "2026-01-10"}],
+        "consents": {
+            "uppfoljning": {"granted": True, "on": "2026-03-01"},
+            "dela_med_partner": {"granted": True, "on": "2026-01-10"},
+        },
+        "protected_identity": True,
+    }
+    assert domain.merge_conflict(kept, merged) is None
+    record = domain.merged(kept, merged)
+    assert [e["programme_id"] for e in record["enrolments"]] == ["sfi", "intro"]
+    # Each consent as last recorded under either number; protection if either had it.
+    assert record["consents"]["uppfoljning"]["granted"] is True
+    assert "dela_med_partner" in record["consents"]
+    assert record["protected_identity"] is True
+    both = {"enrolments": [{"programme_id": "intro", "referral_date": "2025-05-01"}]}
+    assert domain.merge_conflict(kept, both) == "intro"

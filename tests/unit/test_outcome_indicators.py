@@ -13,8 +13,10 @@ from services.outcomes.indicators import (
     Context,
     Dimension,
     IndicatorResult,
+    at_exit_or_last_day,
     current,
     evaluate,
+    groups_of,
     indicator,
     lookup,
     protect_line,
@@ -32,6 +34,7 @@ from shared.contracts.vocabulary import (
 from tests.unit.factories import programme
 
 S = OutcomeStatus
+MUNICIPALITY = Dimension.MUNICIPALITY
 EXIT, W4, M6, M12 = (
     FollowUpPoint.AT_EXIT,
     FollowUpPoint.WEEKS_4,
@@ -446,6 +449,51 @@ def test_a_person_who_moved_counts_where_they_lived_when_they_left() -> None:
         for c in result("sysselsattning_vid_avslut@2", journeys).breakdown[Dimension.MUNICIPALITY]
     }
     assert by_municipality == {"0880": 5}
+
+
+def test_breakdowns_by_municipality_use_the_home_on_the_day_each_figure_is_about() -> None:
+    """Five people referred and placed in Kalmar (0880) who moved to Nybro (0881) on 1 June,
+    and five who never moved. Referrals and first starts were in Kalmar; on the last day of a
+    period that ends before the move they still live there; after it, in Nybro."""
+    move = ((date(2026, 6, 1), "0880", "0881"),)
+    movers = [
+        replace(journey(p), municipality="0881", moves=move, first_placement=date(2026, 3, 2))
+        for p in "abcde"
+    ]
+    stayers = [replace(journey(p), first_placement=date(2026, 3, 2)) for p in "fghij"]
+
+    def people_by_home(name: str, period: tuple[date, date]) -> dict[str, int]:
+        found = evaluate(
+            lookup(name),
+            movers + stayers,
+            Context.for_programme(KALMAR, date(2027, 12, 31), period=period),
+            [Dimension.MUNICIPALITY],
+        )
+        return {c.group: c.value.people for c in found.breakdown[Dimension.MUNICIPALITY]}
+
+    spring, year = (date(2026, 1, 1), date(2026, 5, 31)), (date(2026, 1, 1), date(2026, 12, 31))
+    for period in (spring, year):
+        assert people_by_home("deltagare_paborjat@1", period) == {"0880": 10}
+        assert people_by_home("deltagare_mot_plan@2", period) == {"0880": 10}
+
+    def homes_on_last_day(period: tuple[date, date]) -> set[str]:
+        ctx = Context.for_programme(KALMAR, date(2027, 1, 1), period=period)
+        return {g for j in movers for g in groups_of(j, MUNICIPALITY, at_exit_or_last_day(j, ctx))}
+
+    # Still in the programme: where they live on the period's last day.
+    assert (homes_on_last_day(spring), homes_on_last_day(year)) == ({"0880"}, {"0881"})
+    # An exit-based figure: the movers who left in August are Nybro's, in Nybro at exit.
+    left = [replace(j, exited=True, exit_date=date(2026, 8, 1)) for j in movers]
+    found = evaluate(
+        lookup("deltagare_avslutat@1"),
+        left + stayers,
+        Context.for_programme(KALMAR, date(2027, 12, 31), period=year),
+        [Dimension.MUNICIPALITY],
+    )
+    assert {c.group: c.value.people for c in found.breakdown[Dimension.MUNICIPALITY]} == {
+        "0880": 0,  # the stayers are still in
+        "0881": 5,
+    }
 
 
 def test_reached_is_told_apart_from_started_and_exited() -> None:
