@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -20,6 +21,7 @@ from services.outcomes.presentation import (
     group_label,
     verdict_text,
 )
+from services.outcomes.safe_files import file_stem, inside, neutralised
 
 Row = Sequence[object]
 
@@ -149,21 +151,29 @@ def _round(value: float | None) -> object:
     return "" if value is None else round(value, 4)
 
 
-def _write_csv(path: Path, header: Row, rows: Iterable[Row]) -> Path:
+def write_csv(path: Path, header: Row, rows: Iterable[Row]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([neutralised(v) for v in header])
+        writer.writerows([neutralised(v) for v in row] for row in rows)
     return path
 
 
-def _sheet(workbook: Workbook, title: str, header: Row, rows: Iterable[Row]) -> None:
+def _append(sheet: Any, row: Row) -> None:
+    sheet.append([neutralised(v) for v in row])
+    for cell in sheet[sheet.max_row]:
+        # openpyxl stores any text that starts with "=" as a formula; quoted, it is text.
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
+def write_sheet(workbook: Workbook, title: str, header: Row, rows: Iterable[Row]) -> None:
     sheet = workbook.create_sheet(title)
-    sheet.append(list(header))
+    _append(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append(list(row))
+        _append(sheet, row)
 
 
 def _definitions(results: Sequence[IndicatorResult]) -> list[Row]:
@@ -176,14 +186,14 @@ def _definitions(results: Sequence[IndicatorResult]) -> list[Row]:
 def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     """Writes <programme>-deltagare.csv, -indikatorer.csv, -iop.csv, -bidrag.csv and .xlsx."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = view.programme.programme_id
+    stem = file_stem(view.programme.programme_id)
     columns = ["tabell", "kon", *view.started.columns]
     participants = participant_rows(view.started) + participant_rows(view.exited)
     written = [
-        _write_csv(out / f"{stem}-deltagare.csv", columns, participants),
-        _write_csv(out / f"{stem}-indikatorer.csv", INDICATOR_HEADER, indicator_rows(view)),
-        _write_csv(out / f"{stem}-iop.csv", PARTNER_HEADER, partner_rows(view)),
-        _write_csv(out / f"{stem}-bidrag.csv", CONTRIBUTION_HEADER, contribution_rows(view)),
+        write_csv(inside(out, f"{stem}-deltagare.csv"), columns, participants),
+        write_csv(inside(out, f"{stem}-indikatorer.csv"), INDICATOR_HEADER, indicator_rows(view)),
+        write_csv(inside(out, f"{stem}-iop.csv"), PARTNER_HEADER, partner_rows(view)),
+        write_csv(inside(out, f"{stem}-bidrag.csv"), CONTRIBUTION_HEADER, contribution_rows(view)),
     ]
     workbook = Workbook()
     summary = workbook.active
@@ -202,17 +212,17 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
         ["bedomning", verdict_text(view.headline)],
         ["anmarkning", HIDDEN_NOTE],
     ):
-        summary.append(row)
-    _sheet(workbook, "Deltagare", columns, participants)
-    _sheet(workbook, "Indikatorer", INDICATOR_HEADER, indicator_rows(view))
-    _sheet(workbook, "IOP-utvardering", PARTNER_HEADER, partner_rows(view))
-    _sheet(workbook, "Bidrag", CONTRIBUTION_HEADER, contribution_rows(view))
-    _sheet(
+        _append(summary, row)
+    write_sheet(workbook, "Deltagare", columns, participants)
+    write_sheet(workbook, "Indikatorer", INDICATOR_HEADER, indicator_rows(view))
+    write_sheet(workbook, "IOP-utvardering", PARTNER_HEADER, partner_rows(view))
+    write_sheet(workbook, "Bidrag", CONTRIBUTION_HEADER, contribution_rows(view))
+    write_sheet(
         workbook,
         "Definitioner",
         ["indikator", "namn", "definition", "taljare", "namnare"],
         _definitions(view.indicators),
     )
-    workbook_path = out / f"{stem}.xlsx"
+    workbook_path = inside(out, f"{stem}.xlsx")
     workbook.save(workbook_path)
     return [*written, workbook_path]
