@@ -21,7 +21,7 @@ from services.outcomes.presentation import (
     group_label,
     verdict_text,
 )
-from services.outcomes.safe_files import file_stem, inside, neutralised
+from services.outcomes.safe_files import file_stem, for_worksheet, inside, neutralised
 
 Row = Sequence[object]
 
@@ -160,7 +160,7 @@ def write_csv(path: Path, header: Row, rows: Iterable[Row]) -> Path:
 
 
 def _append(sheet: Any, row: Row) -> None:
-    sheet.append([neutralised(v) for v in row])
+    sheet.append([for_worksheet(v) for v in row])
     for cell in sheet[sheet.max_row]:
         # openpyxl stores any text that starts with "=" as a formula; quoted, it is text.
         if isinstance(cell.value, str):

@@ -1,10 +1,10 @@
 """Files a funder opens: no cell a spreadsheet runs as a formula, no name that leaves its folder.
 
 Text in a report comes from tenants (a partner's name, a contribution's description, a programme
-id). A cell that starts with `=`, `+`, `-` or `@` (or a tab or carriage return, which some
-spreadsheets skip before looking) is a formula to Excel and LibreOffice: OWASP's CSV-injection
-guidance is to prefix such text with a single quote, which both show as text. Numbers are left
-as they are, so a negative figure is still a number.
+id). A cell that starts with `=`, `+`, `-` or `@` (or a tab, carriage return or null, which some
+spreadsheets skip before looking) is a formula to Excel and LibreOffice: OWASP ASVS 5.0
+requirement 1.2.10 is to prefix such text with a single quote, which both show as text.
+Numbers are left as they are, so a negative figure is still a number.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import hashlib
 import re
 from pathlib import Path
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -22,6 +24,13 @@ def neutralised(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return f"'{value}"
     return value
+
+
+def for_worksheet(value: object) -> object:
+    """As `neutralised`, without the control characters a workbook cannot hold (which would
+    make the whole export fail on one partner's name)."""
+    safe = neutralised(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", safe) if isinstance(safe, str) else safe
 
 
 def file_stem(identifier: str) -> str:
