@@ -201,14 +201,81 @@ def report_export(
     as_of: AsOfOption = None,
     period_from: FromOption = None,
     period_to: ToOption = None,
+    known_on: Annotated[
+        str | None,
+        typer.Option(help="Only what was known by the end of this day, YYYY-MM-DD."),
+    ] = None,
+    from_read_model: Annotated[
+        bool,
+        typer.Option(
+            "--from-read-model",
+            help="From the live read models, without provenance (not verifiable); for a log "
+            "that no longer holds all of the history.",
+        ),
+    ] = False,
 ) -> None:
-    """Write the funder report (CSV and Excel) and the IOP evaluation per partner."""
+    """Write the funder report (CSV and Excel) and the IOP evaluation per partner, computed from
+    the event log, with <programme>-kalla.json saying from what (see `insats report verify`)."""
     from services.outcomes.export import export_programme
+    from services.outcomes.provenance import (
+        HistoryIncomplete,
+        ReportRequest,
+        export_verifiable,
+        known_until,
+    )
 
-    views = _overviews(programme, _as_of(as_of), _period(period_from, period_to))
-    for view in views:
-        for path in export_programme(view, out):
-            console.print(f"wrote {path}")
+    day, period = _as_of(as_of), _period(period_from, period_to)
+    if from_read_model:
+        if known_on:
+            raise typer.BadParameter("--known-on needs the event log, not --from-read-model")
+        for view in _overviews(programme, day, period):
+            for path in export_programme(view, out):
+                console.print(f"wrote {path}")
+        return
+    request = ReportRequest(
+        as_of=day,
+        programme_ids=programme,
+        period=period,
+        known_before=known_until(date.fromisoformat(known_on)) if known_on else None,
+    )
+    try:
+        written = asyncio.run(export_verifiable(Settings(), out, request))
+    except HistoryIncomplete as problem:
+        console.print(
+            f"[red]{problem}[/red]: give those topics retention.ms=-1, or export --from-read-model"
+        )
+        raise typer.Exit(1) from None
+    if programme and not written:
+        raise typer.BadParameter(f"no programme {', '.join(programme)} in the event log")
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@report_app.command("verify")
+def report_verify(
+    manifest: Annotated[Path, typer.Argument(help="A <programme>-kalla.json written by export.")],
+) -> None:
+    """Recompute a report from the records its provenance names and say whether it matches:
+    the files beside it unedited, and the same history giving the same files."""
+    from services.outcomes.provenance import verify
+
+    result = asyncio.run(verify(Settings(), manifest))
+    if not result.manifest_intact:
+        console.print("[red]the provenance file itself has been changed[/red]")
+    for check in result.files:
+        if check.on_disk is None:
+            state = "[red]missing beside the provenance file[/red]"
+        elif check.edited:
+            state = "[red]edited since it was written[/red]"
+        else:
+            state = "unchanged"
+        again = (
+            "reproduced" if check.reproduced else "[red]NOT reproduced by the same records[/red]"
+        )
+        console.print(f"{check.name}: {state}, {again}")
+    console.print("[green]verified[/green]" if result.ok else "[red]does not verify[/red]")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @report_app.command("dashboard")

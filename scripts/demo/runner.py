@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
-from scripts.demo.scenario import HALMSTAD, Scenario
+from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, Scenario
 from scripts.harness import (
     Namespace,
     Platform,
@@ -41,6 +41,7 @@ from services.outcomes.dashboard import write_pages
 from services.outcomes.indicators import lookup
 from services.outcomes.overview import ProgrammeOverview
 from services.outcomes.presentation import fraction, shown_value
+from services.outcomes.provenance import MANIFEST_SUFFIX, ReportRequest, export_verifiable, verify
 from services.outcomes.reports import programme_overviews
 from services.outcomes.store import OutcomesStore
 from shared.contracts import topics
@@ -98,6 +99,7 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         await play_scenario(console, scenario, settings)
         await _let_an_offer_expire(console, scenario, platform, settings)
         await _print_results(console, scenario, settings)
+        await _write_funder_reports(console, settings)
     finally:
         codes = platform.stop()
         if not was_running:
@@ -119,6 +121,25 @@ async def play_scenario(console: Console, scenario: Scenario, settings: Settings
 
 async def print_results(console: Console, scenario: Scenario, settings: Settings) -> None:
     await _print_results(console, scenario, settings)
+
+
+async def _write_funder_reports(console: Console, settings: Settings) -> None:
+    """The Kalmar programme's funder report, computed from the event log with its provenance,
+    then verified by recomputing it from the very records it names."""
+    out = Path(".local/demo/reports")
+    with console.status("Writing Kalmar's funder report from the event log, and verifying it"):
+        written = await export_verifiable(
+            settings, out, ReportRequest(as_of=DEMO_TODAY, programme_ids=[KALMAR_ESF])
+        )
+        [manifest] = [p for p in written if p.name.endswith(MANIFEST_SUFFIX)]
+        checked = await verify(settings, manifest)
+    console.print(f"Funder report for {KALMAR_ESF}: {', '.join(p.name for p in written)} in {out}")
+    console.print(
+        f"`insats report verify {manifest}`: "
+        + ("verified, every file reproduced" if checked.ok else "[red]does not verify[/red]")
+    )
+    if not checked.ok:
+        raise RuntimeError(f"the demo's own report did not verify: {checked}")
 
 
 async def _let_an_offer_expire(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -42,7 +42,7 @@ from shared.contracts.outcomes import FollowUpDue
 from shared.memory_database import MemoryDatabase
 from shared.messaging.consumer import BatchConsumer, Subscription
 from shared.messaging.dead_letters import H_CODE
-from shared.messaging.kafka import channel_topics, replay_topic
+from shared.messaging.kafka import LogSpan, channel_topics, replay_topic
 from shared.observability import Metrics, get_logger
 from shared.persistence import ServiceDatabase, StateDatabase, mongo_client
 from shared.settings import Settings
@@ -67,14 +67,48 @@ class RebuildResult:
     seconds: float = 0.0
     # Where the time went: "replay" (reading and folding), "write" and "indexes" (in memory).
     phases: dict[str, float] = field(default_factory=dict)
+    # What was read of the event log, partition by partition.
+    spans: list[LogSpan] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LogBounds:
+    """Which part of the event log a replay reads: everything up to now (the default), up to a
+    time (`before`: what was known then), or exactly the spans an earlier replay read (`spans`,
+    by full topic name and partition: (start, end))."""
+
+    before: datetime | None = None
+    spans: Mapping[str, Mapping[int, tuple[int, int]]] | None = None
+
+
+async def _replay_full_topic(
+    settings: Settings,
+    name: str,
+    on_records: Callable[[list[Any]], Awaitable[None]],
+    bounds: LogBounds,
+    read: list[LogSpan],
+) -> int:
+    return await replay_topic(
+        settings,
+        name,
+        on_records,
+        max_records=settings.batch_max_records,
+        until=None if bounds.spans is None else bounds.spans.get(name, {}),
+        before=bounds.before,
+        spans=read,
+    )
 
 
 async def _replay_topic(
-    settings: Settings, topic: str, on_records: Callable[[list[Any]], Awaitable[None]]
+    settings: Settings,
+    topic: str,
+    on_records: Callable[[list[Any]], Awaitable[None]],
+    bounds: LogBounds = LogBounds(),
+    read: list[LogSpan] | None = None,
 ) -> int:
-    """Every record of `topic` up to its end as of now, partition by partition, in order."""
-    return await replay_topic(
-        settings, settings.topic(topic), on_records, max_records=settings.batch_max_records
+    """Every record of `topic` within the bounds, partition by partition, in order."""
+    return await _replay_full_topic(
+        settings, settings.topic(topic), on_records, bounds, [] if read is None else read
     )
 
 
@@ -82,17 +116,18 @@ async def _replay_subscription(
     settings: Settings,
     subscription: Subscription,
     on_records: Callable[[list[Any]], Awaitable[None]],
+    bounds: LogBounds,
+    read: list[LogSpan],
 ) -> tuple[str, int]:
     """What the subscription reads, replayed: its topic, or each tenant's topic of its channel
     in turn. Returns what it read (for the report) and how many records."""
     if subscription.channel is None:
         assert subscription.topic is not None
-        return subscription.topic, await _replay_topic(settings, subscription.topic, on_records)
+        replayed = await _replay_topic(settings, subscription.topic, on_records, bounds, read)
+        return subscription.topic, replayed
     replayed = 0
     for topic in await channel_topics(settings, subscription.channel):
-        replayed += await replay_topic(
-            settings, topic, on_records, max_records=settings.batch_max_records
-        )
+        replayed += await _replay_full_topic(settings, topic, on_records, bounds, read)
     return f"channel {subscription.channel.value}", replayed
 
 
@@ -102,8 +137,10 @@ async def rebuild(
     database: str = REBUILD,
     progress: Progress | None = None,
     in_memory: bool = True,
+    bounds: LogBounds = LogBounds(),
 ) -> RebuildResult:
-    """Replay outcomes' input topics into a fresh database `<prefix>_<database>`."""
+    """Replay outcomes' input topics (within `bounds`) into a fresh database
+    `<prefix>_<database>`."""
     started = time.perf_counter()
     client = mongo_client(settings)
     result = RebuildResult(settings.database_name(database))
@@ -123,7 +160,9 @@ async def rebuild(
         phase = time.perf_counter()
         for subscription in subscriptions(OutcomesHandlers(store)):
             consumer = BatchConsumer(folded, settings, metrics, NAME, subscription)
-            source, replayed = await _replay_subscription(settings, subscription, consumer.process)
+            source, replayed = await _replay_subscription(
+                settings, subscription, consumer.process, bounds, result.spans
+            )
             result.replayed[source] = replayed
             if progress:
                 progress(source, replayed)
@@ -135,7 +174,7 @@ async def rebuild(
                 if document.get("type") == FollowUpDue.TYPE:
                     announced.append(FollowUpDue.model_validate(document["data"]))
 
-        await _replay_topic(settings, topics.OUTCOMES_EVENTS, collect)
+        await _replay_topic(settings, topics.OUTCOMES_EVENTS, collect, bounds, result.spans)
         # A follow-up announced under a participant merged since is the remaining one's.
         into = await store.merged_into((due.participant_id for due in announced), None)
         await store.mark_emitted_from_history(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -164,15 +166,39 @@ async def topic_partitions(settings: Settings, names: list[str]) -> dict[str, li
     return found
 
 
+@dataclass(frozen=True)
+class LogSpan:
+    """The records of one partition a replay read: offsets `start` (the first still held) up
+    to `end`, exclusive."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+
+class ReplayIncomplete(RuntimeError):
+    """Records a replay was asked for are no longer held (retention deleted them)."""
+
+
 async def replay_topic(
     settings: Settings,
     name: str,
     on_records: Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]],
     max_records: int = 500,
+    *,
+    until: Mapping[int, tuple[int, int]] | None = None,
+    before: datetime | None = None,
+    spans: list[LogSpan] | None = None,
 ) -> int:
     """Every record of the topic `name` (full name, prefix included) up to its end as of now,
     partition by partition in order, without joining a group: nobody's offsets move. Records
-    appended meanwhile are left for the next reader. Returns how many were handed on."""
+    appended meanwhile are left for the next reader. Returns how many were handed on.
+
+    `until` names the (start, end) offsets to read of each partition, as an earlier replay's
+    spans give them: a partition not named is not read, and one whose records from `start` on
+    are no longer all held raises ReplayIncomplete. `before` stops at the first record stamped
+    at or after that time. `spans` receives what was read."""
     layout = await topic_partitions(settings, [name])
     if name not in layout:
         return 0
@@ -185,9 +211,35 @@ async def replay_topic(
         # Before assigning: once assigned, the consumer's first fetch is in flight and the offset
         # request waits behind it (fetch_max_wait_ms, half a second on an empty topic).
         ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        if until is not None:
+            read = {tp: until.get(tp.partition, (0, 0)) for tp in partitions}
+            ends = {tp: min(ends[tp], read[tp][1]) for tp in partitions}
+            lost = [
+                tp.partition
+                for tp in partitions
+                if starts[tp] > read[tp][0] and read[tp][1] > read[tp][0]
+            ]
+            if lost:
+                raise ReplayIncomplete(
+                    f"{name}: partitions {lost} no longer hold their first records"
+                )
+        if before is not None:
+            stamped = await consumer.offsets_for_times(
+                {tp: int(before.timestamp() * 1000) for tp in partitions}
+            )
+            ends = {
+                tp: min(ends[tp], found.offset if (found := stamped.get(tp)) else ends[tp])
+                for tp in partitions
+            }
+        if spans is not None:
+            spans.extend(
+                LogSpan(name, tp.partition, starts[tp], max(starts[tp], ends[tp]))
+                for tp in partitions
+            )
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
+        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=max_records)
             for tp, records in fetched.items():
