@@ -205,6 +205,15 @@ def report_export(
         str | None,
         typer.Option(help="Only what was known by the end of this day, YYYY-MM-DD."),
     ] = None,
+    kolada_year: Annotated[
+        int | None,
+        typer.Option(
+            help="Also Kolada's resultat vid avslut for this year, per municipality across all "
+            "programmes (people once) and per programme.",
+            min=2000,
+            max=2100,
+        ),
+    ] = None,
     from_read_model: Annotated[
         bool,
         typer.Option(
@@ -231,12 +240,15 @@ def report_export(
         for view in _overviews(programme, day, period):
             for path in export_programme(view, out):
                 console.print(f"wrote {path}")
+        if kolada_year is not None:
+            console.print(f"wrote {asyncio.run(_kolada_from_read_model(kolada_year, day, out))}")
         return
     request = ReportRequest(
         as_of=day,
         programme_ids=programme,
         period=period,
         known_before=known_until(date.fromisoformat(known_on)) if known_on else None,
+        kolada_year=kolada_year,
     )
     try:
         written = asyncio.run(export_verifiable(Settings(), out, request))
@@ -249,6 +261,28 @@ def report_export(
         raise typer.BadParameter(f"no programme {', '.join(programme)} in the event log")
     for path in written:
         console.print(f"wrote {path}")
+
+
+async def _kolada_from_read_model(year: int, as_of: date, out: Path) -> Path:
+    from services.outcomes.export import export_kolada
+    from services.outcomes.kolada import municipal_results
+    from services.outcomes.store import OutcomesStore
+    from shared.persistence import ServiceDatabase, mongo_client
+
+    settings = Settings()
+    client = mongo_client(settings)
+    try:
+        store = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
+        journeys = [
+            journey
+            for definition in await store.programme_definitions()
+            for journey in await store.journeys_of(definition.programme_id)
+        ]
+    finally:
+        await client.close()
+    return await asyncio.to_thread(
+        export_kolada, municipal_results(journeys, year, as_of), year, out
+    )
 
 
 @report_app.command("verify")

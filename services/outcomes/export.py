@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from services.outcomes.indicators import Cell, IndicatorResult
+from services.outcomes.kolada import KoladaRow
 from services.outcomes.overview import CountTable, ProgrammeOverview
 from services.outcomes.presentation import (
     DIMENSION_LABELS,
@@ -226,3 +227,26 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     workbook_path = inside(out, f"{stem}.xlsx")
     workbook.save(workbook_path)
     return [*written, workbook_path]
+
+
+KOLADA_HEADER = ["kommun", "ar", "omfattning", "avslutade", "resultat", "andel"]
+
+
+def kolada_file_name(year: int) -> str:
+    return f"kolada-resultat-vid-avslut-{year}.csv"
+
+
+def export_kolada(rows: Sequence[KoladaRow], year: int, out: Path) -> Path:
+    """Kolada's annual figure per municipality, across programmes and per programme; a figure
+    resting on fewer than five people is hidden."""
+    out.mkdir(parents=True, exist_ok=True)
+    return write_csv(
+        inside(out, kolada_file_name(year)),
+        KOLADA_HEADER,
+        [
+            [r.municipality, r.year, r.scope, HIDDEN, HIDDEN, HIDDEN]
+            if r.suppressed
+            else [r.municipality, r.year, r.scope, r.exited, r.results, _round(r.share)]
+            for r in rows
+        ],
+    )

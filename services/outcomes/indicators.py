@@ -321,7 +321,7 @@ def resultat_vid_avslut_v1(journeys: Sequence[Journey], ctx: Context, _: Scope) 
     return _share(base, (j for j in base if _status(j, FollowUpPoint.AT_EXIT) in WORK_OR_STUDIES))
 
 
-def _kolada_result(journey: Journey) -> bool:
+def kolada_result(journey: Journey) -> bool:
     outcome = journey.outcomes.get(FollowUpPoint.AT_EXIT)
     if outcome is None:
         return False
@@ -349,7 +349,7 @@ def resultat_vid_avslut_v2(journeys: Sequence[Journey], ctx: Context, _: Scope) 
     studies count if they qualify for student aid. A detail the answer leaves unknown is not
     counted: a missing fact is not a success."""
     base = _exits(journeys, ctx)
-    return _share(base, (j for j in base if _kolada_result(j)))
+    return _share(base, (j for j in base if kolada_result(j)))
 
 
 @indicator(

@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
-from services.outcomes.export import export_programme
+from services.outcomes.export import export_kolada, export_programme
 from services.outcomes.indicators import Indicator, lookup
+from services.outcomes.kolada import KoladaRow, municipal_results
 from services.outcomes.overview import ProgrammeOverview
 from services.outcomes.rebuild import LogBounds, rebuild
 from services.outcomes.reports import programme_overviews
@@ -56,6 +57,9 @@ class ReportRequest:
     # What was known then: only records stamped before this moment (see `known_until`).
     known_before: datetime | None = None
     definitions: Sequence[Indicator] | None = None
+    # The programmes' own reports (of `programme_ids`, or all); and Kolada's figure for a year.
+    programmes: bool = True
+    kolada_year: int | None = None
 
 
 def known_until(day: date) -> datetime:
@@ -91,26 +95,50 @@ def manifest_digest(manifest: Mapping[str, Any]) -> str:
     ).hexdigest()
 
 
-async def _computed(
-    settings: Settings, request: ReportRequest, bounds: LogBounds
-) -> tuple[list[LogSpan], list[ProgrammeOverview]]:
-    """The overviews the log within `bounds` gives, and what of the log was read."""
+@dataclass(frozen=True)
+class Computed:
+    spans: list[LogSpan]
+    views: list[ProgrammeOverview]
+    kolada: list[KoladaRow] | None
+
+
+async def _computed(settings: Settings, request: ReportRequest, bounds: LogBounds) -> Computed:
+    """What the log within `bounds` gives, and what of the log was read."""
     database = f"report_{uuid.uuid4().hex[:12]}"
     result = await rebuild(settings, database=database, bounds=bounds)
     client = mongo_client(settings)
     try:
         store = OutcomesStore(ServiceDatabase(client, settings, database))
-        views = await programme_overviews(
-            store,
-            request.as_of,
-            programme_ids=request.programme_ids,
-            period=request.period,
-            definitions=request.definitions,
+        views = (
+            await programme_overviews(
+                store,
+                request.as_of,
+                programme_ids=request.programme_ids,
+                period=request.period,
+                definitions=request.definitions,
+            )
+            if request.programmes
+            else []
         )
+        kolada = None
+        if request.kolada_year is not None:
+            journeys = [
+                journey
+                for programme in await store.programme_definitions()
+                for journey in await store.journeys_of(programme.programme_id)
+            ]
+            kolada = municipal_results(journeys, request.kolada_year, request.as_of)
     finally:
         await client.drop_database(result.database)
         await client.close()
-    return result.spans, views
+    return Computed(result.spans, views, kolada)
+
+
+def _log(spans: list[LogSpan]) -> list[dict[str, Any]]:
+    return [
+        {"topic": s.topic, "partition": s.partition, "start": s.start, "end": s.end}
+        for s in sorted(spans, key=lambda s: (s.topic, s.partition))
+    ]
 
 
 def _manifest(
@@ -119,23 +147,22 @@ def _manifest(
     ctx = view.context
     return {
         "format": FORMAT,
+        "report": "programme",
         "programme_id": view.programme.programme_id,
         "as_of": ctx.as_of.isoformat(),
         "period": [ctx.period_start.isoformat(), ctx.period_end.isoformat()],
         "period_requested": request.period is not None,
         "known_before": request.known_before.isoformat() if request.known_before else None,
         "indicators": [result.indicator.name for result in view.indicators],
-        "log": [
-            {"topic": s.topic, "partition": s.partition, "start": s.start, "end": s.end}
-            for s in sorted(spans, key=lambda s: (s.topic, s.partition))
-        ],
+        "log": _log(spans),
     }
 
 
 async def export_verifiable(settings: Settings, out: Path, request: ReportRequest) -> list[Path]:
     """Write each programme's report files, computed from the log, and their provenance."""
     bounds = LogBounds(before=request.known_before)
-    spans, views = await _computed(settings, request, bounds)
+    computed = await _computed(settings, request, bounds)
+    spans = computed.spans
     if gone := sorted({f"{s.topic}[{s.partition}]" for s in spans if s.start > 0}):
         raise HistoryIncomplete(
             "the event log no longer holds all of outcomes' history ("
@@ -143,9 +170,32 @@ async def export_verifiable(settings: Settings, out: Path, request: ReportReques
             + "): a report computed from it would leave people out"
         )
     written: list[Path] = []
-    for view in views:
+    for view in computed.views:
         written += await asyncio.to_thread(_write, view, out, request, spans)
+    if computed.kolada is not None and request.kolada_year is not None:
+        written += await asyncio.to_thread(
+            _write_kolada, computed.kolada, request.kolada_year, out, request, spans
+        )
     return written
+
+
+def _write_kolada(
+    rows: list[KoladaRow], year: int, out: Path, request: ReportRequest, spans: list[LogSpan]
+) -> list[Path]:
+    written = export_kolada(rows, year, out)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "report": "kolada",
+        "year": year,
+        "as_of": request.as_of.isoformat(),
+        "known_before": request.known_before.isoformat() if request.known_before else None,
+        "log": _log(spans),
+        "files": {written.name: file_digest(written)},
+    }
+    manifest["digest"] = manifest_digest(manifest)
+    path = inside(out, f"kolada-{year}{MANIFEST_SUFFIX}")
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return [written, path]
 
 
 def _write(
@@ -198,25 +248,32 @@ async def verify(settings: Settings, manifest_path: Path) -> Verification:
             int(span["start"]),
             int(span["end"]),
         )
-    period = tuple(date.fromisoformat(d) for d in manifest["period"])
-    request = ReportRequest(
-        as_of=date.fromisoformat(manifest["as_of"]),
-        programme_ids=[manifest["programme_id"]],
-        period=(period[0], period[1]) if manifest.get("period_requested") else None,
-        definitions=[lookup(name) for name in manifest["indicators"]],
-    )
-    _, views = await _computed(settings, request, LogBounds(spans=spans))
-    return await asyncio.to_thread(_check, manifest, manifest_path.parent, views)
+    as_of = date.fromisoformat(manifest["as_of"])
+    if manifest.get("report") == "kolada":
+        request = ReportRequest(as_of=as_of, programmes=False, kolada_year=int(manifest["year"]))
+    else:
+        period = tuple(date.fromisoformat(d) for d in manifest["period"])
+        request = ReportRequest(
+            as_of=as_of,
+            programme_ids=[manifest["programme_id"]],
+            period=(period[0], period[1]) if manifest.get("period_requested") else None,
+            definitions=[lookup(name) for name in manifest["indicators"]],
+        )
+    computed = await _computed(settings, request, LogBounds(spans=spans))
+    return await asyncio.to_thread(_check, manifest, manifest_path.parent, computed, request)
 
 
 def _check(
-    manifest: Mapping[str, Any], folder: Path, views: Sequence[ProgrammeOverview]
+    manifest: Mapping[str, Any], folder: Path, computed: Computed, request: ReportRequest
 ) -> Verification:
     recomputed: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for view in views:
+        for view in computed.views:
             for path in export_programme(view, Path(scratch)):
                 recomputed[path.name] = file_digest(path)
+        if computed.kolada is not None and request.kolada_year is not None:
+            path = export_kolada(computed.kolada, request.kolada_year, Path(scratch))
+            recomputed[path.name] = file_digest(path)
     checks = []
     for name, recorded in sorted(manifest["files"].items()):
         beside = folder / name

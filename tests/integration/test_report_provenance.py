@@ -68,7 +68,22 @@ async def test_a_report_carries_its_sources_verifies_later_and_can_be_reissued_a
     assert sum(span["end"] - span["start"] for span in manifest["log"]) >= len(dataset())
     assert set(manifest["files"]) == set(names) - {f"kalmar{MANIFEST_SUFFIX}"}
 
+    # Kolada's figure for the municipality across its programmes, people once: 2 of 6.
+    kolada = await export_verifiable(
+        settings, first, ReportRequest(as_of=AS_OF, programmes=False, kolada_year=2026)
+    )
+    assert sorted(p.name for p in kolada) == [
+        "kolada-2026-kalla.json",
+        "kolada-resultat-vid-avslut-2026.csv",
+    ]
+    assert (first / "kolada-resultat-vid-avslut-2026.csv").read_text("utf-8").splitlines() == [
+        "kommun,ar,omfattning,avslutade,resultat,andel",
+        "0880,2026,alla program,6,2,0.3333",
+        "0880,2026,kalmar,6,2,0.3333",
+    ]
+
     # More events arrived; the report still verifies: the same records give the same files.
+    assert (await verify(settings, first / "kolada-2026-kalla.json")).ok
     checked = await verify(settings, first / f"kalmar{MANIFEST_SUFFIX}")
     assert checked.ok and checked.manifest_intact
     assert all(f.reproduced and not f.edited for f in checked.files)
