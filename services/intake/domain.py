@@ -176,6 +176,8 @@ def decide(
             consents=list(dict.fromkeys(referral.consents)),
             preferences=referral.preferences,
             participation=participation,
+            labour_market_status=referral.labour_market_status,
+            education_level=referral.education_level,
         ),
         person=person,
         special_categories=special,

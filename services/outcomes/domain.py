@@ -17,10 +17,12 @@ from shared.contracts.municipal import ProgrammeDefined
 from shared.contracts.vocabulary import (
     SYSSELSATTNING,
     ActivityType,
+    EducationLevel,
     EndReason,
     ExitReason,
     FollowUpPoint,
     Gender,
+    LabourMarketStatus,
     OutcomeSource,
     OutcomeStatus,
     TargetGroup,
@@ -97,6 +99,9 @@ class Journey:
     # Moves between municipalities of the programme: (first day in the new one, from, to), in
     # date order. `municipality` is the home municipality after the last of them.
     moves: tuple[tuple[date, str, str], ...] = ()
+    # At entry, for ESF+: where the person stood on the labour market, and their education.
+    labour_market_status: LabourMarketStatus | None = None
+    education_level: EducationLevel | None = None
 
     def home_on(self, day: date) -> str | None:
         """The home municipality on `day`: before a move, the one moved from."""

@@ -11,6 +11,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from services.outcomes.esf_plus import COLUMNS as ESF_PLUS_COLUMNS
 from services.outcomes.indicators import Cell, IndicatorResult
 from services.outcomes.kolada import KoladaRow
 from services.outcomes.overview import CountTable, ProgrammeOverview
@@ -146,6 +147,18 @@ def contribution_rows(view: ProgrammeOverview) -> list[Row]:
 
 
 CONTRIBUTION_HEADER = ["program", "partner", "part", "slag", "belopp", "beskrivning"]
+ESF_PLUS_HEADER = ["program", "typ", "indikator", *ESF_PLUS_COLUMNS, "anmarkning"]
+
+
+def esf_plus_rows_out(view: ProgrammeOverview) -> list[Row]:
+    rows: list[Row] = []
+    for row in view.esf_plus:
+        if row.counts is None:
+            cells: list[object] = [""] * len(ESF_PLUS_COLUMNS)
+        else:
+            cells = [HIDDEN if c in row.hidden else row.counts[c] for c in ESF_PLUS_COLUMNS]
+        rows.append([view.programme.programme_id, row.kind, row.indicator, *cells, row.note])
+    return rows
 
 
 def _round(value: float | None) -> object:
@@ -185,7 +198,8 @@ def _definitions(results: Sequence[IndicatorResult]) -> list[Row]:
 
 
 def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
-    """Writes <programme>-deltagare.csv, -indikatorer.csv, -iop.csv, -bidrag.csv and .xlsx."""
+    """Writes <programme>-deltagare.csv, -indikatorer.csv, -iop.csv, -bidrag.csv,
+    -esf-plus.csv and .xlsx."""
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(view.programme.programme_id)
     columns = ["tabell", "kon", *view.started.columns]
@@ -195,6 +209,7 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
         write_csv(inside(out, f"{stem}-indikatorer.csv"), INDICATOR_HEADER, indicator_rows(view)),
         write_csv(inside(out, f"{stem}-iop.csv"), PARTNER_HEADER, partner_rows(view)),
         write_csv(inside(out, f"{stem}-bidrag.csv"), CONTRIBUTION_HEADER, contribution_rows(view)),
+        write_csv(inside(out, f"{stem}-esf-plus.csv"), ESF_PLUS_HEADER, esf_plus_rows_out(view)),
     ]
     workbook = Workbook()
     summary = workbook.active
@@ -218,6 +233,7 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     write_sheet(workbook, "Indikatorer", INDICATOR_HEADER, indicator_rows(view))
     write_sheet(workbook, "IOP-utvardering", PARTNER_HEADER, partner_rows(view))
     write_sheet(workbook, "Bidrag", CONTRIBUTION_HEADER, contribution_rows(view))
+    write_sheet(workbook, "ESF+", ESF_PLUS_HEADER, esf_plus_rows_out(view))
     write_sheet(
         workbook,
         "Definitioner",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from services.outcomes.domain import FollowUp, Journey, Partner, add_months, is_overdue
+from services.outcomes.esf_plus import EsfPlusRow, esf_plus_rows
 from services.outcomes.indicators import (
     WORK_OR_STUDIES,
     Cell,
@@ -101,6 +102,7 @@ class ProgrammeOverview:
     exited: CountTable
     partners: tuple[PartnerEvaluation, ...]
     partner_names: Mapping[str, str] = field(default_factory=dict)
+    esf_plus: tuple[EsfPlusRow, ...] = ()
 
     def result(self, name: str) -> IndicatorResult:
         """By `key@version`, or by `key` for the version this overview evaluated."""
@@ -280,4 +282,5 @@ def overview(
         exited=count_table("Deltagare som avslutat", left),
         partners=partner_evaluations(mine, ctx, partners, agreements),
         partner_names={pid: p.name for pid, p in partners.items()},
+        esf_plus=esf_plus_rows(mine, ctx),
     )

@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
@@ -37,10 +38,12 @@ from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.vocabulary import (
     ActivityType,
+    EducationLevel,
     EndReason,
     ExitReason,
     FollowUpPoint,
     Gender,
+    LabourMarketStatus,
     OutcomeSource,
     OutcomeStatus,
     TargetGroup,
@@ -443,6 +446,8 @@ def enrolled_update(event: ParticipantEnrolled) -> UpdateOne:
                 "income_support": event.income_support,
                 "target_groups": [g.value for g in event.target_groups],
                 "referral_date": event.referral_date.isoformat(),
+                "labour_market_status": _value(event.labour_market_status),
+                "education_level": _value(event.education_level),
             }
         },
         upsert=True,
@@ -728,6 +733,12 @@ def _journey(doc: dict[str, Any]) -> Journey:
             (date.fromisoformat(day), str(move["from"]), str(move["to"]))
             for day, move in sorted((doc.get("moves") or {}).items())
         ),
+        labour_market_status=LabourMarketStatus(doc["labour_market_status"])
+        if doc.get("labour_market_status")
+        else None,
+        education_level=EducationLevel(doc["education_level"])
+        if doc.get("education_level")
+        else None,
     )
 
 
@@ -743,3 +754,7 @@ def _follow_up(doc: dict[str, Any]) -> FollowUp:
         answered=bool(doc.get("answered")),
         participation=int(doc.get("participation", 1)),
     )
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return member.value if member is not None else None

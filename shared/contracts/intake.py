@@ -12,11 +12,13 @@ from shared.contracts.municipal import Preferences
 from shared.contracts.vocabulary import (
     MANY,
     ConsentPurpose,
+    EducationLevel,
     ErasureReason,
     ExitReason,
     Gender,
     Identifier,
     Kommunkod,
+    LabourMarketStatus,
     Name,
     RejectionReason,
     TargetGroup,
@@ -58,6 +60,12 @@ class ParticipantEnrolled(EventData):
         description="Which of the person's enrolments in this programme this is: 1 for the "
         "first, 2 for a return after an exit, and so on. Every later event about the "
         "enrolment carries it.",
+    )
+    labour_market_status: LabourMarketStatus | None = Field(
+        default=None, description="At entry, as the referral gave it (ESF+)."
+    )
+    education_level: EducationLevel | None = Field(
+        default=None, description="Highest education completed at entry (ISCED), for ESF+."
     )
 
     def subject(self) -> str:

@@ -17,6 +17,7 @@ from shared.contracts.vocabulary import (
     ActivityType,
     BusinessDate,
     ConsentPurpose,
+    EducationLevel,
     ErasureReason,
     ExitReason,
     FollowUpPoint,
@@ -24,6 +25,7 @@ from shared.contracts.vocabulary import (
     Identifier,
     IopCriterion,
     Kommunkod,
+    LabourMarketStatus,
     Name,
     Note,
     OutcomeSource,
@@ -90,6 +92,12 @@ class ReferralReceived(EventData):
         description="Purposes the person consented to at referral.",
     )
     preferences: Preferences = Field(default_factory=Preferences)
+    labour_market_status: LabourMarketStatus | None = Field(
+        default=None, description="At entry, for the ESF+ participant indicators."
+    )
+    education_level: EducationLevel | None = Field(
+        default=None, description="Highest education completed at entry (ISCED), for ESF+."
+    )
 
     def subject(self) -> str:
         return self.referral_id

@@ -80,11 +80,31 @@ SPECIAL_CATEGORY_GROUPS: frozenset[TargetGroup] = frozenset(
 
 
 class Gender(StrEnum):
-    """Legal gender as funders ask for it (ESF reports by women and men)."""
+    """Gender as funders ask for it: ESF+ reports women, men and non-binary persons. A referral
+    without it gets the legal gender of the personnummer."""
 
     FEMALE = "kvinna"
     MALE = "man"
+    NON_BINARY = "icke_binar"
     UNKNOWN = "okant"
+
+
+class LabourMarketStatus(StrEnum):
+    """Where a participant stood on the labour market at entry, as ESF+ counts participants
+    (Regulation (EU) 2021/1057, Annex I). The long-term unemployed are among the unemployed."""
+
+    UNEMPLOYED = "arbetslos"
+    LONG_TERM_UNEMPLOYED = "langtidsarbetslos"
+    INACTIVE = "utanfor_arbetskraften"
+    EMPLOYED = "sysselsatt"  # including self-employed
+
+
+class EducationLevel(StrEnum):
+    """The highest education completed at entry, in ISCED 2011 levels as ESF+ groups them."""
+
+    ISCED_0_2 = "isced_0_2"  # lower secondary or less (förgymnasial)
+    ISCED_3_4 = "isced_3_4"  # upper secondary or post-secondary non-tertiary (gymnasial)
+    ISCED_5_8 = "isced_5_8"  # tertiary (eftergymnasial)
 
 
 class ActivityType(StrEnum):

@@ -21,8 +21,10 @@ from shared.contracts.municipal import (
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
 from shared.contracts.vocabulary import (
     ActivityType,
+    EducationLevel,
     EndReason,
     ExitReason,
+    LabourMarketStatus,
     OutcomeStatus,
     PlacementAction,
 )
@@ -294,7 +296,13 @@ async def test_a_person_who_left_returns_as_a_new_journey_of_the_same_participan
     """Referred, left while waiting, referred again and placed: two journeys in outcomes, one
     person against the plan, and each enrolment's events told apart by its participation."""
     first, second, third = (
-        referral(personnummer=PNR, referral_id=f"1380-{n}", referral_date=date(2026, 3, n))
+        referral(
+            personnummer=PNR,
+            referral_id=f"1380-{n}",
+            referral_date=date(2026, 3, n),
+            labour_market_status=LabourMarketStatus.LONG_TERM_UNEMPLOYED,
+            education_level=EducationLevel.ISCED_0_2,
+        )
         for n in (2, 16, 17)
     )
     async with running("intake", env), running("placement", env), running("outcomes", env):
@@ -326,6 +334,10 @@ async def test_a_person_who_left_returns_as_a_new_journey_of_the_same_participan
         (1, True, date(2026, 3, 2)),
         (2, False, date(2026, 3, 16)),
     ]
+    # The entry facts ESF+ counts travel from the referral to the journey.
+    assert {(j.labour_market_status, j.education_level) for j in journeys} == {
+        (LabourMarketStatus.LONG_TERM_UNEMPLOYED, EducationLevel.ISCED_0_2)
+    }
     # The person is in placement's queue once, for the open enrolment.
     client = mongo_client(settings)
     try:

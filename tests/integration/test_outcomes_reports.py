@@ -96,8 +96,19 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
         "Indikatorer",
         "IOP-utvardering",
         "Bidrag",
+        "ESF+",
         "Definitioner",
     ]
+    # ESF+: ten participants, six women and four men: the four are hidden, and so the six.
+    esf = {r["indikator"]: r for r in _rows(tmp_path / "kalmar-esf-plus.csv")}
+    assert [esf["deltagare totalt"][c] for c in ("kvinna", "man", "icke_binar", "totalt")] == [
+        "dolt",
+        "dolt",
+        "0",
+        "10",
+    ]
+    assert esf["arbetsmarknadsstatus ej uppgiven"]["totalt"] == "10"
+    assert esf["fått en kvalifikation vid avslut"]["anmarkning"].startswith("ej beräknat")
     sheet = workbook["Indikatorer"]
     header = [c.value for c in sheet[1]]
     rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(2)]

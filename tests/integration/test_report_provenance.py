@@ -56,6 +56,7 @@ async def test_a_report_carries_its_sources_verifies_later_and_can_be_reissued_a
             "kalmar-indikatorer.csv",
             "kalmar-iop.csv",
             "kalmar-bidrag.csv",
+            "kalmar-esf-plus.csv",
             "kalmar.xlsx",
             f"kalmar{MANIFEST_SUFFIX}",
         ]
