@@ -285,6 +285,36 @@ async def _kolada_from_read_model(year: int, as_of: date, out: Path) -> Path:
     )
 
 
+@report_app.command("scb")
+def report_scb(
+    programme: Annotated[str, typer.Option("--programme", "-p", help="The ESF project.")],
+    through: Annotated[str, typer.Option(help="The last month to report, YYYY-MM.")],
+    actor: Annotated[str, typer.Option(help="Who sends the file: name and role (audited).")],
+    reason: Annotated[str, typer.Option(help="Why identities are read (audited).")],
+    out: Annotated[Path, typer.Option(help="Folder for the monthly files.")] = Path(
+        ".local/reports/scb"
+    ),
+) -> None:
+    """SCB's monthly ESF participant files: the months that are new or changed since the files
+    already written to OUT, and every later month (a correction re-issues them all). The only
+    files with a personnummer that Insats writes; identities are read from intake, audited."""
+    from scripts.scb_files import write_scb_months
+    from services.intake.identity_access import AccessRefused
+
+    try:
+        written, left_out = asyncio.run(write_scb_months(programme, through, actor, reason, out))
+    except AccessRefused as refused:
+        raise typer.BadParameter(str(refused)) from None
+    if not written:
+        console.print("nothing new or changed: no file to send")
+    for path in written:
+        console.print(f"wrote {path}")
+    if written:
+        console.print(f"send {len(written)} file(s) to SCB, in month order")
+    if left_out:
+        console.print(f"{left_out} row(s) left out: the participant was erased")
+
+
 @report_app.command("verify")
 def report_verify(
     manifest: Annotated[Path, typer.Argument(help="A <programme>-kalla.json written by export.")],

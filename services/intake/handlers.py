@@ -307,13 +307,19 @@ class IntakeHandlers:
         )
         new_keys: dict[str, bytes] = {}
         sealed: dict[str, bytes] = {}
-        for pid, identity in identities.items():
+        for pid, given in identities.items():
+            record = given
             if pid in wrapped:
                 person_key = self.vault.unwrap(wrapped[pid], pid)
+                # A later referral that leaves out the name or a contact detail keeps the one
+                # held; one that gives it, replaces it.
+                held = await self.store.read_identity(self.vault, pid, ctx.session)
+                if held is not None:
+                    record = _completed(given, held)
             else:
                 person_key = self.vault.new_person_key()
                 new_keys[pid] = self.vault.wrap(person_key, pid)
-            sealed[pid] = self.vault.seal(identity, person_key, pid)
+            sealed[pid] = self.vault.seal(record, person_key, pid)
         await self.store.save_identities(new_keys, sealed, protected, ctx.now, ctx.session)
 
     def _reject(
@@ -941,6 +947,16 @@ class IntakeHandlers:
 def _answered(item: Received) -> str | None:
     """The municipality an answer about this input goes to: the one that sent it."""
     return item.tenant.kommunkod if item.tenant is not None else None
+
+
+def _completed(new: IdentityRecord, held: IdentityRecord) -> IdentityRecord:
+    return IdentityRecord(
+        personnummer=new.personnummer,
+        name=new.name or held.name,
+        phone=new.phone or held.phone,
+        email=new.email or held.email,
+        address=new.address or held.address,
+    )
 
 
 def _identity_of(referral: ReferralReceived, person: Personnummer) -> IdentityRecord:
