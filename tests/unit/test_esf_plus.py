@@ -25,7 +25,12 @@ KALMAR = programme(
 
 
 def person(
-    pid: str, gender: Gender, age: int, status: L | None, level: E | None, **more: Any
+    pid: str,
+    gender: Gender,
+    age: int,
+    status: LabourMarketStatus | None,
+    level: EducationLevel | None,
+    **more: Any,
 ) -> Journey:
     return Journey(
         programme_id="kalmar",
