@@ -315,6 +315,30 @@ def report_scb(
         console.print(f"{left_out} row(s) left out: the participant was erased")
 
 
+@report_app.command("sus")
+def report_sus(
+    programme: Annotated[str, typer.Option("--programme", "-p", help="The insats.")],
+    period_from: Annotated[str, typer.Option("--from", help="Period start, YYYY-MM-DD.")],
+    period_to: Annotated[str, typer.Option("--to", help="Period end, YYYY-MM-DD.")],
+    actor: Annotated[str, typer.Option(help="Who registers in SUS: name and role (audited).")],
+    reason: Annotated[str, typer.Option(help="Why identities are read (audited).")],
+    out: Annotated[Path, typer.Option(help="Folder to write to.")] = Path(".local/reports/sus"),
+) -> None:
+    """The programme's registrations in and out of SUS in the period: one row per enrolment,
+    identified only where the participant consented to individual reporting and does not have
+    protected identity, anonymous otherwise."""
+    from scripts.sus_file import write_sus
+    from services.intake.identity_access import AccessRefused
+
+    period = _period(period_from, period_to)
+    assert period is not None
+    try:
+        path, named, anonymous = asyncio.run(write_sus(programme, period, actor, reason, out))
+    except AccessRefused as refused:
+        raise typer.BadParameter(str(refused)) from None
+    console.print(f"wrote {path}: {named} identified, {anonymous} anonymous")
+
+
 @report_app.command("verify")
 def report_verify(
     manifest: Annotated[Path, typer.Argument(help="A <programme>-kalla.json written by export.")],

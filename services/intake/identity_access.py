@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from services.intake.identity import IdentityRecord, IdentityVault
 from services.intake.store import IntakeStore
+from shared.contracts.vocabulary import ConsentPurpose
 
 
 class AccessRefused(PermissionError):
@@ -85,11 +86,13 @@ async def identities_for_report(
     participant_ids: Iterable[str],
     who: Accessor,
     report: str,
+    consent: ConsentPurpose | None = None,
 ) -> dict[str, IdentityRecord | Protected]:
     """The identities a report to an authority needs (SCB's ESF participant file): each
     participant's sealed identity, or, for protected identity, the birth year and gender for
-    the placeholder; those not found (erased) are left out. One audit entry names the actor,
-    the reason, the report and how many were read, before anything is opened."""
+    the placeholder; those not found (erased) are left out, and so, where the report needs a
+    `consent`, are those who have not given it. One audit entry names the actor, the reason,
+    the report and how many were asked for, before anything is opened."""
     who.check()
     ids = sorted(set(participant_ids))
     await store.write_audit(
@@ -107,6 +110,10 @@ async def identities_for_report(
     for pid, person in people.items():
         if person.get("protected_identity"):
             found[pid] = Protected(person.get("birth_year"), person.get("gender"))
+        elif consent is not None and not (person.get("consents") or {}).get(consent.value, {}).get(
+            "granted"
+        ):
+            continue
         elif (record := await store.read_identity(vault, pid)) is not None:
             found[pid] = record
     return found

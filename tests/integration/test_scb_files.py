@@ -16,7 +16,7 @@ from pathlib import Path
 from scripts.harness import wait_settled
 from services.intake.personnummer import format_with_check
 from shared.contracts.municipal import ParticipationExitRecorded
-from shared.contracts.vocabulary import ExitReason
+from shared.contracts.vocabulary import ConsentPurpose, ExitReason
 from shared.settings import Settings
 from tests.integration.test_intake_privacy import _dump
 from tests.support import event, publish, running
@@ -136,3 +136,94 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
         ("Projektekonom, Halmstads kommun", 2),
         ("Projektekonom, Halmstads kommun", 1),
     ]
+
+
+def _sus(env: dict[str, str], out: Path) -> str:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts",
+            "report",
+            "sus",
+            "-p",
+            "halmstad-150",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-12-31",
+            "--actor",
+            "Deltagaransvarig, Samordningsförbundet Halland",
+            "--reason",
+            "Registrering i SUS av insatsens deltagare",
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+async def test_sus_registrations_name_only_those_who_consented_and_are_not_protected(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    cia = format_with_check(date(1992, 1, 8), 260)  # no consent to individual reporting
+    async with running("intake", env), running("outcomes", env):
+        await publish(
+            settings,
+            event(programme(capacity=0)),
+            event(programme(programme_id="halmstad-sfi", capacity=0)),
+        )
+        await wait_settled(settings, services=["intake", "outcomes"])
+        await publish(
+            settings,
+            event(
+                referral(
+                    personnummer=AMAL,
+                    name="Amal Hassan",
+                    consents=[ConsentPurpose.FUNDER_REPORTING],
+                    referral_date=date(2026, 3, 2),
+                )
+            ),
+            event(
+                referral(
+                    personnummer=AMAL,
+                    referral_id="1380-9",
+                    programme_id="halmstad-sfi",
+                    referral_date=date(2026, 3, 9),
+                )
+            ),
+            event(
+                referral(
+                    personnummer=BO,
+                    referral_id="1380-2",
+                    consents=[ConsentPurpose.FUNDER_REPORTING],
+                    protected_identity=True,
+                )
+            ),
+            event(referral(personnummer=cia, referral_id="1380-3")),
+        )
+        await wait_settled(settings, services=["intake", "outcomes"])
+        await publish(settings, event(_exit("x-1", AMAL, date(2026, 4, 20))))
+        await wait_settled(settings, services=["intake", "outcomes"])
+        printed = await asyncio.to_thread(_sus, env, tmp_path)
+        stored = await _dump(settings)
+    assert "1 identified, 2 anonymous" in printed
+    rows = (tmp_path / "sus-halmstad-150.csv").read_text("utf-8").splitlines()
+    header, *body = (line.split(";") for line in rows)
+    registrations = [dict(zip(header, line, strict=True)) for line in body]
+    named = [r for r in registrations if r["anonym"] == "nej"]
+    assert [(r["personnummer"], r["samtidiga_insatser"], r["utregistrering"]) for r in named] == [
+        (AMAL, "halmstad-sfi", "2026-04-20")
+    ]
+    assert named[0]["avslutsorsak"] == "fatt_arbete"
+    anonymous = [r for r in registrations if r["anonym"] == "ja"]
+    assert [r["personnummer"] for r in anonymous] == ["", ""]
+    assert BO not in "\n".join(rows) and cia not in "\n".join(rows)
+    [audit] = [a for a in stored["audit"] if str(a.get("report", "")).startswith("sus:")]
+    assert (audit["actor"], audit["count"]) == ("Deltagaransvarig, Samordningsförbundet Halland", 3)
