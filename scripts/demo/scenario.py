@@ -15,6 +15,7 @@ are deliberately broken to show how bad input is handled. Deterministic for a gi
 
 from __future__ import annotations
 
+import calendar
 import json
 import random
 from dataclasses import dataclass, field
@@ -30,10 +31,15 @@ from shared.contracts.municipal import (
     Allocation,
     AllocationMode,
     AllocationRoundRequested,
+    Budget,
     Contribution,
+    ContributionDelivered,
     ContributionKind,
+    CostCategory,
+    CostReported,
     CriterionAssessment,
     Eligibility,
+    FundingShare,
     OutcomeReported,
     PartnerRegistered,
     PartnerVetted,
@@ -136,6 +142,14 @@ def programmes() -> list[ProgrammeDefined]:
             capacity=90,
             planned_participants=418,
             goal_sysselsattning=0.60,
+            # The Kalmar län project: 21 MSEK, two thirds from the ESF.
+            budget=Budget(
+                total_sek=21_000_000,
+                funding=[
+                    FundingShare(funder="Europeiska socialfonden", share=2 / 3),
+                    FundingShare(funder="Kalmar läns kommuner", share=1 / 3),
+                ],
+            ),
             eligibility=Eligibility(
                 min_age=16,
                 max_age=64,
@@ -172,6 +186,8 @@ _AGREEMENT_KINDS = {
     PartnerKind.MUNICIPAL_WORKPLACE: AgreementKind.MUNICIPAL,
 }
 _MUNICIPALITY = "Kommunen (arbetsmarknadsenheten)"
+# Made up, as every number in the demo: a valid organisationsnummer of the municipal kind.
+_MUNICIPALITY_ORGNR = organisationsnummer("212000999")
 
 
 def partners() -> list[PartnerPlan]:
@@ -202,14 +218,22 @@ def partners() -> list[PartnerPlan]:
                 period_start=date(YEAR, 1, 1),
                 period_end=date(YEAR + 1, 12, 31),
                 kind=_AGREEMENT_KINDS[kind],
-                # Co-financed by both parties, as an IOP must be, and evaluated together.
+                # Co-financed by both parties, as an IOP must be, and evaluated together; the
+                # parties by organisationsnummer, which is what co-financing is checked by.
                 parties=[name, _MUNICIPALITY],
+                party_ids=[organisationsnummer(orgnr9), _MUNICIPALITY_ORGNR],
                 contributions=[
                     Contribution(
-                        party=name, kind=ContributionKind.STAFF_HOURS, amount=places * 200
+                        party=name,
+                        party_id=organisationsnummer(orgnr9),
+                        kind=ContributionKind.STAFF_HOURS,
+                        amount=places * 200,
                     ),
                     Contribution(
-                        party=_MUNICIPALITY, kind=ContributionKind.MONEY, amount=places * 25_000
+                        party=_MUNICIPALITY,
+                        party_id=_MUNICIPALITY_ORGNR,
+                        kind=ContributionKind.MONEY,
+                        amount=places * 25_000,
                     ),
                 ],
                 evaluation_plan="Gemensam utvärdering varje halvår: platser, deltagare, utfall.",
@@ -670,6 +694,21 @@ class Scenario:
                 programme.programme_id, Tenant.municipality(programme.municipalities[0])
             )
             events.append(new_event(programme, source=owner.urn, municipality=owner.kommunkod))
+        for quarter in range(4):
+            # Kalmar's accounts for each quarter of the played year, from its owner.
+            start = date(YEAR, 3 * quarter + 1, 1)
+            cost = CostReported(
+                report_id=f"kostnad-{YEAR}-q{quarter + 1}",
+                programme_id=KALMAR_ESF,
+                period_start=start,
+                period_end=date(
+                    YEAR, 3 * quarter + 3, calendar.monthrange(YEAR, 3 * quarter + 3)[1]
+                ),
+                category=CostCategory.STAFF,
+                amount_sek=1_650_000,
+                note="Projektledning, coacher och handledare",
+            )
+            events.append(new_event(cost, source=KALMAR_OWNER.urn, municipality=None))
         for item in partners():
             m = item.partner.municipality
             # A partner is registered, vetted and contracted by the owner of its programme.
@@ -684,6 +723,22 @@ class Scenario:
                 item.agreement,
             ):
                 events.append(new_event(data, source=owner.urn, municipality=m))
+            agreement = item.agreement
+            if agreement.programme_id == KALMAR_ESF:
+                # Half the partner's committed hours delivered in the first half-year.
+                committed = agreement.contributions[0]
+                delivered = ContributionDelivered(
+                    report_id=f"levererat-{agreement.agreement_id}-{YEAR}h1",
+                    agreement_id=agreement.agreement_id,
+                    programme_id=KALMAR_ESF,
+                    party=committed.party,
+                    party_id=committed.party_id,
+                    kind=committed.kind,
+                    amount=(committed.amount or 0) / 2 or 1,
+                    period_start=date(YEAR, 1, 1),
+                    period_end=date(YEAR, 6, 30),
+                )
+                events.append(new_event(delivered, source=owner.urn, municipality=m))
         return events
 
     # --- offers, attendance ----------------------------------------------------------------

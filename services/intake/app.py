@@ -27,6 +27,7 @@ from shared.contracts.intake import (
 from shared.contracts.municipal import (
     AllocationRoundRequested,
     ConsentRecorded,
+    CostReported,
     ErasureRequested,
     IdentityLinkRecorded,
     ParticipationExitRecorded,
@@ -68,8 +69,10 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         Subscription(
             name="programmes",
             channel=Channel.PROGRAMMES,
-            # Round requests share the channel; intake passes over them (placement's concern).
-            accepts=frozenset({ProgrammeDefined.TYPE, AllocationRoundRequested.TYPE}),
+            # Round requests and cost reports share the channel; intake passes over them.
+            accepts=frozenset(
+                {ProgrammeDefined.TYPE, AllocationRoundRequested.TYPE, CostReported.TYPE}
+            ),
             handler=handlers.on_programmes,
         )
     )

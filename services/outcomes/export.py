@@ -150,6 +150,92 @@ CONTRIBUTION_HEADER = ["program", "partner", "part", "slag", "belopp", "beskrivn
 ESF_PLUS_HEADER = ["program", "typ", "indikator", *ESF_PLUS_COLUMNS, "anmarkning"]
 
 
+MONEY_HEADER = ["program", "avsnitt", "post", "varde", "jamforelse", "anmarkning"]
+
+
+def money_rows(view: ProgrammeOverview) -> list[Row]:
+    """Budget and funding, costs by period, each party's contributions committed and
+    delivered, cost per participant and per outcome, and IOP agreements lacking co-financing."""
+    m, pid = view.money, view.programme.programme_id
+    if m is None:
+        return []
+    rows: list[Row] = []
+    if m.budget_sek is not None:
+        rows.append([pid, "budget", "total", _round(m.budget_sek), "", "SEK"])
+        for f in m.funding:
+            rows.append(
+                [
+                    pid,
+                    "finansiering",
+                    f.funder,
+                    _round(f.amount_sek),
+                    _round(f.share),
+                    f.funder_id or "",
+                ]
+            )
+        if m.unfunded_share > 0:
+            rows.append(
+                [
+                    pid,
+                    "finansiering",
+                    "ej finansierat",
+                    _round(m.unfunded_share * m.budget_sek),
+                    _round(m.unfunded_share),
+                    "",
+                ]
+            )
+    for cost in m.costs:
+        period = f"{cost.period_start.isoformat()}--{cost.period_end.isoformat()}"
+        rows.append(
+            [
+                pid,
+                "kostnad",
+                f"{period} {cost.category.value}",
+                _round(cost.amount_sek),
+                "",
+                cost.note,
+            ]
+        )
+    used = m.total_cost_sek / m.budget_sek if m.budget_sek else None
+    rows.append(
+        [pid, "kostnad", "summa", _round(m.total_cost_sek), _round(used), "andel av budget"]
+    )
+    for c in m.contributions:
+        rows.append(
+            [
+                pid,
+                "insats",
+                f"{c.name} {c.kind.value}",
+                _round(c.committed),
+                _round(c.delivered),
+                c.party,
+            ]
+        )
+    rows.append(
+        [
+            pid,
+            "nyckeltal",
+            "kostnad per deltagare",
+            _round(m.cost_per_participant),
+            m.participants,
+            "deltagare",
+        ]
+    )
+    rows.append(
+        [
+            pid,
+            "nyckeltal",
+            "kostnad per deltagare i arbete eller studier vid avslut",
+            _round(m.cost_per_outcome),
+            m.outcomes,
+            "deltagare",
+        ]
+    )
+    for agreement_id, parties in m.lacking_co_financing:
+        rows.append([pid, "samfinansiering", agreement_id, "saknas", "", " ".join(parties)])
+    return rows
+
+
 def esf_plus_rows_out(view: ProgrammeOverview) -> list[Row]:
     rows: list[Row] = []
     for row in view.esf_plus:
@@ -199,7 +285,7 @@ def _definitions(results: Sequence[IndicatorResult]) -> list[Row]:
 
 def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     """Writes <programme>-deltagare.csv, -indikatorer.csv, -iop.csv, -bidrag.csv,
-    -esf-plus.csv and .xlsx."""
+    -esf-plus.csv, -ekonomi.csv and .xlsx."""
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(view.programme.programme_id)
     columns = ["tabell", "kon", *view.started.columns]
@@ -210,6 +296,7 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
         write_csv(inside(out, f"{stem}-iop.csv"), PARTNER_HEADER, partner_rows(view)),
         write_csv(inside(out, f"{stem}-bidrag.csv"), CONTRIBUTION_HEADER, contribution_rows(view)),
         write_csv(inside(out, f"{stem}-esf-plus.csv"), ESF_PLUS_HEADER, esf_plus_rows_out(view)),
+        write_csv(inside(out, f"{stem}-ekonomi.csv"), MONEY_HEADER, money_rows(view)),
     ]
     workbook = Workbook()
     summary = workbook.active
@@ -234,6 +321,7 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     write_sheet(workbook, "IOP-utvardering", PARTNER_HEADER, partner_rows(view))
     write_sheet(workbook, "Bidrag", CONTRIBUTION_HEADER, contribution_rows(view))
     write_sheet(workbook, "ESF+", ESF_PLUS_HEADER, esf_plus_rows_out(view))
+    write_sheet(workbook, "Ekonomi", MONEY_HEADER, money_rows(view))
     write_sheet(
         workbook,
         "Definitioner",

@@ -25,6 +25,8 @@ from shared.contracts.intake import (
 )
 from shared.contracts.municipal import (
     AgreementSigned,
+    ContributionDelivered,
+    CostReported,
     OutcomeReported,
     PartnerRegistered,
     ProgrammeDefined,
@@ -63,6 +65,7 @@ class OutcomesHandlers:
             owners[definition.programme_id] = owner
             latest[definition.programme_id] = (definition, owner)
         await self.store.save_programmes(latest.values(), ctx.session)
+        await self.store.save_reports("costs", _reports(batch, CostReported), ctx.session)
 
     async def on_partners(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         """Partners and agreements by the rules placement applies (and answers): a partner is
@@ -96,6 +99,9 @@ class OutcomesHandlers:
         await self.store.claim_partners(claimed, ctx.session)
         await self.store.save_partners(partners, ctx.session)
         await self.store.save_agreements(agreements, ctx.session)
+        await self.store.save_reports(
+            "deliveries", _reports(batch, ContributionDelivered), ctx.session
+        )
 
     async def _about_live_participants(
         self, batch: Sequence[Received], ctx: HandlerContext
@@ -353,3 +359,16 @@ def _redirected(item: Received, into: Mapping[str, str]) -> Received:
         return item
     data = item.event.data.model_copy(update={"participant_id": into[pid]})
     return replace(item, event=item.event.model_copy(update={"data": data}))
+
+
+def _reports(
+    batch: Sequence[Received], kind: type[CostReported] | type[ContributionDelivered]
+) -> list[tuple[str, Any, str]]:
+    """Each report of the kind, with its sender: whether that is the programme's owner is
+    decided when the figures are read (the programme may be defined later)."""
+    found = []
+    for item in batch:
+        if isinstance(item.event.data, kind):
+            assert item.tenant is not None
+            found.append((item.event.data.report_id, item.event.data, item.tenant.key))
+    return found

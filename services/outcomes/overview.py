@@ -25,7 +25,14 @@ from services.outcomes.indicators import (
     lookup,
     protect_line,
 )
-from shared.contracts.municipal import AgreementSigned, Contribution, ProgrammeDefined
+from services.outcomes.money import Money, money
+from shared.contracts.municipal import (
+    AgreementSigned,
+    Contribution,
+    ContributionDelivered,
+    CostReported,
+    ProgrammeDefined,
+)
 from shared.contracts.vocabulary import FollowUpPoint, Gender
 
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
@@ -103,6 +110,7 @@ class ProgrammeOverview:
     partners: tuple[PartnerEvaluation, ...]
     partner_names: Mapping[str, str] = field(default_factory=dict)
     esf_plus: tuple[EsfPlusRow, ...] = ()
+    money: Money | None = None
 
     def result(self, name: str) -> IndicatorResult:
         """By `key@version`, or by `key` for the version this overview evaluated."""
@@ -241,6 +249,8 @@ def overview(
     as_of: date,
     period: tuple[date, date] | None = None,
     definitions: Sequence[Indicator] | None = None,
+    costs: Sequence[CostReported] = (),
+    deliveries: Sequence[ContributionDelivered] = (),
 ) -> ProgrammeOverview:
     ctx = Context.for_programme(
         programme, as_of, places_by_partner(agreements, programme.programme_id), period
@@ -283,4 +293,5 @@ def overview(
         partners=partner_evaluations(mine, ctx, partners, agreements),
         partner_names={pid: p.name for pid, p in partners.items()},
         esf_plus=esf_plus_rows(mine, ctx),
+        money=money(ctx, mine, agreements, costs, deliveries),
     )

@@ -46,6 +46,8 @@ async def programme_overviews(
                 as_of=as_of,
                 period=period,
                 definitions=definitions,
+                costs=await store.costs_of(programme.programme_id),
+                deliveries=await store.deliveries_of(programme.programme_id),
             )
         )
     return overviews

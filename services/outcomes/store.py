@@ -33,7 +33,13 @@ from shared.contracts.intake import (
     ParticipationExited,
     SpecialCategoriesRecorded,
 )
-from shared.contracts.municipal import AgreementSigned, PartnerRegistered, ProgrammeDefined
+from shared.contracts.municipal import (
+    AgreementSigned,
+    ContributionDelivered,
+    CostReported,
+    PartnerRegistered,
+    ProgrammeDefined,
+)
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.vocabulary import (
@@ -63,6 +69,8 @@ READ_MODELS = (
     "agreements",
     "follow_ups",
     "merges",
+    "costs",
+    "deliveries",
 )
 
 
@@ -88,6 +96,9 @@ class OutcomesStore:
         self.partners = db.collection("partners")
         self.agreements = db.collection("agreements")
         self.follow_ups = db.collection("follow_ups")
+        # The programmes' accounts: costs reported and contributions delivered, by report id.
+        self.costs = db.collection("costs")
+        self.deliveries = db.collection("deliveries")
         # Participants merged into another (two numbers, one person): old id -> remaining id.
         self.merges = db.collection("merges")
         # Short-lived marks of erased participants (a hash, not the id), so events about them
@@ -159,6 +170,23 @@ class OutcomesStore:
         ]
         if operations:
             await self.agreements.bulk_write(operations, session=session)
+
+    async def save_reports(
+        self, collection: str, reports: Iterable[tuple[str, Any, str]], session: Any
+    ) -> None:
+        """Costs or deliveries by sender and report id (a report sent again replaces the
+        earlier one; another tenant's report of the same id is another report), with the tenant
+        that sent it: they count only if that is the programme's owner."""
+        operations = [
+            UpdateOne(
+                {"_id": f"{tenant}/{report_id}"},
+                {"$set": {"report": report.model_dump(mode="json"), "reported_by": tenant}},
+                upsert=True,
+            )
+            for report_id, report, tenant in reports
+        ]
+        if operations:
+            await self.db.collection(collection).bulk_write(operations, session=session)
 
     async def apply(self, operations: list[Any], session: Any) -> None:
         if operations:
@@ -378,6 +406,30 @@ class OutcomesStore:
             )
             for d in docs
         }
+
+    async def _owners_reports(self, collection: str, programme_id: str) -> list[dict[str, Any]]:
+        programme = await self.programmes.find_one({"_id": programme_id}, {"owner": 1})
+        owner = programme.get("owner") if programme else None
+        docs = (
+            await self.db.collection(collection)
+            .find({"report.programme_id": programme_id})
+            .sort("_id", ASCENDING)
+            .to_list()
+        )
+        return [d["report"] for d in docs if owner is not None and d.get("reported_by") == owner]
+
+    async def costs_of(self, programme_id: str) -> list[CostReported]:
+        """The programme's costs as its owner reported them (anyone else's are passed over)."""
+        return [
+            CostReported.model_validate(d)
+            for d in await self._owners_reports("costs", programme_id)
+        ]
+
+    async def deliveries_of(self, programme_id: str) -> list[ContributionDelivered]:
+        return [
+            ContributionDelivered.model_validate(d)
+            for d in await self._owners_reports("deliveries", programme_id)
+        ]
 
     async def agreement_list(self) -> list[AgreementSigned]:
         """Agreements as they count: signed by the owner of their programme (one signed by

@@ -23,6 +23,8 @@ from shared.contracts.intake import (
 from shared.contracts.municipal import (
     AgreementSigned,
     AllocationRoundRequested,
+    ContributionDelivered,
+    CostReported,
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
@@ -70,13 +72,13 @@ def create(
         (
             "programmes",
             Channel.PROGRAMMES,
-            {ProgrammeDefined, AllocationRoundRequested},
+            {ProgrammeDefined, AllocationRoundRequested, CostReported},
             handlers.on_programmes,
         ),
         (
             "partners",
             Channel.PARTNERS,
-            {PartnerRegistered, PartnerVetted, AgreementSigned},
+            {PartnerRegistered, PartnerVetted, AgreementSigned, ContributionDelivered},
             handlers.on_partners,
         ),
         (

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.cofinancing import parties_without_contribution
 from shared.contracts.intake import ParticipationExited
 from shared.contracts.municipal import (
     AgreementKind,
@@ -80,17 +81,16 @@ def iop_eligibility(
     vetting: Mapping[IopCriterion, bool],
     parties: Collection[str],
     contributions: Collection[Contribution],
+    party_ids: Collection[str] = (),
 ) -> Eligibility:
     """Can this agreement receive placements? Only IOP agreements are vetted: every criterion of
-    Kungsbacka's invitation must be assessed and met, and every party must contribute."""
+    Kungsbacka's invitation must be assessed and met, and every party must contribute (by the
+    rule in shared.cofinancing)."""
     if kind is not AgreementKind.IOP:
         return Eligibility()
     missing = tuple(c for c in IopCriterion if c not in vetting)
     failed = tuple(c for c in IopCriterion if vetting.get(c) is False)
-    contributing = {c.party for c in contributions}
-    without = (
-        tuple(p for p in parties if p not in contributing) if parties else ("(no parties named)",)
-    )
+    without = parties_without_contribution(parties, contributions, party_ids)
     return Eligibility(missing, failed, without)
 
 

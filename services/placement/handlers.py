@@ -34,6 +34,8 @@ from shared.contracts.municipal import (
     AgreementSigned,
     AllocationMode,
     AllocationRoundRequested,
+    ContributionDelivered,
+    CostReported,
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
@@ -227,6 +229,11 @@ class PlacementHandlers:
                 _not_programme_owner(ctx, item, book.programme_id)
             elif isinstance(item.event.data, ProgrammeDefined):
                 await self._define(book, item, work)
+            elif isinstance(item.event.data, CostReported):
+                # The owner's accounts: outcomes keeps them, for a programme that exists.
+                if book.definition is None:
+                    _unknown_programme(ctx, item, book.programme_id)
+
             elif book.definition is None:
                 ctx.reject(
                     item,
@@ -305,7 +312,23 @@ class PlacementHandlers:
                 await self._vetted(item, data, work)
             elif isinstance(data, AgreementSigned):
                 await self._agreement(item, data, work)
+            elif isinstance(data, ContributionDelivered):
+                await self._delivered(item, data, work)
         await self._finish(work)
+
+    async def _delivered(
+        self, item: Received, delivered: ContributionDelivered, work: _Work
+    ) -> None:
+        """Only the programme's owner reports what the parties delivered (outcomes keeps it);
+        anyone else is answered."""
+        assert item.tenant is not None
+        if delivered.programme_id not in work.books:
+            work.books.update(await self._books(work.ctx, [delivered.programme_id], 1))
+        book = work.books[delivered.programme_id]
+        if book.definition is None:
+            _unknown_programme(work.ctx, item, delivered.programme_id)
+        elif book.owner != item.tenant.key:
+            _not_programme_owner(work.ctx, item, delivered.programme_id)
 
     def _drop_foreign_agreement(
         self, book: ProgrammeBook, agreement: domain.AgreementPlaces, ctx: HandlerContext
@@ -437,7 +460,11 @@ class PlacementHandlers:
         )
         vetting = {IopCriterion(c): bool(v["met"]) for c, v in partner.get("vetting", {}).items()}
         eligibility = domain.iop_eligibility(
-            agreement.kind, vetting, agreement.parties, agreement.contributions
+            agreement.kind,
+            vetting,
+            agreement.parties,
+            agreement.contributions,
+            agreement.party_ids,
         )
         book.sign(
             agreement,
@@ -932,6 +959,15 @@ def _wait_again(book: ProgrammeBook, declined: Placement) -> None:
     book.release(declined.agreement_id, in_group=declined.entry.income_support)
     entry = declined.entry
     book.enqueue(replace(entry, declined=entry.declined | {declined.agreement_id}))
+
+
+def _unknown_programme(ctx: HandlerContext, item: Received, programme_id: str) -> None:
+    ctx.reject(
+        item,
+        "UNKNOWN_PROGRAMME",
+        f"no programme {programme_id}",
+        message_sv=f"inget program {programme_id}",
+    )
 
 
 def _not_programme_owner(ctx: HandlerContext, item: Received, programme_id: str) -> None:

@@ -541,7 +541,11 @@ def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
         occupied=doc.get("occupied", 0),
         municipality=doc.get("workplace_municipality"),
         eligibility=iop_eligibility(
-            agreement.kind, vetting, agreement.parties, agreement.contributions
+            agreement.kind,
+            vetting,
+            agreement.parties,
+            agreement.contributions,
+            agreement.party_ids,
         ),
         signed_by=doc.get("signed_by"),
         origin=doc.get("origin"),

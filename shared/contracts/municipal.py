@@ -31,6 +31,7 @@ from shared.contracts.vocabulary import (
     OutcomeSource,
     OutcomeStatus,
     PartnerKind,
+    PartyId,
     ShortText,
     TargetGroup,
     TenantId,
@@ -298,6 +299,48 @@ class Eligibility(ContractModel):
     )
 
 
+class FundingShare(ContractModel):
+    funder: Name = Field(description="E.g. Europeiska socialfonden, Kalmar kommun.")
+    funder_id: PartyId | None = Field(default=None, description="Its organisationsnummer.")
+    share: Share = Field(description="Its share of the budget, 0..1.")
+
+
+class Budget(ContractModel):
+    """What a programme may cost and who pays: Kalmar län's ESF project, 21 MSEK with two
+    thirds from the ESF."""
+
+    total_sek: float = Field(ge=0, le=1e12)
+    funding: list[FundingShare] = Field(default_factory=list, max_length=FEW)
+
+
+class CostCategory(StrEnum):
+    STAFF = "personal"
+    PREMISES = "lokaler"
+    PURCHASED_SERVICES = "kopta_tjanster"
+    PARTICIPANT_ALLOWANCES = "deltagarersattning"
+    OTHER = "ovrigt"
+
+
+class CostReported(EventData):
+    """What a programme actually cost in a period, by the programme's owner. A report sent
+    again with the same `report_id` replaces the earlier one (a correction)."""
+
+    TYPE = "insats.programme.cost-reported.v1"
+    TOPIC = topics.MUNICIPAL_PROGRAMMES
+    CHANNEL = Channel.PROGRAMMES
+
+    report_id: Identifier
+    programme_id: Identifier
+    period_start: BusinessDate
+    period_end: BusinessDate
+    category: CostCategory
+    amount_sek: float = Field(ge=0, le=1e12)
+    note: ShortText = ""
+
+    def subject(self) -> str:
+        return self.programme_id
+
+
 class ProgrammeDefined(EventData):
     """A programme as its owner defines it. A later definition of the same id replaces it."""
 
@@ -327,6 +370,9 @@ class ProgrammeDefined(EventData):
         "better) or a number of people, as the indicator is measured.",
     )
     eligibility: Eligibility = Field(default_factory=Eligibility)
+    budget: Budget | None = Field(
+        default=None, description="The programme's budget and who funds which share of it."
+    )
     priority: PriorityRule = PriorityRule.REFERRAL_DATE
     activities: list[ActivityType] = Field(default_factory=list, max_length=FEW)
     attendance_risk_threshold: Share = Field(
@@ -458,9 +504,18 @@ class Contribution(ContractModel):
     immaterial resources."""
 
     party: Name = Field(description="Who contributes: the municipality or the partner's name.")
+    party_id: PartyId | None = Field(
+        default=None,
+        description="The party's organisationsnummer. Where an agreement names its parties by "
+        "`party_ids`, co-financing is checked by these, not by names.",
+    )
     kind: ContributionKind
     amount: float | None = Field(
-        default=None, ge=0, le=1e12, description="In the kind's unit, if counted."
+        default=None,
+        ge=0,
+        le=1e12,
+        description="In the kind's unit: SEK, staff hours, square metres. A zero or missing "
+        "amount is not a contribution.",
     )
     description: ShortText = ""
 
@@ -483,6 +538,12 @@ class AgreementSigned(EventData):
         description="IOP agreements need a vetted partner and co-financing from every party."
     )
     parties: list[Name] = Field(default_factory=list, max_length=FEW)
+    party_ids: list[PartyId] = Field(
+        default_factory=list,
+        max_length=FEW,
+        description="The parties by organisationsnummer; where given, every one of them must "
+        "contribute (by `party_id`) for an IOP agreement to receive placements.",
+    )
     contributions: list[Contribution] = Field(default_factory=list, max_length=SOME)
     evaluation_plan: Note = Field(default="", description="How the parties evaluate together.")
     workplace_id: Identifier | None = Field(
@@ -495,6 +556,30 @@ class AgreementSigned(EventData):
 
     def subject(self) -> str:
         return self.partner_id
+
+
+class ContributionDelivered(EventData):
+    """What a party actually put into an agreement in a period (money, staff hours, premises),
+    against what it committed to; by the programme's owner. A report sent again with the same
+    `report_id` replaces the earlier one."""
+
+    TYPE = "insats.contribution.delivered.v1"
+    TOPIC = topics.MUNICIPAL_PARTNERS
+    CHANNEL = Channel.PARTNERS
+
+    report_id: Identifier
+    agreement_id: Identifier
+    programme_id: Identifier
+    party: Name
+    party_id: PartyId | None = None
+    kind: ContributionKind
+    amount: float = Field(gt=0, le=1e12, description="In the kind's unit, as committed.")
+    period_start: BusinessDate
+    period_end: BusinessDate
+    description: ShortText = ""
+
+    def subject(self) -> str:
+        return self.agreement_id
 
 
 class OutcomeReported(EventData):

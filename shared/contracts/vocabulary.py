@@ -28,6 +28,9 @@ TenantId = Annotated[
 ]
 # Free text from outside systems, bounded so that no single field can make a record too large.
 Name = Annotated[str, StringConstraints(max_length=200)]
+# A party to an agreement or a funder, by its organisationsnummer (a municipality has one too):
+# what co-financing is checked by, since two spellings of a name are not two parties.
+PartyId = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}-?[0-9]{4}$")]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
 Note = Annotated[str, StringConstraints(max_length=2_000)]
 
@@ -296,6 +299,9 @@ class InputRefusal(StrEnum):
     UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
     UNKNOWN_PLACEMENT = "UNKNOWN_PLACEMENT"
     UNKNOWN_CHECK_IN = "UNKNOWN_CHECK_IN"
+    # An allocation round, a cost report or a delivered contribution for a programme no one
+    # has defined.
+    UNKNOWN_PROGRAMME = "UNKNOWN_PROGRAMME"
     NOT_PROGRAMME_OWNER = "NOT_PROGRAMME_OWNER"
     NOT_PARTNER_OWNER = "NOT_PARTNER_OWNER"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"

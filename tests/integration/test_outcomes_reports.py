@@ -8,14 +8,16 @@ import csv
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from openpyxl import load_workbook
 
 from scripts.harness import wait_settled
+from shared.contracts.municipal import Budget, CostCategory, CostReported, FundingShare
 from shared.settings import Settings
-from tests.integration.test_outcomes_indicators import AS_OF, dataset
-from tests.support import publish, running
+from tests.integration.test_outcomes_indicators import AS_OF, KALMAR, dataset
+from tests.support import event, publish, running
 
 
 async def _insats(env: dict[str, str], *args: str) -> str:
@@ -32,6 +34,17 @@ async def _insats(env: dict[str, str], *args: str) -> str:
     return completed.stdout
 
 
+def _cost(report_id: str, amount: float) -> CostReported:
+    return CostReported(
+        report_id=report_id,
+        programme_id="kalmar",
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 6, 30),
+        category=CostCategory.STAFF,
+        amount_sek=amount,
+    )
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -40,8 +53,24 @@ def _rows(path: Path) -> list[dict[str, str]]:
 async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_small_groups(
     env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> None:
+    budgeted = KALMAR.model_copy(
+        update={
+            "budget": Budget(
+                total_sek=21_000_000,
+                funding=[FundingShare(funder="Europeiska socialfonden", share=2 / 3)],
+            )
+        }
+    )
     async with running("outcomes", env):
         await publish(settings, *dataset())
+        await wait_settled(settings, services=["outcomes"])
+        await publish(
+            settings,
+            event(budgeted, "0880"),
+            event(_cost("k-1", 1_200_000), "0880"),
+            # Another tenant's report about Kalmar's programme, of the same id: passed over.
+            event(_cost("k-1", 9_999_999), "1380"),
+        )
         await wait_settled(settings, services=["outcomes"])
     day = ["--as-of", AS_OF.isoformat()]
 
@@ -97,6 +126,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
         "IOP-utvardering",
         "Bidrag",
         "ESF+",
+        "Ekonomi",
         "Definitioner",
     ]
     # ESF+: ten participants, six women and four men: the four are hidden, and so the six.
@@ -109,6 +139,12 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     ]
     assert esf["arbetsmarknadsstatus ej uppgiven"]["totalt"] == "10"
     assert esf["fått en kvalifikation vid avslut"]["anmarkning"].startswith("ej beräknat")
+    # Money: the budget and the ESF's share, the owner's cost only, cost per participant.
+    money = {(r["avsnitt"], r["post"]): r for r in _rows(tmp_path / "kalmar-ekonomi.csv")}
+    assert money[("budget", "total")]["varde"] == "21000000.0"
+    assert money[("finansiering", "Europeiska socialfonden")]["varde"] == "14000000.0"
+    assert money[("kostnad", "summa")]["varde"] == "1200000.0"
+    assert money[("nyckeltal", "kostnad per deltagare")]["varde"] == "120000.0"  # ten people
     sheet = workbook["Indikatorer"]
     header = [c.value for c in sheet[1]]
     rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(2)]

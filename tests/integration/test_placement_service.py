@@ -108,7 +108,12 @@ def iop_agreement(places: int) -> Any:
         evaluation_plan="Halvårsvis, gemensamt",
         contributions=[
             Contribution(party="Kungsbacka kommun", kind=ContributionKind.STAFF_HOURS, amount=800),
-            Contribution(party="Erikshjälpen", kind=ContributionKind.PREMISES, description="butik"),
+            Contribution(
+                party="Erikshjälpen",
+                kind=ContributionKind.PREMISES,
+                amount=120,
+                description="butik",
+            ),
         ],
     )
 

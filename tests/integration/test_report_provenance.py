@@ -57,6 +57,7 @@ async def test_a_report_carries_its_sources_verifies_later_and_can_be_reissued_a
             "kalmar-iop.csv",
             "kalmar-bidrag.csv",
             "kalmar-esf-plus.csv",
+            "kalmar-ekonomi.csv",
             "kalmar.xlsx",
             f"kalmar{MANIFEST_SUFFIX}",
         ]

@@ -46,7 +46,9 @@ DAY = date(2026, 3, 2)
 ALL_MET = dict.fromkeys(IopCriterion, True)
 CO_FINANCED = [
     Contribution(party="Kungsbacka kommun", kind=ContributionKind.STAFF_HOURS, amount=400),
-    Contribution(party="Erikshjälpen", kind=ContributionKind.PREMISES, description="butiken"),
+    Contribution(
+        party="Erikshjälpen", kind=ContributionKind.PREMISES, amount=120, description="butiken"
+    ),
 ]
 PARTIES = ["Kungsbacka kommun", "Erikshjälpen"]
 
@@ -232,6 +234,36 @@ def test_a_failed_criterion_is_named_as_failed() -> None:
     vetting = {**ALL_MET, IopCriterion.NO_TAX_DEBTS: False}
     verdict = iop_eligibility(AgreementKind.IOP, vetting, PARTIES, CO_FINANCED)
     assert verdict.failed == (IopCriterion.NO_TAX_DEBTS,)
+
+
+def test_a_zero_or_missing_amount_is_no_contribution() -> None:
+    nothing = [
+        Contribution(party="Kungsbacka kommun", kind=ContributionKind.MONEY, amount=0),
+        Contribution(party="Erikshjälpen", kind=ContributionKind.PREMISES, description="butiken"),
+    ]
+    verdict = iop_eligibility(AgreementKind.IOP, ALL_MET, PARTIES, nothing)
+    assert verdict.parties_without_contribution == ("Kungsbacka kommun", "Erikshjälpen")
+
+
+def test_co_financing_goes_by_organisationsnummer_where_the_parties_are_named_by_it() -> None:
+    kommun, butik = organisationsnummer("212000130"), organisationsnummer("802400111")
+    paid = [
+        # Spelled otherwise than in `parties`: the number is what counts.
+        Contribution(
+            party="Kungsbacka", party_id=kommun, kind=ContributionKind.MONEY, amount=50_000
+        ),
+        Contribution(
+            party="Erikshjälpen Second Hand",
+            party_id=butik.replace("-", ""),
+            kind=ContributionKind.STAFF_HOURS,
+            amount=400,
+        ),
+    ]
+    assert iop_eligibility(AgreementKind.IOP, ALL_MET, PARTIES, paid, [kommun, butik]).ok
+    # A name that matches is not enough when the numbers are given.
+    by_name_only = [c.model_copy(update={"party_id": None}) for c in paid]
+    verdict = iop_eligibility(AgreementKind.IOP, ALL_MET, PARTIES, by_name_only, [kommun, butik])
+    assert verdict.parties_without_contribution == (kommun, butik)
 
 
 def test_an_iop_without_every_partys_contribution_is_not_co_financed() -> None:
