@@ -300,17 +300,23 @@ def report_scb(
     files with a personnummer that Insats writes; identities are read from intake, audited."""
     from scripts.scb_files import write_scb_months
     from services.intake.identity_access import AccessRefused
+    from services.outcomes.provenance import HistoryIncomplete
 
     try:
-        written, left_out = asyncio.run(write_scb_months(programme, through, actor, reason, out))
+        written, left_out = asyncio.run(
+            write_scb_months(Settings(), programme, through, actor, reason, out)
+        )
     except AccessRefused as refused:
         raise typer.BadParameter(str(refused)) from None
+    except HistoryIncomplete as problem:
+        console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1) from None
     if not written:
         console.print("nothing new or changed: no file to send")
     for path in written:
         console.print(f"wrote {path}")
     if written:
-        console.print(f"send {len(written)} file(s) to SCB, in month order")
+        console.print(f"send {len(written) - 1} file(s) to SCB, in month order")
     if left_out:
         console.print(f"{left_out} row(s) left out: the participant was erased")
 
@@ -329,14 +335,22 @@ def report_sus(
     protected identity, anonymous otherwise."""
     from scripts.sus_file import write_sus
     from services.intake.identity_access import AccessRefused
+    from services.outcomes.provenance import HistoryIncomplete
 
     period = _period(period_from, period_to)
     assert period is not None
     try:
-        path, named, anonymous = asyncio.run(write_sus(programme, period, actor, reason, out))
+        paths, named, anonymous = asyncio.run(
+            write_sus(Settings(), programme, period, actor, reason, out)
+        )
     except AccessRefused as refused:
         raise typer.BadParameter(str(refused)) from None
-    console.print(f"wrote {path}: {named} identified, {anonymous} anonymous")
+    except HistoryIncomplete as problem:
+        console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1) from None
+    for path in paths:
+        console.print(f"wrote {path}")
+    console.print(f"{named} identified, {anonymous} anonymous")
 
 
 @report_app.command("verify")
@@ -351,7 +365,9 @@ def report_verify(
     if not result.manifest_intact:
         console.print("[red]the provenance file itself has been changed[/red]")
     for check in result.files:
-        if check.on_disk is None:
+        if check.identified:
+            state = "holds identities: compared by what it says about the participants"
+        elif check.on_disk is None:
             state = "[red]missing beside the provenance file[/red]"
         elif check.edited:
             state = "[red]edited since it was written[/red]"

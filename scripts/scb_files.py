@@ -16,15 +16,23 @@ from pathlib import Path
 
 from services.intake.identity import IdentityRecord
 from services.intake.identity_access import Accessor, Protected, identities_for_report
+from services.outcomes.provenance import (
+    FORMAT,
+    MANIFEST_SUFFIX,
+    log_of,
+    replayed,
+    sealed,
+)
+from services.outcomes.rebuild import LogBounds
 from services.outcomes.safe_files import file_stem, inside, neutralised
 from services.outcomes.scb import (
     ScbEntry,
+    file_name,
     month_digest,
     monthly_rows,
     months_to_send,
     participations,
 )
-from services.outcomes.store import OutcomesStore
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
@@ -69,37 +77,36 @@ def _write_month(
 
 
 async def write_scb_months(
-    programme: str, through: str, actor: str, reason: str, out: Path
+    settings: Settings, programme: str, through: str, actor: str, reason: str, out: Path
 ) -> tuple[list[Path], int]:
-    """Write the months to send; return their files and how many rows were left out."""
-    settings = Settings()
+    """Write the months to send, computed from the event log, with `scb-<id>-kalla.json` naming
+    the records they came from; return their files and how many rows were left out."""
     if settings.identity_master_key is None:
         raise RuntimeError("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
     from services.intake.identity import IdentityVault
     from services.intake.store import IntakeStore
 
+    Accessor(actor, reason).check()
     vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    async with replayed(settings, LogBounds()) as log:
+        log.require_whole()
+        months = monthly_rows(participations(await log.journeys(programme), programme), through)
+    state_path = inside(out, f"scb-{file_stem(programme)}-manader.json")
+    sent: dict[str, str] = (
+        json.loads(await asyncio.to_thread(state_path.read_text, "utf-8"))
+        if await asyncio.to_thread(state_path.is_file)
+        else {}
+    )
+    digests = {month: month_digest(rows) for month, rows in months.items()}
+    to_send = months_to_send(digests, sent)
+    if not to_send:
+        return [], 0
     client = mongo_client(settings)
     try:
-        outcomes = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-        months = monthly_rows(
-            participations(await outcomes.journeys_of(programme), programme), through
-        )
-        state_path = inside(out, f"scb-{file_stem(programme)}-manader.json")
-        sent: dict[str, str] = (
-            json.loads(await asyncio.to_thread(state_path.read_text, "utf-8"))
-            if await asyncio.to_thread(state_path.is_file)
-            else {}
-        )
-        digests = {month: month_digest(rows) for month, rows in months.items()}
-        to_send = months_to_send(digests, sent)
-        if not to_send:
-            return [], 0
-        needed = {row.participant_id for month in to_send for row in months[month]}
         identities = await identities_for_report(
             IntakeStore(ServiceDatabase(client, settings, "intake")),
             vault,
-            needed,
+            {row.participant_id for month in to_send for row in months[month]},
             Accessor(actor, reason),
             report=f"scb:{programme}:{to_send[0]}..{to_send[-1]}",
         )
@@ -108,11 +115,22 @@ async def write_scb_months(
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     written, left_out = [], 0
     for month in to_send:
-        path = inside(out, f"scb-{file_stem(programme)}-{month}.csv")
+        path = inside(out, file_name(programme, month))
         left_out += await asyncio.to_thread(_write_month, path, months[month], identities)
         written.append(path)
     state = {**sent, **{month: digests[month] for month in to_send}}
     await asyncio.to_thread(
         state_path.write_text, json.dumps(state, indent=2, sort_keys=True) + "\n", "utf-8"
     )
-    return written, left_out
+    provenance = {
+        "format": FORMAT,
+        "report": "scb",
+        "programme_id": programme,
+        "through": through,
+        "sent": to_send,
+        "log": log_of(log.spans),
+        "contents": {file_name(programme, m): d for m, d in digests.items()},
+    }
+    source = inside(out, f"scb-{file_stem(programme)}{MANIFEST_SUFFIX}")
+    await asyncio.to_thread(source.write_text, sealed(provenance), "utf-8")
+    return [*written, source], left_out

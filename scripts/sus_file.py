@@ -12,9 +12,16 @@ from pathlib import Path
 
 from services.intake.identity import IdentityRecord
 from services.intake.identity_access import Accessor, identities_for_report
+from services.outcomes.provenance import (
+    FORMAT,
+    MANIFEST_SUFFIX,
+    log_of,
+    replayed,
+    sealed,
+)
+from services.outcomes.rebuild import LogBounds
 from services.outcomes.safe_files import file_stem, inside, neutralised
-from services.outcomes.store import OutcomesStore
-from services.outcomes.sus import SusRow, sus_rows
+from services.outcomes.sus import SusRow, file_name, rows_digest, sus_rows
 from shared.contracts.vocabulary import ConsentPurpose
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
@@ -71,25 +78,27 @@ def _write(path: Path, rows: list[SusRow], identities: dict[str, IdentityRecord]
 
 
 async def write_sus(
-    programme: str, period: tuple[date, date], actor: str, reason: str, out: Path
-) -> tuple[Path, int, int]:
-    """The file, with how many rows are identified and how many anonymous."""
-    settings = Settings()
+    settings: Settings,
+    programme: str,
+    period: tuple[date, date],
+    actor: str,
+    reason: str,
+    out: Path,
+) -> tuple[list[Path], int, int]:
+    """The file computed from the event log, with `sus-<id>-kalla.json` naming the records it
+    came from, and how many rows are identified and how many anonymous."""
     if settings.identity_master_key is None:
         raise RuntimeError("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
     from services.intake.identity import IdentityVault
     from services.intake.store import IntakeStore
 
+    Accessor(actor, reason).check()
     vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    async with replayed(settings, LogBounds()) as log:
+        log.require_whole()
+        rows = sus_rows(await log.journeys(), programme, period)
     client = mongo_client(settings)
     try:
-        outcomes = OutcomesStore(ServiceDatabase(client, settings, "outcomes"))
-        journeys = [
-            journey
-            for definition in await outcomes.programme_definitions()
-            for journey in await outcomes.journeys_of(definition.programme_id)
-        ]
-        rows = sus_rows(journeys, programme, period)
         found = await identities_for_report(
             IntakeStore(ServiceDatabase(client, settings, "intake")),
             vault,
@@ -103,7 +112,17 @@ async def write_sus(
     # Protected identity is always anonymous in SUS.
     identities = {pid: i for pid, i in found.items() if isinstance(i, IdentityRecord)}
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-    path = inside(out, f"sus-{file_stem(programme)}.csv")
+    path = inside(out, file_name(programme))
     await asyncio.to_thread(_write, path, rows, identities)
+    provenance = {
+        "format": FORMAT,
+        "report": "sus",
+        "programme_id": programme,
+        "period": [period[0].isoformat(), period[1].isoformat()],
+        "log": log_of(log.spans),
+        "contents": {path.name: rows_digest(rows)},
+    }
+    source = inside(out, f"sus-{file_stem(programme)}{MANIFEST_SUFFIX}")
+    await asyncio.to_thread(source.write_text, sealed(provenance), "utf-8")
     named = sum(1 for row in rows if row.participant_id in identities)
-    return path, named, len(rows) - named
+    return [path, source], named, len(rows) - named

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
-from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, Scenario
+from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, KUNGSBACKA_IOP, Scenario
 from scripts.harness import (
     Namespace,
     Platform,
@@ -36,7 +36,9 @@ from scripts.harness import (
     wait_settled,
 )
 from scripts.render import programme_overview, programme_summary
+from scripts.scb_files import write_scb_months
 from scripts.stack import Stack
+from scripts.sus_file import write_sus
 from services.outcomes.dashboard import write_pages
 from services.outcomes.indicators import lookup
 from services.outcomes.overview import ProgrammeOverview
@@ -123,10 +125,17 @@ async def print_results(console: Console, scenario: Scenario, settings: Settings
     await _print_results(console, scenario, settings)
 
 
+def _forget_sent_months(out: Path) -> None:
+    for earlier in out.glob("scb-*"):
+        earlier.unlink()
+
+
 async def _write_funder_reports(console: Console, settings: Settings) -> None:
     """The Kalmar programme's funder report, computed from the event log with its provenance,
     then verified by recomputing it from the very records it names."""
     out = Path(".local/demo/reports")
+    # Each run is a deployment of its own (its own pseudonym key): no month was sent before.
+    await asyncio.to_thread(_forget_sent_months, out)
     with console.status("Writing Kalmar's funder report from the event log, and verifying it"):
         written = await export_verifiable(
             settings,
@@ -137,9 +146,23 @@ async def _write_funder_reports(console: Console, settings: Settings) -> None:
         )
         manifests = [p for p in written if p.name.endswith(MANIFEST_SUFFIX)]
         checked = [await verify(settings, manifest) for manifest in manifests]
+        # The files with identities: SCB's months of the played year and SUS's registrations,
+        # read from intake with an actor and a reason (audited).
+        who = ("Projektekonom, Kommunförbundet Kalmar län", "Demonstration av rapporteringen")
+        scb_files, _ = await write_scb_months(
+            settings, KALMAR_ESF, f"{DEMO_TODAY.year - 1}-12", *who, out
+        )
+        sus_files, named, anonymous = await write_sus(
+            settings, KALMAR_ESF, (date(DEMO_TODAY.year - 1, 1, 1), DEMO_TODAY), *who, out
+        )
+        manifests += [p for p in (*scb_files, *sus_files) if p.name.endswith(MANIFEST_SUFFIX)]
+        checked += [await verify(settings, manifest) for manifest in manifests[len(checked) :]]
+        written += [*scb_files, *sus_files]
     console.print(
         f"Funder report for {KALMAR_ESF} and Kolada's figure per municipality: "
-        f"{', '.join(p.name for p in written)} in {out}"
+        f"{', '.join(p.name for p in written if 'scb-' not in p.name)} in {out}; SCB's "
+        f"{len(scb_files) - 1} monthly files and SUS's registrations ({named} identified, "
+        f"{anonymous} anonymous), identities read with an actor and a reason (audited)"
     )
     for manifest, result in zip(manifests, checked, strict=True):
         console.print(
@@ -155,7 +178,13 @@ async def _let_an_offer_expire(
 ) -> None:
     """Kungsbacka's last unanswered offer, a week and a day later: placement is restarted on
     that business day, the offer expires, and the next allocation round offers its place on."""
+    still_open = await _unanswered_offers(settings, KUNGSBACKA_IOP)
     placement_id = scenario.journeys.unanswered
+    if placement_id not in still_open:
+        # The offer left unanswered was meanwhile withdrawn (or answered): another open one
+        # shows the same rule.
+        placement_id = still_open[0] if still_open else None
+        scenario.journeys.unanswered = placement_id
     if placement_id is None:
         return
     later = DEMO_TODAY + timedelta(days=8)
@@ -329,6 +358,20 @@ async def _waiting_and_enrolled(settings: Settings) -> tuple[set[str], set[str]]
     enrolled = {referral for key, referral in opened.items() if key not in closed}
     waiting = {referral for key, referral in opened.items() if key not in closed | offered}
     return waiting, enrolled
+
+
+async def _unanswered_offers(settings: Settings, programme_id: str) -> list[str]:
+    """The programme's offers that nothing has happened to since they were made."""
+    still_open: dict[str, None] = {}
+    for _, value, _ in await read_topic(settings, topics.PLACEMENT_EVENTS):
+        event = json.loads(value)
+        data = event["data"]
+        if event["type"] == "insats.placement.offered.v1":
+            if data["programme_id"] == programme_id:
+                still_open[data["placement_id"]] = None
+        elif data.get("placement_id") in still_open:
+            still_open.pop(data["placement_id"])
+    return list(still_open)
 
 
 async def _open_offers(settings: Settings, answered: set[str]) -> list[dict[str, Any]]:

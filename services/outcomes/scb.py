@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.outcomes.domain import Journey
+from services.outcomes.safe_files import file_stem
 
 Month = str  # YYYY-MM
 
@@ -103,3 +104,7 @@ def months_to_send(digests: Mapping[Month, str], sent: Mapping[Month, str]) -> l
         if sent.get(month) != digests[month]:
             return months[index:]
     return []
+
+
+def file_name(programme_id: str, month: Month) -> str:
+    return f"scb-{file_stem(programme_id)}-{month}.csv"

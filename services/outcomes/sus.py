@@ -15,11 +15,14 @@ guessed. Pure: journeys in, rows out; identities are joined by the operator's co
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from services.outcomes.domain import WORK, Journey, Outcome
+from services.outcomes.safe_files import file_stem
 from shared.contracts.vocabulary import (
     EducationLevel,
     FollowUpPoint,
@@ -141,3 +144,12 @@ def sus_rows(
             )
         )
     return sorted(rows, key=lambda r: (r.registered_in, r.participant_id, r.participation))
+
+
+def file_name(programme_id: str) -> str:
+    return f"sus-{file_stem(programme_id)}.csv"
+
+
+def rows_digest(rows: Sequence[SusRow]) -> str:
+    """What the file says, pseudonymously (its identities are not part of it)."""
+    return hashlib.sha256(json.dumps([asdict(r) for r in rows], default=str).encode()).hexdigest()

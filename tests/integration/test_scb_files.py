@@ -55,6 +55,19 @@ def _scb(env: dict[str, str], out: Path, through: str) -> str:
     return completed.stdout
 
 
+def _verify(env: dict[str, str], manifest: Path) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "scripts", "report", "verify", str(manifest)],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
 def _exit(request_id: str, personnummer: str, on: date) -> ParticipationExitRecorded:
     return ParticipationExitRecorded(
         request_id=request_id,
@@ -121,14 +134,21 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
     assert before["scb-halmstad-150-2026-05.csv"].splitlines()[1:] == []
     # The correction: from April on, and March is left as it was sent.
     assert [line.split()[-1] for line in second.splitlines() if line.startswith("wrote")] == [
-        str(out / f"scb-halmstad-150-{m}.csv") for m in ("2026-04", "2026-05", "2026-06")
+        *(str(out / f"scb-halmstad-150-{m}.csv") for m in ("2026-04", "2026-05", "2026-06")),
+        str(out / "scb-halmstad-150-kalla.json"),
     ]
+    assert "send 3 file(s) to SCB" in second
     assert lines("2026-04")[1:] == []
     assert lines("2026-06")[1:] == [f"{AMAL};Amal;Hassan;2026-03-02;2026-06-12"]
     assert "nothing new or changed" in unchanged
     # The only files with a personnummer are the monthly files; the state is pseudonymous.
     state = (out / "scb-halmstad-150-manader.json").read_text("utf-8")
-    assert AMAL not in state and BO not in state
+    provenance = (out / "scb-halmstad-150-kalla.json").read_text("utf-8")
+    assert AMAL not in state + provenance and BO not in state + provenance
+    # What the files say can be recomputed from the records the provenance names.
+    verified = await asyncio.to_thread(_verify, env, out / "scb-halmstad-150-kalla.json")
+    assert "scb-halmstad-150-2026-06.csv: holds identities" in verified
+    assert "verified" in verified and "NOT reproduced" not in verified
     assert sorted(json.loads(state)) == ["2026-03", "2026-04", "2026-05", "2026-06"]
     # Each run that read identities is audited with its actor, reason and report.
     exports = [a for a in stored["audit"] if str(a.get("report", "")).startswith("scb:")]
@@ -214,6 +234,8 @@ async def test_sus_registrations_name_only_those_who_consented_and_are_not_prote
         printed = await asyncio.to_thread(_sus, env, tmp_path)
         stored = await _dump(settings)
     assert "1 identified, 2 anonymous" in printed
+    verified = await asyncio.to_thread(_verify, env, tmp_path / "sus-halmstad-150-kalla.json")
+    assert "sus-halmstad-150.csv: holds identities" in verified and "NOT reproduced" not in verified
     rows = (tmp_path / "sus-halmstad-150.csv").read_text("utf-8").splitlines()
     header, *body = (line.split(";") for line in rows)
     registrations = [dict(zip(header, line, strict=True)) for line in body]
