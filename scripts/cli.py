@@ -214,6 +214,27 @@ def report_export(
             max=2100,
         ),
     ] = None,
+    scb_through: Annotated[
+        str | None,
+        typer.Option(
+            help="Also SCB's monthly ESF files through this month, YYYY-MM (with --actor and "
+            "--reason; as `insats report scb`)."
+        ),
+    ] = None,
+    sus: Annotated[
+        bool,
+        typer.Option(
+            "--sus",
+            help="Also the SUS registrations for the period (with --actor and --reason; as "
+            "`insats report sus`).",
+        ),
+    ] = False,
+    actor: Annotated[
+        str | None, typer.Option(help="For SCB and SUS: who reads identities (audited).")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="For SCB and SUS: why identities are read (audited).")
+    ] = None,
     from_read_model: Annotated[
         bool,
         typer.Option(
@@ -224,7 +245,10 @@ def report_export(
     ] = False,
 ) -> None:
     """Write the funder report (CSV and Excel) and the IOP evaluation per partner, computed from
-    the event log, with <programme>-kalla.json saying from what (see `insats report verify`)."""
+    the event log, with <programme>-kalla.json saying from what (see `insats report verify`);
+    with --kolada-year, --scb-through and --sus, every format the funders take."""
+    if (scb_through or sus) and not (programme and len(programme) == 1 and actor and reason):
+        raise typer.BadParameter("SCB and SUS files need one --programme, --actor and --reason")
     from services.outcomes.export import export_programme
     from services.outcomes.provenance import (
         HistoryIncomplete,
@@ -261,6 +285,16 @@ def report_export(
         raise typer.BadParameter(f"no programme {', '.join(programme)} in the event log")
     for path in written:
         console.print(f"wrote {path}")
+    if scb_through and programme and actor and reason:
+        report_scb(programme[0], scb_through, actor, reason, out)
+    if sus and programme and actor and reason:
+        start, end = period or _programme_period(programme[0])
+        report_sus(programme[0], start.isoformat(), end.isoformat(), actor, reason, out)
+
+
+def _programme_period(programme_id: str) -> tuple[date, date]:
+    [view] = _overviews([programme_id], Settings().business_today())
+    return view.context.period_start, view.context.period_end
 
 
 async def _kolada_from_read_model(year: int, as_of: date, out: Path) -> Path:

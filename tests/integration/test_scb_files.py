@@ -234,6 +234,46 @@ async def test_sus_registrations_name_only_those_who_consented_and_are_not_prote
         printed = await asyncio.to_thread(_sus, env, tmp_path)
         stored = await _dump(settings)
     assert "1 identified, 2 anonymous" in printed
+    # `insats report export` writes it too, beside the programme's other files.
+    everything = tmp_path / "export"
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "scripts",
+            "report",
+            "export",
+            "-p",
+            "halmstad-150",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-12-31",
+            "--sus",
+            "--scb-through",
+            "2026-04",
+            "--actor",
+            "Deltagaransvarig, Samordningsförbundet Halland",
+            "--reason",
+            "Registrering i SUS av insatsens deltagare",
+            "--out",
+            str(everything),
+        ],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert {
+        "halmstad-150-indikatorer.csv",
+        "halmstad-150-ekonomi.csv",
+        "halmstad-150-esf-plus.csv",
+        "sus-halmstad-150.csv",
+        "scb-halmstad-150-2026-04.csv",
+    } <= {p.name for p in everything.iterdir()}
     verified = await asyncio.to_thread(_verify, env, tmp_path / "sus-halmstad-150-kalla.json")
     assert "sus-halmstad-150.csv: holds identities" in verified and "NOT reproduced" not in verified
     rows = (tmp_path / "sus-halmstad-150.csv").read_text("utf-8").splitlines()
