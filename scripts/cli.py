@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -319,6 +321,22 @@ async def _kolada_from_read_model(year: int, as_of: date, out: Path) -> Path:
     )
 
 
+@contextmanager
+def _identified_report() -> Iterator[None]:
+    """A report with identities is refused, with its reason, before anything is read or
+    written: without an actor and a reason, or from a log that retention has cut."""
+    from services.intake.identity_access import AccessRefused
+    from services.outcomes.provenance import HistoryIncomplete
+
+    try:
+        yield
+    except AccessRefused as refused:
+        raise typer.BadParameter(str(refused)) from None
+    except HistoryIncomplete as problem:
+        console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1) from None
+
+
 @report_app.command("scb")
 def report_scb(
     programme: Annotated[str, typer.Option("--programme", "-p", help="The ESF project.")],
@@ -333,18 +351,11 @@ def report_scb(
     already written to OUT, and every later month (a correction re-issues them all). The only
     files with a personnummer that Insats writes; identities are read from intake, audited."""
     from scripts.scb_files import write_scb_months
-    from services.intake.identity_access import AccessRefused
-    from services.outcomes.provenance import HistoryIncomplete
 
-    try:
+    with _identified_report():
         written, left_out = asyncio.run(
             write_scb_months(Settings(), programme, through, actor, reason, out)
         )
-    except AccessRefused as refused:
-        raise typer.BadParameter(str(refused)) from None
-    except HistoryIncomplete as problem:
-        console.print(f"[red]{problem}[/red]")
-        raise typer.Exit(1) from None
     if not written:
         console.print("nothing new or changed: no file to send")
     for path in written:
@@ -368,20 +379,13 @@ def report_sus(
     identified only where the participant consented to individual reporting and does not have
     protected identity, anonymous otherwise."""
     from scripts.sus_file import write_sus
-    from services.intake.identity_access import AccessRefused
-    from services.outcomes.provenance import HistoryIncomplete
 
     period = _period(period_from, period_to)
     assert period is not None
-    try:
+    with _identified_report():
         paths, named, anonymous = asyncio.run(
             write_sus(Settings(), programme, period, actor, reason, out)
         )
-    except AccessRefused as refused:
-        raise typer.BadParameter(str(refused)) from None
-    except HistoryIncomplete as problem:
-        console.print(f"[red]{problem}[/red]")
-        raise typer.Exit(1) from None
     for path in paths:
         console.print(f"wrote {path}")
     console.print(f"{named} identified, {anonymous} anonymous")

@@ -14,8 +14,9 @@ import csv
 import json
 from pathlib import Path
 
+from scripts.report_identities import check_access, read_identities
 from services.intake.identity import IdentityRecord
-from services.intake.identity_access import Accessor, Protected, identities_for_report
+from services.intake.identity_access import Accessor, Protected
 from services.outcomes.provenance import (
     FORMAT,
     MANIFEST_SUFFIX,
@@ -33,7 +34,6 @@ from services.outcomes.scb import (
     months_to_send,
     participations,
 )
-from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
 HEADER = ["Personnummer", "Fornamn", "Efternamn", "Startdatum", "Slutdatum"]
@@ -81,13 +81,8 @@ async def write_scb_months(
 ) -> tuple[list[Path], int]:
     """Write the months to send, computed from the event log, with `scb-<id>-kalla.json` naming
     the records they came from; return their files and how many rows were left out."""
-    if settings.identity_master_key is None:
-        raise RuntimeError("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
-    from services.intake.identity import IdentityVault
-    from services.intake.store import IntakeStore
-
-    Accessor(actor, reason).check()
-    vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    who = Accessor(actor, reason)
+    check_access(settings, who)
     async with replayed(settings, LogBounds()) as log:
         log.require_whole()
         months = monthly_rows(participations(await log.journeys(programme), programme), through)
@@ -101,17 +96,12 @@ async def write_scb_months(
     to_send = months_to_send(digests, sent)
     if not to_send:
         return [], 0
-    client = mongo_client(settings)
-    try:
-        identities = await identities_for_report(
-            IntakeStore(ServiceDatabase(client, settings, "intake")),
-            vault,
-            {row.participant_id for month in to_send for row in months[month]},
-            Accessor(actor, reason),
-            report=f"scb:{programme}:{to_send[0]}..{to_send[-1]}",
-        )
-    finally:
-        await client.close()
+    identities = await read_identities(
+        settings,
+        {row.participant_id for month in to_send for row in months[month]},
+        who,
+        report=f"scb:{programme}:{to_send[0]}..{to_send[-1]}",
+    )
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     written, left_out = [], 0
     for month in to_send:

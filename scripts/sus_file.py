@@ -10,8 +10,9 @@ import csv
 from datetime import date
 from pathlib import Path
 
+from scripts.report_identities import check_access, read_identities
 from services.intake.identity import IdentityRecord
-from services.intake.identity_access import Accessor, identities_for_report
+from services.intake.identity_access import Accessor
 from services.outcomes.provenance import (
     FORMAT,
     MANIFEST_SUFFIX,
@@ -23,7 +24,6 @@ from services.outcomes.rebuild import LogBounds
 from services.outcomes.safe_files import file_stem, inside, neutralised
 from services.outcomes.sus import SusRow, file_name, rows_digest, sus_rows
 from shared.contracts.vocabulary import ConsentPurpose
-from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
 HEADER = [
@@ -87,28 +87,18 @@ async def write_sus(
 ) -> tuple[list[Path], int, int]:
     """The file computed from the event log, with `sus-<id>-kalla.json` naming the records it
     came from, and how many rows are identified and how many anonymous."""
-    if settings.identity_master_key is None:
-        raise RuntimeError("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
-    from services.intake.identity import IdentityVault
-    from services.intake.store import IntakeStore
-
-    Accessor(actor, reason).check()
-    vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    who = Accessor(actor, reason)
+    check_access(settings, who)
     async with replayed(settings, LogBounds()) as log:
         log.require_whole()
         rows = sus_rows(await log.journeys(), programme, period)
-    client = mongo_client(settings)
-    try:
-        found = await identities_for_report(
-            IntakeStore(ServiceDatabase(client, settings, "intake")),
-            vault,
-            {row.participant_id for row in rows},
-            Accessor(actor, reason),
-            report=f"sus:{programme}:{period[0].isoformat()}..{period[1].isoformat()}",
-            consent=ConsentPurpose.FUNDER_REPORTING,
-        )
-    finally:
-        await client.close()
+    found = await read_identities(
+        settings,
+        {row.participant_id for row in rows},
+        who,
+        report=f"sus:{programme}:{period[0].isoformat()}..{period[1].isoformat()}",
+        consent=ConsentPurpose.FUNDER_REPORTING,
+    )
     # Protected identity is always anonymous in SUS.
     identities = {pid: i for pid, i in found.items() if isinstance(i, IdentityRecord)}
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -111,3 +114,19 @@ async def raw_records(
 
 def everything_stored(documents: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(documents), default=str)
+
+
+async def insats(env: dict[str, str], *args: str, exit_code: int = 0) -> str:
+    """Run the `insats` command as an operator would, against the test's stack, and return what
+    it printed; it must exit with `exit_code`."""
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "scripts", *args],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == exit_code, completed.stdout + completed.stderr
+    return completed.stdout

@@ -3,11 +3,7 @@ through the real broker and database."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -17,21 +13,7 @@ from scripts.harness import wait_settled
 from shared.contracts.municipal import Budget, CostCategory, CostReported, FundingShare
 from shared.settings import Settings
 from tests.integration.test_outcomes_indicators import AS_OF, KALMAR, dataset
-from tests.support import event, publish, running
-
-
-async def _insats(env: dict[str, str], *args: str) -> str:
-    completed = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "scripts", *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
+from tests.support import event, insats, publish, running
 
 
 def _cost(report_id: str, amount: float) -> CostReported:
@@ -74,7 +56,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
         await wait_settled(settings, services=["outcomes"])
     day = ["--as-of", AS_OF.isoformat()]
 
-    printed = await _insats(env, "report", "--programme", "kalmar", *day, "--by", "partner")
+    printed = await insats(env, "report", "--programme", "kalmar", *day, "--by", "partner")
     assert "sysselsattning_vid_avslut@2" in printed
     assert "83 %" in printed
     assert "5 / 6" in printed
@@ -82,7 +64,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     assert "resultat_vid_avslut@2" in printed
     assert "dolt" in printed  # Sökandelots' three participants
 
-    await _insats(env, "report", "export", "--out", str(tmp_path), "--programme", "kalmar", *day)
+    await insats(env, "report", "export", "--out", str(tmp_path), "--programme", "kalmar", *day)
     indicators = _rows(tmp_path / "kalmar-indikatorer.csv")
     total = next(
         r
@@ -157,7 +139,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
     assert any(r["varde"] == "dolt" for r in rows)
 
     pages = tmp_path / "dashboard"
-    await _insats(env, "report", "dashboard", "--out", str(pages), *day)
+    await insats(env, "report", "dashboard", "--out", str(pages), *day)
     page = (pages / "kalmar.html").read_text(encoding="utf-8")
     assert "<svg" in page
     assert 'data-goal-met="true"' in page

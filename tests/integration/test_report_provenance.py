@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from services.outcomes.provenance import (
 from shared.contracts.vocabulary import FollowUpPoint, OutcomeStatus
 from shared.settings import Settings
 from tests.integration.test_outcomes_indicators import AS_OF, _answer, dataset
-from tests.support import event, publish, running
+from tests.support import event, insats, publish, running
 
 LATE = _answer("p3", FollowUpPoint.MONTHS_6, OutcomeStatus.UNSUBSIDISED_WORK, income_support=False)
 
@@ -108,22 +105,8 @@ async def test_a_report_carries_its_sources_verifies_later_and_can_be_reissued_a
     caught = await verify(settings, first / f"kalmar{MANIFEST_SUFFIX}")
     assert not caught.ok
     assert [f.name for f in caught.files if f.edited] == ["kalmar-indikatorer.csv"]
-    printed = await _insats_failing(
-        env, "report", "verify", str(first / f"kalmar{MANIFEST_SUFFIX}")
+    printed = await insats(
+        env, "report", "verify", str(first / f"kalmar{MANIFEST_SUFFIX}"), exit_code=1
     )
     assert "kalmar-indikatorer.csv: edited since it was written" in printed
     assert "does not verify" in printed
-
-
-async def _insats_failing(env: dict[str, str], *args: str) -> str:
-    completed = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "scripts", *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 1, completed.stderr
-    return completed.stdout

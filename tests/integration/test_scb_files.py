@@ -5,11 +5,7 @@ month are written again."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,53 +15,33 @@ from shared.contracts.municipal import ParticipationExitRecorded
 from shared.contracts.vocabulary import ConsentPurpose, ExitReason
 from shared.settings import Settings
 from tests.integration.test_intake_privacy import _dump
-from tests.support import event, publish, running
+from tests.support import event, insats, publish, running
 from tests.unit.factories import programme, referral
 
 AMAL = format_with_check(date(1988, 4, 2), 242)  # a woman
 BO = format_with_check(date(1975, 9, 30), 251)  # a man, with protected identity
 
 
-def _scb(env: dict[str, str], out: Path, through: str) -> str:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts",
-            "report",
-            "scb",
-            "-p",
-            "halmstad-150",
-            "--through",
-            through,
-            "--actor",
-            "Projektekonom, Halmstads kommun",
-            "--reason",
-            "Månadsrapportering av deltagare till SCB (ESF)",
-            "--out",
-            str(out),
-        ],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
+WHO = ("--actor", "Projektekonom, Halmstads kommun", "--reason", "Månadsrapportering till SCB")
+SUS_WHO = (
+    "--actor",
+    "Deltagaransvarig, Samordningsförbundet Halland",
+    "--reason",
+    "Registrering i SUS av insatsens deltagare",
+)
 
 
-def _verify(env: dict[str, str], manifest: Path) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "scripts", "report", "verify", str(manifest)],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+async def _scb(env: dict[str, str], out: Path, through: str) -> str:
+    return await insats(
+        env, "report", "scb", "-p", "halmstad-150", "--through", through, *WHO, "--out", str(out)
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed.stdout
+
+
+async def _sus(env: dict[str, str], out: Path, *more: str) -> str:
+    period = ("--from", "2026-01-01", "--to", "2026-12-31")
+    return await insats(
+        env, "report", *more, "-p", "halmstad-150", *period, *SUS_WHO, "--out", str(out)
+    )
 
 
 def _exit(request_id: str, personnummer: str, on: date) -> ParticipationExitRecorded:
@@ -102,7 +78,7 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
         await wait_settled(settings, services=["intake", "outcomes"])
         await publish(settings, event(_exit("x-1", AMAL, date(2026, 4, 20))))
         await wait_settled(settings, services=["intake", "outcomes"])
-        first = await asyncio.to_thread(_scb, env, out, "2026-05")
+        first = await _scb(env, out, "2026-05")
         # Amal comes back in May and leaves in June: one participant, so April's end was not
         # the end: April is corrected, and April, May and June are written again.
         await publish(
@@ -115,8 +91,8 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
         await publish(settings, event(_exit("x-2", AMAL, date(2026, 6, 12))))
         await wait_settled(settings, services=["intake", "outcomes"])
         before = {p.name: p.read_text("utf-8") for p in out.glob("*.csv")}
-        second = await asyncio.to_thread(_scb, env, out, "2026-06")
-        unchanged = await asyncio.to_thread(_scb, env, out, "2026-06")
+        second = await _scb(env, out, "2026-06")
+        unchanged = await _scb(env, out, "2026-06")
         stored = await _dump(settings)
 
     def lines(month: str) -> list[str]:
@@ -146,7 +122,7 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
     provenance = (out / "scb-halmstad-150-kalla.json").read_text("utf-8")
     assert AMAL not in state + provenance and BO not in state + provenance
     # What the files say can be recomputed from the records the provenance names.
-    verified = await asyncio.to_thread(_verify, env, out / "scb-halmstad-150-kalla.json")
+    verified = await insats(env, "report", "verify", str(out / "scb-halmstad-150-kalla.json"))
     assert "scb-halmstad-150-2026-06.csv: holds identities" in verified
     assert "verified" in verified and "NOT reproduced" not in verified
     assert sorted(json.loads(state)) == ["2026-03", "2026-04", "2026-05", "2026-06"]
@@ -156,37 +132,6 @@ async def test_the_monthly_files_report_each_month_and_reissue_from_a_correction
         ("Projektekonom, Halmstads kommun", 2),
         ("Projektekonom, Halmstads kommun", 1),
     ]
-
-
-def _sus(env: dict[str, str], out: Path) -> str:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts",
-            "report",
-            "sus",
-            "-p",
-            "halmstad-150",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2026-12-31",
-            "--actor",
-            "Deltagaransvarig, Samordningsförbundet Halland",
-            "--reason",
-            "Registrering i SUS av insatsens deltagare",
-            "--out",
-            str(out),
-        ],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
 
 
 async def test_sus_registrations_name_only_those_who_consented_and_are_not_protected(
@@ -231,42 +176,12 @@ async def test_sus_registrations_name_only_those_who_consented_and_are_not_prote
         await wait_settled(settings, services=["intake", "outcomes"])
         await publish(settings, event(_exit("x-1", AMAL, date(2026, 4, 20))))
         await wait_settled(settings, services=["intake", "outcomes"])
-        printed = await asyncio.to_thread(_sus, env, tmp_path)
+        printed = await _sus(env, tmp_path, "sus")
         stored = await _dump(settings)
     assert "1 identified, 2 anonymous" in printed
     # `insats report export` writes it too, beside the programme's other files.
     everything = tmp_path / "export"
-    completed = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "scripts",
-            "report",
-            "export",
-            "-p",
-            "halmstad-150",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2026-12-31",
-            "--sus",
-            "--scb-through",
-            "2026-04",
-            "--actor",
-            "Deltagaransvarig, Samordningsförbundet Halland",
-            "--reason",
-            "Registrering i SUS av insatsens deltagare",
-            "--out",
-            str(everything),
-        ],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    await _sus(env, everything, "export", "--sus", "--scb-through", "2026-04")
     assert {
         "halmstad-150-indikatorer.csv",
         "halmstad-150-ekonomi.csv",
@@ -274,7 +189,7 @@ async def test_sus_registrations_name_only_those_who_consented_and_are_not_prote
         "sus-halmstad-150.csv",
         "scb-halmstad-150-2026-04.csv",
     } <= {p.name for p in everything.iterdir()}
-    verified = await asyncio.to_thread(_verify, env, tmp_path / "sus-halmstad-150-kalla.json")
+    verified = await insats(env, "report", "verify", str(tmp_path / "sus-halmstad-150-kalla.json"))
     assert "sus-halmstad-150.csv: holds identities" in verified and "NOT reproduced" not in verified
     rows = (tmp_path / "sus-halmstad-150.csv").read_text("utf-8").splitlines()
     header, *body = (line.split(";") for line in rows)
