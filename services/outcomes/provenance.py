@@ -105,6 +105,16 @@ class Computed:
     kolada: list[KoladaRow] | None
 
 
+def require_whole(spans: Sequence[LogSpan]) -> None:
+    """Refuse a report from a log that retention has cut: it would leave people out."""
+    if gone := sorted({f"{s.topic}[{s.partition}]" for s in spans if s.start > 0}):
+        raise HistoryIncomplete(
+            "the event log no longer holds all of outcomes' history ("
+            + ", ".join(gone)
+            + "): a report computed from it would leave people out"
+        )
+
+
 @asynccontextmanager
 async def replayed(settings: Settings, bounds: LogBounds) -> AsyncIterator[Replayed]:
     """Outcomes' read models as the log within `bounds` gives them, in a database of their own
@@ -125,13 +135,7 @@ class Replayed:
     spans: list[LogSpan]
 
     def require_whole(self) -> None:
-        """Refuse a report from a log that retention has cut: it would leave people out."""
-        if gone := sorted({f"{s.topic}[{s.partition}]" for s in self.spans if s.start > 0}):
-            raise HistoryIncomplete(
-                "the event log no longer holds all of outcomes' history ("
-                + ", ".join(gone)
-                + "): a report computed from it would leave people out"
-            )
+        require_whole(self.spans)
 
     async def journeys(self, programme_id: str | None = None) -> list[Journey]:
         """One programme's journeys, or every programme's."""
@@ -210,12 +214,7 @@ async def export_verifiable(settings: Settings, out: Path, request: ReportReques
     bounds = LogBounds(before=request.known_before)
     computed = await _computed(settings, request, bounds)
     spans = computed.spans
-    if gone := sorted({f"{s.topic}[{s.partition}]" for s in spans if s.start > 0}):
-        raise HistoryIncomplete(
-            "the event log no longer holds all of outcomes' history ("
-            + ", ".join(gone)
-            + "): a report computed from it would leave people out"
-        )
+    require_whole(spans)
     written: list[Path] = []
     for view in computed.views:
         written += await asyncio.to_thread(_write, view, out, request, spans)
