@@ -615,34 +615,17 @@ class IntakeHandlers:
             self._identity_in_use(item, ctx)
             return
         merged = taken.get(alias) if alias != pid else None
-        if merged is not None:
-            # Referred under the new number too, before the link: one person, so one participant.
-            in_both = domain.merge_conflict(participant, merged)
-            if in_both is not None:
-                self._identity_in_use(item, ctx, in_both)
-                return
-            if not await self._may_act_on(
-                item,
-                alias,
-                merged,
-                ctx,
-                InputRefusal.IDENTITY_IN_USE,
-                "The personnummer already names another participant.",
-                "Personnumret anger redan en annan deltagare.",
-            ):
-                return
+        if merged is not None and not await self._mergeable(item, ctx, participant, alias, merged):
+            return
         identity = await self.store.read_identity(self.vault, pid, ctx.session)
         if identity is None and merged is not None:
             identity = await self.store.read_identity(self.vault, alias, ctx.session)
         if merged is not None:
-            await self.store.merge_participants(
-                pid, alias, domain.merged(participant, merged), ctx.session
-            )
+            await self._merge(item, ctx, (pid, participant), (alias, merged), request, on)
         await self.store.link_identity(alias, pid, ctx.now, ctx.session)
-        protected = bool(participant.get("protected_identity")) or bool(
+        if bool(participant.get("protected_identity")) or bool(
             merged and merged.get("protected_identity")
-        )
-        if protected:
+        ):
             await self.store.set_protected_identity(pid, True, ctx.now, ctx.session)
         elif identity is not None:
             renumbered = replace(identity, personnummer=person.normalised)
@@ -650,23 +633,6 @@ class IntakeHandlers:
         await self._audit_request(
             "link_identity", request.recorded_by, pid, request.request_id, item, ctx
         )
-        if merged is not None:
-            await self._audit_request(
-                "merge_participants", request.recorded_by, alias, request.request_id, item, ctx
-            )
-            ctx.emit(
-                new_event(
-                    ParticipantsMerged(
-                        participant_id=pid,
-                        merged_participant_id=alias,
-                        request_id=request.request_id,
-                        merged_on=on,
-                    ),
-                    source=SOURCE,
-                    municipality=_answered(item),
-                    cause=item.event,
-                )
-            )
         ctx.emit(
             new_event(
                 IdentityLinked(participant_id=pid, request_id=request.request_id, linked_on=on),
@@ -676,6 +642,73 @@ class IntakeHandlers:
             )
         )
         item.log.info("samordningsnummer linked to a personnummer")
+
+    async def _mergeable(
+        self,
+        item: Received,
+        ctx: HandlerContext,
+        participant: dict[str, Any],
+        alias: str,
+        merged: dict[str, Any],
+    ) -> bool:
+        """Referred under the new number too, before the link: one person, so one participant,
+        unless both were in one programme or the sender may not act on the other; else
+        answered."""
+        in_both = domain.merge_conflict(participant, merged)
+        if in_both is not None:
+            self._identity_in_use(item, ctx, in_both)
+            return False
+        return await self._may_act_on(
+            item,
+            alias,
+            merged,
+            ctx,
+            InputRefusal.IDENTITY_IN_USE,
+            "The personnummer already names another participant.",
+            "Personnumret anger redan en annan deltagare.",
+        )
+
+    async def _merge(
+        self,
+        item: Received,
+        ctx: HandlerContext,
+        kept: tuple[str, dict[str, Any]],
+        merged: tuple[str, dict[str, Any]],
+        request: IdentityLinkRecorded,
+        on: date,
+    ) -> None:
+        """The merged participant's record joins the remaining one's, audited, and the other
+        services are told (and told of a restriction the merged one had)."""
+        (pid, participant), (alias, other) = kept, merged
+        await self.store.merge_participants(
+            pid, alias, domain.merged(participant, other), ctx.session
+        )
+        await self._audit_request(
+            "merge_participants", request.recorded_by, alias, request.request_id, item, ctx
+        )
+        ctx.emit(
+            new_event(
+                ParticipantsMerged(
+                    participant_id=pid,
+                    merged_participant_id=alias,
+                    request_id=request.request_id,
+                    merged_on=on,
+                ),
+                source=SOURCE,
+                municipality=_answered(item),
+                cause=item.event,
+            )
+        )
+        if other.get("protected_identity") and not participant.get("protected_identity"):
+            ctx.emit(
+                new_event(
+                    ProtectedIdentityChanged(participant_id=pid, protected=True, recorded_on=on),
+                    source=SOURCE,
+                    municipality=_answered(item),
+                    cause=item.event,
+                    discriminator="merged-protection",
+                )
+            )
 
     def _identity_in_use(self, item: Received, ctx: HandlerContext, programme: str = "") -> None:
         if programme:

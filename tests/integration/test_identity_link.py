@@ -260,3 +260,51 @@ async def test_a_personnummer_that_already_names_someone_else_is_not_linked(
     assert await events_on(settings, topics.INTAKE_EVENTS, "insats.identity.linked.v1") == []
     enrolments = await events_on(settings, topics.INTAKE_EVENTS, ENROLLED)
     assert len({e["data"]["participant_id"] for e in enrolments}) == 2
+
+
+async def test_a_merge_keeps_the_protection_either_participant_had(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """The personnummer's participant had protected identity: after the merge the remaining
+    participant has it, no identity data is held for either, and placement is told."""
+    link = event(_link("l-1", SAMORDNINGSNUMMER, PERSONNUMMER))
+    async with running("intake", env), running("placement", env):
+        await publish(
+            settings,
+            event(programme(capacity=0)),
+            event(programme(programme_id="halmstad-sfi", capacity=0)),
+        )
+        await wait_settled(settings, services=["intake", "placement"])
+        await publish(
+            settings,
+            event(referral(personnummer=SAMORDNINGSNUMMER, name="Amal")),
+            event(
+                referral(
+                    personnummer=PERSONNUMMER,
+                    programme_id="halmstad-sfi",
+                    referral_id="1380-2",
+                    protected_identity=True,
+                )
+            ),
+        )
+        await wait_settled(settings, services=["intake", "placement"])
+        await publish(settings, link)
+        await wait_settled(settings, services=["intake", "placement"])
+        stored = await _dump(settings)
+        client = mongo_client(settings)
+        try:
+            waiting = (
+                await client[settings.database_name("placement")]["waiting"].find({}).to_list()
+            )
+        finally:
+            await client.close()
+    [merged] = await events_on(settings, topics.INTAKE_EVENTS, MERGED)
+    kept = merged["data"]["participant_id"]
+    [protection] = await events_on(
+        settings, topics.INTAKE_EVENTS, "insats.protected-identity.changed.v1"
+    )
+    assert (protection["data"]["participant_id"], protection["data"]["protected"]) == (kept, True)
+    [participant] = stored["participants"]
+    assert (participant["_id"], participant["protected_identity"]) == (kept, True)
+    assert stored.get("identities", []) == [] and stored.get("person_keys", []) == []
+    assert {(doc["participant_id"], doc["protected_identity"]) for doc in waiting} == {(kept, True)}
