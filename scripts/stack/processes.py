@@ -28,6 +28,17 @@ def _start_ticks(pid: int) -> str | None:
         return None
 
 
+def _same_start(now: str | None, recorded: str) -> bool:
+    """The same process, started when the pid file says: psutil derives the start time from the
+    boot time, which the kernel's clock adjustments move by a few hundredths over hours, so an
+    exact match would disown a process hours later and leave it running after `stack down`. A
+    reused pid starts far later than within a second of the one recorded."""
+    try:
+        return now is not None and abs(float(now) - float(recorded)) < 1.0
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ManagedProcess:
     """One background process of the local stack: its pid file and log live in `run_dir`."""
@@ -50,7 +61,7 @@ class ManagedProcess:
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        if _start_ticks(pid) != ticks:
+        if not _same_start(_start_ticks(pid), ticks):
             return None
         return pid
 
