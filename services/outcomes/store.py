@@ -57,9 +57,9 @@ from shared.contracts.vocabulary import (
 from shared.observability import get_logger
 from shared.persistence import StateDatabase
 
-# The collections that are read models, i.e. what a rebuild replaces.
 log = get_logger(__name__)
 
+# The collections that are read models, i.e. what a rebuild replaces.
 READ_MODELS = (
     "programmes",
     "journeys",
