@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
+from scripts.demo.restricted_places import restricted_places
 from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, KUNGSBACKA_IOP, Scenario
 from scripts.harness import (
     Namespace,
@@ -488,6 +489,7 @@ async def _print_results(console: Console, scenario: Scenario, settings: Setting
             str(offered["held"]),
         )
     console.print(allocation)
+    console.print((await restricted_places(settings)).table())
     rejections: Counter[str] = Counter()
     for _, value, _ in await read_topic(settings, topics.INTAKE_EVENTS):
         event = json.loads(value)

@@ -43,6 +43,7 @@ from shared.contracts.municipal import (
     OutcomeReported,
     PartnerRegistered,
     PartnerVetted,
+    PlaceEligibility,
     Preferences,
     PriorityRule,
     ProgrammeDefined,
@@ -62,6 +63,7 @@ from shared.contracts.vocabulary import (
     ConsentPurpose,
     EndReason,
     FollowUpPoint,
+    Gender,
     IopCriterion,
     OutcomeSource,
     OutcomeStatus,
@@ -200,6 +202,7 @@ def partners() -> list[PartnerPlan]:
         programme: str,
         places: int,
         activities: list[ActivityType],
+        eligibility: PlaceEligibility | None = None,
     ) -> PartnerPlan:
         return PartnerPlan(
             PartnerRegistered(
@@ -237,6 +240,7 @@ def partners() -> list[PartnerPlan]:
                     ),
                 ],
                 evaluation_plan="Gemensam utvärdering varje halvår: platser, deltagare, utfall.",
+                eligibility=eligibility,
             ),
         )
 
@@ -290,6 +294,8 @@ def partners() -> list[PartnerPlan]:
             KALMAR_ESF,
             25,
             [ActivityType.COACHING, ActivityType.EDUCATION],
+            # For women (the Kalmar län project's insats): intake decides who is eligible.
+            PlaceEligibility(genders=[Gender.FEMALE]),
         ),
         plan(
             "sokandelots-vastervik",
@@ -300,6 +306,9 @@ def partners() -> list[PartnerPlan]:
             KALMAR_ESF,
             30,
             [ActivityType.SUPPORTED_EMPLOYMENT],
+            # Supported employment for people with a disability: a special category that only
+            # intake holds, so placement learns only who is eligible.
+            PlaceEligibility(target_groups=[TargetGroup.DISABILITY]),
         ),
         plan(
             "fangelset-hotell",

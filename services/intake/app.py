@@ -12,6 +12,7 @@ from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
     ConsentChanged,
+    EligibilityDecided,
     IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
@@ -25,6 +26,7 @@ from shared.contracts.intake import (
     SpecialCategoriesRecorded,
 )
 from shared.contracts.municipal import (
+    AgreementSigned,
     AllocationRoundRequested,
     ConsentRecorded,
     CostReported,
@@ -74,6 +76,16 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
                 {ProgrammeDefined.TYPE, AllocationRoundRequested.TYPE, CostReported.TYPE}
             ),
             handler=handlers.on_programmes,
+        )
+    )
+    runtime.subscribe(
+        Subscription(
+            name="agreements",
+            channel=Channel.PARTNERS,
+            # Partners and their vetting share the channel; only agreements' conditions matter
+            # here (placement answers everything on it).
+            accepts=frozenset({AgreementSigned.TYPE}),
+            handler=handlers.on_agreements,
         )
     )
     runtime.subscribe(
@@ -138,6 +150,7 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         ParticipantHandedOver,
         ParticipantsMerged,
         SpecialCategoriesRecorded,
+        EligibilityDecided,
         ResidentEvent,
         InputRejected,
     )

@@ -8,7 +8,7 @@ in the identity store with the person's own key.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,14 +16,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
-from services.intake import domain
+from services.intake import domain, place_eligibility
 from services.intake.identity import IdentityRecord, IdentityVault
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
-from services.intake.store import IntakeStore
+from services.intake.place_eligibility import EligibilityFacts
+from services.intake.store import IntakeStore, facts_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
     ConsentChanged,
+    EligibilityDecided,
     IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
@@ -37,10 +39,12 @@ from shared.contracts.intake import (
     referral_rejected_v2,
 )
 from shared.contracts.municipal import (
+    AgreementSigned,
     ConsentRecorded,
     ErasureRequested,
     IdentityLinkRecorded,
     ParticipationExitRecorded,
+    PlaceEligibility,
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
@@ -129,6 +133,66 @@ class IntakeHandlers:
             latest[definition.programme_id] = (definition, owner)
         await self.store.save_programmes(latest.values(), ctx.session)
 
+    async def on_agreements(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
+        """An agreement whose places are for some participants only (or no longer are, or on
+        other conditions): every open enrolment of its programme is decided again on the
+        programme's conditions as they now stand. Placement, which owns the channel, answers
+        the agreement; an agreement its programme's owner did not sign decides nothing."""
+        changed: dict[str, Received] = {}
+        for item in batch:
+            agreement = item.event.data
+            if not isinstance(agreement, AgreementSigned):
+                continue
+            assert item.tenant is not None
+            before = await self.store.save_agreement(agreement, item.tenant.key, ctx.session)
+            if before != agreement.restricted_to():
+                changed[agreement.programme_id] = item
+        if not changed:
+            return
+        restricted = await self.store.restricted_agreements(changed, ctx.session)
+        for programme_id, item in changed.items():
+            day = self.received_on(item, ctx)
+            for pid, enrolment in await self.store.open_enrolments_in(programme_id, ctx.session):
+                self._decide_places(
+                    pid,
+                    programme_id,
+                    int(enrolment.get("participation", 1)),
+                    str(enrolment.get("municipality") or ""),
+                    facts_of(enrolment),
+                    restricted.get(programme_id, {}),
+                    day,
+                    item,
+                    ctx,
+                )
+
+    def _decide_places(
+        self,
+        participant_id: str,
+        programme_id: str,
+        participation: int,
+        municipality: str,
+        facts: EligibilityFacts | None,
+        restricted: Mapping[str, PlaceEligibility],
+        day: date,
+        cause: Received,
+        ctx: HandlerContext,
+    ) -> None:
+        ctx.emit(
+            new_event(
+                EligibilityDecided(
+                    participant_id=participant_id,
+                    programme_id=programme_id,
+                    participation=participation,
+                    agreements=place_eligibility.decide(restricted, facts),
+                    decided_on=day,
+                ),
+                source=SOURCE,
+                municipality=municipality or None,
+                cause=cause.event,
+                discriminator=f"{participant_id}/{participation}",
+            )
+        )
+
     async def on_inbound(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         """Referrals in bulk; a consent or an erasure request in between is applied in its place,
         so a batch is applied as if its events came one at a time."""
@@ -207,7 +271,7 @@ class IntakeHandlers:
         # Protection is sticky: only insats.protected-identity.recorded.v1 ends it, never a
         # later referral that leaves the flag out (a case system that does not know of it).
         protected_before = {pid for pid, doc in known.items() if doc.get("protected_identity")}
-        enrolments: list[tuple[ParticipantEnrolled, bool]] = []
+        enrolments: list[tuple[ParticipantEnrolled, bool, EligibilityFacts, Received, date]] = []
         identities: dict[str, IdentityRecord] = {}
         protected: set[str] = set()
         decisions: list[dict[str, Any]] = []
@@ -260,7 +324,13 @@ class IntakeHandlers:
                 participant = participant.model_copy(update={"protected_identity": True})
             enrolled.setdefault(pid, set()).add(participant.programme_id)
             returning[(pid, participant.programme_id)] += 1
-            enrolments.append((participant, is_protected))
+            facts = EligibilityFacts(
+                gender=participant.gender,
+                age=participant.age_at_referral,
+                target_groups=frozenset(participant.target_groups)
+                | frozenset(decision.special_categories),
+            )
+            enrolments.append((participant, is_protected, facts, item, received[index]))
             if is_protected:
                 protected.add(pid)
                 identities.pop(pid, None)
@@ -288,7 +358,43 @@ class IntakeHandlers:
                 )
             item.log.info("referral enrolled", programme=referral.programme_id)
         await self._seal(identities, protected, set(known), ctx)
-        await self.store.record_referrals(enrolments, decisions, set(known), ctx.now, ctx.session)
+        await self.store.record_referrals(
+            [(enrolled, is_protected, facts) for enrolled, is_protected, facts, *_ in enrolments],
+            decisions,
+            set(known),
+            ctx.now,
+            ctx.session,
+        )
+        await self._decide_enrolments(
+            [(enrolled, facts, item, day) for enrolled, _, facts, item, day in enrolments], ctx
+        )
+
+    async def _decide_enrolments(
+        self,
+        deciding: Sequence[tuple[ParticipantEnrolled, EligibilityFacts, Received, date]],
+        ctx: HandlerContext,
+    ) -> None:
+        """Places some are not eligible for: each enrolment is decided once it is enrolled (its
+        events after the enrolment on the participant's partition), so none is offered them
+        undecided."""
+        if not deciding:
+            return
+        restricted = await self.store.restricted_agreements(
+            {enrolled.programme_id for enrolled, *_ in deciding}, ctx.session
+        )
+        for enrolled, facts, item, day in deciding:
+            if enrolled.programme_id in restricted:
+                self._decide_places(
+                    enrolled.participant_id,
+                    enrolled.programme_id,
+                    enrolled.participation,
+                    enrolled.municipality,
+                    facts,
+                    restricted[enrolled.programme_id],
+                    day,
+                    item,
+                    ctx,
+                )
 
     async def _seal(
         self,

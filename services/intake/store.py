@@ -2,7 +2,11 @@
 
 - programmes: intake's copy of the programme definitions (eligibility is data).
 - participants: one document per pseudonym: birth year, gender, enrolments, consents. Nothing
-  that identifies the person directly.
+  that identifies the person directly. Each enrolment keeps the facts agreements' conditions
+  ask about (gender, age and target groups at referral, special categories included), so that
+  an agreement signed later is decided here, where those facts may be.
+- agreements: the conditions of agreements whose places are for some participants only, and
+  the tenant that signed each.
 - identities: each person's identity record, sealed with that person's key (identity.py).
 - person_keys: the person keys, wrapped by the master key. Deleting one is crypto-shredding.
 - identity_links: the pseudonym of a personnummer given to someone known by a samordningsnummer,
@@ -21,8 +25,10 @@ from typing import Any
 from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 
 from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.place_eligibility import EligibilityFacts
 from shared.contracts.intake import ParticipantEnrolled
-from shared.contracts.municipal import ProgrammeDefined
+from shared.contracts.municipal import AgreementSigned, PlaceEligibility, ProgrammeDefined
+from shared.contracts.vocabulary import Gender, TargetGroup
 from shared.persistence import ServiceDatabase
 
 
@@ -35,6 +41,7 @@ class IntakeStore:
         self.identity_links = db.collection("identity_links")
         self.referrals = db.collection("referrals")
         self.audit = db.collection("audit")
+        self.agreements = db.collection("agreements")
 
     async def ensure_indexes(self) -> None:
         await self.referrals.create_index([("participant_id", ASCENDING)])
@@ -43,6 +50,8 @@ class IntakeStore:
         await self.audit.create_index([("participant_id", ASCENDING)])
         await self.audit.create_index([("at", ASCENDING)])
         await self.identity_links.create_index([("participant_id", ASCENDING)])
+        await self.participants.create_index([("enrolments.programme_id", ASCENDING)])
+        await self.agreements.create_index([("programme_id", ASCENDING)])
 
     # --- programmes --------------------------------------------------------------------------
 
@@ -80,6 +89,63 @@ class IntakeStore:
             {"definition.municipalities": municipality}, session=session
         ).to_list()
         return [ProgrammeDefined.model_validate(doc["definition"]) for doc in found]
+
+    # --- agreements whose places are for some only -------------------------------------------
+
+    async def save_agreement(
+        self, agreement: AgreementSigned, signed_by: str, session: Any
+    ) -> str | None:
+        """Keep the agreement's conditions; the digest of those it had before (None if none)."""
+        before = await self.agreements.find_one_and_update(
+            {"_id": agreement.agreement_id},
+            {
+                "$set": {
+                    "programme_id": agreement.programme_id,
+                    "signed_by": signed_by,
+                    "restricted_to": agreement.restricted_to(),
+                    "eligibility": agreement.eligibility.model_dump(mode="json")
+                    if agreement.eligibility is not None
+                    else None,
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        return before.get("restricted_to") if before else None
+
+    async def restricted_agreements(
+        self, programme_ids: Iterable[str], session: Any
+    ) -> dict[str, dict[str, PlaceEligibility]]:
+        """Each programme's agreements with conditions, of those its owner signed (anyone
+        else's offer no places: placement drops them)."""
+        found = await self.agreements.find(
+            {"programme_id": {"$in": list(set(programme_ids))}, "restricted_to": {"$ne": None}},
+            session=session,
+        ).to_list()
+        if not found:
+            return {}
+        owners = await self.programme_owners({doc["programme_id"] for doc in found}, session)
+        restricted: dict[str, dict[str, PlaceEligibility]] = {}
+        for doc in found:
+            if owners.get(doc["programme_id"]) == doc["signed_by"]:
+                restricted.setdefault(doc["programme_id"], {})[doc["_id"]] = (
+                    PlaceEligibility.model_validate(doc["eligibility"])
+                )
+        return restricted
+
+    async def open_enrolments_in(
+        self, programme_id: str, session: Any
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(participant, enrolment) for every open enrolment in the programme."""
+        found = await self.participants.find(
+            {"enrolments.programme_id": programme_id}, {"enrolments": 1}, session=session
+        ).to_list()
+        return [
+            (doc["_id"], enrolment)
+            for doc in found
+            for enrolment in doc.get("enrolments", [])
+            if enrolment.get("programme_id") == programme_id and not enrolment.get("exited_on")
+        ]
 
     # --- participants ------------------------------------------------------------------------
 
@@ -131,7 +197,7 @@ class IntakeStore:
 
     async def record_referrals(
         self,
-        enrolments: list[tuple[ParticipantEnrolled, bool]],
+        enrolments: list[tuple[ParticipantEnrolled, bool, EligibilityFacts]],
         decisions: list[dict[str, Any]],
         existing: set[str],
         now: datetime,
@@ -141,7 +207,7 @@ class IntakeStore:
         participant seen for the first time is inserted, cheaper than an upsert; `existing` are
         those already stored."""
         participants: dict[str, dict[str, Any]] = {}
-        for enrolled, protected in enrolments:
+        for enrolled, protected, facts in enrolments:
             pid = enrolled.participant_id
             doc = participants.get(pid)
             if doc is None:
@@ -159,6 +225,7 @@ class IntakeStore:
                     "municipality": enrolled.municipality,
                     "referral_date": enrolled.referral_date.isoformat(),
                     "participation": enrolled.participation,
+                    "facts": facts_doc(facts),
                 }
             )
             for purpose in enrolled.consents:
@@ -356,3 +423,23 @@ class IntakeStore:
             session=session,
         )
         return existed is not None
+
+
+def facts_doc(facts: EligibilityFacts) -> dict[str, Any]:
+    return {
+        "gender": facts.gender.value,
+        "age": facts.age,
+        "target_groups": sorted(group.value for group in facts.target_groups),
+    }
+
+
+def facts_of(enrolment: dict[str, Any]) -> EligibilityFacts | None:
+    """The facts kept with an enrolment; None for one enrolled before they were kept."""
+    doc = enrolment.get("facts")
+    if not doc:
+        return None
+    return EligibilityFacts(
+        gender=Gender(doc["gender"]),
+        age=int(doc["age"]),
+        target_groups=frozenset(TargetGroup(group) for group in doc["target_groups"]),
+    )

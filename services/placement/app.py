@@ -13,6 +13,7 @@ from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import EventData
 from shared.contracts.intake import (
     ConsentChanged,
+    EligibilityDecided,
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
@@ -118,6 +119,7 @@ def create(
                     ParticipantMoved,
                     ParticipantErased,
                     ParticipantsMerged,
+                    EligibilityDecided,
                 )
             ),
             handler=handlers.on_intake,

@@ -118,6 +118,9 @@ class WaitingEntry:
     protected_identity: bool = False
     # Which of the person's enrolments in the programme this is (a return after an exit: 2).
     participation: int = 1
+    # The restricted agreements intake found this enrolment eligible for, each as
+    # "agreement:digest of its conditions" (AgreementPlaces.admission_key).
+    eligible_for: frozenset[str] = frozenset()
 
     def rank(self, rule: PriorityRule) -> tuple[int, date, datetime, str]:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
@@ -149,6 +152,18 @@ class AgreementPlaces:
     # dropped because the programme turned out to be someone else's.
     origin: str | None = None
     input_id: str | None = None
+    # The digest of the conditions of who the places are for (Kalejdo's: women), or None if
+    # they are for everyone in the programme. Intake decides who meets them.
+    restricted_to: str | None = None
+
+    @property
+    def admission_key(self) -> str:
+        return f"{self.agreement_id}:{self.restricted_to}"
+
+    def admits(self, entry: WaitingEntry) -> bool:
+        """Whether the participant may be offered these places: open to all, or intake found
+        them eligible on the conditions the agreement has now."""
+        return self.restricted_to is None or self.admission_key in entry.eligible_for
 
     @classmethod
     def signed(
@@ -180,6 +195,7 @@ class AgreementPlaces:
             signed_by=signed_by,
             origin=origin,
             input_id=input_id,
+            restricted_to=agreement.restricted_to(),
         )
 
     def free_on(self, day: date) -> int:
@@ -414,7 +430,7 @@ class ProgrammeBook:
         for agreement in self.agreements.values():
             if agreement.agreement_id in entry.declined or agreement.free_on(day) <= 0:
                 continue
-            if not self.signed_by_owner(agreement):
+            if not self.signed_by_owner(agreement) or not agreement.admits(entry):
                 continue
             activity = agreement.activity_for(entry.preferences)
             if activity is None:
@@ -489,6 +505,8 @@ def _explain(
     else:
         why = "first in line by referral date (remissdatum)"
     passed = f"; {position} ahead in the queue had no suitable free place" if position else ""
+    if agreement.restricted_to is not None:
+        passed += "; eligible for the agreement's places (intake's decision)"
     wanted = (
         f"; asked for {', '.join(a.value for a in entry.preferences.activities)}"
         if entry.preferences.activities

@@ -23,6 +23,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
     ConsentChanged,
+    EligibilityDecided,
     ParticipantEnrolled,
     ParticipantErased,
     ParticipantMoved,
@@ -519,7 +520,8 @@ class PlacementHandlers:
             i.event.data
             for i in batch
             if isinstance(
-                i.event.data, ParticipantEnrolled | ParticipationExited | ParticipantMoved
+                i.event.data,
+                ParticipantEnrolled | ParticipationExited | ParticipantMoved | EligibilityDecided,
             )
         ]
         # Only an erasure or an exit can free a place; new enrolments are queued in memory.
@@ -565,7 +567,36 @@ class PlacementHandlers:
                 await self._erase(data, item.event, work)
             elif isinstance(data, ParticipantsMerged):
                 await self._merged(data, item.event, work)
+            elif isinstance(data, EligibilityDecided):
+                await self._eligibility(data, item.event, work)
         await self._finish(work)
+
+    async def _eligibility(
+        self, decided: EligibilityDecided, cause: Envelope[Any], work: _Work
+    ) -> None:
+        """Which restricted agreements' places the enrolment may now be offered, replacing what
+        intake decided before: wherever it waits or what it holds carries it, and places are
+        offered again (an agreement may have opened to them)."""
+        pid, book = decided.participant_id, work.books[decided.programme_id]
+        eligible_for = frozenset(
+            f"{a.agreement_id}:{a.criteria}" for a in decided.agreements if a.eligible
+        )
+
+        def decided_for(entry: WaitingEntry) -> WaitingEntry:
+            if entry.participant_id != pid or entry.participation != decided.participation:
+                return entry
+            return replace(entry, eligible_for=eligible_for)
+
+        await self.store.set_eligibility(
+            pid, decided.programme_id, sorted(eligible_for), work.ctx.session
+        )
+        book.waiting = [decided_for(e) for e in book.waiting]
+        book.added_to_queue = [decided_for(e) for e in book.added_to_queue]
+        for key, (placement, step) in list(work.placements.items()):
+            if placement.participant_id == pid and placement.programme_id == decided.programme_id:
+                entry = decided_for(placement.entry)
+                work.placements[key] = (replace(placement, entry=entry), step)
+        work.allocate(book, decided.decided_on, cause)
 
     async def _sharing(self, consent: ConsentChanged, cause: Envelope[Any], work: _Work) -> None:
         await self.store.update_waiting(

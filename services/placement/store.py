@@ -304,6 +304,19 @@ class PlacementStore:
             query["programme_id"] = programme_id
         await self.waiting.update_many(query, {"$set": fields}, session=session)
 
+    async def set_eligibility(
+        self, participant_id: str, programme_id: str, eligible_for: list[str], session: Any
+    ) -> None:
+        """The enrolment's eligibility for restricted agreements, where it waits and in what it
+        holds (a placement that ends with a return to the queue waits with it)."""
+        query = {"participant_id": participant_id, "programme_id": programme_id}
+        await self.waiting.update_many(
+            query, {"$set": {"eligible_for": eligible_for}}, session=session
+        )
+        await self.placements.update_many(
+            query, {"$set": {"entry.eligible_for": eligible_for}}, session=session
+        )
+
     async def rekey_participant(self, old: str, new: str, session: Any) -> None:
         """Two participants were one: the old one's queue places and check-ins are the new
         one's (placements are saved again by the caller)."""
@@ -510,6 +523,7 @@ def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
         "shares_details": entry.shares_details,
         "protected_identity": entry.protected_identity,
         "participation": entry.participation,
+        "eligible_for": sorted(entry.eligible_for),
     }
 
 
@@ -527,6 +541,7 @@ def _entry(doc: Doc) -> WaitingEntry:
         shares_details=bool(doc.get("shares_details")),
         protected_identity=bool(doc.get("protected_identity")),
         participation=int(doc.get("participation", 1)),
+        eligible_for=frozenset(doc.get("eligible_for", ())),
     )
 
 

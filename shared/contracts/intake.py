@@ -11,8 +11,10 @@ from shared.contracts.envelope import ContractModel, EventData
 from shared.contracts.municipal import Preferences
 from shared.contracts.vocabulary import (
     MANY,
+    SOME,
     ConsentPurpose,
     EducationLevel,
+    EligibilityCriterion,
     ErasureReason,
     ExitReason,
     Gender,
@@ -152,6 +154,38 @@ class SpecialCategoriesRecorded(EventData):
     programme_id: Identifier
     target_groups: list[TargetGroup]
     participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class AgreementEligibility(ContractModel):
+    agreement_id: Identifier
+    criteria: Identifier = Field(
+        description="The digest of the agreement's conditions this was decided on "
+        "(PlaceEligibility.digest): it counts only while the agreement has these conditions."
+    )
+    eligible: bool
+    unmet: list[EligibilityCriterion] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Why not: the conditions not met, never the facts behind them.",
+    )
+
+
+class EligibilityDecided(EventData):
+    """Which of its programme's restricted agreements (those with PlaceEligibility) an enrolment
+    may be offered places under, decided by intake from facts only intake holds, at enrolment
+    and whenever such an agreement is signed. Replaces the enrolment's earlier decision."""
+
+    TYPE = "insats.eligibility.decided.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
+    agreements: list[AgreementEligibility] = Field(max_length=SOME)
+    decided_on: date
 
     def subject(self) -> str:
         return self.participant_id

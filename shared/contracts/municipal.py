@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -520,6 +521,48 @@ class Contribution(ContractModel):
     description: ShortText = ""
 
 
+class PlaceEligibility(ContractModel):
+    """Who an agreement's places are for: Kalejdo's for women, Sökandelots's for people with a
+    disability. Intake, which holds the facts, decides who meets it and tells placement only
+    which agreements each participant is eligible for; a participant who is not is never
+    offered the places. Every condition given must hold; an empty list or a missing bound sets
+    none. Age is the age at referral."""
+
+    genders: list[Gender] = Field(default_factory=list, max_length=4)
+    min_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120)
+    target_groups: list[TargetGroup] = Field(
+        default_factory=list,
+        max_length=FEW,
+        description="The participant belongs to at least one. May name a special category "
+        "(funktionsnedsattning): intake alone knows who belongs to it.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        return self
+
+    def restricts(self) -> bool:
+        return bool(self.genders or self.target_groups) or (
+            self.min_age is not None or self.max_age is not None
+        )
+
+    def digest(self) -> str:
+        """The conditions' fingerprint: a decision taken on other conditions (the agreement was
+        signed again with new ones) does not count for these."""
+        canonical = "|".join(
+            (
+                ",".join(sorted(g.value for g in self.genders)),
+                str(self.min_age),
+                str(self.max_age),
+                ",".join(sorted(t.value for t in self.target_groups)),
+            )
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 class AgreementSigned(EventData):
     """An IOP agreement or social-clause contract: a partner offers places in a programme."""
 
@@ -553,6 +596,17 @@ class AgreementSigned(EventData):
     municipal_contact: Name | None = Field(
         default=None, description="The municipality's contact person for these placements."
     )
+    eligibility: PlaceEligibility | None = Field(
+        default=None,
+        description="Who the places are for, if not everyone in the programme: offered only to "
+        "participants intake has found eligible (insats.eligibility.decided.v1).",
+    )
+
+    def restricted_to(self) -> str | None:
+        """The digest of the conditions its places are offered under, or None if open to all."""
+        if self.eligibility is None or not self.eligibility.restricts():
+            return None
+        return self.eligibility.digest()
 
     def subject(self) -> str:
         return self.partner_id

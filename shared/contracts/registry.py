@@ -10,6 +10,7 @@ from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.intake import (
     ConsentChanged,
+    EligibilityDecided,
     IdentityLinked,
     ParticipantEnrolled,
     ParticipantErased,
@@ -86,6 +87,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ReferralRejected,
         ReferralRejectedV2,
         SpecialCategoriesRecorded,
+        EligibilityDecided,
         ConsentChanged,
         ProtectedIdentityChanged,
         ParticipantErased,

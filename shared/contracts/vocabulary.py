@@ -82,6 +82,17 @@ SPECIAL_CATEGORY_GROUPS: frozenset[TargetGroup] = frozenset(
 )
 
 
+class EligibilityCriterion(StrEnum):
+    """A condition of an agreement's places (AgreementSigned.eligibility) a participant did not
+    meet. Names the condition, never the participant's fact behind it."""
+
+    GENDER = "kon"
+    AGE = "alder"
+    TARGET_GROUP = "malgrupp"
+    # Enrolled before intake kept the facts the agreement asks about: never offered, to be safe.
+    FACTS_NOT_KNOWN = "uppgifter_saknas"
+
+
 class Gender(StrEnum):
     """Gender as funders ask for it: ESF+ reports women, men and non-binary persons. A referral
     without it gets the legal gender of the personnummer."""

@@ -198,7 +198,7 @@ def test_each_service_reads_the_tenant_topics_of_its_channels_and_writes_their_s
         }
 
     channels = {
-        "intake": {Channel.REFERRALS, Channel.PROGRAMMES},
+        "intake": {Channel.REFERRALS, Channel.PROGRAMMES, Channel.PARTNERS},
         "placement": {Channel.PROGRAMMES, Channel.PARTNERS, Channel.PLACEMENT_REPORTS},
         "outcomes": {Channel.PROGRAMMES, Channel.PARTNERS, Channel.OUTCOME_REPORTS},
     }
