@@ -52,6 +52,7 @@ from shared.contracts.municipal import (
     Weekday,
 )
 from shared.contracts.partner import (
+    Absence,
     AttendanceReported,
     PlacementChangeReported,
     PlacementEndReported,
@@ -59,6 +60,7 @@ from shared.contracts.partner import (
 from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
     SYSSELSATTNING,
+    AbsenceReason,
     ActivityType,
     ConsentPurpose,
     EndReason,
@@ -364,6 +366,8 @@ class Scenario:
         self._follow_up_random = random.Random(seed + 1)
         # And so do the partners' and caseworkers' answers to offers, and attendance.
         self._lifecycle_random = random.Random(seed + 2)
+        # And why hours were missed, added later still.
+        self._absence_random = random.Random(seed + 3)
         # Exits while waiting, a return, a move and a new number (journeys.py).
         self.journeys = Journeys()
         self._build()
@@ -804,6 +808,22 @@ class Scenario:
                 )
         return events
 
+    def _absences(self, missed: float, poor: bool) -> list[Absence]:
+        """Why: a poor week is now and then a sick week (no risk), else unexcused; a good
+        week's few missed hours are sickness, care of a child, or given no reason."""
+        if missed <= 0:
+            return []
+        draw = self._absence_random.random()
+        if poor:
+            reason = AbsenceReason.SICK if draw < 0.3 else AbsenceReason.UNEXCUSED
+        elif draw < 0.5:
+            reason = AbsenceReason.SICK
+        elif draw < 0.7:
+            reason = AbsenceReason.CARE_OF_CHILD
+        else:
+            return []
+        return [Absence(reason=reason, hours=missed)]
+
     def attendance(
         self, active: list[dict[str, Any]], month: Month
     ) -> list[Envelope[AttendanceReported]]:
@@ -820,13 +840,19 @@ class Scenario:
                 if poor
                 else self._lifecycle_random.uniform(0.8, 1.0)
             )
+            attended = round(expected * share, 1)
             report = AttendanceReported(
                 placement_id=placement["placement_id"],
                 participant_id=placement["participant_id"],
                 period_start=week_start,
                 period_end=month.last_day,
                 expected_hours=expected,
-                attended_hours=round(expected * share, 1),
+                attended_hours=attended,
+                absences=self._absences(round(expected - attended, 1), poor),
+                # The ESF project's participants sign their time reports.
+                participant_confirmed_on=month.last_day + timedelta(days=1)
+                if placement["programme_id"] == KALMAR_ESF
+                else None,
             )
             events.append(
                 new_event(

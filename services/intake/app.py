@@ -26,7 +26,6 @@ from shared.contracts.intake import (
     SpecialCategoriesRecorded,
 )
 from shared.contracts.municipal import (
-    AgreementSigned,
     AllocationRoundRequested,
     ConsentRecorded,
     CostReported,
@@ -40,6 +39,7 @@ from shared.contracts.municipal import (
 )
 from shared.contracts.outcomes import OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.registry import types_on
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
 from shared.messaging.consumer import Subscription
@@ -82,9 +82,9 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         Subscription(
             name="agreements",
             channel=Channel.PARTNERS,
-            # Partners and their vetting share the channel; only agreements' conditions matter
-            # here (placement answers everything on it).
-            accepts=frozenset({AgreementSigned.TYPE}),
+            # Only agreements' conditions matter here; the handler passes over partners, their
+            # vetting and contributions (placement owns the channel and answers on it).
+            accepts=types_on(Channel.PARTNERS),
             handler=handlers.on_agreements,
         )
     )

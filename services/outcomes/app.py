@@ -27,7 +27,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
 from shared.contracts.placement import PlacementEnded, PlacementStarted
-from shared.contracts.registry import EVENT_TYPES
+from shared.contracts.registry import types_on
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
 from shared.messaging.consumer import Subscription
@@ -38,27 +38,19 @@ NAME = "outcomes"
 _HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
-def _every_type_on(channel: Channel) -> frozenset[str]:
-    """On an inbound channel a type a subscriber does not accept is dead-lettered as bad input.
-    Outcomes only reads the programme and partner channels (placement owns and answers them),
-    so it accepts every type of the contract there and its handlers pass over what they do not
-    need."""
-    return frozenset(name for name, model in EVENT_TYPES.items() if channel == model.CHANNEL)
-
-
 def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
     """What outcomes reads; a rebuild replays exactly these."""
     return [
         Subscription(
             name="programmes",
             channel=Channel.PROGRAMMES,
-            accepts=_every_type_on(Channel.PROGRAMMES),
+            accepts=types_on(Channel.PROGRAMMES),
             handler=handlers.on_programmes,
         ),
         Subscription(
             name="partners",
             channel=Channel.PARTNERS,
-            accepts=_every_type_on(Channel.PARTNERS),
+            accepts=types_on(Channel.PARTNERS),
             handler=handlers.on_partners,
         ),
         Subscription(
@@ -92,7 +84,7 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
         Subscription(
             name="outcome-reports",
             channel=Channel.OUTCOME_REPORTS,
-            accepts=_every_type_on(Channel.OUTCOME_REPORTS),
+            accepts=types_on(Channel.OUTCOME_REPORTS),
             handler=handlers.on_outcome_reports,
             answers=True,
         ),

@@ -38,6 +38,7 @@ from shared.contracts.partner import (
     SupportCheckInReported,
 )
 from shared.contracts.placement import (
+    AttendanceRecorded,
     PartnerNotEligible,
     PartnerPlacementUpdated,
     PlacementAtRisk,
@@ -162,6 +163,7 @@ def create(
         PlacementChanged,
         PlacementEnded,
         PlacementAtRisk,
+        AttendanceRecorded,
         PartnerNotEligible,
         SupportCheckInDue,
         PartnerPlacementUpdated,

@@ -39,8 +39,9 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
 )
-from shared.contracts.placement import PlacementEnded, PlacementOffered
+from shared.contracts.placement import AttendanceRecorded, PlacementEnded, PlacementOffered
 from shared.contracts.vocabulary import (
+    AbsenceReason,
     ActivityType,
     EndReason,
     ExitReason,
@@ -725,6 +726,7 @@ ATTENDANCE_WINDOW = timedelta(days=28)
 @dataclass(frozen=True)
 class AttendanceRisk:
     missed_share: float
+    unexcused_share: float
     period_start: date
     period_end: date
 
@@ -732,17 +734,48 @@ class AttendanceRisk:
 def attendance_risk(
     reports: Collection[AttendanceReported], threshold: float
 ) -> AttendanceRisk | None:
-    """Missed share over the four weeks up to the latest report, if at or over the threshold."""
+    """The share of expected hours missed without a valid reason over the four weeks up to the
+    latest report, if at or over the threshold: a participant home sick, caring for a sick
+    child or excused by the caseworker is not at risk for it. Missed hours given no reason are
+    unexcused, so a partner that reports no reasons is judged on every missed hour."""
     if not reports:
         return None
     latest = max(r.period_end for r in reports)
     recent = [r for r in reports if r.period_end > latest - ATTENDANCE_WINDOW]
     expected = sum(r.expected_hours for r in recent)
-    attended = sum(min(r.attended_hours, r.expected_hours) for r in recent)
-    missed = 1 - attended / expected if expected else 0.0
-    if missed < threshold:
+    if not expected:
         return None
-    return AttendanceRisk(round(missed, 3), min(r.period_start for r in recent), latest)
+    missed = sum(r.missed_hours for r in recent) / expected
+    unexcused = sum(r.absent_hours(AbsenceReason.UNEXCUSED) for r in recent) / expected
+    if unexcused < threshold:
+        return None
+    return AttendanceRisk(
+        round(min(missed, 1.0), 3),
+        round(min(unexcused, 1.0), 3),
+        min(r.period_start for r in recent),
+        latest,
+    )
+
+
+def attendance_recorded(report: AttendanceReported, placement: Placement) -> AttendanceRecorded:
+    """The report as the municipality sees it: hours by reason, never the partner's own text."""
+    return AttendanceRecorded(
+        placement_id=placement.placement_id,
+        participant_id=placement.participant_id,
+        programme_id=placement.programme_id,
+        partner_id=placement.partner_id,
+        municipality=placement.municipality,
+        period_start=report.period_start,
+        period_end=report.period_end,
+        expected_hours=report.expected_hours,
+        attended_hours=report.attended_hours,
+        sick_hours=report.absent_hours(AbsenceReason.SICK),
+        care_of_child_hours=report.absent_hours(AbsenceReason.CARE_OF_CHILD),
+        excused_hours=report.absent_hours(AbsenceReason.EXCUSED),
+        unexcused_hours=report.absent_hours(AbsenceReason.UNEXCUSED),
+        participant_confirmed_on=report.participant_confirmed_on,
+        participation=placement.entry.participation,
+    )
 
 
 # Helsingborg's lesson: people who move on to work or studies still need support.

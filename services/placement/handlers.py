@@ -871,6 +871,7 @@ class PlacementHandlers:
         threshold = book.definition.attendance_risk_threshold if book.definition else 0.3
         risk = domain.attendance_risk([*reports, report], threshold)
         await self.store.record_attendance(report, risk is not None, work.ctx.session)
+        work.emit(domain.attendance_recorded(report, current), item.event)
         if risk is not None and not was_at_risk:
             work.emit(
                 PlacementAtRisk(
@@ -882,6 +883,7 @@ class PlacementHandlers:
                     period_start=risk.period_start,
                     period_end=risk.period_end,
                     missed_share=risk.missed_share,
+                    unexcused_share=risk.unexcused_share,
                     threshold=threshold,
                 ),
                 item.event,

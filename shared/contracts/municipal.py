@@ -378,8 +378,8 @@ class ProgrammeDefined(EventData):
     activities: list[ActivityType] = Field(default_factory=list, max_length=FEW)
     attendance_risk_threshold: Share = Field(
         default=0.3,
-        description="Missed share of expected hours over four weeks that raises "
-        "insats.placement.at-risk.v1.",
+        description="Share of expected hours missed without a valid reason (unexcused, or "
+        "given no reason) over four weeks that raises insats.placement.at-risk.v1.",
     )
     allocation: Allocation = Field(
         default_factory=Allocation, description="When places are offered: at once or in rounds."

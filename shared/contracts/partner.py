@@ -12,9 +12,10 @@ from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts import topics
-from shared.contracts.envelope import EventData
+from shared.contracts.envelope import ContractModel, EventData
 from shared.contracts.tenants import Channel
 from shared.contracts.vocabulary import (
+    AbsenceReason,
     BusinessDate,
     CheckInStatus,
     EndReason,
@@ -78,8 +79,15 @@ class PlacementChangeReported(EventData):
         return self.participant_id or self.placement_id
 
 
+class Absence(ContractModel):
+    reason: AbsenceReason
+    hours: float = Field(gt=0, le=744)
+
+
 class AttendanceReported(EventData):
-    """Attendance over a day or a week, as the partner's own system records it."""
+    """Attendance over a day or a week, as the partner's own system records it: the hours
+    expected and attended, why the others were missed, and whether the participant confirmed
+    them."""
 
     TYPE = "insats.attendance.reported.v1"
     TOPIC = topics.PARTNER_REPORTS
@@ -95,12 +103,36 @@ class AttendanceReported(EventData):
     period_end: BusinessDate
     expected_hours: float = Field(gt=0, le=744, description="At most the hours of a month.")
     attended_hours: float = Field(ge=0, le=744)
+    absences: list[Absence] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Why the hours not attended were missed, by reason. Missed hours given no "
+        "reason count as unexcused; reasons for more hours than were missed are refused.",
+    )
+    participant_confirmed_on: BusinessDate | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The day the participant confirmed (signed) these hours, where the programme "
+        "asks for it, as ESF time reports (tidrapporter) do.",
+    )
 
     @model_validator(mode="after")
     def _period_in_order(self) -> AttendanceReported:
         if self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
+        if sum(a.hours for a in self.absences) > self.missed_hours + 1e-6:
+            raise ValueError("the absences add up to more hours than were missed")
         return self
+
+    @property
+    def missed_hours(self) -> float:
+        return max(0.0, self.expected_hours - self.attended_hours)
+
+    def absent_hours(self, reason: AbsenceReason) -> float:
+        """Hours missed for the reason; unexcused includes missed hours given no reason."""
+        given = sum(a.hours for a in self.absences if a.reason is reason)
+        if reason is AbsenceReason.UNEXCUSED:
+            given += self.missed_hours - sum(a.hours for a in self.absences)
+        return round(max(0.0, given), 2)
 
     def subject(self) -> str:
         return self.participant_id or self.placement_id

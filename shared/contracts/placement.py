@@ -143,8 +143,47 @@ class PlacementAtRisk(EventData):
     municipality: Kommunkod
     period_start: date
     period_end: date
-    missed_share: float = Field(ge=0, le=1)
+    missed_share: float = Field(
+        ge=0, le=1, description="Of the expected hours, missed for any reason."
+    )
     threshold: float = Field(ge=0, le=1)
+    unexcused_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Of the expected hours, missed without a valid reason (not sick, not care "
+        "of a child, not excused): what the threshold is held against.",
+    )
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class AttendanceRecorded(EventData):
+    """A partner's attendance report, as the participant's municipality needs it for income
+    support and ESF time reports: hours expected and attended, the hours missed by reason, and
+    whether the participant confirmed them. The partner's free text never travels."""
+
+    TYPE = "insats.attendance.recorded.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    municipality: Kommunkod
+    period_start: date
+    period_end: date
+    expected_hours: float = Field(ge=0, le=744)
+    attended_hours: float = Field(ge=0, le=744)
+    sick_hours: float = Field(default=0, ge=0, le=744)
+    care_of_child_hours: float = Field(default=0, ge=0, le=744)
+    excused_hours: float = Field(default=0, ge=0, le=744)
+    unexcused_hours: float = Field(
+        default=0, ge=0, le=744, description="Including missed hours given no reason."
+    )
+    participant_confirmed_on: date | None = None
+    participation: int = Field(default=1, ge=1, le=1_000)
 
     def subject(self) -> str:
         return self.participant_id

@@ -49,6 +49,7 @@ from shared.contracts.partner import (
     SupportCheckInReported,
 )
 from shared.contracts.placement import (
+    AttendanceRecorded,
     PartnerNotEligible,
     PartnerPlacementUpdated,
     PlacementAtRisk,
@@ -59,6 +60,7 @@ from shared.contracts.placement import (
     SupportCheckInDue,
 )
 from shared.contracts.scoped import ResidentEvent
+from shared.contracts.tenants import Channel
 
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     model.TYPE: model
@@ -101,6 +103,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         PlacementChanged,
         PlacementEnded,
         PlacementAtRisk,
+        AttendanceRecorded,
         PartnerNotEligible,
         SupportCheckInDue,
         PartnerPlacementUpdated,
@@ -124,6 +127,13 @@ class UnreadableEvent(ValueError):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def types_on(channel: Channel) -> frozenset[str]:
+    """Every type of the contract an inbound channel carries. A subscriber that reads a channel
+    another service owns accepts all of them, and its handlers pass over what they do not need:
+    a type a subscriber does not accept is dead-lettered as bad input."""
+    return frozenset(name for name, model in EVENT_TYPES.items() if channel == model.CHANNEL)
 
 
 def parse_event(raw: bytes) -> Envelope[Any]:

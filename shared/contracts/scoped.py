@@ -122,6 +122,25 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "period_start",
             "period_end",
             "missed_share",
+            "unexcused_share",
+        }
+    ),
+    "insats.attendance.recorded.v1": frozenset(
+        {
+            "placement_id",
+            "participant_id",
+            "programme_id",
+            "partner_id",
+            "period_start",
+            "period_end",
+            "expected_hours",
+            "attended_hours",
+            "sick_hours",
+            "care_of_child_hours",
+            "excused_hours",
+            "unexcused_hours",
+            "participant_confirmed_on",
+            "participation",
         }
     ),
     "insats.support-check-in.due.v1": frozenset(

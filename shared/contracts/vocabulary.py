@@ -82,6 +82,17 @@ SPECIAL_CATEGORY_GROUPS: frozenset[TargetGroup] = frozenset(
 )
 
 
+class AbsenceReason(StrEnum):
+    """Why reported hours were not attended, as the social services and ESF time reports ask:
+    sickness and care of a sick child (vård av barn) are benefits of their own, an excused
+    absence is agreed with the caseworker, an unexcused one is none of these."""
+
+    SICK = "sjuk"
+    CARE_OF_CHILD = "vard_av_barn"
+    EXCUSED = "giltig"
+    UNEXCUSED = "ogiltig"
+
+
 class EligibilityCriterion(StrEnum):
     """A condition of an agreement's places (AgreementSigned.eligibility) a participant did not
     meet. Names the condition, never the participant's fact behind it."""

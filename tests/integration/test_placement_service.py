@@ -26,12 +26,14 @@ from shared.contracts.municipal import (
     Workplace,
 )
 from shared.contracts.partner import (
+    Absence,
     AttendanceReported,
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
 )
 from shared.contracts.vocabulary import (
+    AbsenceReason,
     ActivityType,
     CheckInStatus,
     ConsentPurpose,
@@ -427,6 +429,67 @@ async def test_missed_attendance_over_the_threshold_raises_a_risk_once(
     [risk] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.at-risk.v1")
     # Hand-computed: 18+6 of 40 hours after two weeks = 40 % missed, over the 30 % threshold.
     assert (risk["data"]["missed_share"], risk["data"]["threshold"]) == (0.4, 0.3)
+
+
+async def test_attendance_reaches_the_municipality_by_reason_and_only_unexcused_hours_risk(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Three weeks of 20 hours: 16 missed sick, then 16 caring for a sick child and excused,
+    then all 20 missed, 16 of them unexcused and 4 given no reason. Only the third week makes
+    the placement at risk; every week reaches the participant's municipality with its hours by
+    reason and the participant's confirmation."""
+    async with running("placement", env):
+        offer = await _one_place_offered_to_p1(settings)
+        await _step(
+            settings,
+            _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
+            _change(offer, PlacementAction.START, date(2026, 2, 2)),
+        )
+        weeks = [
+            [Absence(reason=AbsenceReason.SICK, hours=16)],
+            [
+                Absence(reason=AbsenceReason.CARE_OF_CHILD, hours=10),
+                Absence(reason=AbsenceReason.EXCUSED, hours=6),
+            ],
+            [Absence(reason=AbsenceReason.UNEXCUSED, hours=16)],
+        ]
+        for n, (attended, absences) in enumerate(zip((4, 4, 0), weeks, strict=True)):
+            start = date(2026, 2, 2) + timedelta(days=7 * n)
+            await _step(
+                settings,
+                AttendanceReported(
+                    placement_id=offer["data"]["placement_id"],
+                    participant_id="p-1",
+                    period_start=start,
+                    period_end=start + timedelta(days=4),
+                    expected_hours=20,
+                    attended_hours=attended,
+                    absences=absences,
+                    participant_confirmed_on=start + timedelta(days=5) if n == 0 else None,
+                ),
+            )
+            risks = await events_on(
+                settings, topics.PLACEMENT_EVENTS, "insats.placement.at-risk.v1"
+            )
+            assert len(risks) == (1 if n == 2 else 0), n
+        municipality_stream = await events_on(settings, topics.municipality_events_topic("1384"))
+    # Hand-computed over the three weeks: 52 of 60 hours missed, 20 of them unexcused.
+    assert (risks[0]["data"]["missed_share"], risks[0]["data"]["unexcused_share"]) == (0.867, 0.333)
+    recorded = [
+        e["data"]["facts"]
+        for e in municipality_stream
+        if e["data"]["source_type"] == "insats.attendance.recorded.v1"
+    ]
+    assert [
+        (
+            r["sick_hours"],
+            r["care_of_child_hours"],
+            r["excused_hours"],
+            r["unexcused_hours"],
+            r["participant_confirmed_on"],
+        )
+        for r in recorded
+    ] == [(16, 0, 0, 0, "2026-02-07"), (0, 10, 6, 0, None), (0, 0, 0, 20, None)]
 
 
 async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(

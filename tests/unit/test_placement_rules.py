@@ -1,5 +1,9 @@
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
 
 from services.placement.domain import (
     AgreementPlaces,
@@ -8,6 +12,7 @@ from services.placement.domain import (
     ProgrammeBook,
     Refusal,
     WaitingEntry,
+    attendance_recorded,
     attendance_risk,
     change,
     end,
@@ -26,12 +31,14 @@ from shared.contracts.municipal import (
     PriorityRule,
 )
 from shared.contracts.partner import (
+    Absence,
     AttendanceReported,
     PlacementChangeReported,
     PlacementEndReported,
 )
 from shared.contracts.placement import PlacementEnded
 from shared.contracts.vocabulary import (
+    AbsenceReason,
     ActivityType,
     EndReason,
     ExitReason,
@@ -410,6 +417,57 @@ def test_attendance_under_the_threshold_is_no_risk_and_old_weeks_do_not_count() 
     old_bad = _week(DAY - timedelta(days=60), 20, 0)
     recent_good = [_week(DAY + timedelta(days=7 * n), 20, 18) for n in range(2)]
     assert attendance_risk([old_bad, *recent_good], threshold=0.3) is None
+
+
+def _week_with(start: date, attended: float, *absences: tuple[AbsenceReason, float]) -> Any:
+    return AttendanceReported.model_validate(
+        {
+            **_week(start, 20, attended).model_dump(),
+            "absences": [Absence(reason=r, hours=h) for r, h in absences],
+        }
+    )
+
+
+def test_hours_missed_sick_caring_for_a_child_or_excused_are_no_risk() -> None:
+    weeks = [
+        _week_with(DAY, 4, (AbsenceReason.SICK, 16)),
+        _week_with(
+            DAY + timedelta(days=7), 8, (AbsenceReason.CARE_OF_CHILD, 8), (AbsenceReason.EXCUSED, 4)
+        ),
+    ]
+    assert attendance_risk(weeks, threshold=0.3) is None
+
+
+def test_unexcused_absence_and_hours_given_no_reason_count_against_the_threshold() -> None:
+    # Hand-computed: 28 of 40 hours missed; 8 sick, so 20 unexcused (8 given as such, 12 given
+    # no reason) = 50 %, over 30 %.
+    weeks = [
+        _week_with(DAY, 4, (AbsenceReason.SICK, 8), (AbsenceReason.UNEXCUSED, 8)),
+        _week(DAY + timedelta(days=7), 20, 8),
+    ]
+    risk = attendance_risk(weeks, threshold=0.3)
+    assert risk is not None
+    assert (risk.missed_share, risk.unexcused_share) == (0.7, 0.5)
+
+
+def test_absences_for_more_hours_than_were_missed_are_refused() -> None:
+    with pytest.raises(ValidationError, match="more hours than were missed"):
+        _week_with(DAY, 16, (AbsenceReason.SICK, 5))
+
+
+def test_the_municipality_sees_hours_by_reason_and_the_participants_confirmation() -> None:
+    report = _week_with(DAY, 10, (AbsenceReason.CARE_OF_CHILD, 6)).model_copy(
+        update={"participant_confirmed_on": DAY + timedelta(days=7)}
+    )
+    placement = _placement()
+    recorded = attendance_recorded(report, placement)
+    assert (recorded.care_of_child_hours, recorded.unexcused_hours, recorded.sick_hours) == (
+        6,
+        4,
+        0,
+    )
+    assert recorded.participant_confirmed_on == DAY + timedelta(days=7)
+    assert recorded.participant_id == placement.participant_id
 
 
 def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
