@@ -24,6 +24,7 @@ What FastStream generates is kept, and completed:
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -293,7 +294,8 @@ def _unwrap_batch(message: dict[str, Any], schemas: dict[str, Any]) -> None:
 
 def _envelope_titles(payload: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
     reference = payload.get("$ref", "")
-    name = reference.removeprefix(_SCHEMAS)
+    # A reference is a URI fragment: a topic template's braces arrive percent-encoded.
+    name = urllib.parse.unquote(reference.removeprefix(_SCHEMAS))
     schema = schemas.get(name, {})
     if name in _model_by_schema_title():
         return [name]

@@ -41,12 +41,14 @@ from shared.contracts.placement import (
     AttendanceRecorded,
     PartnerNotEligible,
     PartnerPlacementUpdated,
+    PartnerSupportNotice,
     PlacementAtRisk,
     PlacementChanged,
     PlacementEnded,
     PlacementOffered,
     PlacementStarted,
     SupportCheckInDue,
+    SupportTaskOpened,
 )
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
@@ -166,6 +168,8 @@ def create(
         AttendanceRecorded,
         PartnerNotEligible,
         SupportCheckInDue,
+        SupportTaskOpened,
+        PartnerSupportNotice,
         PartnerPlacementUpdated,
         ResidentEvent,
         InputRejected,

@@ -32,6 +32,7 @@ from shared.contracts.municipal import (
     PriorityRule,
     ProgrammeDefined,
     ReservedGroup,
+    SupportPolicy,
     Weekday,
 )
 from shared.contracts.partner import (
@@ -39,7 +40,12 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
 )
-from shared.contracts.placement import AttendanceRecorded, PlacementEnded, PlacementOffered
+from shared.contracts.placement import (
+    AttendanceRecorded,
+    PlacementEnded,
+    PlacementOffered,
+    SupportTaskOpened,
+)
 from shared.contracts.vocabulary import (
     AbsenceReason,
     ActivityType,
@@ -48,6 +54,7 @@ from shared.contracts.vocabulary import (
     IopCriterion,
     PlacementAction,
     PlacementStatus,
+    SupportTaskReason,
 )
 from shared.luhn import valid_organisationsnummer
 
@@ -778,14 +785,43 @@ def attendance_recorded(report: AttendanceReported, placement: Placement) -> Att
     )
 
 
-# Helsingborg's lesson: people who move on to work or studies still need support.
-SUPPORT_AFTER: tuple[timedelta, ...] = (timedelta(days=14), timedelta(days=30), timedelta(days=91))
-
-
-def support_check_ins(ended: PlacementEnded) -> list[tuple[str, date]]:
-    if ended.reason not in {EndReason.MOVED_TO_WORK, EndReason.MOVED_TO_STUDIES}:
+def support_check_ins(
+    ended: PlacementEnded, policy: SupportPolicy | None = None
+) -> list[tuple[str, date]]:
+    """The check-ins after an end the programme follows up (Helsingborg's lesson: people who
+    move on into work or studies still need support), at its days after the end."""
+    policy = policy or SupportPolicy()
+    if ended.reason not in policy.after:
         return []
     return [
-        (f"{ended.placement_id}:stod:{n + 1}", ended.end_date + after)
-        for n, after in enumerate(SUPPORT_AFTER)
+        (f"{ended.placement_id}:stod:{n + 1}", ended.end_date + timedelta(days=days))
+        for n, days in enumerate(sorted(set(policy.check_in_days)))
     ]
+
+
+NO_CONTACT_PERSON = "Kommunens handläggare"
+
+
+def support_task(
+    placement: Placement,
+    reason: SupportTaskReason,
+    task_id: str,
+    on: date,
+    policy: SupportPolicy | None = None,
+) -> SupportTaskOpened:
+    """A task for the municipality's contact for the placement's agreement (or the caseworker,
+    if it names none), due within the programme's days."""
+    policy = policy or SupportPolicy()
+    return SupportTaskOpened(
+        task_id=task_id,
+        placement_id=placement.placement_id,
+        participant_id=placement.participant_id,
+        programme_id=placement.programme_id,
+        partner_id=placement.partner_id,
+        municipality=placement.municipality,
+        reason=reason,
+        owner=placement.municipal_contact or NO_CONTACT_PERSON,
+        opened_on=on,
+        due_date=on + timedelta(days=policy.task_due_days),
+        participation=placement.entry.participation,
+    )

@@ -40,6 +40,7 @@ from shared.contracts.municipal import (
     PartnerRegistered,
     PartnerVetted,
     ProgrammeDefined,
+    SupportPolicy,
 )
 from shared.contracts.partner import (
     AttendanceReported,
@@ -51,6 +52,7 @@ from shared.contracts.partner import (
 from shared.contracts.placement import (
     PartnerNotEligible,
     PartnerPlacementUpdated,
+    PartnerSupportNotice,
     PlacementAtRisk,
     PlacementChanged,
     PlacementStarted,
@@ -58,11 +60,13 @@ from shared.contracts.placement import (
 )
 from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import (
+    CheckInStatus,
     ConsentPurpose,
     InputRefusal,
     IopCriterion,
     PlacementAction,
     PlacementStatus,
+    SupportTaskReason,
 )
 from shared.messaging.consumer import HandlerContext, answer_input
 from shared.messaging.records import Received
@@ -649,7 +653,9 @@ class PlacementHandlers:
             else:
                 work.emit(result.ended, cause)
                 await self.store.schedule_check_ins(
-                    result.placement, domain.support_check_ins(result.ended), work.ctx.session
+                    result.placement,
+                    domain.support_check_ins(result.ended, _support(book)),
+                    work.ctx.session,
                 )
             work.save(result.placement, result.change, cause)
         work.allocate(book, exited.exited_on, cause)
@@ -777,13 +783,69 @@ class PlacementHandlers:
                         data.placement_id, data.on, data.note, ctx.session
                     )
             elif isinstance(data, SupportCheckInReported):
-                result = {"on": data.on.isoformat(), "status": data.status.value, "note": data.note}
-                recorded = current is not None and await self.store.record_check_in(
-                    data.check_in_id, data.placement_id, result, ctx.session
-                )
-                if not recorded:
-                    ctx.reject(item, "UNKNOWN_CHECK_IN", f"no support check-in {data.check_in_id}")
+                await self._check_in(item, data, current, work)
         await self._finish(work)
+
+    async def _check_in(
+        self,
+        item: Received,
+        report: SupportCheckInReported,
+        current: Placement | None,
+        work: _Work,
+    ) -> None:
+        """A check-in answered, by the partner or the municipality; one answered behover_stod
+        opens a support task."""
+        result = {"on": report.on.isoformat(), "status": report.status.value, "note": report.note}
+        recorded = current is not None and await self.store.record_check_in(
+            report.check_in_id, report.placement_id, result, work.ctx.session
+        )
+        if not recorded:
+            work.ctx.reject(item, "UNKNOWN_CHECK_IN", f"no support check-in {report.check_in_id}")
+            return
+        assert current is not None
+        if report.status is CheckInStatus.NEEDS_SUPPORT:
+            await self._open_support_task(
+                current,
+                SupportTaskReason.NEEDS_SUPPORT,
+                f"{report.check_in_id}:uppgift",
+                report.on,
+                work,
+                item.event,
+            )
+
+    async def _open_support_task(
+        self,
+        placement: Placement,
+        reason: SupportTaskReason,
+        task_id: str,
+        on: date,
+        work: _Work,
+        cause: Envelope[Any],
+    ) -> None:
+        """Open the task once (a second behover_stod for the same check-in, or a risk raised
+        again for the same weeks, finds it open): to the municipality, and to the partner where
+        the participant consented to sharing."""
+        task = domain.support_task(
+            placement, reason, task_id, on, _support(work.books.get(placement.programme_id))
+        )
+        if not await self.store.open_support_task(task, work.ctx.session):
+            return
+        work.emit(task, cause)
+        if placement.partner_may_know_who:
+            work.emit(
+                PartnerSupportNotice(
+                    placement_id=placement.placement_id,
+                    partner_id=placement.partner_id,
+                    participant_id=placement.participant_id,
+                    task_id=task.task_id,
+                    reason=task.reason,
+                    owner=task.owner,
+                    due_date=task.due_date,
+                ),
+                cause,
+                discriminator=task.task_id,
+                topic=topics.partner_placements_topic(placement.partner_id),
+            )
 
     def _may_report(self, item: Received, placement: Placement, ctx: HandlerContext) -> bool:
         """A partner reports only on placements at its own workplaces, a municipality only on
@@ -853,7 +915,7 @@ class PlacementHandlers:
         work.emit(result, item.event)
         work.save(placement, f"ended:{report.reason.value}", item.event)
         await self.store.schedule_check_ins(
-            placement, domain.support_check_ins(result), work.ctx.session
+            placement, domain.support_check_ins(result, _support(book)), work.ctx.session
         )
         if not report.exits_programme:
             book.enqueue(placement.entry)
@@ -886,6 +948,14 @@ class PlacementHandlers:
                     unexcused_share=risk.unexcused_share,
                     threshold=threshold,
                 ),
+                item.event,
+            )
+            await self._open_support_task(
+                current,
+                SupportTaskReason.ATTENDANCE_RISK,
+                f"{current.placement_id}:franvaro:{risk.period_end.isoformat()}",
+                risk.period_end,
+                work,
                 item.event,
             )
 
@@ -949,6 +1019,9 @@ class PlacementHandlers:
     async def emit_due_check_ins(self, tx: Transaction, today: date, dead_letter_topic: str) -> int:
         ctx = HandlerContext(tx=tx, service="placement", dead_letter_topic=dead_letter_topic)
         due = await self.store.due_check_ins(today, 500, tx.session)
+        placements = await self.store.load_placements(
+            {doc["placement_id"] for doc in due}, tx.session
+        )
         for doc in due:
             event = SupportCheckInDue(
                 check_in_id=doc["_id"],
@@ -968,8 +1041,32 @@ class PlacementHandlers:
                     event_id=derive_event_id(doc["_id"], SupportCheckInDue.TYPE),
                 )
             )
+            placement = placements.get(event.placement_id)
+            notice = PartnerSupportNotice(
+                placement_id=event.placement_id,
+                partner_id=event.partner_id,
+                participant_id=event.participant_id
+                if placement is not None and placement.partner_may_know_who
+                else None,
+                check_in_id=event.check_in_id,
+                due_date=event.due_date,
+            )
+            ctx.emit(
+                new_event(
+                    notice,
+                    source=SOURCE,
+                    municipality=None,
+                    time=tx.now,
+                    event_id=derive_event_id(doc["_id"], PartnerSupportNotice.TYPE),
+                ),
+                topics.partner_placements_topic(event.partner_id),
+            )
         await self.store.mark_check_ins_emitted([doc["_id"] for doc in due], tx.session)
         return len(due)
+
+
+def _support(book: ProgrammeBook | None) -> SupportPolicy | None:
+    return book.definition.support if book is not None and book.definition else None
 
 
 def _changed(placement: Placement, change: str, on: date) -> PlacementChanged:

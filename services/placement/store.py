@@ -37,6 +37,7 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
 )
 from shared.contracts.partner import AttendanceReported
+from shared.contracts.placement import SupportTaskOpened
 from shared.contracts.vocabulary import ActivityType, IopCriterion, PlacementStatus
 from shared.persistence import ServiceDatabase
 
@@ -61,6 +62,7 @@ class PlacementStore:
         self.waiting = db.collection("waiting")
         self.placements = db.collection("placements")
         self.check_ins = db.collection("check_ins")
+        self.support_tasks = db.collection("support_tasks")
 
     async def ensure_indexes(self) -> None:
         await self.waiting.create_index(
@@ -78,6 +80,7 @@ class PlacementStore:
         await self.placements.create_index([("partner_id", ASCENDING), ("status", ASCENDING)])
         await self.check_ins.create_index([("emitted", ASCENDING), ("due_date", ASCENDING)])
         await self.check_ins.create_index([("participant_id", ASCENDING)])
+        await self.support_tasks.create_index([("participant_id", ASCENDING)])
         await self.programmes.create_index([("partners", ASCENDING)])
         await self.programmes.create_index([("allocation_due_at", ASCENDING)])
         await self.programmes.create_index([("definition.allocation.mode", ASCENDING)])
@@ -329,6 +332,9 @@ class PlacementStore:
         await self.check_ins.update_many(
             {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
         )
+        await self.support_tasks.update_many(
+            {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
+        )
 
     # --- partners ----------------------------------------------------------------------------
 
@@ -473,6 +479,16 @@ class PlacementStore:
         )
         return outcome.matched_count == 1
 
+    async def open_support_task(self, task: SupportTaskOpened, session: Any) -> bool:
+        """Keep the task; False if it was open already."""
+        outcome = await self.support_tasks.update_one(
+            {"_id": task.task_id},
+            {"$setOnInsert": {**task.model_dump(mode="json"), "status": "open"}},
+            upsert=True,
+            session=session,
+        )
+        return outcome.upserted_id is not None
+
     # --- erasure -----------------------------------------------------------------------------
 
     async def anonymise(self, participant_id: str, session: Any) -> None:
@@ -495,6 +511,7 @@ class PlacementStore:
                 session=session,
             )
         await self.check_ins.delete_many({"participant_id": participant_id}, session=session)
+        await self.support_tasks.delete_many({"participant_id": participant_id}, session=session)
 
 
 def _day(value: str | None) -> date | None:

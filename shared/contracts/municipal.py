@@ -19,6 +19,7 @@ from shared.contracts.vocabulary import (
     BusinessDate,
     ConsentPurpose,
     EducationLevel,
+    EndReason,
     ErasureReason,
     ExitReason,
     FollowUpPoint,
@@ -300,6 +301,34 @@ class Eligibility(ContractModel):
     )
 
 
+class SupportPolicy(ContractModel):
+    """Support after a placement ends, and when someone needs it (Helsingborg's lesson: people
+    who move on into work need continued support)."""
+
+    check_in_days: list[Annotated[int, Field(ge=1, le=730)]] = Field(
+        default_factory=lambda: [14, 30, 91],
+        max_length=12,
+        description="Days after the end at which a support check-in falls due.",
+    )
+    after: list[EndReason] = Field(
+        default_factory=lambda: [
+            EndReason.MOVED_TO_WORK,
+            EndReason.MOVED_TO_STUDIES,
+            EndReason.COMPLETED,
+        ],
+        max_length=8,
+        description="The ends that are followed by check-ins: work (OSA and other subsidised "
+        "employments included), studies, a completed placement.",
+    )
+    task_due_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days the owner of a support task (opened by a check-in answered "
+        "behover_stod, or by a placement at risk) has to act on it.",
+    )
+
+
 class FundingShare(ContractModel):
     funder: Name = Field(description="E.g. Europeiska socialfonden, Kalmar kommun.")
     funder_id: PartyId | None = Field(default=None, description="Its organisationsnummer.")
@@ -386,6 +415,10 @@ class ProgrammeDefined(EventData):
     )
     reserved: Reservation | None = Field(
         default=None, description="Places held for a group before they open to everyone."
+    )
+    support: SupportPolicy = Field(
+        default_factory=SupportPolicy,
+        description="Check-ins after a placement ends, and support tasks when needed.",
     )
     offer_response_days: int | None = Field(
         default=None,

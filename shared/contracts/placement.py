@@ -15,7 +15,9 @@ from shared.contracts.vocabulary import (
     Identifier,
     IopCriterion,
     Kommunkod,
+    Name,
     PlacementStatus,
+    SupportTaskReason,
 )
 
 
@@ -224,6 +226,55 @@ class SupportCheckInDue(EventData):
 
     def subject(self) -> str:
         return self.participant_id
+
+
+class SupportTaskOpened(EventData):
+    """Someone needs support now: a check-in was answered behover_stod, or unexcused absence
+    put the placement at risk. The task has an owner (the agreement's municipal contact) and a
+    due date (the programme's support.task_due_days); the participant's municipality sees it,
+    and so does the partner where the participant consented to sharing."""
+
+    TYPE = "insats.support-task.opened.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    task_id: Identifier
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    partner_id: Identifier
+    municipality: Kommunkod
+    reason: SupportTaskReason
+    owner: Name
+    opened_on: date
+    due_date: date
+    participation: int = Field(default=1, ge=1, le=1_000)
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PartnerSupportNotice(EventData):
+    """On a partner's own stream: a support check-in due for a placement at its workplace,
+    which the partner may answer (insats.support-check-in.reported.v1, as the municipality
+    may), or a support task opened (only where the participant consented to sharing). The
+    participant id only with that consent."""
+
+    TYPE = "insats.partner-support.notice.v1"
+    TOPIC = topics.PARTNER_PLACEMENTS_TEMPLATE
+
+    placement_id: Identifier
+    partner_id: Identifier
+    participant_id: Identifier | None = Field(
+        default=None, description="Pseudonymous; only with the participant's consent to sharing."
+    )
+    check_in_id: Identifier | None = Field(default=None, description="A check-in due: its id.")
+    task_id: Identifier | None = Field(default=None, description="A support task: its id.")
+    reason: SupportTaskReason | None = None
+    owner: Name | None = Field(default=None, description="Who at the municipality owns the task.")
+    due_date: date
+
+    def subject(self) -> str:
+        return self.placement_id
 
 
 class PartnerPlacementUpdated(EventData):

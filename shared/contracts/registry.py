@@ -52,12 +52,14 @@ from shared.contracts.placement import (
     AttendanceRecorded,
     PartnerNotEligible,
     PartnerPlacementUpdated,
+    PartnerSupportNotice,
     PlacementAtRisk,
     PlacementChanged,
     PlacementEnded,
     PlacementOffered,
     PlacementStarted,
     SupportCheckInDue,
+    SupportTaskOpened,
 )
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
@@ -107,6 +109,8 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         PartnerNotEligible,
         SupportCheckInDue,
         PartnerPlacementUpdated,
+        PartnerSupportNotice,
+        SupportTaskOpened,
         ResidentEvent,
         OutcomeRecorded,
         FollowUpDue,

@@ -146,6 +146,20 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.support-check-in.due.v1": frozenset(
         {"check_in_id", "placement_id", "participant_id", "programme_id", "due_date"}
     ),
+    "insats.support-task.opened.v1": frozenset(
+        {
+            "task_id",
+            "placement_id",
+            "participant_id",
+            "programme_id",
+            "partner_id",
+            "reason",
+            "owner",
+            "opened_on",
+            "due_date",
+            "participation",
+        }
+    ),
     "insats.outcome.recorded.v1": frozenset(
         {
             "outcome_id",

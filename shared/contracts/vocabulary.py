@@ -202,6 +202,13 @@ class CheckInStatus(StrEnum):
     NO_CONTACT = "ingen_kontakt"
 
 
+class SupportTaskReason(StrEnum):
+    """Why someone needs support now."""
+
+    NEEDS_SUPPORT = "behover_stod"  # a support check-in was answered so
+    ATTENDANCE_RISK = "franvaro"  # unexcused absence put the placement at risk
+
+
 class EndReason(StrEnum):
     COMPLETED = "genomford"
     MOVED_TO_WORK = "till_arbete"

@@ -160,10 +160,12 @@ async def _step(settings: Settings, *reports: Any) -> None:
     await wait_settled(settings, services=["placement"])
 
 
-async def _one_place_offered_to_p1(settings: Settings) -> dict[str, Any]:
+async def _one_place_offered_to_p1(
+    settings: Settings, consents: list[ConsentPurpose] | None = None
+) -> dict[str, Any]:
     """A programme with one place, p-1 enrolled: the offer p-1 gets."""
     await _setup(settings, capacity=1)
-    await _step(settings, enrolled("p-1"))
+    await _step(settings, enrolled("p-1", consents=consents))
     [offer] = await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)
     return offer
 
@@ -436,10 +438,11 @@ async def test_attendance_reaches_the_municipality_by_reason_and_only_unexcused_
 ) -> None:
     """Three weeks of 20 hours: 16 missed sick, then 16 caring for a sick child and excused,
     then all 20 missed, 16 of them unexcused and 4 given no reason. Only the third week makes
-    the placement at risk; every week reaches the participant's municipality with its hours by
-    reason and the participant's confirmation."""
+    the placement at risk and opens a support task, which the partner sees too (p-1 consented
+    to sharing); every week reaches the participant's municipality with its hours by reason and
+    the participant's confirmation."""
     async with running("placement", env):
-        offer = await _one_place_offered_to_p1(settings)
+        offer = await _one_place_offered_to_p1(settings, [ConsentPurpose.SHARE_WITH_PARTNER])
         await _step(
             settings,
             _change(offer, PlacementAction.ACCEPT, date(2026, 2, 2)),
@@ -490,11 +493,24 @@ async def test_attendance_reaches_the_municipality_by_reason_and_only_unexcused_
         )
         for r in recorded
     ] == [(16, 0, 0, 0, "2026-02-07"), (0, 10, 6, 0, None), (0, 0, 0, 20, None)]
+    [task] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.support-task.opened.v1")
+    assert (task["data"]["reason"], task["data"]["due_date"]) == ("franvaro", "2026-02-27")
+    [notice] = await events_on(
+        settings, topics.partner_placements_topic(PARTNER), "insats.partner-support.notice.v1"
+    )
+    assert (notice["data"]["task_id"], notice["data"]["participant_id"]) == (
+        task["data"]["task_id"],
+        "p-1",
+    )
 
 
 async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
     env: dict[str, str], settings: Settings
 ) -> None:
+    """Check-ins fall due on the municipality's and the partner's streams; an answer
+    behover_stod opens one support task (the same answer again, by the partner, opens no
+    second), owned by the agreement's municipal contact, to the municipality only (p-1 did not
+    consent to sharing with the partner)."""
     async with running(
         "placement", {**env, "INSATS_TODAY": "2026-05-20", "INSATS_DUE_CHECK_SECONDS": "0.3"}
     ):
@@ -529,6 +545,20 @@ async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
                 status=CheckInStatus.NEEDS_SUPPORT,
             ),
         )
+        await publish(
+            settings,
+            event(
+                SupportCheckInReported(
+                    check_in_id=due[0]["data"]["check_in_id"],
+                    placement_id=offer["data"]["placement_id"],
+                    on=date(2026, 4, 17),
+                    status=CheckInStatus.NEEDS_SUPPORT,
+                ),
+                "1384",
+                source=f"urn:partner:{PARTNER}",
+            ),
+        )
+        await wait_settled(settings, services=["placement"])
     client = mongo_client(settings)
     try:
         recorded = await client[settings.database_name("placement")]["check_ins"].find_one(
@@ -538,6 +568,24 @@ async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
         await client.close()
     assert recorded is not None
     assert recorded["result"]["status"] == "behover_stod"
+    [task] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.support-task.opened.v1")
+    assert {k: task["data"][k] for k in ("reason", "owner", "opened_on", "due_date")} == {
+        "reason": "behover_stod",
+        "owner": "Arbetsmarknadsenheten, jobbcoach",
+        "opened_on": "2026-04-16",
+        "due_date": "2026-04-23",
+    }
+    municipality_stream = await events_on(settings, topics.municipality_events_topic("1384"))
+    assert "insats.support-task.opened.v1" in {
+        e["data"].get("source_type") for e in municipality_stream
+    }
+    notices = await events_on(
+        settings, topics.partner_placements_topic(PARTNER), "insats.partner-support.notice.v1"
+    )
+    # The two check-ins due, answerable by the partner; no task (no consent), no participant id.
+    assert sorted(n["data"]["due_date"] for n in notices) == ["2026-04-15", "2026-05-01"]
+    assert all(n["data"]["check_in_id"] and n["data"]["task_id"] is None for n in notices)
+    assert all(n["data"]["participant_id"] is None for n in notices)
 
 
 async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consent(

@@ -178,7 +178,7 @@ def test_a_subscriber_receives_one_envelope_per_record_not_a_batch(service: str)
         reference = message["payload"].get("$ref")
         if reference is None:
             continue
-        payload = schemas[reference.removeprefix("#/components/schemas/")]
+        payload = schemas[unquote(reference.removeprefix("#/components/schemas/"))]
         assert payload.get("type") != "array", name
 
 

@@ -20,6 +20,7 @@ from services.placement.domain import (
     iop_eligibility,
     organisationsnummer_problem,
     support_check_ins,
+    support_task,
     withdraw_on_exit,
 )
 from shared.contracts.intake import ParticipationExited
@@ -29,6 +30,7 @@ from shared.contracts.municipal import (
     ContributionKind,
     Preferences,
     PriorityRule,
+    SupportPolicy,
 )
 from shared.contracts.partner import (
     Absence,
@@ -45,6 +47,7 @@ from shared.contracts.vocabulary import (
     IopCriterion,
     PlacementAction,
     PlacementStatus,
+    SupportTaskReason,
 )
 from shared.luhn import organisationsnummer
 from tests.unit.factories import agreement, programme
@@ -488,6 +491,49 @@ def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
         date(2026, 8, 31),
     ]
     assert support_check_ins(ended.model_copy(update={"reason": EndReason.DROPPED_OUT})) == []
+
+
+def test_a_programme_sets_its_check_in_days_and_which_ends_they_follow() -> None:
+    ended = PlacementEnded(
+        placement_id="pl-1",
+        participant_id="p",
+        programme_id="x",
+        partner_id="y",
+        municipality="1283",
+        start_date=DAY,
+        end_date=date(2026, 6, 1),
+        reason=EndReason.COMPLETED,
+        exits_programme=True,
+    )
+    # A completed placement is followed up too, by default.
+    assert len(support_check_ins(ended)) == 3
+    helsingborg = SupportPolicy(check_in_days=[7, 90, 180], after=[EndReason.MOVED_TO_WORK])
+    assert support_check_ins(ended, helsingborg) == []
+    to_work = ended.model_copy(update={"reason": EndReason.MOVED_TO_WORK})
+    assert support_check_ins(to_work, helsingborg) == [
+        ("pl-1:stod:1", date(2026, 6, 8)),
+        ("pl-1:stod:2", date(2026, 8, 30)),
+        ("pl-1:stod:3", date(2026, 11, 28)),
+    ]
+
+
+def test_a_support_task_is_the_agreements_contacts_and_due_in_the_programmes_days() -> None:
+    placement = _placement(municipal_contact="Arbetsmarknadsenheten, jobbcoach Sara")
+    task = support_task(
+        placement,
+        SupportTaskReason.NEEDS_SUPPORT,
+        "pl-1:stod:1:uppgift",
+        DAY,
+        SupportPolicy(task_due_days=3),
+    )
+    assert (task.owner, task.due_date, task.reason) == (
+        "Arbetsmarknadsenheten, jobbcoach Sara",
+        DAY + timedelta(days=3),
+        SupportTaskReason.NEEDS_SUPPORT,
+    )
+    # An agreement naming no contact: the participant's caseworker owns it.
+    unnamed = support_task(_placement(), SupportTaskReason.ATTENDANCE_RISK, "t", DAY)
+    assert (unnamed.owner, unnamed.due_date) == ("Kommunens handläggare", DAY + timedelta(days=7))
 
 
 def test_an_offer_unanswered_past_its_response_days_expires_as_declined() -> None:
