@@ -36,6 +36,7 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
+    SupportTaskClosedReported,
 )
 from shared.contracts.placement import (
     AttendanceRecorded,
@@ -48,6 +49,7 @@ from shared.contracts.placement import (
     PlacementOffered,
     PlacementStarted,
     SupportCheckInDue,
+    SupportTaskClosed,
     SupportTaskOpened,
 )
 from shared.contracts.scoped import ResidentEvent
@@ -94,6 +96,7 @@ def create(
                 AttendanceReported,
                 ConcernReported,
                 SupportCheckInReported,
+                SupportTaskClosedReported,
             },
             handlers.on_reports,
         ),
@@ -169,6 +172,7 @@ def create(
         PartnerNotEligible,
         SupportCheckInDue,
         SupportTaskOpened,
+        SupportTaskClosed,
         PartnerSupportNotice,
         PartnerPlacementUpdated,
         ResidentEvent,

@@ -48,6 +48,7 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
+    SupportTaskClosedReported,
 )
 from shared.contracts.placement import (
     PartnerNotEligible,
@@ -57,8 +58,9 @@ from shared.contracts.placement import (
     PlacementChanged,
     PlacementStarted,
     SupportCheckInDue,
+    SupportTaskClosed,
 )
-from shared.contracts.tenants import Tenant
+from shared.contracts.tenants import Tenant, TenantKind
 from shared.contracts.vocabulary import (
     CheckInStatus,
     ConsentPurpose,
@@ -784,6 +786,8 @@ class PlacementHandlers:
                     )
             elif isinstance(data, SupportCheckInReported):
                 await self._check_in(item, data, current, work)
+            elif isinstance(data, SupportTaskClosedReported):
+                await self._close_task(item, data, current, work)
         await self._finish(work)
 
     async def _check_in(
@@ -812,6 +816,49 @@ class PlacementHandlers:
                 work,
                 item.event,
             )
+
+    async def _close_task(
+        self,
+        item: Received,
+        report: SupportTaskClosedReported,
+        current: Placement | None,
+        work: _Work,
+    ) -> None:
+        assert item.tenant is not None
+        if item.tenant.kind is not TenantKind.MUNICIPALITY:
+            work.ctx.refuse(
+                item,
+                InputRefusal.NOT_TASK_OWNER,
+                "a support task is closed by the participant's municipality",
+                message_sv="en stöduppgift avslutas av deltagarens kommun",
+                audit={"task_id": report.task_id},
+            )
+            return
+        opened = (
+            await self.store.close_support_task(
+                report.task_id, report.placement_id, report.on, report.action, work.ctx.session
+            )
+            if current is not None
+            else None
+        )
+        if current is None or opened is None:
+            work.ctx.reject(item, "UNKNOWN_SUPPORT_TASK", f"no open support task {report.task_id}")
+            return
+        due = date.fromisoformat(opened["due_date"])
+        work.emit(
+            SupportTaskClosed(
+                task_id=report.task_id,
+                placement_id=current.placement_id,
+                participant_id=current.participant_id,
+                programme_id=current.programme_id,
+                municipality=current.municipality,
+                opened_on=date.fromisoformat(opened["opened_on"]),
+                closed_on=report.on,
+                overdue=report.on > due,
+                action=report.action,
+            ),
+            item.event,
+        )
 
     async def _open_support_task(
         self,

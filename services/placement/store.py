@@ -489,6 +489,17 @@ class PlacementStore:
         )
         return outcome.upserted_id is not None
 
+    async def close_support_task(
+        self, task_id: str, placement_id: str, on: date, action: str, session: Any
+    ) -> Doc | None:
+        """Close the placement's open task; the task as it was, or None if there was none."""
+        found: Doc | None = await self.support_tasks.find_one_and_update(
+            {"_id": task_id, "placement_id": placement_id, "status": "open"},
+            {"$set": {"status": "closed", "closed_on": on.isoformat(), "action": action}},
+            session=session,
+        )
+        return found
+
     # --- erasure -----------------------------------------------------------------------------
 
     async def anonymise(self, participant_id: str, session: Any) -> None:

@@ -178,3 +178,25 @@ class SupportCheckInReported(EventData):
 
     def subject(self) -> str:
         return self.participant_id or self.placement_id
+
+
+class SupportTaskClosedReported(EventData):
+    """The participant's municipality has acted on a support task (insats.support-task.opened.v1):
+    what it did, in a word, and when. Only the municipality closes its tasks."""
+
+    TYPE = "insats.support-task.closed-reported.v1"
+    TOPIC = topics.PARTNER_REPORTS
+    CHANNEL = Channel.PLACEMENT_REPORTS
+
+    task_id: Identifier
+    placement_id: Identifier
+    participant_id: Identifier | SkipJsonSchema[None] = Field(default=None)
+    on: BusinessDate
+    action: ShortText = Field(
+        description="What was done, e.g. 'samtal med deltagaren, stöd från jobbcoach'. Kept by "
+        "placement, published to the municipality's own stream only."
+    )
+    reported_by: Name = ""
+
+    def subject(self) -> str:
+        return self.participant_id or self.placement_id

@@ -253,6 +253,26 @@ class SupportTaskOpened(EventData):
         return self.participant_id
 
 
+class SupportTaskClosed(EventData):
+    """A support task the municipality has acted on, as it reported it."""
+
+    TYPE = "insats.support-task.closed.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    task_id: Identifier
+    placement_id: Identifier
+    participant_id: Identifier
+    programme_id: Identifier
+    municipality: Kommunkod
+    opened_on: date
+    closed_on: date
+    overdue: bool = Field(description="Closed after its due date.")
+    action: str = Field(max_length=500)
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
 class PartnerSupportNotice(EventData):
     """On a partner's own stream: a support check-in due for a placement at its workplace,
     which the partner may answer (insats.support-check-in.reported.v1, as the municipality

@@ -47,6 +47,7 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
+    SupportTaskClosedReported,
 )
 from shared.contracts.placement import (
     AttendanceRecorded,
@@ -59,6 +60,7 @@ from shared.contracts.placement import (
     PlacementOffered,
     PlacementStarted,
     SupportCheckInDue,
+    SupportTaskClosed,
     SupportTaskOpened,
 )
 from shared.contracts.scoped import ResidentEvent
@@ -87,6 +89,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         AttendanceReported,
         ConcernReported,
         SupportCheckInReported,
+        SupportTaskClosedReported,
         ParticipantEnrolled,
         ReferralRejected,
         ReferralRejectedV2,
@@ -111,6 +114,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         PartnerPlacementUpdated,
         PartnerSupportNotice,
         SupportTaskOpened,
+        SupportTaskClosed,
         ResidentEvent,
         OutcomeRecorded,
         FollowUpDue,

@@ -146,6 +146,18 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.support-check-in.due.v1": frozenset(
         {"check_in_id", "placement_id", "participant_id", "programme_id", "due_date"}
     ),
+    "insats.support-task.closed.v1": frozenset(
+        {
+            "task_id",
+            "placement_id",
+            "participant_id",
+            "programme_id",
+            "opened_on",
+            "closed_on",
+            "overdue",
+            "action",
+        }
+    ),
     "insats.support-task.opened.v1": frozenset(
         {
             "task_id",

@@ -328,6 +328,10 @@ class InputRefusal(StrEnum):
     UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
     UNKNOWN_PLACEMENT = "UNKNOWN_PLACEMENT"
     UNKNOWN_CHECK_IN = "UNKNOWN_CHECK_IN"
+    # A support task no one opened, or not for this placement, or already closed.
+    UNKNOWN_SUPPORT_TASK = "UNKNOWN_SUPPORT_TASK"
+    # A support task is the municipality's: a partner reports a check-in, it does not close one.
+    NOT_TASK_OWNER = "NOT_TASK_OWNER"
     # An allocation round, a cost report or a delivered contribution for a programme no one
     # has defined.
     UNKNOWN_PROGRAMME = "UNKNOWN_PROGRAMME"

@@ -31,6 +31,7 @@ from shared.contracts.partner import (
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
+    SupportTaskClosedReported,
 )
 from shared.contracts.vocabulary import (
     AbsenceReason,
@@ -559,6 +560,18 @@ async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
             ),
         )
         await wait_settled(settings, services=["placement"])
+        [opened] = await events_on(
+            settings, topics.PLACEMENT_EVENTS, "insats.support-task.opened.v1"
+        )
+        close = SupportTaskClosedReported(
+            task_id=opened["data"]["task_id"],
+            placement_id=offer["data"]["placement_id"],
+            on=date(2026, 4, 24),
+            action="Samtal med deltagaren och arbetsgivaren",
+        )
+        # The partner may not close the municipality's task; the municipality does, once.
+        await publish(settings, event(close, "1384", source=f"urn:partner:{PARTNER}"))
+        await _step(settings, close, close.model_copy(update={"on": date(2026, 4, 25)}))
     client = mongo_client(settings)
     try:
         recorded = await client[settings.database_name("placement")]["check_ins"].find_one(
@@ -586,6 +599,16 @@ async def test_support_check_ins_fall_due_after_a_move_to_work_and_are_recorded(
     assert sorted(n["data"]["due_date"] for n in notices) == ["2026-04-15", "2026-05-01"]
     assert all(n["data"]["check_in_id"] and n["data"]["task_id"] is None for n in notices)
     assert all(n["data"]["participant_id"] is None for n in notices)
+    [closed] = await events_on(settings, topics.PLACEMENT_EVENTS, "insats.support-task.closed.v1")
+    assert (closed["data"]["closed_on"], closed["data"]["overdue"]) == ("2026-04-24", True)
+    refusals = await events_on(
+        settings, topics.partner_placements_topic(PARTNER), "insats.input.rejected.v1"
+    )
+    assert [r["data"]["reason"] for r in refusals] == ["NOT_TASK_OWNER"]
+    answers = await events_on(
+        settings, topics.municipality_events_topic("1384"), "insats.input.rejected.v1"
+    )
+    assert [r["data"]["reason"] for r in answers] == ["UNKNOWN_SUPPORT_TASK"]
 
 
 async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consent(
