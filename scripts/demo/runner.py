@@ -27,6 +27,7 @@ from rich.table import Table
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
 from scripts.demo.restricted_places import restricted_places
 from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, KUNGSBACKA_IOP, Scenario
+from scripts.demo.support import play_support
 from scripts.harness import (
     Namespace,
     Platform,
@@ -120,6 +121,9 @@ async def play_scenario(console: Console, scenario: Scenario, settings: Settings
     results with print_results)."""
     await _play(console, scenario, settings)
     await _answer_follow_ups(console, scenario, settings)
+    with console.status("Support check-ins answered, support tasks opened and closed"):
+        support = await play_support(settings, scenario.seed, DEMO_TODAY)
+    console.print(support)
 
 
 async def print_results(console: Console, scenario: Scenario, settings: Settings) -> None:

@@ -356,6 +356,7 @@ class Scenario:
     MONTHS = 10
 
     def __init__(self, participants: int, seed: int) -> None:
+        self.seed = seed
         self.random = random.Random(seed)
         self.participants = participants
         self.months = [Month(n) for n in range(1, self.MONTHS + 1)]

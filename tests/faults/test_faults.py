@@ -183,9 +183,11 @@ async def test_poison_on_every_inbound_topic_is_dead_lettered_with_its_reason(
     await wait_settled(settings, timeout=300)
     figures = await account(settings, stream, sent + len(garbage), scrape_duplicates(platform))
     print(figures.line("poison everywhere"))
-    # Programmes go to all three services: each dead-letters what it could not read, with why.
+    # Programmes and partners go to all three services: each dead-letters what it could not
+    # read, with why.
     assert sorted(figures.other_dead_letters) == [
         ("intake", "INVALID_JSON", programmes),
+        ("intake", "SCHEMA_VIOLATION", partners),
         ("outcomes", "INVALID_JSON", outcome_reports),
         ("outcomes", "INVALID_JSON", programmes),
         ("outcomes", "SCHEMA_VIOLATION", partners),
