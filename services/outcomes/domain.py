@@ -102,6 +102,19 @@ class Journey:
     # At entry, for ESF+: where the person stood on the labour market, and their education.
     labour_market_status: LabourMarketStatus | None = None
     education_level: EducationLevel | None = None
+    # The days support tasks were opened for the participant (placement's
+    # insats.support-task.opened.v1), in date order.
+    support_tasks: tuple[date, ...] = ()
+
+    @property
+    def supported_after_exit(self) -> bool:
+        """Whether someone acted on a need for support after the person left: a support task
+        opened on or after the exit (a check-in answered behover_stod)."""
+        return self.exit_date is not None and any(d >= self.exit_date for d in self.support_tasks)
+
+    @property
+    def left_for_work(self) -> bool:
+        return self.status_at_exit in WORK or self.exit_end_reason is EndReason.MOVED_TO_WORK
 
     def home_on(self, day: date) -> str | None:
         """The home municipality on `day`: before a move, the one moved from."""

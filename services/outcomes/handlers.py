@@ -32,7 +32,7 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
 from shared.contracts.vocabulary import ConsentPurpose, InputRefusal
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import Received
@@ -182,6 +182,8 @@ class OutcomesHandlers:
                 operations.append(read_model.placement_ended_update(data))
                 follow_ups += read_model.follow_ups_scheduled(data)
                 exited.append(data.participant_id)
+            elif isinstance(data, SupportTaskOpened):
+                operations.append(read_model.support_task_update(data))
         await self.store.apply(operations, ctx.session)
         await self.store.apply_follow_ups(follow_ups, ctx.session)
         # Those who withdrew consent to follow-up contact are not contacted after this exit either.

@@ -47,31 +47,41 @@ class Dimension(StrEnum):
     ACTIVITY = "activity"
     TARGET_GROUP = "target_group"
     GENDER = "gender"
+    # Whether a support task was opened after the exit: only the indicators of who stays in
+    # work break down by it (it says nothing of the other figures).
+    SUPPORT = "support"
 
 
 # Each person is in exactly one group of these, so a suppressed group could be derived from the
 # total and the other groups; partners, activities and target groups overlap.
-PARTITIONS: frozenset[Dimension] = frozenset({Dimension.MUNICIPALITY, Dimension.GENDER})
-ALL_DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
+PARTITIONS: frozenset[Dimension] = frozenset(
+    {Dimension.MUNICIPALITY, Dimension.GENDER, Dimension.SUPPORT}
+)
+ALL_DIMENSIONS: tuple[Dimension, ...] = tuple(d for d in Dimension if d is not Dimension.SUPPORT)
+WITH_SUPPORT, WITHOUT_SUPPORT = "med_stod", "utan_stod"
 UNKNOWN_GROUP = "okand"
+
+
+_GROUPS: dict[Dimension, Callable[[Journey], frozenset[str]]] = {
+    Dimension.PROGRAMME: lambda j: frozenset({j.programme_id}),
+    Dimension.GENDER: lambda j: frozenset({j.gender.value if j.gender else UNKNOWN_GROUP}),
+    Dimension.TARGET_GROUP: lambda j: frozenset(g.value for g in j.target_groups),
+    Dimension.PARTNER: lambda j: frozenset(p.partner_id for p in j.placements if p.partner_id),
+    Dimension.ACTIVITY: lambda j: frozenset(p.activity.value for p in j.placements if p.activity),
+    Dimension.SUPPORT: lambda j: frozenset(
+        {WITH_SUPPORT if j.supported_after_exit else WITHOUT_SUPPORT}
+    ),
+}
 
 
 def groups_of(journey: Journey, dimension: Dimension, on: date | None = None) -> frozenset[str]:
     """The groups a journey belongs to along one dimension (none, one or several). A person is
     in the municipality they lived in `on` the day the figure is about (see `Indicator.dated`);
     without a day, where they lived at exit, or live now."""
-    if dimension is Dimension.PROGRAMME:
-        return frozenset({journey.programme_id})
     if dimension is Dimension.MUNICIPALITY:
         home = journey.home_on(on) if on is not None else journey.home_for_figures
         return frozenset({home or UNKNOWN_GROUP})
-    if dimension is Dimension.GENDER:
-        return frozenset({journey.gender.value if journey.gender else UNKNOWN_GROUP})
-    if dimension is Dimension.TARGET_GROUP:
-        return frozenset(g.value for g in journey.target_groups)
-    if dimension is Dimension.PARTNER:
-        return frozenset(p.partner_id for p in journey.placements if p.partner_id)
-    return frozenset(p.activity.value for p in journey.placements if p.activity)
+    return _GROUPS[dimension](journey)
 
 
 @dataclass(frozen=True)
@@ -729,6 +739,44 @@ def kvar_90(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
 def kvar_180(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
     """As at 90 days, at 180 days."""
     return _retention(journeys, ctx, 180)
+
+
+def _still_in_work(journeys: Sequence[Journey], ctx: Context, point: FollowUpPoint) -> Value:
+    base = [j for j in _followed_up(journeys, ctx, point) if j.left_for_work]
+    return _share(base, (j for j in base if _status(j, point) in WORK))
+
+
+@indicator(
+    "kvar_i_arbete_3_manader",
+    1,
+    title="Kvar i arbete 3 månader efter avslut",
+    numerator="of the denominator, those whose 3-month follow-up says work (unsubsidised or "
+    "subsidised)",
+    denominator="participants who left for work in the period (work at exit, or a placement "
+    "ended till_arbete) and whose 3-month follow-up has fallen due",
+    dimensions=(*ALL_DIMENSIONS, Dimension.SUPPORT),
+)
+def kvar_i_arbete_3(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Whether work holds (Helsingborg's lesson): the share of those who left for work still in
+    work three months on. Broken down by support: med_stod where a support task was opened
+    after the exit (a check-in answered behover_stod), utan_stod otherwise. An unanswered
+    follow-up counts as not in work."""
+    return _still_in_work(journeys, ctx, FollowUpPoint.MONTHS_3)
+
+
+@indicator(
+    "kvar_i_arbete_6_manader",
+    1,
+    title="Kvar i arbete 6 månader efter avslut",
+    numerator="of the denominator, those whose 6-month follow-up says work (unsubsidised or "
+    "subsidised)",
+    denominator="participants who left for work in the period (work at exit, or a placement "
+    "ended till_arbete) and whose 6-month follow-up has fallen due",
+    dimensions=(*ALL_DIMENSIONS, Dimension.SUPPORT),
+)
+def kvar_i_arbete_6(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """As at three months, at six."""
+    return _still_in_work(journeys, ctx, FollowUpPoint.MONTHS_6)
 
 
 # --- evaluation with breakdowns and suppression --------------------------------------------

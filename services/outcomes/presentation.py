@@ -21,6 +21,7 @@ DIMENSION_LABELS: dict[Dimension, str] = {
     Dimension.ACTIVITY: "insats",
     Dimension.TARGET_GROUP: "målgrupp",
     Dimension.GENDER: "kön",
+    Dimension.SUPPORT: "stöd efter avslut",
 }
 
 

@@ -41,7 +41,7 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
 )
 from shared.contracts.outcomes import OutcomeRecorded
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
 from shared.contracts.vocabulary import (
     ActivityType,
     EducationLevel,
@@ -540,6 +540,20 @@ def moved_update(event: ParticipantMoved) -> UpdateOne:
     )
 
 
+def support_task_update(event: SupportTaskOpened) -> UpdateOne:
+    """Each support task by its id, so a task seen twice is one."""
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
+        {
+            "$set": {
+                **_keys(event),
+                f"support_tasks.{event.task_id}": event.opened_on.isoformat(),
+            }
+        },
+        upsert=True,
+    )
+
+
 def placement_started_update(event: PlacementStarted) -> UpdateOne:
     start = event.start_date.isoformat()
     return UpdateOne(
@@ -791,6 +805,9 @@ def _journey(doc: dict[str, Any]) -> Journey:
         education_level=EducationLevel(doc["education_level"])
         if doc.get("education_level")
         else None,
+        support_tasks=tuple(
+            sorted(date.fromisoformat(day) for day in (doc.get("support_tasks") or {}).values())
+        ),
     )
 
 

@@ -9,11 +9,12 @@ from services.outcomes.reports import programme_reports
 from shared.contracts import topics
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import OutcomeReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
 from shared.contracts.vocabulary import (
     ActivityType,
     Gender,
     OutcomeStatus,
+    SupportTaskReason,
 )
 from shared.settings import Settings
 from tests.support import event, events_on, outcomes_store, publish, running
@@ -105,3 +106,43 @@ async def test_the_report_counts_reached_placed_exited_and_sysselsattning(
     assert sorted(
         (e["data"]["participant_id"], e["data"]["in_sysselsattning"]) for e in recorded
     ) == [("p1", True), ("p2", False)]
+
+
+async def test_a_support_task_after_the_exit_puts_the_journey_among_those_with_support(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Placement's support tasks reach the journeys, once each (a task seen twice is one), and
+    say who had support after leaving: the breakdown of who stays in work."""
+
+    def task(pid: str, task_id: str, opened_on: date) -> SupportTaskOpened:
+        return SupportTaskOpened(
+            task_id=task_id,
+            placement_id=f"pl-{pid}",
+            participant_id=pid,
+            programme_id="kalmar",
+            partner_id="kalejdo",
+            municipality="0880",
+            reason=SupportTaskReason.NEEDS_SUPPORT,
+            owner="Kommunens handläggare",
+            opened_on=opened_on,
+            due_date=opened_on,
+        )
+
+    async with running("outcomes", env):
+        await publish(
+            settings,
+            event(programme(programme_id="kalmar", municipalities=["0880"]), "0880"),
+            *(event(_enrolled(p), "0880") for p in ("p1", "p2")),
+            *(event(_started(p), "0880") for p in ("p1", "p2")),
+            *(event(_ended(p), "0880") for p in ("p1", "p2")),
+            event(task("p1", "t-1", date(2026, 6, 20)), "0880"),
+            event(task("p1", "t-1", date(2026, 6, 20)), "0880"),
+            event(task("p2", "t-2", date(2026, 5, 2)), "0880"),  # during the placement
+        )
+        await wait_settled(settings, services=["outcomes"])
+    async with outcomes_store(settings) as store:
+        journeys = {j.participant_id: j for j in await store.journeys_of("kalmar")}
+    assert journeys["p1"].support_tasks == (date(2026, 6, 20),)
+    assert journeys["p1"].supported_after_exit
+    assert journeys["p2"].support_tasks == (date(2026, 5, 2),)
+    assert not journeys["p2"].supported_after_exit

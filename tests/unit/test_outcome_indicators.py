@@ -550,3 +550,49 @@ def test_a_programme_sets_a_goal_on_any_indicator_by_key_or_by_version() -> None
     assert (syss.goal, syss.goal_met) == (0.5, True)  # 3 of 5 against the programme's 50 %
     # Not set for version 1: it keeps goal_sysselsattning.
     assert result("sysselsattning_vid_avslut@1", exits, definition=goals).goal == 0.6
+
+
+def test_who_left_for_work_is_still_in_work_at_3_and_6_months_with_and_without_support() -> None:
+    exit_day = date(2026, 6, 1)
+    after = exit_day + timedelta(days=20)
+    at_work = {"vid_avslut": S.UNSUBSIDISED_WORK}
+    journeys = [
+        # Supported after the exit (a check-in answered behover_stod opened a task): 6 people.
+        *(
+            replace(
+                exit_with(f"s{i}", exit_day, **at_work, **{"3_manader": S.UNSUBSIDISED_WORK}),
+                support_tasks=(after,),
+            )
+            for i in range(5)
+        ),
+        replace(
+            exit_with("s5", exit_day, **at_work, **{"3_manader": S.JOB_SEEKING}),
+            support_tasks=(after,),
+        ),
+        # Without: 5 people, 3 still in work; one more supported only before the exit.
+        *(
+            exit_with(f"u{i}", exit_day, **at_work, **{"3_manader": S.SUBSIDISED_WORK})
+            for i in range(3)
+        ),
+        exit_with("u3", exit_day, **at_work, **{"3_manader": S.STUDIES}),
+        replace(
+            exit_with("u4", exit_day, **at_work), support_tasks=(exit_day - timedelta(days=9),)
+        ),
+        # Not counted: left for studies, or followed up too recently.
+        exit_with("x", exit_day, vid_avslut=S.STUDIES, **{"3_manader": S.UNSUBSIDISED_WORK}),
+        exit_with("y", date(2027, 11, 1), **at_work),
+    ]
+    res = result("kvar_i_arbete_3_manader@1", journeys)
+    # Hand-computed: 5 + 3 of 11 in work at three months; 5 of 6 with support, 3 of 5 without.
+    assert figures(res) == (8, 11, 8 / 11)
+    cells = {
+        c.group: (c.value.numerator, c.value.denominator) for c in res.breakdown[Dimension.SUPPORT]
+    }
+    assert cells == {"med_stod": (5, 6), "utan_stod": (3, 5)}
+    # At six months nobody has answered yet: none counts as still in work.
+    assert figures(result("kvar_i_arbete_6_manader@1", journeys)) == (0, 11, 0)
+
+
+def test_the_support_breakdown_is_only_on_the_indicators_of_who_stays_in_work() -> None:
+    with_support = {d.key for d in CATALOGUE.values() if Dimension.SUPPORT in d.dimensions}
+    assert with_support == {"kvar_i_arbete_3_manader", "kvar_i_arbete_6_manader"}
