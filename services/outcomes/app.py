@@ -26,7 +26,12 @@ from shared.contracts.intake import (
     SpecialCategoriesRecorded,
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
-from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
+from shared.contracts.placement import (
+    PlacementChanged,
+    PlacementEnded,
+    PlacementStarted,
+    SupportTaskOpened,
+)
 from shared.contracts.registry import types_on
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
@@ -78,7 +83,14 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
         Subscription(
             name="placement-events",
             topic=topics.PLACEMENT_EVENTS,
-            accepts=frozenset({PlacementStarted.TYPE, PlacementEnded.TYPE, SupportTaskOpened.TYPE}),
+            accepts=frozenset(
+                {
+                    PlacementStarted.TYPE,
+                    PlacementChanged.TYPE,
+                    PlacementEnded.TYPE,
+                    SupportTaskOpened.TYPE,
+                }
+            ),
             handler=handlers.on_placements,
         ),
         Subscription(

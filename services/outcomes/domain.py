@@ -105,6 +105,8 @@ class Journey:
     # The days support tasks were opened for the participant (placement's
     # insats.support-task.opened.v1), in date order.
     support_tasks: tuple[date, ...] = ()
+    # Weekly hours as they were set: at each placement's start and each change, in date order.
+    hours: tuple[tuple[date, int], ...] = ()
 
     @property
     def supported_after_exit(self) -> bool:

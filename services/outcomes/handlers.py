@@ -32,7 +32,12 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
 )
 from shared.contracts.outcomes import FollowUpDue, OutcomeRecorded
-from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
+from shared.contracts.placement import (
+    PlacementChanged,
+    PlacementEnded,
+    PlacementStarted,
+    SupportTaskOpened,
+)
 from shared.contracts.vocabulary import ConsentPurpose, InputRefusal
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import Received
@@ -184,6 +189,10 @@ class OutcomesHandlers:
                 exited.append(data.participant_id)
             elif isinstance(data, SupportTaskOpened):
                 operations.append(read_model.support_task_update(data))
+            elif isinstance(data, PlacementChanged) and (
+                hours := read_model.hours_changed_update(data)
+            ):
+                operations.append(hours)
         await self.store.apply(operations, ctx.session)
         await self.store.apply_follow_ups(follow_ups, ctx.session)
         # Those who withdrew consent to follow-up contact are not contacted after this exit either.

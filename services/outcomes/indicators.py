@@ -24,7 +24,13 @@ from typing import Literal
 
 from services.outcomes.domain import WORK, Journey, due_date
 from shared.contracts.municipal import ProgrammeDefined
-from shared.contracts.vocabulary import SYSSELSATTNING, ExitReason, FollowUpPoint, OutcomeStatus
+from shared.contracts.vocabulary import (
+    SYSSELSATTNING,
+    ExitReason,
+    FollowUpPoint,
+    LabourMarketStatus,
+    OutcomeStatus,
+)
 
 MIN_GROUP_SIZE = 5
 WORK_OR_STUDIES: frozenset[OutcomeStatus] = WORK | {OutcomeStatus.STUDIES}
@@ -777,6 +783,85 @@ def kvar_i_arbete_3(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Valu
 def kvar_i_arbete_6(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
     """As at three months, at six."""
     return _still_in_work(journeys, ctx, FollowUpPoint.MONTHS_6)
+
+
+@indicator(
+    "timmar_okade",
+    1,
+    dated=at_first_start,
+    title="Timmar som ökat",
+    numerator="of the denominator, those whose weekly hours later rose by at least the "
+    "programme's hours_step_up (default 10) above those of their first placement's start",
+    denominator="participants whose first placement started in the period with its weekly "
+    "hours known",
+)
+def timmar_okade(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Hours stepping up, as Helsingborg's participants go from a few hours a week to
+    arbetsträning and on: each start and each change of hours counts, up to the as-of day."""
+    step = ctx.programme.hours_step_up
+    base = [
+        j
+        for j in journeys
+        if j.first_placement is not None
+        and ctx.period_start <= j.first_placement <= ctx.last_day
+        and j.hours
+        and j.hours[0][0] == j.first_placement
+    ]
+    return _share(
+        base,
+        (
+            j
+            for j in base
+            if max(h for day, h in j.hours if day <= ctx.as_of) - j.hours[0][1] >= step
+        ),
+    )
+
+
+# Ett steg närmare egen försörjning: where a person stands, from furthest to nearest, before
+# and after, as SUS records a participant's situation at entry and at exit.
+_LADDER_AT_ENTRY: dict[LabourMarketStatus, int] = {
+    LabourMarketStatus.INACTIVE: 0,
+    LabourMarketStatus.LONG_TERM_UNEMPLOYED: 1,
+    LabourMarketStatus.UNEMPLOYED: 1,
+    LabourMarketStatus.EMPLOYED: 4,
+}
+_LADDER_AT_EXIT: dict[OutcomeStatus, int] = {
+    OutcomeStatus.JOB_SEEKING: 1,
+    OutcomeStatus.PRAKTIK: 2,
+    OutcomeStatus.STUDIES: 3,
+    OutcomeStatus.SUBSIDISED_WORK: 3,
+    OutcomeStatus.UNSUBSIDISED_WORK: 4,
+}
+
+
+def distance_travelled(journey: Journey) -> int | None:
+    """Steps along the ladder from entry to exit; None where either end is not known (an exit
+    sick, on parental leave, moved, or without an answer has no place on it)."""
+    entry = (
+        _LADDER_AT_ENTRY.get(journey.labour_market_status) if journey.labour_market_status else None
+    )
+    status = journey.status_at_exit
+    exit_ = _LADDER_AT_EXIT.get(status) if status else None
+    if entry is None or exit_ is None:
+        return None
+    return exit_ - entry
+
+
+@indicator(
+    "ett_steg_narmare",
+    1,
+    title="Ett steg närmare egen försörjning",
+    numerator="of the denominator, those whose status at exit stands higher on the ladder than "
+    "their status at entry (outside the labour force < job seeking < praktik or arbetsträning "
+    "< studies or subsidised work < unsubsidised work)",
+    denominator="participants who exited in the period whose labour-market status at entry is "
+    "known (an exit without a status on the ladder counts as no step)",
+)
+def ett_steg_narmare(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Distance travelled: a step closer to self-sufficiency, whether or not it is all the way,
+    from the status the referral gave at entry to the status at exit."""
+    base = [j for j in _exits(journeys, ctx) if j.labour_market_status is not None]
+    return _share(base, (j for j in base if (distance_travelled(j) or 0) > 0))
 
 
 # --- evaluation with breakdowns and suppression --------------------------------------------

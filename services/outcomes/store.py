@@ -41,7 +41,12 @@ from shared.contracts.municipal import (
     ProgrammeDefined,
 )
 from shared.contracts.outcomes import OutcomeRecorded
-from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
+from shared.contracts.placement import (
+    PlacementChanged,
+    PlacementEnded,
+    PlacementStarted,
+    SupportTaskOpened,
+)
 from shared.contracts.vocabulary import (
     ActivityType,
     EducationLevel,
@@ -236,7 +241,22 @@ class OutcomesStore:
                 extra: dict[str, Any]
                 if collection is self.journeys:
                     new_id = journey_id(doc["programme_id"], token, doc.get("participation", 1))
-                    extra = {}
+                    # Hours and support tasks are keyed by placement and task ids, which name
+                    # the person on other topics: kept by day and order only.
+                    extra = {
+                        "hours": {
+                            f"{key.split('_', 1)[0]}_{n}": value
+                            for n, (key, value) in enumerate(
+                                sorted((doc.get("hours") or {}).items())
+                            )
+                        },
+                        "support_tasks": {
+                            f"t{n}": day
+                            for n, day in enumerate(
+                                sorted((doc.get("support_tasks") or {}).values())
+                            )
+                        },
+                    }
                 elif collection is self.outcomes:
                     new_id, extra = f"erased-{uuid.uuid4().hex}", {"outcome_id": None}
                 else:
@@ -554,8 +574,34 @@ def support_task_update(event: SupportTaskOpened) -> UpdateOne:
     )
 
 
+def _hours_key(day: date, placement_id: str) -> str:
+    """Hours by day, then placement: the keys sort in date order."""
+    return f"hours.{day.isoformat()}_{placement_id}"
+
+
+def hours_changed_update(event: PlacementChanged) -> UpdateOne | None:
+    """A change of weekly hours, kept by its day (a change reported again is the same one)."""
+    if event.change != "hours_changed" or event.hours_per_week is None:
+        return None
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
+        {
+            "$set": {
+                **_keys(event),
+                _hours_key(event.on, event.placement_id): event.hours_per_week,
+            }
+        },
+        upsert=True,
+    )
+
+
 def placement_started_update(event: PlacementStarted) -> UpdateOne:
     start = event.start_date.isoformat()
+    hours = (
+        {_hours_key(event.start_date, event.placement_id): event.hours_per_week}
+        if event.hours_per_week is not None
+        else {}
+    )
     return UpdateOne(
         {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
         {
@@ -564,6 +610,7 @@ def placement_started_update(event: PlacementStarted) -> UpdateOne:
                 f"placements.{event.placement_id}.partner_id": event.partner_id,
                 f"placements.{event.placement_id}.activity": event.activity.value,
                 f"placements.{event.placement_id}.start_date": start,
+                **hours,
             },
             "$min": {"first_placement": start},
         },
@@ -807,6 +854,10 @@ def _journey(doc: dict[str, Any]) -> Journey:
         else None,
         support_tasks=tuple(
             sorted(date.fromisoformat(day) for day in (doc.get("support_tasks") or {}).values())
+        ),
+        hours=tuple(
+            (date.fromisoformat(key.split("_", 1)[0]), int(value))
+            for key, value in sorted((doc.get("hours") or {}).items())
         ),
     )
 

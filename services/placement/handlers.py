@@ -1127,6 +1127,7 @@ def _changed(placement: Placement, change: str, on: date) -> PlacementChanged:
         change=change,
         on=on,
         hours_per_week=placement.hours_per_week,
+        participation=placement.entry.participation,
     )
 
 

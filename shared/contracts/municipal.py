@@ -416,6 +416,14 @@ class ProgrammeDefined(EventData):
     reserved: Reservation | None = Field(
         default=None, description="Places held for a group before they open to everyone."
     )
+    hours_step_up: int = Field(
+        default=10,
+        ge=1,
+        le=40,
+        description="Hours a week by which a participant's hours must rise from their first "
+        "placement's for the indicator timmar_okade (Helsingborg: from a few hours a week to "
+        "arbetsträning).",
+    )
     support: SupportPolicy = Field(
         default_factory=SupportPolicy,
         description="Check-ins after a placement ends, and support tasks when needed.",

@@ -108,6 +108,7 @@ class PlacementChanged(EventData):
     )
     on: date
     hours_per_week: int | None = None
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
 
     def subject(self) -> str:
         return self.participant_id

@@ -37,7 +37,7 @@ from shared.contracts.municipal import (
     OutcomeReported,
     PartnerRegistered,
 )
-from shared.contracts.placement import PlacementEnded, PlacementStarted
+from shared.contracts.placement import PlacementChanged, PlacementEnded, PlacementStarted
 from shared.contracts.vocabulary import (
     ActivityType,
     EndReason,
@@ -45,6 +45,7 @@ from shared.contracts.vocabulary import (
     Gender,
     OutcomeStatus,
     PartnerKind,
+    PlacementStatus,
 )
 from shared.luhn import organisationsnummer
 from shared.persistence import ServiceDatabase, mongo_client
@@ -153,6 +154,7 @@ def dataset() -> list[Envelope[Any]]:
             start_date=start,
             waited_days=(start - REFERRED).days,
             decision="test",
+            hours_per_week=10,
         )
         events.append(event(started, "0880"))
         if end:
@@ -209,6 +211,20 @@ def dataset() -> list[Envelope[Any]]:
                 "0880",
             )
         )
+    # p6 steps up from 10 to 25 hours a week; p7 from 10 to 15, less than the step of 10.
+    for pid, hours in (("p6", 25), ("p7", 15)):
+        changed = PlacementChanged(
+            placement_id=f"pl-{pid}",
+            participant_id=pid,
+            programme_id="kalmar",
+            partner_id="sokandelots",
+            municipality="0880",
+            status=PlacementStatus.STARTED,
+            change="hours_changed",
+            on=date(2026, 6, 1),
+            hours_per_week=hours,
+        )
+        events.append(event(changed, "0880"))
     events.append(event(KALMAR, "0880"))
     return events
 
@@ -242,6 +258,13 @@ EXPECTED: dict[str, tuple[float, float | None]] = {
     "kvar_i_placering_90_dagar@1": (8, 9),
     # Only p5 (until 1 September) and the three still placed reach their 180th day placed.
     "kvar_i_placering_180_dagar@1": (4, 9),
+    # p0, p4 and p5 left for work: none answered at three months, all in work at six.
+    "kvar_i_arbete_3_manader@1": (0, 3),
+    "kvar_i_arbete_6_manader@1": (3, 3),
+    # All nine placed started at 10 hours a week; only p6 rose by 10 or more.
+    "timmar_okade@1": (1, 9),
+    # No referral gave a labour-market status at entry: no one to compare.
+    "ett_steg_narmare@1": (0, 0),
 }
 
 

@@ -9,11 +9,17 @@ from services.outcomes.reports import programme_reports
 from shared.contracts import topics
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import OutcomeReported
-from shared.contracts.placement import PlacementEnded, PlacementStarted, SupportTaskOpened
+from shared.contracts.placement import (
+    PlacementChanged,
+    PlacementEnded,
+    PlacementStarted,
+    SupportTaskOpened,
+)
 from shared.contracts.vocabulary import (
     ActivityType,
     Gender,
     OutcomeStatus,
+    PlacementStatus,
     SupportTaskReason,
 )
 from shared.settings import Settings
@@ -146,3 +152,43 @@ async def test_a_support_task_after_the_exit_puts_the_journey_among_those_with_s
     assert journeys["p1"].supported_after_exit
     assert journeys["p2"].support_tasks == (date(2026, 5, 2),)
     assert not journeys["p2"].supported_after_exit
+
+
+async def test_each_start_and_change_of_hours_is_in_the_journey(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Helsingborg's path in hours: 8 a week at the start, 12, then 30, one change reported
+    twice; other changes of the placement are not hours."""
+
+    def changed(change: str, on: date, hours: int | None) -> PlacementChanged:
+        return PlacementChanged(
+            placement_id="pl-p1",
+            participant_id="p1",
+            programme_id="kalmar",
+            partner_id="kalejdo",
+            municipality="0880",
+            status=PlacementStatus.STARTED,
+            change=change,
+            on=on,
+            hours_per_week=hours,
+        )
+
+    async with running("outcomes", env):
+        await publish(
+            settings,
+            event(programme(programme_id="kalmar", municipalities=["0880"]), "0880"),
+            event(_enrolled("p1"), "0880"),
+            event(_started("p1").model_copy(update={"hours_per_week": 8}), "0880"),
+            event(changed("hours_changed", date(2026, 3, 10), 12), "0880"),
+            event(changed("paused", date(2026, 4, 1), 12), "0880"),
+            event(changed("hours_changed", date(2026, 5, 4), 30), "0880"),
+            event(changed("hours_changed", date(2026, 5, 4), 30), "0880"),
+        )
+        await wait_settled(settings, services=["outcomes"])
+    async with outcomes_store(settings) as store:
+        [journey] = await store.journeys_of("kalmar")
+    assert journey.hours == (
+        (date(2026, 2, 10), 8),
+        (date(2026, 3, 10), 12),
+        (date(2026, 5, 4), 30),
+    )

@@ -15,6 +15,7 @@ from services.outcomes.indicators import (
     IndicatorResult,
     at_exit_or_last_day,
     current,
+    distance_travelled,
     evaluate,
     groups_of,
     indicator,
@@ -28,12 +29,14 @@ from shared.contracts.vocabulary import (
     ExitReason,
     FollowUpPoint,
     Gender,
+    LabourMarketStatus,
     OutcomeStatus,
     TargetGroup,
 )
 from tests.unit.factories import programme
 
 S = OutcomeStatus
+L = LabourMarketStatus
 MUNICIPALITY = Dimension.MUNICIPALITY
 EXIT, W4, M6, M12 = (
     FollowUpPoint.AT_EXIT,
@@ -596,3 +599,50 @@ def test_who_left_for_work_is_still_in_work_at_3_and_6_months_with_and_without_s
 def test_the_support_breakdown_is_only_on_the_indicators_of_who_stays_in_work() -> None:
     with_support = {d.key for d in CATALOGUE.values() if Dimension.SUPPORT in d.dimensions}
     assert with_support == {"kvar_i_arbete_3_manader", "kvar_i_arbete_6_manader"}
+
+
+def test_hours_stepped_up_counts_those_whose_hours_rose_by_the_programmes_step() -> None:
+    start = date(2026, 3, 2)
+
+    def placed(pid: str, *hours: tuple[int, int]) -> Journey:
+        return journey(
+            pid,
+            first_placement=start,
+            hours=tuple((start + timedelta(days=days), h) for days, h in hours),
+        )
+
+    journeys = [
+        placed("helsingborg", (0, 8), (30, 12), (90, 30)),  # 8 -> 30: stepped up
+        placed("b", (0, 10), (40, 20)),  # exactly the step
+        placed("c", (0, 20), (40, 25)),  # up, but by less than 10
+        placed("d", (0, 20)),
+        placed("e", (0, 30), (10, 15)),  # down
+        journey("f", first_placement=start),  # hours never known: not counted
+        placed("g", (0, 8), (400, 30)),  # stepped up after the as-of day
+    ]
+    as_of = date(2026, 12, 31)
+    # Hand-computed: 2 of the 6 with known hours.
+    assert figures(result("timmar_okade@1", journeys, as_of)) == (2, 6, 2 / 6)
+    # A programme stepping up by 5 hours counts c too.
+    five = KALMAR.model_copy(update={"hours_step_up": 5})
+    assert figures(result("timmar_okade@1", journeys, as_of, five)) == (3, 6, 3 / 6)
+
+
+def test_a_step_closer_to_self_sufficiency_compares_the_status_at_entry_and_at_exit() -> None:
+    def left(pid: str, entry: LabourMarketStatus | None, status: OutcomeStatus | None) -> Journey:
+        answers = {"vid_avslut": status} if status else {}
+        return replace(exit_with(pid, **answers), labour_market_status=entry)
+
+    journeys = [
+        left("a", L.INACTIVE, S.JOB_SEEKING),  # 0 -> 1
+        left("b", L.LONG_TERM_UNEMPLOYED, S.PRAKTIK),  # 1 -> 2
+        left("c", L.UNEMPLOYED, S.UNSUBSIDISED_WORK),  # 1 -> 4
+        left("d", L.UNEMPLOYED, S.JOB_SEEKING),  # no step
+        left("e", L.EMPLOYED, S.STUDIES),  # a step back
+        left("f", L.INACTIVE, S.SICK_OR_UNAVAILABLE),  # not on the ladder: no step
+        left("g", L.UNEMPLOYED, None),  # no answer: no step
+        left("h", None, S.UNSUBSIDISED_WORK),  # entry unknown: not counted
+    ]
+    assert [distance_travelled(j) for j in journeys] == [1, 1, 3, 0, -1, None, None, None]
+    # Hand-computed: 3 of the 7 whose entry status is known.
+    assert figures(result("ett_steg_narmare@1", journeys)) == (3, 7, 3 / 7)
