@@ -585,14 +585,18 @@ def identity_audit() -> None:
         finally:
             await client.close()
 
-    table = Table("at", "action", "actor", "reason", "participant / programme")
+    table = Table("at", "action", "actor", "reason", "participant / programme / dead letters")
     for entry in asyncio.run(run()):
         table.add_row(
             str(entry.get("at")),
             str(entry.get("action")),
             str(entry.get("actor")),
             str(entry.get("reason")),
-            str(entry.get("participant_id") or entry.get("programme_id") or ""),
+            str(
+                entry.get("participant_id")
+                or entry.get("programme_id")
+                or ", ".join(entry.get("dead_letters") or ())
+            ),
         )
     console.print(table)
 
@@ -618,10 +622,45 @@ def dlq_list(
     console.print(f"{len(letters)} dead letter(s)")
 
 
+_ACTOR_HELP = "Who reads: name and role (needed for intake's letters, audited)"
+_REASON_HELP = "Why: recorded in intake's audit (needed for intake's letters)"
+
+
+def _audit_intake_letters(
+    service: str, actor: str | None, reason: str | None, action: str, ids: list[str]
+) -> None:
+    """Intake's letters hold clear personnummer: the audit entry is written before any is shown
+    or replayed, and without an actor and a reason nothing is."""
+    if service != "intake":
+        return
+    from services.intake.identity_access import Accessor, AccessRefused, audit_dead_letters
+    from services.intake.store import IntakeStore
+    from shared.persistence import ServiceDatabase, mongo_client
+
+    async def run() -> None:
+        settings = Settings()
+        client = mongo_client(settings)
+        try:
+            store = IntakeStore(ServiceDatabase(client, settings, "intake"))
+            await audit_dead_letters(store, Accessor(actor or "", reason or ""), action, ids)
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(run())
+    except AccessRefused as refused:
+        raise typer.BadParameter(
+            f"{refused}: intake's dead letters may hold a clear personnummer; give --actor and "
+            "--reason"
+        ) from None
+
+
 @dlq_app.command("show")
 def dlq_show(
     service: Annotated[str, typer.Argument(help="intake, placement or outcomes")],
     letter_id: Annotated[str, typer.Argument(help="partition:offset, as `dlq list` shows")],
+    actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
+    reason: Annotated[str | None, typer.Option(help=_REASON_HELP)] = None,
 ) -> None:
     from shared.messaging.dlq_admin import read_dead_letters
 
@@ -629,6 +668,7 @@ def dlq_show(
     letter = next((item for item in letters if item.id == letter_id), None)
     if letter is None:
         raise typer.BadParameter(f"no dead letter {letter_id} for {service}")
+    _audit_intake_letters(service, actor, reason, "dead_letter_read", [letter.id])
     for name, value in letter.headers:
         console.print(f"[bold]{name}[/]: {value.decode(errors='replace')}")
     console.print(f"[bold]key[/]: {letter.key!r}")
@@ -643,6 +683,8 @@ def dlq_replay(
     letter_ids: Annotated[list[str] | None, typer.Argument(help="partition:offset ids")] = None,
     all_letters: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
     code: Annotated[str | None, typer.Option(help="Only letters with this code.")] = None,
+    actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
+    reason: Annotated[str | None, typer.Option(help=_REASON_HELP)] = None,
 ) -> None:
     """Publish dead letters back to their original topic, unchanged, after a fix."""
     from shared.messaging.dlq_admin import read_dead_letters, replay
@@ -657,6 +699,9 @@ def dlq_replay(
     ]
     if not chosen:
         raise typer.BadParameter("nothing to replay: name ids, or --all")
+    _audit_intake_letters(
+        service, actor, reason, "dead_letter_replay", [letter.id for letter in chosen]
+    )
     count = asyncio.run(replay(settings, chosen))
     console.print(f"replayed {count} dead letter(s)")
 

@@ -71,6 +71,23 @@ async def export_identities(
     return found
 
 
+async def audit_dead_letters(
+    store: IntakeStore, who: Accessor, action: str, letters: Iterable[str]
+) -> None:
+    """Intake's dead letters are the referral topic's records byte for byte, clear personnummer
+    included: shown or replayed only by a named actor, for a stated reason, audited first."""
+    who.check()
+    await store.write_audit(
+        {
+            "at": datetime.now(UTC),
+            "action": action,
+            "actor": who.actor,
+            "reason": who.reason,
+            "dead_letters": sorted(letters),
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Protected:
     """A participant with protected identity: no identity data is held, only what a report's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, cast
 
 from pydantic import TypeAdapter, ValidationError
@@ -126,6 +127,7 @@ _ENVELOPES: dict[str, TypeAdapter[Any]] = {
     name: TypeAdapter(cast(Any, Envelope)[model]) for name, model in EVENT_TYPES.items()
 }
 _HEADER: Final = TypeAdapter(dict[str, Any])
+_TYPE_NAME: Final = re.compile(r"insats\.[a-z0-9-]{1,40}(\.[a-z0-9-]{1,40}){0,3}\.v[0-9]{1,3}")
 
 
 class UnreadableEvent(ValueError):
@@ -152,7 +154,14 @@ def parse_event(raw: bytes) -> Envelope[Any]:
         raise UnreadableEvent("INVALID_JSON", f"not a JSON object: {_first_error(error)}") from None
     event_type = document.get("type")
     if not isinstance(event_type, str) or event_type not in _ENVELOPES:
-        raise UnreadableEvent("UNKNOWN_EVENT_TYPE", f"unknown event type {event_type!r}")
+        # Echoed only when it looks like a type name: the field could hold anything, a
+        # personnummer included, and reasons end up in logs, dead letters and answers.
+        shown = (
+            repr(event_type)
+            if isinstance(event_type, str) and _TYPE_NAME.fullmatch(event_type)
+            else "(not shown)"
+        )
+        raise UnreadableEvent("UNKNOWN_EVENT_TYPE", f"unknown event type {shown}")
     try:
         envelope: Envelope[Any] = _ENVELOPES[event_type].validate_python(document)
     except ValidationError as error:

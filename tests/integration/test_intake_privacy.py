@@ -25,9 +25,10 @@ from shared.contracts.municipal import (
     ProtectedIdentityRecorded,
 )
 from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
+from shared.messaging.dlq_admin import read_dead_letters
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish, raw_records, running
+from tests.support import event, events_on, insats, publish, raw_records, running
 from tests.unit.factories import placement_started, programme, referral
 
 PNR = format_with_check(date(1988, 4, 9), 432)
@@ -411,3 +412,55 @@ async def test_a_municipality_sees_its_residents_without_income_support_or_speci
         and "funktionsnedsattning" not in text
     )
     assert await events_on(settings, topics.municipality_events_topic("1384")) == []
+
+
+async def test_intakes_dead_letters_are_shown_only_to_a_named_actor_for_a_reason_and_audited(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """A referral with a wrong check digit is dead-lettered byte for byte, personnummer and all:
+    `insats dlq show` refuses to print it without an actor and a reason, and with them writes
+    the audit entry first. Replaying it is audited alike."""
+    wrong = PNR[:-1] + str((int(PNR[-1]) + 1) % 10)
+    async with running("intake", env):
+        await publish(settings, event(programme()))
+        await wait_settled(settings, services=["intake"])
+        await publish(settings, event(referral(referral_id="1380-fel", personnummer=wrong)))
+        await wait_settled(settings, services=["intake"])
+    [letter] = await raw_records(settings, topics.dead_letter_topic("intake"))
+    assert wrong.encode() in letter[1]
+    listing = await insats(env, "dlq", "list", "--service", "intake")
+    assert "INVALID_PERSONNUMMER" in listing
+    assert wrong not in listing
+    [dead] = await read_dead_letters(settings, ["intake"])
+    letter_id = dead.id
+    refused = await insats(env, "dlq", "show", "intake", letter_id, exit_code=2)
+    assert wrong not in refused
+    shown = await insats(
+        env,
+        "dlq",
+        "show",
+        "intake",
+        letter_id,
+        "--actor",
+        "Kim Drift, operatör",
+        "--reason",
+        "Ärende 2026-118: rätta remissen",
+    )
+    assert wrong in shown
+    await insats(env, "dlq", "replay", "intake", letter_id, exit_code=2)
+    await insats(
+        env,
+        "dlq",
+        "replay",
+        "intake",
+        letter_id,
+        "--actor",
+        "Kim Drift, operatör",
+        "--reason",
+        "Ärende 2026-118: efter rättning",
+    )
+    audit = (await _dump(settings))["audit"]
+    assert [(a["action"], a["actor"], a["dead_letters"]) for a in audit] == [
+        ("dead_letter_read", "Kim Drift, operatör", [letter_id]),
+        ("dead_letter_replay", "Kim Drift, operatör", [letter_id]),
+    ]

@@ -172,3 +172,14 @@ def test_a_tightened_bound_breaks_publishers_of_inbound_events_but_no_consumer()
     assert [c.kind for c in breaking_changes(inbound)] == ["constraint tightened"]
     assert breaking_changes(outbound) == []
     assert [c.kind for c in outbound] == ["constraint tightened"]
+
+
+def test_an_unknown_type_is_named_in_the_reason_only_when_it_looks_like_a_type_name() -> None:
+    """Reasons reach logs, dead-letter headers and answers: a personnummer put in the type
+    field is not echoed."""
+    pnr = "19900517-2344"
+    with pytest.raises(UnreadableEvent) as caught:
+        parse_event(json.dumps({"type": pnr}).encode())
+    assert pnr not in str(caught.value)
+    with pytest.raises(UnreadableEvent, match=re.escape("insats.partner.registered.v9")):
+        parse_event(b'{"type": "insats.partner.registered.v9"}')
