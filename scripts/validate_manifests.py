@@ -993,6 +993,8 @@ def _topic_problems(manifests: Manifests, prefix: str) -> list[Problem]:
         name = _unprefixed(str(spec.get("topicName") or _name(topic)), prefix)
         if name is not None and _holds_identities(name):
             problems += _identity_retention_problems(topic, config, limit_ms)
+        else:
+            problems += _short_retention_problems(topic, config)
         inbound = tenant_of_topic(name) if name is not None else None
         if inbound is not None:
             problems += _inbound_config_problems(topic, config)
@@ -1019,6 +1021,31 @@ def _as_int(value: object) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
         return int(value)
     return None
+
+
+# A retention this short is a promise about personal data (the special categories' week), not
+# only about disk: its segments must roll often enough to keep it.
+SHORT_RETENTION_MS: Final = 7 * 24 * 3_600_000
+
+
+def _short_retention_problems(topic: Document, config: dict[str, Any]) -> list[Problem]:
+    """A topic kept a week or less must roll its segments at least seven times within that
+    time: a segment is deleted only whole, once its newest record has expired, so with Kafka's
+    default week-long segments a quiet topic keeps records for up to twice its retention."""
+    retention = _as_int(config.get("retention.ms"))
+    if retention is None or not 0 < retention <= SHORT_RETENTION_MS:
+        return []
+    segment = _as_int(config.get("segment.ms"))
+    if segment is not None and 0 < segment <= retention // 7:
+        return []
+    return [
+        Problem(
+            _ref(topic),
+            f"segment.ms {config.get('segment.ms')} must be at most {retention // 7} (a seventh "
+            f"of retention.ms {retention}): a segment is deleted only whole, so a quiet topic "
+            "keeps its records past their retention by up to the segment's age",
+        )
+    ]
 
 
 def _identity_retention_problems(

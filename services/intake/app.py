@@ -49,6 +49,8 @@ from shared.reference import municipalities
 from shared.settings import Settings
 
 NAME = "intake"
+_DAY_MS = 24 * 3_600_000
+SPECIAL_CATEGORIES_RETENTION_MS = 7 * _DAY_MS
 
 
 def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime:
@@ -127,6 +129,11 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
     runtime.topic_config(
         topics.dead_letter_topic(NAME),
         short_retention(settings.referral_retention_hours * 3_600_000),
+    )
+    # Special categories: a week, in daily segments (deploy/k8s/base/kafka/topics.yaml alike).
+    runtime.topic_config(
+        topics.INTAKE_SPECIAL_CATEGORIES,
+        {"retention.ms": str(SPECIAL_CATEGORIES_RETENTION_MS), "segment.ms": str(_DAY_MS)},
     )
     if settings.retention_days is not None:
         retention = timedelta(days=settings.retention_days)

@@ -375,6 +375,12 @@ def _referral_segments_a_week_long(documents: list[Document]) -> None:
     del find(documents, "KafkaTopic", KUNGSBACKA_REFERRALS)["spec"]["config"]["segment.ms"]
 
 
+def _special_categories_in_week_long_segments(documents: list[Document]) -> None:
+    del find(documents, "KafkaTopic", topics.INTAKE_SPECIAL_CATEGORIES)["spec"]["config"][
+        "segment.ms"
+    ]
+
+
 def _service_user_may_create_topics(documents: list[Document]) -> None:
     acls = find(documents, "KafkaUser", "insats-placement")["spec"]["authorization"]["acls"]
     acls.append({"resource": {"type": "topic", "name": "*"}, "operations": ["Create"]})
@@ -519,6 +525,11 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _referral_segments_a_week_long,
         f"KafkaTopic/{KUNGSBACKA_REFERRALS}",
         "segment.ms None must be at most 3600000",
+    ),
+    "a short retention in segments that outlive it": (
+        _special_categories_in_week_long_segments,
+        f"KafkaTopic/{topics.INTAKE_SPECIAL_CATEGORIES}",
+        "segment.ms None must be at most 86400000",
     ),
     "a service user with more rights than its code needs": (
         _service_user_may_create_topics,
