@@ -74,7 +74,7 @@ async def test_rebuilt_read_models_give_the_same_indicators_and_can_be_swapped_i
     assert announced, "the live service announced the follow-ups due by AS_OF"
 
     result = await rebuild(settings)
-    assert result.replayed[topics.PLACEMENT_EVENTS] == 15  # 9 started, 6 ended
+    assert result.replayed[topics.PLACEMENT_EVENTS] == 17  # 9 started, 6 ended, 2 changed
     assert result.announced == len({a["data"]["follow_up_id"] for a in announced})
     assert not result.dead_lettered
     assert await compare(settings, AS_OF) == []
