@@ -473,8 +473,8 @@ def test_the_municipality_sees_hours_by_reason_and_the_participants_confirmation
     assert recorded.participant_id == placement.participant_id
 
 
-def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
-    ended = PlacementEnded(
+def _ended_on_1_june(reason: EndReason) -> PlacementEnded:
+    return PlacementEnded(
         placement_id="pl-1",
         participant_id="p",
         programme_id="x",
@@ -482,9 +482,13 @@ def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
         municipality="1283",
         start_date=DAY,
         end_date=date(2026, 6, 1),
-        reason=EndReason.MOVED_TO_WORK,
+        reason=reason,
         exits_programme=True,
     )
+
+
+def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
+    ended = _ended_on_1_june(EndReason.MOVED_TO_WORK)
     assert [due for _, due in support_check_ins(ended)] == [
         date(2026, 6, 15),
         date(2026, 7, 1),
@@ -494,17 +498,7 @@ def test_leaving_for_work_or_studies_schedules_support_check_ins() -> None:
 
 
 def test_a_programme_sets_its_check_in_days_and_which_ends_they_follow() -> None:
-    ended = PlacementEnded(
-        placement_id="pl-1",
-        participant_id="p",
-        programme_id="x",
-        partner_id="y",
-        municipality="1283",
-        start_date=DAY,
-        end_date=date(2026, 6, 1),
-        reason=EndReason.COMPLETED,
-        exits_programme=True,
-    )
+    ended = _ended_on_1_june(EndReason.COMPLETED)
     # A completed placement is followed up too, by default.
     assert len(support_check_ins(ended)) == 3
     helsingborg = SupportPolicy(check_in_days=[7, 90, 180], after=[EndReason.MOVED_TO_WORK])
