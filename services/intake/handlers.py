@@ -311,6 +311,9 @@ class IntakeHandlers:
                         "decision": "rejected",
                         "reason": decision.reason.value,
                         "rule": decision.rule,
+                        # Whose, where the person was identified: their erasure removes the
+                        # case reference from this decision too.
+                        **({"participant_id": pseudonyms[index]} if index in pseudonyms else {}),
                     }
                 )
                 self._reject(item, referral, decision, ctx)

@@ -276,7 +276,9 @@ async def test_erasure_destroys_the_persons_key_and_leaves_nothing_that_links_ba
         reason=ErasureReason.GDPR_ARTICLE_17,
         requested_by="procapita/registrator",
     )
-    await _enrol(env, settings, name=NAME)
+    # Referred again while enrolled: rejected, under a case reference of its own.
+    again = referral(referral_id="1380-igen", personnummer=PNR)
+    await _enrol(env, settings, again, name=NAME)
     before = await _dump(settings)
     pid = before["participants"][0]["_id"]
     backup = before["identities"][0]  # a copy, as a database backup would hold it
@@ -290,10 +292,10 @@ async def test_erasure_destroys_the_persons_key_and_leaves_nothing_that_links_ba
     assert not after.get("participants") and not after.get("identities")
     assert not after.get("person_keys")
     everything = json.dumps(after, default=str)
-    for link in (str(pid), PNR, NAME, "1380-1"):
+    for link in (str(pid), PNR, NAME, "1380-1", "1380-igen"):
         assert link not in everything
-    [decision] = after["referrals"]
-    assert decision["decision"] == "enrolled"  # the count survives, the link does not
+    # The counts survive, the links do not.
+    assert sorted(d["decision"] for d in after["referrals"]) == ["enrolled", "rejected"]
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"]["participant_id"] == pid
     assert [a["action"] for a in after["audit"]] == ["erase"]
