@@ -138,6 +138,12 @@ class WaitingEntry:
         return group is ReservedGroup.INCOME_SUPPORT and self.income_support
 
 
+def admission_key(agreement_id: str, conditions: str | None) -> str:
+    """How an enrolment's eligibility names an agreement: with the digest of the conditions it
+    was decided on, so a decision on earlier conditions matches nothing."""
+    return f"{agreement_id}:{conditions}"
+
+
 @dataclass
 class AgreementPlaces:
     agreement_id: str
@@ -166,7 +172,7 @@ class AgreementPlaces:
 
     @property
     def admission_key(self) -> str:
-        return f"{self.agreement_id}:{self.restricted_to}"
+        return admission_key(self.agreement_id, self.restricted_to)
 
     def admits(self, entry: WaitingEntry) -> bool:
         """Whether the participant may be offered these places: open to all, or intake found

@@ -585,7 +585,9 @@ class PlacementHandlers:
         offered again (an agreement may have opened to them)."""
         pid, book = decided.participant_id, work.books[decided.programme_id]
         eligible_for = frozenset(
-            f"{a.agreement_id}:{a.criteria}" for a in decided.agreements if a.eligible
+            domain.admission_key(a.agreement_id, a.criteria)
+            for a in decided.agreements
+            if a.eligible
         )
 
         def decided_for(entry: WaitingEntry) -> WaitingEntry:
