@@ -23,6 +23,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.municipal import (
     ParticipationExitRecorded,
+    PlanRecorded,
     ProgrammeDefined,
     ReferralReceived,
     ResidenceChangeRecorded,
@@ -280,7 +281,7 @@ def open_enrolment(
 
 
 @dataclass(frozen=True)
-class ExitRefusal:
+class RequestRefusal:
     code: InputRefusal
     message: str
     message_sv: str
@@ -288,27 +289,57 @@ class ExitRefusal:
 
 def exit_refusal(
     enrolment: OpenEnrolment | None, request: ParticipationExitRecorded, received_on: date
-) -> ExitRefusal | None:
+) -> RequestRefusal | None:
     """Why an exit cannot be applied, or None. An exit is of an open enrolment, dated no earlier
     than its referral and no later than the day after intake received it (a date in the future
     would close a participation that is still going on)."""
     if enrolment is None:
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.NOT_ENROLLED,
             f"The person has no open enrolment in programme {request.programme_id}.",
             f"Personen är inte inskriven i programmet {request.programme_id}.",
         )
     if request.exited_on < enrolment.referral_date:
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.EXIT_DATE_OUT_OF_RANGE,
             "The exit date is before the referral date of the enrolment.",
             "Avslutsdatumet ligger före inskrivningens remissdatum.",
         )
     if request.exited_on > received_on + timedelta(days=1):
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.EXIT_DATE_OUT_OF_RANGE,
             "The exit date is more than a day after the exit was received.",
             "Avslutsdatumet ligger mer än en dag efter att avslutet togs emot.",
+        )
+    return None
+
+
+def plan_refusal(
+    enrolment: OpenEnrolment | None,
+    enrolments: Iterable[Mapping[str, Any]],
+    request: PlanRecorded,
+) -> RequestRefusal | None:
+    """Why a plan cannot be adopted, or None: a plan is for an open enrolment, and newer than the
+    one it replaces (two case systems, or a resent old version, must not turn a plan back)."""
+    if enrolment is None:
+        return RequestRefusal(
+            InputRefusal.NOT_ENROLLED,
+            f"The person has no open enrolment in programme {request.programme_id}.",
+            f"Personen är inte inskriven i programmet {request.programme_id}.",
+        )
+    held = max(
+        (
+            int(e.get("plan_revision", 0))
+            for e in enrolments
+            if e.get("programme_id") == request.programme_id and not e.get("exited_on")
+        ),
+        default=0,
+    )
+    if request.plan.revision <= held:
+        return RequestRefusal(
+            InputRefusal.PLAN_SUPERSEDED,
+            f"Revision {request.plan.revision} is not newer than the plan's revision {held}.",
+            f"Version {request.plan.revision} är inte nyare än planens version {held}.",
         )
     return None
 
@@ -341,23 +372,23 @@ def move_refusal(
     request: ResidenceChangeRecorded,
     known_municipalities: Collection[str],
     received_on: date,
-) -> ExitRefusal | None:
+) -> RequestRefusal | None:
     """Why a move cannot be applied, or None: it is of someone enrolled, to a municipality that
     exists, and has happened (at the latest the day after intake received it)."""
     if not enrolments:
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.NOT_ENROLLED,
             "The person has no open enrolment to move.",
             "Personen har ingen pågående inskrivning att flytta.",
         )
     if request.to_municipality not in known_municipalities:
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.UNKNOWN_MUNICIPALITY,
             f"Unknown municipality code {request.to_municipality}.",
             f"Okänd kommunkod {request.to_municipality}.",
         )
     if request.moved_on > received_on + timedelta(days=1):
-        return ExitRefusal(
+        return RequestRefusal(
             InputRefusal.MOVE_DATE_OUT_OF_RANGE,
             "The move is dated more than a day after it was received.",
             "Flytten är daterad mer än en dag efter att den togs emot.",

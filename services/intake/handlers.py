@@ -32,6 +32,7 @@ from shared.contracts.intake import (
     ParticipantMoved,
     ParticipantsMerged,
     ParticipationExited,
+    PlanAdopted,
     ProtectedIdentityChanged,
     ReferralRejected,
     ReferralRejectedV2,
@@ -45,6 +46,7 @@ from shared.contracts.municipal import (
     IdentityLinkRecorded,
     ParticipationExitRecorded,
     PlaceEligibility,
+    PlanRecorded,
     ProgrammeDefined,
     ProtectedIdentityRecorded,
     ReferralReceived,
@@ -211,6 +213,8 @@ class IntakeHandlers:
                 await self._protection(item, ctx)
             elif isinstance(item.event.data, ParticipationExitRecorded):
                 await self._exit(item, ctx)
+            elif isinstance(item.event.data, PlanRecorded):
+                await self._plan(item, ctx)
             elif isinstance(item.event.data, IdentityLinkRecorded):
                 await self._link(item, ctx)
             elif isinstance(item.event.data, ResidenceChangeRecorded):
@@ -580,6 +584,44 @@ class IntakeHandlers:
             )
         )
         item.log.info("participation exited", programme=request.programme_id)
+
+    async def _plan(self, item: Received, ctx: HandlerContext) -> None:
+        """The caseworker's plan for an open enrolment of the municipality's resident, passed on
+        to placement if it is newer than the plan before it."""
+        request: PlanRecorded = item.event.data
+        claimed = await self._participant_of_sender(
+            item, request.municipality, request.personnummer, request.participant_id, ctx
+        )
+        if claimed is None:
+            return
+        pid, participant = claimed
+        enrolments = participant.get("enrolments", [])
+        enrolment = domain.open_enrolment(enrolments, request.programme_id)
+        if refusal := domain.plan_refusal(enrolment, enrolments, request):
+            ctx.reject(item, refusal.code.value, refusal.message, message_sv=refusal.message_sv)
+            return
+        assert enrolment is not None
+        await self.store.update_open_enrolment(
+            pid, request.programme_id, {"plan_revision": request.plan.revision}, ctx.session
+        )
+        ctx.emit(
+            new_event(
+                PlanAdopted(
+                    participant_id=pid,
+                    programme_id=request.programme_id,
+                    municipality=enrolment.municipality,
+                    participation=enrolment.participation,
+                    plan=request.plan,
+                    recorded_on=request.recorded_on,
+                ),
+                source=SOURCE,
+                municipality=enrolment.municipality,
+                cause=item.event,
+            )
+        )
+        item.log.info(
+            "plan adopted", programme=request.programme_id, revision=request.plan.revision
+        )
 
     # --- moves -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from shared.contracts.intake import (
     ParticipantMoved,
     ParticipantsMerged,
     ParticipationExited,
+    PlanAdopted,
     ReferralRejected,
     SpecialCategoriesRecorded,
 )
@@ -70,6 +71,7 @@ def subscriptions(handlers: OutcomesHandlers) -> list[Subscription]:
                     ParticipationExited.TYPE,
                     ParticipantMoved.TYPE,
                     ParticipantsMerged.TYPE,
+                    PlanAdopted.TYPE,
                 }
             ),
             handler=handlers.on_intake,

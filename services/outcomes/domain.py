@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from shared.contracts.municipal import ProgrammeDefined
+from shared.contracts.plans import EmploymentKind, StepKind, StepStatus, placement_step_status
 from shared.contracts.vocabulary import (
     SYSSELSATTNING,
     ActivityType,
@@ -59,6 +60,18 @@ class Placement:
     start_date: date | None
     end_date: date | None = None
     end_reason: EndReason | None = None
+    plan_step_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step of the participant's plan, as its latest revision has it."""
+
+    step_id: str
+    kind: StepKind
+    status: StepStatus
+    employment: EmploymentKind | None = None
+    started_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,40 @@ class Journey:
     support_tasks: tuple[date, ...] = ()
     # Weekly hours as they were set: at each placement's start and each change, in date order.
     hours: tuple[tuple[date, int], ...] = ()
+    # The steps of the individual plan's latest revision, in the plan's order.
+    plan_steps: tuple[PlannedStep, ...] = ()
+
+    def step_status(self, step: PlannedStep) -> StepStatus:
+        """A placement step stands as its placement ended (the plan's revisions do not say);
+        any other step as the caseworker recorded it."""
+        if step.kind is StepKind.PLACEMENT and step.status is not StepStatus.CANCELLED:
+            ended = [
+                p.end_reason
+                for p in self.placements
+                if p.plan_step_id == step.step_id and p.end_reason is not None
+            ]
+            started = any(p.plan_step_id == step.step_id for p in self.placements)
+            if ended:
+                return placement_step_status(ended[-1])
+            return StepStatus.ONGOING if started else StepStatus.PLANNED
+        return step.status
+
+    @property
+    def steps_against_plan(self) -> tuple[int, int]:
+        """Steps completed, of the steps planned (those struck out are not planned)."""
+        planned = [s for s in self.plan_steps if s.status is not StepStatus.CANCELLED]
+        done = sum(self.step_status(s) is StepStatus.COMPLETED for s in planned)
+        return done, len(planned)
+
+    @property
+    def subsidised_employments(self) -> tuple[PlannedStep, ...]:
+        """The plan's employments (OSA, lönebidrag ...) that have begun."""
+        return tuple(
+            s
+            for s in self.plan_steps
+            if s.kind is StepKind.EMPLOYMENT
+            and s.status in {StepStatus.ONGOING, StepStatus.COMPLETED, StepStatus.INTERRUPTED}
+        )
 
     @property
     def supported_after_exit(self) -> bool:

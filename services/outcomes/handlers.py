@@ -20,6 +20,7 @@ from shared.contracts.intake import (
     ParticipantMoved,
     ParticipantsMerged,
     ParticipationExited,
+    PlanAdopted,
     ReferralRejected,
     SpecialCategoriesRecorded,
 )
@@ -135,6 +136,8 @@ class OutcomesHandlers:
                 operations.append(read_model.enrolled_update(data))
             elif isinstance(data, ParticipantMoved):
                 operations.append(read_model.moved_update(data))
+            elif isinstance(data, PlanAdopted):
+                operations.append(read_model.plan_adopted_update(data))
             elif isinstance(data, ParticipationExited):
                 operations.append(read_model.exited_update(data))
                 follow_ups += read_model.follow_ups_on_exit(data)

@@ -864,6 +864,29 @@ def ett_steg_narmare(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Val
     return _share(base, (j for j in base if (distance_travelled(j) or 0) > 0))
 
 
+@indicator(
+    "steg_enligt_plan",
+    1,
+    title="Steg genomförda enligt plan",
+    numerator="steps of their individual plans completed (a placement step whose placement "
+    "ended completed or in work or studies; any other step the caseworker recorded genomfort)",
+    denominator="steps planned in the latest revision of the plans of participants with a plan "
+    "who exited in the period (a step struck out of the plan is not planned)",
+)
+def steg_enligt_plan(journeys: Sequence[Journey], ctx: Context, _: Scope) -> Value:
+    """Steps completed against plan: how much of the path the caseworker and the participant
+    set out was walked, over everyone who left with a plan."""
+    base = [j for j in _exits(journeys, ctx) if j.plan_steps]
+    done = sum(j.steps_against_plan[0] for j in base)
+    planned = sum(j.steps_against_plan[1] for j in base)
+    return Value(
+        people=len(base),
+        numerator=done,
+        denominator=planned,
+        value=done / planned if planned else None,
+    )
+
+
 # --- evaluation with breakdowns and suppression --------------------------------------------
 
 

@@ -23,6 +23,7 @@ from services.outcomes.domain import (
     Outcome,
     Partner,
     Placement,
+    PlannedStep,
     follow_up_id,
     follow_up_schedule,
     participation_key,
@@ -31,6 +32,7 @@ from shared.contracts.intake import (
     ParticipantEnrolled,
     ParticipantMoved,
     ParticipationExited,
+    PlanAdopted,
     SpecialCategoriesRecorded,
 )
 from shared.contracts.municipal import (
@@ -47,6 +49,7 @@ from shared.contracts.placement import (
     PlacementStarted,
     SupportTaskOpened,
 )
+from shared.contracts.plans import EmploymentKind, StepKind, StepStatus
 from shared.contracts.vocabulary import (
     ActivityType,
     EducationLevel,
@@ -595,6 +598,35 @@ def hours_changed_update(event: PlacementChanged) -> UpdateOne | None:
     )
 
 
+def plan_adopted_update(event: PlanAdopted) -> UpdateOne:
+    """The plan's latest revision replaces the one before (intake passes on only newer ones,
+    in order, on the participant's partition)."""
+    return UpdateOne(
+        {"_id": journey_id(event.programme_id, event.participant_id, event.participation)},
+        {
+            "$set": {
+                **_keys(event),
+                "plan_revision": event.plan.revision,
+                "plan_steps": [
+                    {
+                        "step_id": step.step_id,
+                        "kind": step.kind.value,
+                        "status": step.status.value,
+                        "employment": step.employment.kind.value if step.employment else None,
+                        "started_on": _iso_or_none(step.started_on),
+                    }
+                    for step in event.plan.steps
+                ],
+            }
+        },
+        upsert=True,
+    )
+
+
+def _iso_or_none(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def placement_started_update(event: PlacementStarted) -> UpdateOne:
     start = event.start_date.isoformat()
     hours = (
@@ -610,6 +642,7 @@ def placement_started_update(event: PlacementStarted) -> UpdateOne:
                 f"placements.{event.placement_id}.partner_id": event.partner_id,
                 f"placements.{event.placement_id}.activity": event.activity.value,
                 f"placements.{event.placement_id}.start_date": start,
+                f"placements.{event.placement_id}.plan_step_id": event.plan_step_id,
                 **hours,
             },
             "$min": {"first_placement": start},
@@ -680,6 +713,7 @@ def placement_ended_update(event: PlacementEnded) -> UpdateOne:
         f"placements.{event.placement_id}.start_date": event.start_date.isoformat(),
         f"placements.{event.placement_id}.end_date": event.end_date.isoformat(),
         f"placements.{event.placement_id}.end_reason": event.reason.value,
+        f"placements.{event.placement_id}.plan_step_id": event.plan_step_id,
     }
     update: dict[str, Any] = {"$set": fields}
     if event.exits_programme:
@@ -806,6 +840,7 @@ def _journey(doc: dict[str, Any]) -> Journey:
             start_date=_date(p.get("start_date")),
             end_date=_date(p.get("end_date")),
             end_reason=EndReason(p["end_reason"]) if p.get("end_reason") else None,
+            plan_step_id=p.get("plan_step_id"),
         )
         for pid, p in sorted((doc.get("placements") or {}).items())
     )
@@ -858,6 +893,16 @@ def _journey(doc: dict[str, Any]) -> Journey:
         hours=tuple(
             (date.fromisoformat(key.split("_", 1)[0]), int(value))
             for key, value in sorted((doc.get("hours") or {}).items())
+        ),
+        plan_steps=tuple(
+            PlannedStep(
+                step_id=step["step_id"],
+                kind=StepKind(step["kind"]),
+                status=StepStatus(step["status"]),
+                employment=EmploymentKind(step["employment"]) if step.get("employment") else None,
+                started_on=_date(step.get("started_on")),
+            )
+            for step in doc.get("plan_steps") or ()
         ),
     )
 

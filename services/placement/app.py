@@ -19,6 +19,7 @@ from shared.contracts.intake import (
     ParticipantMoved,
     ParticipantsMerged,
     ParticipationExited,
+    PlanAdopted,
     ProtectedIdentityChanged,
 )
 from shared.contracts.municipal import (
@@ -48,6 +49,7 @@ from shared.contracts.placement import (
     PlacementEnded,
     PlacementOffered,
     PlacementStarted,
+    PlanProgressed,
     SupportCheckInDue,
     SupportTaskClosed,
     SupportTaskOpened,
@@ -126,6 +128,7 @@ def create(
                     ParticipantErased,
                     ParticipantsMerged,
                     EligibilityDecided,
+                    PlanAdopted,
                 )
             ),
             handler=handlers.on_intake,
@@ -173,6 +176,7 @@ def create(
         SupportCheckInDue,
         SupportTaskOpened,
         SupportTaskClosed,
+        PlanProgressed,
         PartnerSupportNotice,
         PartnerPlacementUpdated,
         ResidentEvent,

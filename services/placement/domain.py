@@ -46,6 +46,7 @@ from shared.contracts.placement import (
     PlacementOffered,
     SupportTaskOpened,
 )
+from shared.contracts.plans import PlanStep
 from shared.contracts.vocabulary import (
     AbsenceReason,
     ActivityType,
@@ -129,6 +130,16 @@ class WaitingEntry:
     # The restricted agreements intake found this enrolment eligible for, each as
     # "agreement:digest of its conditions" (AgreementPlaces.admission_key).
     eligible_for: frozenset[str] = frozenset()
+    # The step of the participant's plan this entry waits for a place for; None without a plan.
+    plan_step: PlanStep | None = None
+
+    @property
+    def plan_step_id(self) -> str | None:
+        return self.plan_step.step_id if self.plan_step else None
+
+    @property
+    def queue_key(self) -> tuple[str, str | None]:
+        return (self.participant_id, self.plan_step_id)
 
     def rank(self, rule: PriorityRule) -> tuple[int, date, datetime, str]:
         first = rule is PriorityRule.INCOME_SUPPORT_FIRST and self.income_support
@@ -217,12 +228,28 @@ class AgreementPlaces:
             return 0
         return max(0, self.places - self.occupied)
 
-    def activity_for(self, preferences: Preferences) -> ActivityType | None:
+    def fits_step(self, step: PlanStep | None) -> bool:
+        """Whether the place may serve the plan's step: at its partner or under its agreement,
+        where the step names one."""
+        if step is None:
+            return True
+        if step.agreement_id is not None and step.agreement_id != self.agreement_id:
+            return False
+        return step.partner_id is None or step.partner_id == self.partner_id
+
+    def activity_for(
+        self, preferences: Preferences, step: PlanStep | None = None
+    ) -> ActivityType | None:
         """The activity this place offers the participant, or None if it offers nothing they
-        want or cannot reach."""
-        wanted = [
-            a for a in self.activities if not preferences.activities or a in preferences.activities
-        ]
+        want or cannot reach. A plan's step decides the activity; their preferences, where."""
+        if step is not None:
+            wanted = [a for a in self.activities if a is step.activity]
+        else:
+            wanted = [
+                a
+                for a in self.activities
+                if not preferences.activities or a in preferences.activities
+            ]
         if not wanted:
             return None
         if (
@@ -233,8 +260,13 @@ class AgreementPlaces:
             return None
         return wanted[0]
 
-    def hours_for(self, preferences: Preferences) -> int | None:
-        limits = [h for h in (self.hours_per_week, preferences.max_hours_per_week) if h is not None]
+    def hours_for(self, preferences: Preferences, step: PlanStep | None = None) -> int | None:
+        planned = step.hours_per_week if step else None
+        limits = [
+            h
+            for h in (self.hours_per_week, preferences.max_hours_per_week, planned)
+            if h is not None
+        ]
         return min(limits) if limits else None
 
 
@@ -265,10 +297,10 @@ class ProgrammeBook:
     last_round_at: datetime | None = None
     # Who is in `waiting`: a batch enqueues hundreds, and a scan of the list for each was
     # quadratic in the batch (measured in placement's profile).
-    _queued: set[str] = field(init=False, repr=False, compare=False)
+    _queued: set[tuple[str, str | None]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._queued = {entry.participant_id for entry in self.waiting}
+        self._queued = {entry.queue_key for entry in self.waiting}
 
     def defer(self, day: date, now: datetime) -> None:
         """The queue or the places changed in a programme that lets a burst settle: offer once
@@ -329,24 +361,26 @@ class ProgrammeBook:
         return found
 
     def enqueue(self, entry: WaitingEntry) -> None:
-        if entry.participant_id in self._queued:
+        if entry.queue_key in self._queued:
             return
-        self._queued.add(entry.participant_id)
+        self._queued.add(entry.queue_key)
         self.waiting.append(entry)
         self.added_to_queue.append(entry)
         self.waiting_total += 1
 
-    def leave_queue(self, participant_id: str) -> WaitingEntry | None:
-        for entry in self.waiting:
-            if entry.participant_id == participant_id:
-                self._take(entry)
-                return entry
-        return None
+    def leave_queue(self, participant_id: str) -> list[WaitingEntry]:
+        """Every entry of the participant in the part of the queue loaded (one per plan step
+        that waits)."""
+        left = [entry for entry in self.waiting if entry.participant_id == participant_id]
+        for entry in left:
+            self._take(entry)
+        return left
 
     def withdraw(self, entry: WaitingEntry) -> None:
-        """The person leaves the queue wherever they stand in it, in the part loaded or not."""
-        if entry.participant_id in self._queued:
-            self.leave_queue(entry.participant_id)
+        """The entry leaves the queue wherever it stands in it, in the part loaded or not."""
+        if entry.queue_key in self._queued:
+            queued = next(e for e in self.waiting if e.queue_key == entry.queue_key)
+            self._take(queued)
         else:
             self.waiting_total = max(0, self.waiting_total - 1)
             self.removed_from_queue.append(entry)
@@ -406,14 +440,16 @@ class ProgrammeBook:
                 self.occupied_by_group += 1
             offers.append(
                 PlacementOffered(
-                    placement_id=placement_id(cause, entry.participant_id, self.programme_id),
+                    placement_id=placement_id(
+                        cause, entry.participant_id, self.programme_id, entry.plan_step_id
+                    ),
                     participant_id=entry.participant_id,
                     programme_id=self.programme_id,
                     partner_id=agreement.partner_id,
                     agreement_id=agreement.agreement_id,
                     workplace_id=agreement.workplace_id,
                     activity=activity,
-                    hours_per_week=agreement.hours_for(entry.preferences),
+                    hours_per_week=agreement.hours_for(entry.preferences, entry.plan_step),
                     municipality=entry.municipality,
                     offered_on=max(day, entry.referral_date),
                     waited_days=(max(day, entry.referral_date) - entry.referral_date).days,
@@ -424,13 +460,14 @@ class ProgrammeBook:
                     reserved_place=held,
                     round_id=round_id,
                     participation=entry.participation,
+                    plan_step_id=entry.plan_step_id,
                 )
             )
         return offers
 
     def _take(self, entry: WaitingEntry) -> None:
         self.waiting.remove(entry)
-        self._queued.discard(entry.participant_id)
+        self._queued.discard(entry.queue_key)
         self.waiting_total = max(0, self.waiting_total - 1)
         if entry in self.added_to_queue:
             self.added_to_queue.remove(entry)
@@ -446,7 +483,9 @@ class ProgrammeBook:
                 continue
             if not self.signed_by_owner(agreement) or not agreement.admits(entry):
                 continue
-            activity = agreement.activity_for(entry.preferences)
+            if not agreement.fits_step(entry.plan_step):
+                continue
+            activity = agreement.activity_for(entry.preferences, entry.plan_step)
             if activity is None:
                 continue
             preferred = entry.preferences.activities
@@ -497,8 +536,14 @@ def offers_at_once(definition: ProgrammeDefined | None) -> bool:
     return allocation.mode is AllocationMode.IMMEDIATE and allocation.settle_seconds == 0
 
 
-def placement_id(cause: str, participant_id: str, programme_id: str) -> str:
-    return "pl-" + uuid.uuid5(_PLACEMENT_NAMESPACE, f"{cause}/{programme_id}/{participant_id}").hex
+def placement_id(
+    cause: str, participant_id: str, programme_id: str, plan_step_id: str | None = None
+) -> str:
+    # A plan's steps side by side may be offered from one cause: each step its own placement.
+    name = f"{cause}/{programme_id}/{participant_id}"
+    if plan_step_id is not None:
+        name += f"/{plan_step_id}"
+    return "pl-" + uuid.uuid5(_PLACEMENT_NAMESPACE, name).hex
 
 
 def _explain(
@@ -521,6 +566,8 @@ def _explain(
     passed = f"; {position} ahead in the queue had no suitable free place" if position else ""
     if agreement.restricted_to is not None:
         passed += "; eligible for the agreement's places (intake's decision)"
+    if entry.plan_step is not None:
+        passed += f"; step {entry.plan_step.step_id} of the participant's plan"
     wanted = (
         f"; asked for {', '.join(a.value for a in entry.preferences.activities)}"
         if entry.preferences.activities
@@ -716,6 +763,7 @@ def _ended(
         reason=reason,
         exits_programme=exits_programme,
         participation=placement.entry.participation,
+        plan_step_id=placement.entry.plan_step_id,
     )
 
 

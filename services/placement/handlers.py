@@ -4,12 +4,12 @@ transaction. Every change to a placement also updates its partner's own stream."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from services.placement import domain
+from services.placement import domain, plans
 from services.placement.domain import (
     Placement,
     ProgrammeBook,
@@ -29,6 +29,7 @@ from shared.contracts.intake import (
     ParticipantMoved,
     ParticipantsMerged,
     ParticipationExited,
+    PlanAdopted,
     ProtectedIdentityChanged,
 )
 from shared.contracts.municipal import (
@@ -134,9 +135,9 @@ class _Work:
         *,
         round_id: str | None = None,
     ) -> None:
-        queued = {entry.participant_id: entry for entry in book.waiting}
+        queued = {entry.queue_key: entry for entry in book.waiting}
         for offer in book.allocate(day, basis, round_id=round_id):
-            entry = queued[offer.participant_id]
+            entry = queued[(offer.participant_id, offer.plan_step_id)]
             agreement = book.agreements[offer.agreement_id]
             placement = Placement(
                 placement_id=offer.placement_id,
@@ -157,7 +158,12 @@ class _Work:
                 protected_identity=entry.protected_identity,
                 made_on=self.today,
             )
-            self.emit(offer, cause, discriminator=offer.participant_id)
+            self.emit(
+                offer,
+                cause,
+                discriminator=offer.participant_id
+                + (f"/{offer.plan_step_id}" if offer.plan_step_id else ""),
+            )
             self.save(placement, "offered", cause)
             log.info(
                 "place offered",
@@ -527,7 +533,11 @@ class PlacementHandlers:
             for i in batch
             if isinstance(
                 i.event.data,
-                ParticipantEnrolled | ParticipationExited | ParticipantMoved | EligibilityDecided,
+                ParticipantEnrolled
+                | ParticipationExited
+                | ParticipantMoved
+                | EligibilityDecided
+                | PlanAdopted,
             )
         ]
         # Only an erasure or an exit can free a place; new enrolments are queued in memory.
@@ -575,7 +585,105 @@ class PlacementHandlers:
                 await self._merged(data, item.event, work)
             elif isinstance(data, EligibilityDecided):
                 await self._eligibility(data, item.event, work)
+            elif isinstance(data, PlanAdopted):
+                await self._plan_adopted(data, item.event, work)
         await self._finish(work)
+
+    # --- individual plans --------------------------------------------------------------------
+
+    async def _plan_adopted(self, adopted: PlanAdopted, cause: Envelope[Any], work: _Work) -> None:
+        """A new revision of the plan: the participant waits for the placement steps that may
+        begin now, and for nothing else; places are offered again."""
+        held = await self.store.plan_of(
+            adopted.participant_id, adopted.programme_id, adopted.participation, work.ctx.session
+        )
+        previous, base = held if held else (None, None)
+        plan = plans.adopt(previous, adopted)
+        waiting_for, base = await self._follow_plan(plan, base, work)
+        await self.store.save_plan(plan, base, work.ctx.session, adopted=adopted)
+        work.emit(
+            plan.progressed("adopted", adopted.recorded_on, waiting_for),
+            cause,
+            discriminator=f"adopted/{plan.revision}",
+        )
+        work.allocate(work.books[plan.programme_id], adopted.recorded_on, cause)
+
+    async def _plan_step(
+        self,
+        placement: Placement,
+        change: str,
+        on: date,
+        cause: Envelope[Any],
+        work: _Work,
+        advance: Callable[[plans.EnrolmentPlan], plans.EnrolmentPlan],
+    ) -> bool:
+        """A placement of a participant with a plan started or ended: the plan moves on, and
+        what comes next follows from it. False if the enrolment has no plan."""
+        held = await self.store.plan_of(
+            placement.participant_id,
+            placement.programme_id,
+            placement.entry.participation,
+            work.ctx.session,
+        )
+        if held is None:
+            return False
+        plan, base = held
+        step_id = placement.entry.plan_step_id
+        if plan.step(step_id) is not None:
+            plan = advance(plan)
+        waiting_for, base = await self._follow_plan(plan, base, work)
+        await self.store.save_plan(plan, base, work.ctx.session)
+        work.emit(
+            plan.progressed(change, on, waiting_for, plan.step(step_id)),
+            cause,
+            discriminator=f"{placement.placement_id}/{change}",
+        )
+        return True
+
+    async def _follow_plan(
+        self, plan: plans.EnrolmentPlan, base: WaitingEntry | None, work: _Work
+    ) -> tuple[list[str], WaitingEntry | None]:
+        """Queue the participant for each placement step of the plan that may begin and holds no
+        place (steps side by side wait at once), and take them out of the queue for anything
+        else. A placement held from before the plan runs its course first. Returns the steps
+        waited for, and the entry the participant waits with."""
+        pid, book = plan.participant_id, work.books[plan.programme_id]
+
+        def of_plan(entry: WaitingEntry) -> bool:
+            return (
+                entry.participant_id == pid
+                and entry.programme_id == plan.programme_id
+                and entry.participation == plan.participation
+            )
+
+        waiting = {
+            e.queue_key: e
+            for e in await self.store.waiting_entries_of(pid, work.ctx.session)
+            if of_plan(e)
+        }
+        for entry in book.removed_from_queue:
+            waiting.pop(entry.queue_key, None)
+        waiting.update({e.queue_key: e for e in book.waiting if of_plan(e)})
+        placements = [
+            p
+            for p in await self._current_placements(pid, work)
+            if p.programme_id == plan.programme_id and p.entry.participation == plan.participation
+        ]
+        occupying = {p.entry.plan_step_id for p in placements if p.status in domain.OCCUPYING}
+        latest = max(placements, key=lambda p: (p.offered_on, p.placement_id), default=None)
+        base = next(iter(waiting.values()), None) or (latest.entry if latest else None) or base
+        ready = [] if None in occupying else plan.ready()
+        ready = [step for step in ready if step.step_id not in occupying]
+        wanted = {step.step_id: step for step in ready}
+        for entry in waiting.values():
+            if wanted.get(entry.plan_step_id or "") != entry.plan_step:
+                book.withdraw(entry)
+        for step in ready:
+            current = waiting.get((pid, step.step_id))
+            if base is not None and (current is None or current.plan_step != step):
+                declined = current.declined if current else frozenset()
+                book.enqueue(replace(base, plan_step=step, declined=declined))
+        return [step.step_id for step in ready], base
 
     async def _eligibility(
         self, decided: EligibilityDecided, cause: Envelope[Any], work: _Work
@@ -940,9 +1048,20 @@ class PlacementHandlers:
                     workplace_id=placement.workplace_id,
                     hours_per_week=placement.hours_per_week,
                     participation=placement.entry.participation,
+                    plan_step_id=placement.entry.plan_step_id,
                 ),
                 item.event,
             )
+            if placement.entry.plan_step_id is not None:
+                step_id = placement.entry.plan_step_id
+                await self._plan_step(
+                    placement,
+                    "step_started",
+                    report.on,
+                    item.event,
+                    work,
+                    lambda plan: plan.started(step_id, report.on),
+                )
         else:
             work.emit(_changed(placement, result.change, report.on), item.event)
         work.save(placement, result.change, item.event)
@@ -959,6 +1078,7 @@ class PlacementHandlers:
             return
         assert current is not None
         placement = replace(current, status=PlacementStatus.ENDED, end_date=report.end_date)
+        step_id = placement.entry.plan_step_id or ""
         book = work.books[placement.programme_id]
         book.release(placement.agreement_id, in_group=placement.entry.income_support)
         work.emit(result, item.event)
@@ -966,8 +1086,15 @@ class PlacementHandlers:
         await self.store.schedule_check_ins(
             placement, domain.support_check_ins(result, _support(book)), work.ctx.session
         )
-        if not report.exits_programme:
-            book.enqueue(placement.entry)
+        if not report.exits_programme and not await self._plan_step(
+            placement,
+            "step_ended",
+            report.end_date,
+            item.event,
+            work,
+            lambda plan: plan.ended(step_id, report.reason, report.end_date),
+        ):
+            book.enqueue(placement.entry)  # without a plan: back in line for what comes next
         work.allocate(book, report.end_date, item.event)
 
     async def _attendance(

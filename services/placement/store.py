@@ -9,6 +9,8 @@ other's result) instead of both filling the same place.
 - waiting: the queue, indexed in priority order.
 - placements: one document per placement, its status, hours, attendance and concerns.
 - check_ins: support check-ins scheduled after a placement ends in work or studies.
+- support_tasks: tasks a need for support opened, until the municipality closes them.
+- plans: each enrolment's individual plan as placement follows it, with every revision adopted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from services.placement.domain import (
     WaitingEntry,
     iop_eligibility,
 )
+from services.placement.plans import EnrolmentPlan, StepState
+from shared.contracts.intake import PlanAdopted
 from shared.contracts.municipal import (
     AgreementSigned,
     AllocationMode,
@@ -38,6 +42,7 @@ from shared.contracts.municipal import (
 )
 from shared.contracts.partner import AttendanceReported
 from shared.contracts.placement import SupportTaskOpened
+from shared.contracts.plans import PlanStep, StepStatus
 from shared.contracts.vocabulary import ActivityType, IopCriterion, PlacementStatus
 from shared.persistence import ServiceDatabase
 
@@ -63,6 +68,7 @@ class PlacementStore:
         self.placements = db.collection("placements")
         self.check_ins = db.collection("check_ins")
         self.support_tasks = db.collection("support_tasks")
+        self.plans = db.collection("plans")
 
     async def ensure_indexes(self) -> None:
         await self.waiting.create_index(
@@ -80,6 +86,7 @@ class PlacementStore:
         await self.placements.create_index([("partner_id", ASCENDING), ("status", ASCENDING)])
         await self.check_ins.create_index([("emitted", ASCENDING), ("due_date", ASCENDING)])
         await self.check_ins.create_index([("participant_id", ASCENDING)])
+        await self.plans.create_index([("participant_id", ASCENDING)])
         await self.support_tasks.create_index([("participant_id", ASCENDING)])
         await self.programmes.create_index([("partners", ASCENDING)])
         await self.programmes.create_index([("allocation_due_at", ASCENDING)])
@@ -196,11 +203,15 @@ class PlacementStore:
                 upsert=True,
                 session=session,
             )
+            # Removals first: an entry that left the queue and joined it again (a plan step
+            # revised while it waited) is in the queue after the batch.
             operations: list[Any] = [
+                DeleteOne({"_id": _waiting_id(e)}) for e in book.removed_from_queue
+            ]
+            operations += [
                 UpdateOne({"_id": _waiting_id(e)}, {"$set": _entry_doc(e, rule)}, upsert=True)
                 for e in book.added_to_queue
             ]
-            operations += [DeleteOne({"_id": _waiting_id(e)}) for e in book.removed_from_queue]
             if operations:
                 await self.waiting.bulk_write(operations, session=session)
             book.added_to_queue.clear()
@@ -335,6 +346,13 @@ class PlacementStore:
         await self.support_tasks.update_many(
             {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
         )
+        for doc in await self.plans.find({"participant_id": old}, session=session).to_list():
+            await self.plans.delete_one({"_id": doc["_id"]}, session=session)
+            moved = {**doc, "participant_id": new}
+            if doc.get("entry"):
+                moved["entry"] = {**doc["entry"], "participant_id": new}
+            moved["_id"] = _plan_id(new, doc["programme_id"], int(doc["participation"]))
+            await self.plans.replace_one({"_id": moved["_id"]}, moved, upsert=True, session=session)
 
     # --- partners ----------------------------------------------------------------------------
 
@@ -502,6 +520,70 @@ class PlacementStore:
 
     # --- erasure -----------------------------------------------------------------------------
 
+    async def plan_of(
+        self, participant_id: str, programme_id: str, participation: int, session: Any
+    ) -> tuple[EnrolmentPlan, WaitingEntry | None] | None:
+        """The enrolment's plan, with the queue entry a step of it waits with (as the
+        participant stood when the plan was adopted)."""
+        doc = await self.plans.find_one(
+            {"_id": _plan_id(participant_id, programme_id, participation)}, session=session
+        )
+        if doc is None:
+            return None
+        entry = _entry(doc["entry"]) if doc.get("entry") else None
+        return _plan(doc), entry
+
+    async def save_plan(
+        self,
+        plan: EnrolmentPlan,
+        entry: WaitingEntry | None,
+        session: Any,
+        *,
+        adopted: PlanAdopted | None = None,
+    ) -> None:
+        """The plan as it now stands; an adopted revision also goes into its history."""
+        fields: Doc = {
+            "participant_id": plan.participant_id,
+            "programme_id": plan.programme_id,
+            "participation": plan.participation,
+            "municipality": plan.municipality,
+            "revision": plan.revision,
+            "steps": [
+                {
+                    "step": s.step.model_dump(mode="json"),
+                    "status": s.status.value,
+                    "started_on": _iso(s.started_on),
+                    "ended_on": _iso(s.ended_on),
+                }
+                for s in plan.steps
+            ],
+        }
+        if entry is not None:
+            fields["entry"] = _entry_doc(replace(entry, plan_step=None), PriorityRule.REFERRAL_DATE)
+        update: Doc = {"$set": fields}
+        if adopted is not None:
+            update["$push"] = {
+                "history": {
+                    "revision": adopted.plan.revision,
+                    "recorded_on": adopted.recorded_on.isoformat(),
+                    "steps": [step.model_dump(mode="json") for step in adopted.plan.steps],
+                }
+            }
+        await self.plans.update_one(
+            {"_id": _plan_id(plan.participant_id, plan.programme_id, plan.participation)},
+            update,
+            upsert=True,
+            session=session,
+        )
+
+    async def plan_history(
+        self, participant_id: str, programme_id: str, participation: int = 1
+    ) -> list[Doc]:
+        doc = await self.plans.find_one(
+            {"_id": _plan_id(participant_id, programme_id, participation)}, {"history": 1}
+        )
+        return list(doc.get("history", [])) if doc else []
+
     async def anonymise(self, participant_id: str, session: Any) -> None:
         """Keep what capacity and counts need, under a random id that leads to no one."""
         await self.waiting.delete_many({"participant_id": participant_id}, session=session)
@@ -523,6 +605,7 @@ class PlacementStore:
             )
         await self.check_ins.delete_many({"participant_id": participant_id}, session=session)
         await self.support_tasks.delete_many({"participant_id": participant_id}, session=session)
+        await self.plans.delete_many({"participant_id": participant_id}, session=session)
 
 
 def _day(value: str | None) -> date | None:
@@ -533,8 +616,33 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _plan_id(participant_id: str, programme_id: str, participation: int) -> str:
+    return f"{programme_id}:{participant_id}:{participation}"
+
+
+def _plan(doc: Doc) -> EnrolmentPlan:
+    return EnrolmentPlan(
+        participant_id=doc["participant_id"],
+        programme_id=doc["programme_id"],
+        participation=int(doc["participation"]),
+        municipality=doc["municipality"],
+        revision=int(doc["revision"]),
+        steps=tuple(
+            StepState(
+                step=PlanStep.model_validate(s["step"]),
+                status=StepStatus(s["status"]),
+                started_on=_day(s.get("started_on")),
+                ended_on=_day(s.get("ended_on")),
+            )
+            for s in doc["steps"]
+        ),
+    )
+
+
 def _waiting_id(entry: WaitingEntry) -> str:
-    return f"{entry.programme_id}:{entry.participant_id}"
+    # One entry per plan step that waits for a place: steps side by side wait at once.
+    step = f":{entry.plan_step_id}" if entry.plan_step_id else ""
+    return f"{entry.programme_id}:{entry.participant_id}{step}"
 
 
 def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
@@ -552,6 +660,7 @@ def _entry_doc(entry: WaitingEntry, rule: PriorityRule) -> Doc:
         "protected_identity": entry.protected_identity,
         "participation": entry.participation,
         "eligible_for": sorted(entry.eligible_for),
+        "plan_step": entry.plan_step.model_dump(mode="json") if entry.plan_step else None,
     }
 
 
@@ -570,6 +679,7 @@ def _entry(doc: Doc) -> WaitingEntry:
         protected_identity=bool(doc.get("protected_identity")),
         participation=int(doc.get("participation", 1)),
         eligible_for=frozenset(doc.get("eligible_for", ())),
+        plan_step=PlanStep.model_validate(doc["plan_step"]) if doc.get("plan_step") else None,
     )
 
 

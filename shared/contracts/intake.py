@@ -9,6 +9,7 @@ from pydantic import Field
 from shared.contracts import topics
 from shared.contracts.envelope import ContractModel, EventData
 from shared.contracts.municipal import Preferences
+from shared.contracts.plans import Plan
 from shared.contracts.vocabulary import (
     MANY,
     SOME,
@@ -238,6 +239,25 @@ class ParticipationExited(EventData):
     reason: ExitReason
     exited_on: date = Field(description="The participant's last day in the programme.")
     participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment it ends.")
+
+    def subject(self) -> str:
+        return self.participant_id
+
+
+class PlanAdopted(EventData):
+    """A revision of a participant's individual plan, for one enrolment, as the caseworker
+    recorded it (insats.plan.recorded.v1) and intake accepted it: for an open enrolment of the
+    municipality's own resident, newer than the revision before."""
+
+    TYPE = "insats.plan.adopted.v1"
+    TOPIC = topics.INTAKE_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier
+    municipality: Kommunkod
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment it plans.")
+    plan: Plan
+    recorded_on: date
 
     def subject(self) -> str:
         return self.participant_id

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from shared.contracts import topics
 from shared.contracts.envelope import ContractModel, EventData
+from shared.contracts.plans import Plan
 from shared.contracts.tenants import Channel
 from shared.contracts.vocabulary import (
     FEW,
@@ -186,6 +187,23 @@ class ParticipationExitRecorded(PersonRequest):
     programme_id: Identifier
     reason: ExitReason
     exited_on: BusinessDate = Field(description="The participant's last day in the programme.")
+    recorded_by: Name = Field(description="The case system and role that records it.")
+
+
+class PlanRecorded(PersonRequest):
+    """The caseworker's individual plan (handlingsplan) for a participant's open enrolment in a
+    programme, whole, as it now stands: a new revision replaces the last, and every revision is
+    kept as the plan's history. The plan decides what the participant waits for next: when a step
+    ends, the steps after it begin; a placement step waits for a place in the queue, an internal
+    step or a subsidised employment does not."""
+
+    TYPE = "insats.plan.recorded.v1"
+    TOPIC = topics.MUNICIPAL_REFERRALS
+    CHANNEL = Channel.REFERRALS
+
+    programme_id: Identifier
+    plan: Plan
+    recorded_on: BusinessDate
     recorded_by: Name = Field(description="The case system and role that records it.")
 
 

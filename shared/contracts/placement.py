@@ -9,6 +9,7 @@ from pydantic import Field
 
 from shared.contracts import topics
 from shared.contracts.envelope import EventData
+from shared.contracts.plans import StepStatus
 from shared.contracts.vocabulary import (
     ActivityType,
     EndReason,
@@ -61,6 +62,9 @@ class PlacementOffered(EventData):
     round_id: str | None = Field(
         default=None, description="The allocation round that offered it, in rounds mode."
     )
+    plan_step_id: Identifier | None = Field(
+        default=None, description="The step of the participant's plan it is, if they have one."
+    )
 
     def subject(self) -> str:
         return self.participant_id
@@ -83,6 +87,9 @@ class PlacementStarted(EventData):
     workplace_id: Identifier | None = None
     hours_per_week: int | None = None
     participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
+    plan_step_id: Identifier | None = Field(
+        default=None, description="The step of the participant's plan it is, if they have one."
+    )
 
     def subject(self) -> str:
         return self.participant_id
@@ -128,6 +135,9 @@ class PlacementEnded(EventData):
     reason: EndReason
     exits_programme: bool
     participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
+    plan_step_id: Identifier | None = Field(
+        default=None, description="The step of the participant's plan it is, if they have one."
+    )
 
     def subject(self) -> str:
         return self.participant_id
@@ -326,3 +336,34 @@ class PartnerPlacementUpdated(EventData):
 
     def subject(self) -> str:
         return self.placement_id
+
+
+class PlanProgressed(EventData):
+    """Where a participant's plan stands after it was adopted or one of its placement steps
+    started or ended: what they now wait for a place for, what is under way, and whether every
+    step has ended (then the caseworker decides what comes next; nobody is queued for whatever
+    the queue offers)."""
+
+    TYPE = "insats.plan.progressed.v1"
+    TOPIC = topics.PLACEMENT_EVENTS
+
+    participant_id: Identifier
+    programme_id: Identifier
+    municipality: Kommunkod
+    participation: int = Field(default=1, ge=1, le=1_000, description="The enrolment's.")
+    revision: int = Field(ge=1, description="The plan's revision it follows.")
+    change: str = Field(description="adopted, step_started or step_ended.")
+    step_id: Identifier | None = Field(default=None, description="The step that started or ended.")
+    step_status: StepStatus | None = None
+    on: date
+    waiting_for: list[Identifier] = Field(
+        default_factory=list,
+        description="Placement steps the participant now waits for a place for.",
+    )
+    under_way: list[Identifier] = Field(
+        default_factory=list, description="Steps begun and not ended."
+    )
+    complete: bool = Field(description="Every step of the plan has ended.")
+
+    def subject(self) -> str:
+        return self.participant_id

@@ -66,6 +66,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
         {
             "placement_id",
             "participant_id",
+            "plan_step_id",
             "programme_id",
             "partner_id",
             "activity",
@@ -79,6 +80,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
         {
             "placement_id",
             "participant_id",
+            "plan_step_id",
             "programme_id",
             "partner_id",
             "activity",
@@ -104,6 +106,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
         {
             "placement_id",
             "participant_id",
+            "plan_step_id",
             "programme_id",
             "partner_id",
             "start_date",
@@ -170,6 +173,24 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
             "opened_on",
             "due_date",
             "participation",
+        }
+    ),
+    "insats.plan.adopted.v1": frozenset(
+        {"participant_id", "programme_id", "participation", "plan", "recorded_on"}
+    ),
+    "insats.plan.progressed.v1": frozenset(
+        {
+            "participant_id",
+            "programme_id",
+            "participation",
+            "revision",
+            "change",
+            "step_id",
+            "step_status",
+            "on",
+            "waiting_for",
+            "under_way",
+            "complete",
         }
     ),
     "insats.outcome.recorded.v1": frozenset(

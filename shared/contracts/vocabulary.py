@@ -342,6 +342,8 @@ class InputRefusal(StrEnum):
     NOT_ENROLLED = "NOT_ENROLLED"
     # An exit dated before the enrolment's referral date or after the day it was received.
     EXIT_DATE_OUT_OF_RANGE = "EXIT_DATE_OUT_OF_RANGE"
+    # A plan whose revision is not newer than the one the enrolment has.
+    PLAN_SUPERSEDED = "PLAN_SUPERSEDED"
     # A move to a municipality code Statistics Sweden does not know, or dated in the future.
     UNKNOWN_MUNICIPALITY = "UNKNOWN_MUNICIPALITY"
     MOVE_DATE_OUT_OF_RANGE = "MOVE_DATE_OUT_OF_RANGE"
