@@ -1,0 +1,177 @@
+"""Individual plans against the real broker and database: the caseworker's plan goes through
+intake to placement, which queues the participant for the plan's next step, not for whatever the
+queue offers; arbetsträning into OSA at the same partner is a step, not an end and a re-queue;
+outcomes counts the steps completed against the plan."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from scripts.harness import wait_settled
+from services.intake.personnummer import format_with_check
+from shared.contracts import topics
+from shared.contracts.municipal import PlanRecorded
+from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
+from shared.contracts.plans import (
+    EmploymentKind,
+    Plan,
+    PlanStep,
+    StepGoal,
+    StepKind,
+    StepStatus,
+    SubsidisedEmployment,
+)
+from shared.contracts.vocabulary import ActivityType, EndReason, PlacementAction
+from shared.persistence import mongo_client
+from shared.settings import Settings
+from tests.support import event, events_on, publish, running
+from tests.unit.factories import agreement, programme, referral
+
+PNR = format_with_check(date(1986, 5, 14), 372)
+OFFERED = "insats.placement.offered.v1"
+PROGRESSED = "insats.plan.progressed.v1"
+REJECTED = "insats.input.rejected.v1"
+SERVICES = ["intake", "placement"]
+INTRO = PlanStep(
+    step_id="intro",
+    kind=StepKind.INTERNAL,
+    activity=ActivityType.INTRODUCTION,
+    goal=StepGoal.MAPPING,
+    status=StepStatus.ONGOING,
+    started_on=date(2026, 3, 2),
+)
+PRAKTIK = PlanStep(
+    step_id="praktik",
+    kind=StepKind.PLACEMENT,
+    activity=ActivityType.PRAKTIK,
+    goal=StepGoal.WORK_EXPERIENCE,
+    after=["intro"],
+    partner_id="halmstad-kafe",
+)
+ARBETSTRANING = PlanStep(
+    step_id="arbetstraning",
+    kind=StepKind.PLACEMENT,
+    activity=ActivityType.ARBETSTRANING,
+    goal=StepGoal.WORK_CAPACITY,
+    after=["praktik"],
+    partner_id="halmstad-verkstan",
+    hours_per_week=8,
+)
+OSA = PlanStep(
+    step_id="osa",
+    kind=StepKind.EMPLOYMENT,
+    goal=StepGoal.EMPLOYMENT,
+    after=["arbetstraning"],
+    employment=SubsidisedEmployment(
+        kind=EmploymentKind.OSA,
+        employer_id="halmstad-verkstan",
+        decision_date=date(2026, 9, 1),
+        wage_share=0.8,
+        hours_per_week=30,
+    ),
+)
+
+
+def _plan(revision: int, *steps: PlanStep) -> PlanRecorded:
+    return PlanRecorded(
+        request_id=f"plan-{revision}",
+        personnummer=PNR,
+        municipality="1380",
+        programme_id="halmstad-150",
+        plan=Plan(revision=revision, steps=list(steps)),
+        recorded_on=date(2026, 3, 2),
+        recorded_by="Viva, arbetsmarknadshandläggare",
+    )
+
+
+async def _offers(settings: Settings) -> list[dict[str, Any]]:
+    return [e["data"] for e in await events_on(settings, topics.PLACEMENT_EVENTS, OFFERED)]
+
+
+async def test_the_next_step_follows_from_the_plan_and_osa_at_the_same_partner_is_a_step(
+    env: dict[str, str], settings: Settings
+) -> None:
+    async def step(*data: Any) -> None:
+        await publish(settings, *(event(d) for d in data))
+        await wait_settled(settings, services=SERVICES)
+
+    async with running("intake", env), running("placement", env):
+        await step(programme(activities=[ActivityType.PRAKTIK, ActivityType.ARBETSTRANING]))
+        await step(referral(referral_id="1380-plan", personnummer=PNR))
+        await step(_plan(1, INTRO, PRAKTIK, ARBETSTRANING, OSA))
+        # The verkstan has the most free places, so the queue alone would send her there.
+        await step(
+            agreement(
+                agreement_id="kafe-1",
+                partner_id="halmstad-kafe",
+                places=1,
+                activities=[ActivityType.PRAKTIK],
+            ),
+            agreement(
+                agreement_id="verkstan-1",
+                partner_id="halmstad-verkstan",
+                places=9,
+                activities=[ActivityType.PRAKTIK, ActivityType.ARBETSTRANING],
+            ),
+        )
+        assert await _offers(settings) == []  # the introduction goes on: nothing to wait for
+        done = INTRO.model_copy(
+            update={"status": StepStatus.COMPLETED, "ended_on": date(2026, 3, 6)}
+        )
+        await step(_plan(2, done, PRAKTIK, ARBETSTRANING, OSA))
+        [praktik] = await _offers(settings)
+        assert (praktik["plan_step_id"], praktik["agreement_id"]) == ("praktik", "kafe-1")
+        for action in (PlacementAction.ACCEPT, PlacementAction.START):
+            await step(
+                PlacementChangeReported(
+                    placement_id=praktik["placement_id"], action=action, on=date(2026, 3, 9)
+                )
+            )
+        await step(
+            PlacementEndReported(
+                placement_id=praktik["placement_id"],
+                reason=EndReason.COMPLETED,
+                end_date=date(2026, 4, 30),
+                exits_programme=False,
+            )
+        )
+        offers = await _offers(settings)
+        [training] = [o for o in offers if o["plan_step_id"] == "arbetstraning"]
+        assert (training["agreement_id"], training["hours_per_week"]) == ("verkstan-1", 8)
+        for action in (PlacementAction.ACCEPT, PlacementAction.START):
+            await step(
+                PlacementChangeReported(
+                    placement_id=training["placement_id"], action=action, on=date(2026, 5, 4)
+                )
+            )
+        await step(
+            PlacementEndReported(
+                placement_id=training["placement_id"],
+                reason=EndReason.MOVED_TO_WORK,
+                end_date=date(2026, 8, 31),
+                exits_programme=False,
+            )
+        )
+        # Into OSA at the same partner: no new offer, and nobody waits for a place.
+        assert len(await _offers(settings)) == 2
+        await step(_plan(2, done, PRAKTIK, ARBETSTRANING, OSA))  # an old revision again
+    progressed = await events_on(settings, topics.PLACEMENT_EVENTS, PROGRESSED)
+    last = progressed[-1]["data"]
+    assert (last["change"], last["step_id"], last["step_status"]) == (
+        "step_ended",
+        "arbetstraning",
+        "genomfort",
+    )
+    assert (last["waiting_for"], last["complete"]) == ([], False)
+    rejected = await events_on(settings, topics.municipality_events_topic("1380"), REJECTED)
+    assert [r["data"]["reason"] for r in rejected] == ["PLAN_SUPERSEDED"]
+    client = mongo_client(settings)
+    try:
+        db = client[settings.database_name("placement")]
+        waiting = await db["waiting"].find({}).to_list()
+        [plan] = await db["plans"].find({}).to_list()
+    finally:
+        await client.close()
+    assert waiting == []
+    assert [h["revision"] for h in plan["history"]] == [1, 2]
