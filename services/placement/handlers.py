@@ -676,7 +676,8 @@ class PlacementHandlers:
         ready = [step for step in ready if step.step_id not in occupying]
         wanted = {step.step_id: step for step in ready}
         for entry in waiting.values():
-            if wanted.get(entry.plan_step_id or "") != entry.plan_step:
+            # An entry from before the plan waits for anything: the plan decides what it waits for.
+            if entry.plan_step is None or wanted.get(entry.plan_step.step_id) != entry.plan_step:
                 book.withdraw(entry)
         for step in ready:
             current = waiting.get((pid, step.step_id))
