@@ -72,6 +72,11 @@ class PlannedStep:
     status: StepStatus
     employment: EmploymentKind | None = None
     started_on: date | None = None
+    # A subsidised employment's decision, employer (a partner, if one) and the share of the wage
+    # the subsidy pays: what a funder asks of an OSA or a lönebidrag, and no person's data.
+    decided_on: date | None = None
+    employer_id: str | None = None
+    wage_share: float | None = None
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from shared.contracts.placement import (
     PlacementStarted,
     SupportTaskOpened,
 )
-from shared.contracts.plans import EmploymentKind, StepKind, StepStatus
+from shared.contracts.plans import EmploymentKind, PlanStep, StepKind, StepStatus
 from shared.contracts.vocabulary import (
     ActivityType,
     EducationLevel,
@@ -614,6 +614,7 @@ def plan_adopted_update(event: PlanAdopted) -> UpdateOne:
                         "status": step.status.value,
                         "employment": step.employment.kind.value if step.employment else None,
                         "started_on": _iso_or_none(step.started_on),
+                        **_employment_terms(step),
                     }
                     for step in event.plan.steps
                 ],
@@ -621,6 +622,17 @@ def plan_adopted_update(event: PlanAdopted) -> UpdateOne:
         },
         upsert=True,
     )
+
+
+def _employment_terms(step: PlanStep) -> dict[str, Any]:
+    employment = step.employment
+    if employment is None:
+        return {}
+    return {
+        "decided_on": employment.decision_date.isoformat(),
+        "employer_id": employment.employer_id,
+        "wage_share": employment.wage_share,
+    }
 
 
 def _iso_or_none(day: date | None) -> str | None:
@@ -901,6 +913,9 @@ def _journey(doc: dict[str, Any]) -> Journey:
                 status=StepStatus(step["status"]),
                 employment=EmploymentKind(step["employment"]) if step.get("employment") else None,
                 started_on=_date(step.get("started_on")),
+                decided_on=_date(step.get("decided_on")),
+                employer_id=step.get("employer_id"),
+                wage_share=step.get("wage_share"),
             )
             for step in doc.get("plan_steps") or ()
         ),

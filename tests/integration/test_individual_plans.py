@@ -10,8 +10,10 @@ from typing import Any
 
 from scripts.harness import wait_settled
 from services.intake.personnummer import format_with_check
+from services.outcomes.indicators import lookup
+from services.outcomes.reports import programme_overviews
 from shared.contracts import topics
-from shared.contracts.municipal import PlanRecorded
+from shared.contracts.municipal import ParticipationExitRecorded, PlanRecorded
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
 from shared.contracts.plans import (
     EmploymentKind,
@@ -22,17 +24,17 @@ from shared.contracts.plans import (
     StepStatus,
     SubsidisedEmployment,
 )
-from shared.contracts.vocabulary import ActivityType, EndReason, PlacementAction
+from shared.contracts.vocabulary import ActivityType, EndReason, ExitReason, PlacementAction
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish, running
+from tests.support import event, events_on, outcomes_store, publish, running
 from tests.unit.factories import agreement, programme, referral
 
 PNR = format_with_check(date(1986, 5, 14), 372)
 OFFERED = "insats.placement.offered.v1"
 PROGRESSED = "insats.plan.progressed.v1"
 REJECTED = "insats.input.rejected.v1"
-SERVICES = ["intake", "placement"]
+SERVICES = ["intake", "placement", "outcomes"]
 INTRO = PlanStep(
     step_id="intro",
     kind=StepKind.INTERNAL,
@@ -96,7 +98,7 @@ async def test_the_next_step_follows_from_the_plan_and_osa_at_the_same_partner_i
         await publish(settings, *(event(d) for d in data))
         await wait_settled(settings, services=SERVICES)
 
-    async with running("intake", env), running("placement", env):
+    async with running("intake", env), running("placement", env), running("outcomes", env):
         await step(programme(activities=[ActivityType.PRAKTIK, ActivityType.ARBETSTRANING]))
         await step(referral(referral_id="1380-plan", personnummer=PNR))
         await step(_plan(1, INTRO, PRAKTIK, ARBETSTRANING, OSA))
@@ -156,8 +158,23 @@ async def test_the_next_step_follows_from_the_plan_and_osa_at_the_same_partner_i
         # Into OSA at the same partner: no new offer, and nobody waits for a place.
         assert len(await _offers(settings)) == 2
         await step(_plan(2, done, PRAKTIK, ARBETSTRANING, OSA))  # an old revision again
+        employed = OSA.model_copy(
+            update={"status": StepStatus.ONGOING, "started_on": date(2026, 9, 1)}
+        )
+        await step(_plan(3, done, PRAKTIK, ARBETSTRANING, employed))
+        await step(
+            ParticipationExitRecorded(
+                request_id="exit-1",
+                personnummer=PNR,
+                municipality="1380",
+                programme_id="halmstad-150",
+                reason=ExitReason.FOUND_WORK,
+                exited_on=date(2026, 11, 30),
+                recorded_by="Viva, arbetsmarknadshandläggare",
+            )
+        )
     progressed = await events_on(settings, topics.PLACEMENT_EVENTS, PROGRESSED)
-    last = progressed[-1]["data"]
+    *_, last = (e["data"] for e in progressed if e["data"]["change"] == "step_ended")
     assert (last["change"], last["step_id"], last["step_status"]) == (
         "step_ended",
         "arbetstraning",
@@ -174,4 +191,26 @@ async def test_the_next_step_follows_from_the_plan_and_osa_at_the_same_partner_i
     finally:
         await client.close()
     assert waiting == []
-    assert [h["revision"] for h in plan["history"]] == [1, 2]
+    assert [h["revision"] for h in plan["history"]] == [1, 2, 3]
+    # Outcomes: the journey carries the plan's steps as they went, the OSA employment with its
+    # decision and wage share, and three of four steps were walked when she left for work.
+    async with outcomes_store(settings) as store:
+        [journey] = await store.journeys_of("halmstad-150")
+        [view] = await programme_overviews(
+            store, date(2027, 1, 1), definitions=[lookup("steg_enligt_plan@1")]
+        )
+    assert [(s.step_id, journey.step_status(s)) for s in journey.plan_steps] == [
+        ("intro", StepStatus.COMPLETED),
+        ("praktik", StepStatus.COMPLETED),
+        ("arbetstraning", StepStatus.COMPLETED),
+        ("osa", StepStatus.ONGOING),
+    ]
+    [osa] = journey.subsidised_employments
+    assert (osa.employment, osa.employer_id, osa.decided_on, osa.wage_share) == (
+        EmploymentKind.OSA,
+        "halmstad-verkstan",
+        date(2026, 9, 1),
+        0.8,
+    )
+    [row] = view.indicators
+    assert (row.total.value.numerator, row.total.value.denominator) == (3, 4)
