@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
+from scripts.demo.plans import plans_table, play_plans
 from scripts.demo.restricted_places import restricted_places
 from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, KUNGSBACKA_IOP, Scenario
 from scripts.demo.support import play_support
@@ -120,10 +121,13 @@ async def play_scenario(console: Console, scenario: Scenario, settings: Settings
     INSATS_TODAY set to DEMO_TODAY): `insats demo` and the compose demo (which then prints the
     results with print_results)."""
     await _play(console, scenario, settings)
+    with console.status("Individual plans: Halmstad's four steps, Helsingborg's hours into OSA"):
+        into_osa = await play_plans(settings)
     await _answer_follow_ups(console, scenario, settings)
     with console.status("Support check-ins answered, support tasks opened and closed"):
         support = await play_support(settings, scenario.seed, DEMO_TODAY)
     console.print(support)
+    console.print(await plans_table(settings, into_osa))
 
 
 async def print_results(console: Console, scenario: Scenario, settings: Settings) -> None:

@@ -79,6 +79,8 @@ YEAR = 2026
 KUNGSBACKA, HALMSTAD = "1384", "1380"
 KALMAR_MUNICIPALITIES = ("0880", "0882", "0883", "0881", "0862", "0861", "0834", "0840")
 KUNGSBACKA_IOP, HALMSTAD_150, KALMAR_ESF = "kungsbacka-iop", "halmstad-150", "kalmar-lan-esf"
+# Helsingborg's steps from a few hours a week to work (seed 004), played with individual plans.
+HELSINGBORG, HELSINGBORG_STEG = "1283", "helsingborg-steg-for-steg"
 # The regional ESF project belongs to the association of the eight municipalities, a tenant of
 # its own: it defines the programme and signs its agreements; the municipalities refer.
 KALMAR_OWNER = Tenant.owner("kommunforbundet-kalmar-lan")
@@ -174,6 +176,20 @@ def programmes() -> list[ProgrammeDefined]:
             # One project across eight municipalities: any of them may handle its participants'
             # consents and follow-ups, each such step audited.
             cross_municipality_case_handling=True,
+        ),
+        ProgrammeDefined(
+            programme_id=HELSINGBORG_STEG,
+            name="Helsingborg: steg för steg från sysselsättning till arbete",
+            owner="Helsingborgs stad, arbetsmarknadsförvaltningen",
+            municipalities=[HELSINGBORG],
+            period_start=date(YEAR, 1, 1),
+            period_end=date(YEAR + 1, 12, 31),
+            capacity=6,
+            planned_participants=6,
+            goal_sysselsattning=None,
+            eligibility=Eligibility(min_age=18, max_age=64),
+            priority=PriorityRule.REFERRAL_DATE,
+            activities=[ActivityType.INTRODUCTION, ActivityType.ARBETSTRANING],
         ),
     ]
 
@@ -331,6 +347,16 @@ def partners() -> list[PartnerPlan]:
             KALMAR_ESF,
             25,
             [ActivityType.PRAKTIK, ActivityType.COACHING],
+        ),
+        plan(
+            "pingstkyrkan-second-hand",
+            "802022222",
+            "Pingstkyrkans second hand, Helsingborg",
+            PartnerKind.IOP_NON_PROFIT,
+            HELSINGBORG,
+            HELSINGBORG_STEG,
+            6,
+            [ActivityType.ARBETSTRANING],
         ),
     ]
 
@@ -723,6 +749,7 @@ class Scenario:
                 note="Projektledning, coacher och handledare",
             )
             events.append(new_event(cost, source=KALMAR_OWNER.urn, municipality=None))
+        owner_names = {p.programme_id: p.owner for p in programmes()}
         for item in partners():
             m = item.partner.municipality
             # A partner is registered, vetted and contracted by the owner of its programme.
@@ -730,7 +757,7 @@ class Scenario:
             for data in (
                 item.partner,
                 *(
-                    [_vetted(item.partner.partner_id)]
+                    [_vetted(item.partner.partner_id, owner_names[item.agreement.programme_id])]
                     if item.partner.kind is PartnerKind.IOP_NON_PROFIT
                     else []
                 ),
@@ -865,11 +892,12 @@ class Scenario:
         return events
 
 
-def _vetted(partner_id: str) -> PartnerVetted:
-    """Kungsbacka's assessment of its IOP partner against every criterion of its invitation."""
+def _vetted(partner_id: str, assessed_by: str) -> PartnerVetted:
+    """A municipality's assessment of its IOP partner against every criterion of Kungsbacka's
+    invitation (seed 001)."""
     return PartnerVetted(
         partner_id=partner_id,
-        assessed_by="Kungsbacka kommun, Gymnasium & Arbetsmarknad",
+        assessed_by=assessed_by,
         assessments=[
             CriterionAssessment(
                 criterion=criterion,

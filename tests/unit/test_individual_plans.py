@@ -9,9 +9,11 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
+from services.intake import domain as intake_domain
 from services.placement.domain import AgreementPlaces, ProgrammeBook, WaitingEntry
 from services.placement.plans import adopt
 from shared.contracts.intake import PlanAdopted
+from shared.contracts.municipal import PlanRecorded
 from shared.contracts.plans import (
     EmploymentKind,
     Plan,
@@ -21,7 +23,7 @@ from shared.contracts.plans import (
     StepStatus,
     SubsidisedEmployment,
 )
-from shared.contracts.vocabulary import ActivityType, EndReason
+from shared.contracts.vocabulary import ActivityType, EndReason, InputRefusal
 from tests.unit.factories import programme
 
 
@@ -159,3 +161,34 @@ def test_a_placement_step_at_a_named_partner_is_offered_there_and_side_by_side_s
     assert by_step["arbetstraning"].agreement_id == "verkstan-1"
     assert by_step["arbetstraning"].hours_per_week == 8
     assert by_step["praktik"].placement_id != by_step["arbetstraning"].placement_id
+
+
+def test_intake_adopts_a_plan_only_for_an_open_enrolment_and_only_a_newer_revision() -> None:
+    stored = [
+        {
+            "programme_id": "halmstad-150",
+            "referral_id": "r-1",
+            "municipality": "1380",
+            "referral_date": "2026-02-01",
+            "plan_revision": 2,
+        },
+    ]
+
+    def recorded(revision: int) -> PlanRecorded:
+        return PlanRecorded(
+            request_id=f"plan-{revision}",
+            participant_id="p1",
+            municipality="1380",
+            programme_id="halmstad-150",
+            plan=Plan(revision=revision, steps=[_step("praktik")]),
+            recorded_on=date(2026, 3, 2),
+            recorded_by="Viva, handläggare",
+        )
+
+    enrolment = intake_domain.open_enrolment(stored, "halmstad-150")
+    assert intake_domain.plan_refusal(enrolment, stored, recorded(3)) is None
+    for revision in (1, 2):  # a resent or an older revision never turns the plan back
+        refusal = intake_domain.plan_refusal(enrolment, stored, recorded(revision))
+        assert refusal is not None and refusal.code is InputRefusal.PLAN_SUPERSEDED
+    refusal = intake_domain.plan_refusal(None, [], recorded(3))
+    assert refusal is not None and refusal.code is InputRefusal.NOT_ENROLLED
