@@ -5,6 +5,7 @@ pseudonymous ids only."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -51,6 +52,7 @@ def queue(
         "class",
         "referred",
         "days waiting",
+        "plan step",
         title=f"{programme_id}: the queue by {rule.value}"
         + (
             ", income-support recipients first" if rule is PriorityRule.INCOME_SUPPORT_FIRST else ""
@@ -63,6 +65,7 @@ def queue(
             priority_class(entry, rule),
             entry.referral_date.isoformat(),
             str(max(0, (today - entry.referral_date).days)),
+            entry.plan_step_id or "",
         )
     console.print(table)
     allocation = definition.allocation
@@ -73,10 +76,18 @@ def queue(
         when = f"in rounds on {days} at {allocation.at}, and when the owner asks for one"
     else:
         when = "in rounds, when the owner asks for one"
-    console.print(f"{len(waiting)} waiting; places are offered {when}.")
+    console.print(f"{waiting_count(waiting)}; places are offered {when}.")
     if definition.reserved is not None:
         held = definition.reserved
         console.print(
             f"{held.places} places are held for {held.group.value} for {held.days} days "
             "before they open to everyone."
         )
+
+
+def waiting_count(waiting: Sequence[WaitingEntry]) -> str:
+    """People waiting, and the places they wait for where that differs: a participant whose plan
+    has placement steps side by side stands in line once per step."""
+    people = len({entry.participant_id for entry in waiting})
+    places = f" for {len(waiting)} places" if len(waiting) != people else ""
+    return f"{people} waiting{places}"

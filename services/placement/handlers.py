@@ -780,6 +780,9 @@ class PlacementHandlers:
         await self.store.update_waiting(
             pid, {"municipality": to}, work.ctx.session, programme_id=moved.programme_id
         )
+        await self.store.move_plan(
+            pid, moved.programme_id, moved.participation, to, work.ctx.session
+        )
         book = work.books[moved.programme_id]
         book.waiting = [
             replace(e, municipality=to) if e.participant_id == pid else e for e in book.waiting

@@ -576,6 +576,21 @@ class PlacementStore:
             session=session,
         )
 
+    async def move_plan(
+        self, participant_id: str, programme_id: str, participation: int, to: str, session: Any
+    ) -> None:
+        """The plan, and the entry its later steps wait with, are the new municipality's: its
+        progress goes to that municipality's stream from now on."""
+        plan_id = _plan_id(participant_id, programme_id, participation)
+        await self.plans.update_one(
+            {"_id": plan_id}, {"$set": {"municipality": to}}, session=session
+        )
+        await self.plans.update_one(
+            {"_id": plan_id, "entry": {"$type": "object"}},
+            {"$set": {"entry.municipality": to}},
+            session=session,
+        )
+
     async def plan_history(
         self, participant_id: str, programme_id: str, participation: int = 1
     ) -> list[Doc]:

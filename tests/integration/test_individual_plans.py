@@ -13,7 +13,11 @@ from services.intake.personnummer import format_with_check
 from services.outcomes.indicators import lookup
 from services.outcomes.reports import programme_overviews
 from shared.contracts import topics
-from shared.contracts.municipal import ParticipationExitRecorded, PlanRecorded
+from shared.contracts.municipal import (
+    ParticipationExitRecorded,
+    PlanRecorded,
+    ResidenceChangeRecorded,
+)
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
 from shared.contracts.plans import (
     EmploymentKind,
@@ -214,3 +218,84 @@ async def test_the_next_step_follows_from_the_plan_and_osa_at_the_same_partner_i
     )
     [row] = view.indicators
     assert (row.total.value.numerator, row.total.value.denominator) == (3, 4)
+
+
+async def test_a_plan_follows_its_participant_who_moves_within_the_programme(
+    env: dict[str, str], settings: Settings
+) -> None:
+    """Referred by Kalmar to the county's programme with a plan, the person moves to Nybro: the
+    plan goes on under Nybro, which records the next revision; the progress and the offer of
+    the step after the introduction reach Nybro's stream, not Kalmar's."""
+    county = programme(
+        programme_id="kalmar-lan",
+        municipalities=["0880", "0881"],
+        activities=[ActivityType.PRAKTIK],
+    )
+    first = PlanRecorded(
+        request_id="plan-1",
+        personnummer=PNR,
+        municipality="0880",
+        programme_id="kalmar-lan",
+        plan=Plan(revision=1, steps=[INTRO, PRAKTIK.model_copy(update={"partner_id": None})]),
+        recorded_on=date(2026, 4, 1),
+        recorded_by="Treserva, handläggare",
+    )
+    done = INTRO.model_copy(update={"status": StepStatus.COMPLETED, "ended_on": date(2026, 5, 8)})
+    move = ResidenceChangeRecorded(
+        request_id="m-1",
+        personnummer=PNR,
+        municipality="0880",
+        to_municipality="0881",
+        moved_on=date(2026, 5, 4),
+        recorded_by="Treserva, handläggare",
+    )
+    second = first.model_copy(
+        update={
+            "request_id": "plan-2",
+            "municipality": "0881",
+            "plan": Plan(revision=2, steps=[done, first.plan.steps[1]]),
+        }
+    )
+
+    async def step(data: Any, sender: str) -> None:
+        await publish(settings, event(data, sender))
+        await wait_settled(settings, services=SERVICES)
+
+    async with running("intake", env), running("placement", env), running("outcomes", env):
+        await step(county, "0880")
+        await step(
+            agreement(programme_id="kalmar-lan", places=2, activities=[ActivityType.PRAKTIK]),
+            "0880",
+        )
+        await step(
+            referral(
+                personnummer=PNR,
+                referral_id="0880-1",
+                municipality="0880",
+                programme_id="kalmar-lan",
+            ),
+            "0880",
+        )
+        await step(first, "0880")
+        assert await _offers(settings) == []
+        await step(move, "0880")
+        await step(second, "0881")
+    [offer] = await _offers(settings)
+    assert (offer["plan_step_id"], offer["municipality"]) == ("praktik", "0881")
+
+    async def seen_by(kommunkod: str) -> list[str]:
+        return [
+            e["data"]["source_type"]
+            for e in await events_on(settings, topics.municipality_events_topic(kommunkod))
+            if e["type"] == "insats.resident-event.v1"
+        ]
+
+    nybro, kalmar = await seen_by("0881"), await seen_by("0880")
+    assert nybro.count(PROGRESSED) == 1 and OFFERED in nybro  # the second adoption, the offer
+    assert kalmar.count(PROGRESSED) == 1 and OFFERED not in kalmar  # only the first adoption
+    client = mongo_client(settings)
+    try:
+        [plan] = await client[settings.database_name("placement")]["plans"].find({}).to_list()
+    finally:
+        await client.close()
+    assert (plan["municipality"], plan["entry"]["municipality"]) == ("0881", "0881")

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
+from scripts.placement_cli import waiting_count
 from services.intake import domain as intake_domain
 from services.placement.domain import AgreementPlaces, ProgrammeBook, WaitingEntry
 from services.placement.plans import adopt
@@ -192,3 +193,21 @@ def test_intake_adopts_a_plan_only_for_an_open_enrolment_and_only_a_newer_revisi
         assert refusal is not None and refusal.code is InputRefusal.PLAN_SUPERSEDED
     refusal = intake_domain.plan_refusal(None, [], recorded(3))
     assert refusal is not None and refusal.code is InputRefusal.NOT_ENROLLED
+
+
+def test_the_queue_counts_a_participant_waiting_for_two_steps_side_by_side_once() -> None:
+    entry = WaitingEntry(
+        participant_id="p1",
+        programme_id="halmstad-150",
+        municipality="1380",
+        income_support=False,
+        referral_date=date(2026, 3, 2),
+        enrolled_at=datetime(2026, 3, 2, 9),
+    )
+    side_by_side = [
+        replace(entry, plan_step=_step("praktik")),
+        replace(entry, plan_step=_step("arbetstraning")),
+        replace(entry, participant_id="p2"),
+    ]
+    assert waiting_count(side_by_side) == "2 waiting for 3 places"
+    assert waiting_count(side_by_side[1:]) == "2 waiting"
