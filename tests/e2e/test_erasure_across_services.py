@@ -16,9 +16,11 @@ from scripts.harness import Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_overviews
 from shared.contracts import topics
-from shared.contracts.municipal import ErasureRequested, OutcomeReported
+from shared.contracts.municipal import ErasureRequested, OutcomeReported, PlanRecorded
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
+from shared.contracts.plans import Plan, PlanStep, StepGoal, StepKind
 from shared.contracts.vocabulary import (
+    ActivityType,
     EndReason,
     ErasureReason,
     FollowUpPoint,
@@ -77,10 +79,16 @@ async def _offsets(settings: Settings) -> dict[str, int]:
     return counts
 
 
-async def _walk_through(settings: Settings, n: int, pnr: str, **extra: Any) -> str:
-    """Refer, offer, accept, start, end with work, report the status at exit; the pseudonym."""
+async def _walk_through(
+    settings: Settings, n: int, pnr: str, *, with_plan: bool = False, **extra: Any
+) -> str:
+    """Refer, offer, accept, start, end with work, report the status at exit; the pseudonym.
+    `with_plan`: the caseworker records an individual plan once the person is enrolled."""
     await publish(settings, event(referral(referral_id=f"1380-{n}", personnummer=pnr, **extra)))
     await wait_settled(settings)
+    if with_plan:
+        await publish(settings, event(_plan(pnr)))
+        await wait_settled(settings)
     enrolled = [
         e
         for e in await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
@@ -137,16 +145,40 @@ async def _walk_through(settings: Settings, n: int, pnr: str, **extra: Any) -> s
     return pid
 
 
+def _plan(pnr: str) -> PlanRecorded:
+    return PlanRecorded(
+        request_id="plan-1",
+        personnummer=pnr,
+        municipality="1380",
+        programme_id="halmstad-150",
+        plan=Plan(
+            revision=1,
+            steps=[
+                PlanStep(
+                    step_id="arbetstraning",
+                    kind=StepKind.PLACEMENT,
+                    activity=ActivityType.ARBETSTRANING,
+                    goal=StepGoal.WORK_CAPACITY,
+                )
+            ],
+        ),
+        recorded_on=date(2026, 3, 9),
+        recorded_by="Viva, handläggare",
+    )
+
+
 async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged(
     platform: Platform, settings: Settings
 ) -> None:
     await publish(settings, event(programme(capacity=10)), event(agreement(places=10)))
     await wait_settled(settings)
     pnr = format_with_check(date(1985, 5, 5), 555)
-    erased = await _walk_through(settings, 1, pnr, name=NAME)
+    erased = await _walk_through(settings, 1, pnr, with_plan=True, name=NAME)
     for n in range(2, 8):
         await _walk_through(settings, n, format_with_check(date(1980 + n, 1, 1), 300 + n))
-    assert erased in await _everything_stored(settings)  # the test can see the link, until...
+    stored = await _everything_stored(settings)
+    assert erased in stored  # the test can see the link, until...
+    assert erased in json.dumps(json.loads(stored)["placement.plans"])  # her plan too
     before = await _indicators(settings)
     offsets = await _offsets(settings)
 
