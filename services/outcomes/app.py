@@ -115,7 +115,7 @@ def create(
     own = outcomes_settings or OutcomesSettings()
     today = clock or own.clock(settings)
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
-    store = OutcomesStore(runtime.db)
+    store = OutcomesStore(runtime.db, erasure_mark_days=own.erasure_mark_days)
     handlers = OutcomesHandlers(store)
     runtime.on_start(store.ensure_indexes)
     for subscription in subscriptions(handlers):

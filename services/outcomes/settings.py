@@ -22,6 +22,13 @@ class OutcomesSettings(BaseSettings):
     follow_up_batch: int = Field(
         default=500, ge=1, description="Follow-ups announced per transaction."
     )
+    erasure_mark_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="How long an erased participant is remembered, so that events about them "
+        "still on outcomes' input topics never open a journey again: at least those topics' "
+        "retention. Unset, for ever (topics kept whole for rebuilds).",
+    )
 
     @staticmethod
     def clock(settings: Settings) -> Clock:

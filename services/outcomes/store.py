@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -82,8 +82,10 @@ READ_MODELS = (
 )
 
 
-# Long enough for every event already in flight about an erased person to have arrived.
-ERASURE_MARK_LIFETIME = timedelta(days=1)
+# An erased person's mark is kept while events about them may still be read from outcomes' input
+# topics: without a bound, as long as the store (topics kept whole for rebuilds keep them
+# forever); a deployment whose input topics delete records sets the bound to their retention.
+FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _erasure_mark(participant_id: str) -> str:
@@ -95,8 +97,11 @@ def journey_id(programme_id: str, participant_id: str, participation: int = 1) -
 
 
 class OutcomesStore:
-    def __init__(self, db: StateDatabase) -> None:
+    def __init__(self, db: StateDatabase, *, erasure_mark_days: int | None = None) -> None:
         self.db = db
+        self.erasure_mark_lifetime = (
+            timedelta(days=erasure_mark_days) if erasure_mark_days is not None else None
+        )
         self.programmes = db.collection("programmes")
         self.journeys = db.collection("journeys")
         self.outcomes = db.collection("outcomes")
@@ -274,7 +279,7 @@ class OutcomesStore:
         for pid in (participant_id, *(doc["_id"] for doc in merged)):
             await self.erasures.update_one(
                 {"_id": _erasure_mark(pid)},
-                {"$set": {"until": now + ERASURE_MARK_LIFETIME}},
+                {"$set": {"until": self._erasure_mark_until(now)}},
                 upsert=True,
                 session=session,
             )
@@ -322,6 +327,9 @@ class OutcomesStore:
         await self.merges.update_one(
             {"_id": old}, {"$set": {"into": new}}, upsert=True, session=session
         )
+
+    def _erasure_mark_until(self, now: datetime) -> datetime:
+        return now + self.erasure_mark_lifetime if self.erasure_mark_lifetime else FOREVER
 
     async def forget_old_erasure_marks(self, now: datetime) -> None:
         await self.erasures.delete_many({"until": {"$lt": now}})
