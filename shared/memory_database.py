@@ -648,6 +648,10 @@ class MemoryDatabase:
         self.inbox = self.memory_collection("inbox")
         self.outbox = self.memory_collection("outbox")
 
+    async def purge_unsent(self, needles: Iterable[str], session: Any) -> int:
+        """Nothing held here is ever sent: a fold publishes nothing."""
+        return 0
+
     def memory_collection(self, name: str) -> MemoryCollection:
         if name not in self._collections:
             self._collections[name] = MemoryCollection(name, self)

@@ -4,7 +4,7 @@ in which a handler's state change, the ids it applied and the events it caused a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -156,6 +156,15 @@ class Transaction:
     def emit_record(self, record: OutboxRecord) -> None:
         self.outgoing.append(record)
 
+    def unstage(self, needles: Iterable[str]) -> int:
+        """Take back the records staged so far whose key or event names any of `needles`."""
+        marks = [needle.encode() for needle in needles if needle]
+        kept = [
+            r for r in self.outgoing if not any(m in (r.key or b"") or m in r.value for m in marks)
+        ]
+        dropped, self.outgoing = len(self.outgoing) - len(kept), kept
+        return dropped
+
     def mark(self, inbox_id: str, end: str, origin: str) -> None:
         """This input is done with: its id goes into the inbox with how it ended."""
         self.applied_ids.append(inbox_id)
@@ -198,6 +207,8 @@ class StateDatabase(Protocol):
 
     def collection(self, name: str) -> AsyncCollection[Document]: ...
 
+    async def purge_unsent(self, needles: Iterable[str], session: Any) -> int: ...
+
     async def already_applied(self, ids: list[str]) -> set[str]: ...
 
     async def in_transaction(
@@ -239,6 +250,29 @@ class ServiceDatabase:
         except PyMongoError:
             return False
         return True
+
+    async def purge_unsent(self, needles: Iterable[str], session: Any) -> int:
+        """Delete the unsent records (in the outbox, or parked by the relay, such as those held
+        for a partner whose topic does not exist yet) whose key or event names any of `needles`:
+        an erased person's records must not be published after the erasure. Both collections
+        hold only what has not gone out, so reading them whole stays small."""
+        marks = [needle.encode() for needle in needles if needle]
+        if not marks:
+            return 0
+        purged = 0
+        for collection in (self.outbox, self.parked):
+            doomed = [
+                doc["_id"]
+                async for doc in collection.find({}, {"key": 1, "value": 1}, session=session)
+                if any(
+                    mark in bytes(doc.get("key") or b"") or mark in bytes(doc.get("value") or b"")
+                    for mark in marks
+                )
+            ]
+            if doomed:
+                result = await collection.delete_many({"_id": {"$in": doomed}}, session=session)
+                purged += result.deleted_count
+        return purged
 
     async def already_applied(self, ids: list[str]) -> set[str]:
         if not ids:

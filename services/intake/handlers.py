@@ -910,6 +910,7 @@ class IntakeHandlers:
         municipality: str | None,
         cause: Envelope[Any] | None,
     ) -> None:
+        await ctx.purge_unsent(self.store.db, [pid])
         await self.store.erase(pid, ctx.session)
         await self.store.write_audit(
             {

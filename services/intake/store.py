@@ -34,6 +34,7 @@ from shared.persistence import ServiceDatabase
 
 class IntakeStore:
     def __init__(self, db: ServiceDatabase) -> None:
+        self.db = db
         self.programmes = db.collection("programmes")
         self.participants = db.collection("participants")
         self.identities = db.collection("identities")

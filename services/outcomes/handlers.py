@@ -152,6 +152,7 @@ class OutcomesHandlers:
             elif isinstance(data, ParticipantErased):
                 await self.store.apply(operations, ctx.session)
                 operations = []
+                await ctx.purge_unsent(self.store.db, [data.participant_id])
                 await self.store.anonymise(data.participant_id, ctx.now, ctx.session)
             elif isinstance(data, ParticipantsMerged):
                 await self.store.apply(operations, ctx.session)

@@ -834,6 +834,9 @@ class PlacementHandlers:
         pid = erased.participant_id
         entries = await self.store.waiting_entries_of(pid, work.ctx.session)
         placements = await self._current_placements(pid, work)
+        # Before the withdrawals below: what partners have not been sent yet about the person
+        # (their placements' updates included, which name no one without consent) never goes.
+        await work.ctx.purge_unsent(self.store.db, [pid, *(p.placement_id for p in placements)])
         programme_ids = {e.programme_id for e in entries} | {p.programme_id for p in placements}
         for programme_id, book in (
             await self._books(work.ctx, programme_ids - set(work.books), 1)

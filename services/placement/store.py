@@ -62,6 +62,7 @@ class SignedAgreement:
 
 class PlacementStore:
     def __init__(self, db: ServiceDatabase) -> None:
+        self.db = db
         self.programmes = db.collection("programmes")
         self.partners = db.collection("partners")
         self.waiting = db.collection("waiting")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -99,6 +99,13 @@ class HandlerContext:
 
     def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
         self.tx.emit(envelope, topic)
+
+    async def purge_unsent(self, db: StateDatabase, needles: Collection[str]) -> int:
+        """An erasure: nothing about the person that has not gone out yet goes out after it,
+        whether staged in this transaction, waiting in the outbox or parked by the relay (held
+        for a partner whose topic does not exist yet). Call it before emitting the erasure's
+        own notices."""
+        return self.tx.unstage(needles) + await db.purge_unsent(needles, self.session)
 
     def reject(
         self,
