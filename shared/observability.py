@@ -130,6 +130,12 @@ class Metrics:
             ("service", "reason"),
             registry=self.registry,
         )
+        self.outbox_producer_renewed = Counter(
+            "insats_outbox_producer_renewed_total",
+            "New producers the relay started after the broker lost the old one's session",
+            ("service",),
+            registry=self.registry,
+        )
         self.outbox_oldest_seconds = Gauge(
             "insats_outbox_oldest_seconds",
             "Age of the oldest record waiting in the outbox",

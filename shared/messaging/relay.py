@@ -12,8 +12,12 @@ is parked in `outbox_parked` with its reason, counted and logged, and the record
 on; what the broker acknowledged is never sent again because a later record failed. A
 municipality's view that cannot be derived or sent is parked alone; its event still goes. Only
 failures that waiting cures (the broker unreachable, a leader moving) keep records in the outbox
-to be tried again. Parked records whose topic was missing go back into the outbox, in their
-order, once the topic exists; the others wait for an operator (`insats outbox`).
+to be tried again; so do failures of the producer's own session with the broker (an
+idempotent producer's sequence out of order or its id unknown after a broker restart), after
+which the relay starts a new producer. A record whose municipality's view was not sent for such
+a reason stays too, and goes again with its view (the view's id is derived, so it is the same).
+Parked records whose topic was missing go back into the outbox, in their order, once the topic
+exists; the others wait for an operator (`insats outbox`).
 
 The relay publishes only what its service declares (`ServiceRuntime.publishes`): an event of any
 other type, or a record that is neither an event nor one of the service's own dead letters, is
@@ -28,11 +32,21 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    UnknownProducerId,
+)
 from pymongo import DeleteOne, InsertOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -57,6 +71,15 @@ _EVENT_TYPE_HEADER = "ce_type"
 _HEADER_OVERHEAD = 64  # bytes of record framing per header, counted generously
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A record handed to the producer, and its municipality's view if it has one."""
+
+    doc: dict[str, Any]
+    future: asyncio.Future[Any]
+    view: asyncio.Future[Any] | None
+
+
 class _Parked(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -64,9 +87,28 @@ class _Parked(Exception):
         self.detail = detail
 
 
+# Failures of the producer's session, not of the record: after a broker restart the broker may no
+# longer know the idempotent producer's id or expect another sequence number. The producer cannot
+# go on (aiokafka does not reset its sequences); a new one sends the same records again, which
+# consumers deduplicate by event id. Parking them, as before, lost them from the flow.
+_PRODUCER_SESSION_LOST = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerClosed,
+)
+
+
+def _producer_session_lost(error: BaseException) -> bool:
+    return isinstance(error, _PRODUCER_SESSION_LOST)
+
+
 def _is_transient(error: BaseException) -> bool:
     """A failure waiting cures: the record stays in the outbox and is sent again."""
     if isinstance(error, KafkaConnectionError | KafkaTimeoutError | ConnectionError):
+        return True
+    if _producer_session_lost(error):
         return True
     return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
 
@@ -112,8 +154,8 @@ class OutboxRelay:
         """A handler committed new outbox records: publish now rather than at the next poll."""
         self._wake.set()
 
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             **client_kwargs(self.settings),
             enable_idempotence=True,
             acks="all",
@@ -122,6 +164,19 @@ class OutboxRelay:
             max_request_size=max(1_048_576, self.settings.relay_max_record_bytes + 65_536),
             request_timeout_ms=15_000,
         )
+
+    async def _renew_producer(self) -> None:
+        """A new producer (a new id and sequences) after the broker forgot the old one's."""
+        old, self._producer = self._producer, self._new_producer()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        await self._producer.start()
+        self.metrics.outbox_producer_renewed.labels(service=self.service).inc()
+        log.warning("outbox relay renewed its producer: the broker lost the producer's session")
+
+    async def start(self) -> None:
+        self._producer = self._new_producer()
         await self._producer.start()
         self._parked_topics = set(await self.db.parked.distinct("topic", {"reason": TOPIC_MISSING}))
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
@@ -221,22 +276,26 @@ class OutboxRelay:
             self.metrics.outbox_pending.labels(service=self.service).set(0)
             return 0
         existing = await self._existing_topics(batch)
-        sends: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        sends: list[_Sent] = []
         parked: list[tuple[dict[str, Any], _Parked]] = []
+        refused_session = False
         for doc in batch:
             try:
                 future = await self._send(doc, existing)
+                view = await self._send_view(doc, existing)
             except _Parked as problem:
                 parked.append((doc, problem))
                 continue
             except Exception as error:
                 if _is_transient(error):
+                    refused_session = _producer_session_lost(error)
                     break  # this one and those behind it wait for the next round
                 parked.append((doc, _Parked("NOT_PUBLISHABLE", describe_failure(error))))
                 continue
-            sends.append((doc, future))
-            await self._send_view(doc, existing)
-        done, refused = await self._settle(sends)
+            sends.append(_Sent(doc, future, view))
+        done, refused, session_lost = await self._settle(sends)
+        if session_lost or refused_session:
+            await self._renew_producer()
         parked.extend(refused)
         if parked:
             await self._park(parked)
@@ -295,18 +354,20 @@ class OutboxRelay:
                 f"{self.service} declares",
             )
 
-    async def _send_view(self, doc: dict[str, Any], existing: set[str]) -> None:
+    async def _send_view(
+        self, doc: dict[str, Any], existing: set[str]
+    ) -> asyncio.Future[Any] | None:
         """The municipality's view of the event, derived from it, on the municipality's own
         stream. One that cannot be derived or sent is parked alone; the event still goes."""
         view_topic = doc.get("view_topic")
         # A municipality without its stream (not onboarded where an operator owns the topics)
         # misses the view; its residents' events still flow.
         if not view_topic or view_topic not in existing:
-            return
+            return None
         assert self._producer is not None
         try:
             view = self._view_of(doc, view_topic)
-            future = await self._producer.send(
+            future: asyncio.Future[Any] = await self._producer.send(
                 view.topic, value=view.value, key=view.key, headers=list(view.headers)
             )
         except Exception as error:
@@ -314,8 +375,8 @@ class OutboxRelay:
                 raise
             problem = error if isinstance(error, _Parked) else None
             await self._park_view(doc, problem or _Parked("VIEW_INVALID", describe_failure(error)))
-            return
-        future.add_done_callback(lambda answered, doc=doc: self._view_answered(answered, doc))
+            return None
+        return future
 
     def _view_of(self, doc: dict[str, Any], view_topic: str) -> OutboxRecord:
         view = resident_record(bytes(doc["value"]), view_topic, self.settings)
@@ -324,30 +385,43 @@ class OutboxRelay:
             raise _Parked("TOO_LARGE", f"the view has {size} bytes")
         return view
 
-    def _view_answered(self, future: asyncio.Future[Any], doc: dict[str, Any]) -> None:
-        error = None if future.cancelled() else future.exception()
-        if error is not None and not _is_transient(error):
-            self.metrics.outbox_parked.labels(service=self.service, reason="VIEW_REFUSED").inc()
-            log.error(
-                "the broker refused a municipality's view",
-                view_topic=doc.get("view_topic"),
-                error=describe_failure(error),
-            )
+    def _view_refused(self, doc: dict[str, Any], error: BaseException) -> None:
+        self.metrics.outbox_parked.labels(service=self.service, reason="VIEW_REFUSED").inc()
+        log.error(
+            "the broker refused a municipality's view",
+            view_topic=doc.get("view_topic"),
+            error=describe_failure(error),
+        )
 
     async def _settle(
-        self, sends: list[tuple[dict[str, Any], asyncio.Future[Any]]]
-    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], _Parked]]]:
+        self, sends: list[_Sent]
+    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], _Parked]], bool]:
         """The broker's answer to each record: acknowledged, refused for good (parked), or not
-        yet (left in the outbox for the next round)."""
-        results = await asyncio.gather(*(future for _, future in sends), return_exceptions=True)
+        yet (left in the outbox for the next round); and whether the producer's session with
+        the broker was lost. A record whose view was not sent yet stays, to go with it again."""
+        futures = [f for sent in sends for f in (sent.future, sent.view) if f is not None]
+        answers = iter(await asyncio.gather(*futures, return_exceptions=True))
         done: list[dict[str, Any]] = []
         refused: list[tuple[dict[str, Any], _Parked]] = []
-        for (doc, _), result in zip(sends, results, strict=True):
-            if not isinstance(result, BaseException):
-                done.append(doc)
-            elif not _is_transient(result):
-                refused.append((doc, _Parked(type(result).__name__, describe_failure(result))))
-        return done, refused
+        session_lost = False
+        for sent in sends:
+            result = next(answers)
+            view = next(answers) if sent.view is not None else None
+            for answer in (result, view):
+                if isinstance(answer, BaseException) and _producer_session_lost(answer):
+                    session_lost = True
+            if isinstance(result, BaseException):
+                if not _is_transient(result):
+                    refused.append(
+                        (sent.doc, _Parked(type(result).__name__, describe_failure(result)))
+                    )
+                continue
+            if isinstance(view, BaseException):
+                if _is_transient(view):
+                    continue  # sent again, with its view
+                self._view_refused(sent.doc, view)
+            done.append(sent.doc)
+        return done, refused, session_lost
 
     async def _park(self, parked: list[tuple[dict[str, Any], _Parked]]) -> None:
         now = datetime.now(UTC)
