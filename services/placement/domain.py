@@ -711,6 +711,14 @@ class Withdrawn:
     ended: PlacementEnded | None = None
 
 
+def withdrawn_for_plan(placement: Placement) -> Placement | None:
+    """An offer made before the participant had a plan and not answered yet gives way to the
+    plan, which decides what they wait for; one accepted or under way runs its course."""
+    if placement.entry.plan_step_id is None and placement.status is PlacementStatus.OFFERED:
+        return replace(placement, status=PlacementStatus.DECLINED)
+    return None
+
+
 def withdraw_on_exit(placement: Placement, exited: ParticipationExited) -> Withdrawn | None:
     """None for a placement of another programme or enrolment, or one that holds no place."""
     if (

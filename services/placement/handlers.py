@@ -599,6 +599,17 @@ class PlacementHandlers:
         )
         previous, base = held if held else (None, None)
         plan = plans.adopt(previous, adopted)
+        book = work.books[plan.programme_id]
+        for placement in await self._current_placements(plan.participant_id, work):
+            if (
+                placement.programme_id == plan.programme_id
+                and placement.entry.participation == plan.participation
+                and (withdrawn := domain.withdrawn_for_plan(placement)) is not None
+            ):
+                book.release(placement.agreement_id, in_group=placement.entry.income_support)
+                work.emit(_changed(withdrawn, "withdrawn", adopted.recorded_on), cause)
+                work.save(withdrawn, "withdrawn", cause)
+                base = base or placement.entry
         waiting_for, base = await self._follow_plan(plan, base, work)
         await self.store.save_plan(plan, base, work.ctx.session, adopted=adopted)
         work.emit(

@@ -22,7 +22,7 @@ async def test_the_demo_walks_halmstads_four_steps_and_helsingborgs_hours_into_o
     env: dict[str, str], settings: Settings
 ) -> None:
     env.update({"INSATS_TODAY": DEMO_TODAY.isoformat(), "INSATS_DUE_CHECK_SECONDS": "1"})
-    scenario = Scenario(participants=0, seed=7)
+    scenario = Scenario(participants=10, seed=7)
     for tenant in scenario.tenants():
         await ensure_topics(settings, tenant_topic_configs(settings, tenant))
     async with running("intake", env), running("placement", env), running("outcomes", env):
@@ -35,11 +35,17 @@ async def test_the_demo_walks_halmstads_four_steps_and_helsingborgs_hours_into_o
         await wait_settled(settings)
         table = await plans_table(settings, into_osa)
     events = [json.loads(v) for _, v, _ in await read_topic(settings, topics.PLACEMENT_EVENTS)]
-    offers = {
-        e["data"]["plan_step_id"]: e["data"]
+    offered = [e["data"] for e in events if e["type"] == "insats.placement.offered.v1"]
+    offers = {o["plan_step_id"]: o for o in offered if o["plan_step_id"]}
+    # Each was offered a place on referral, before the caseworker's plan: the plan withdrew
+    # those unanswered offers, and decides what they wait for.
+    before_plan = {o["placement_id"] for o in offered if not o["plan_step_id"]}
+    withdrawn = {
+        e["data"]["placement_id"]
         for e in events
-        if e["type"] == "insats.placement.offered.v1"
+        if e["type"] == "insats.placement.changed.v1" and e["data"]["change"] == "withdrawn"
     }
+    assert before_plan and before_plan <= withdrawn
     # Each placement step offered once, where the plan says, with the plan's hours.
     assert {step: (o["partner_id"], o["hours_per_week"]) for step, o in offers.items()} == {
         "h-praktik": ("halland-handel", 15),

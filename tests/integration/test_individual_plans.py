@@ -264,10 +264,6 @@ async def test_a_plan_follows_its_participant_who_moves_within_the_programme(
     async with running("intake", env), running("placement", env), running("outcomes", env):
         await step(county, "0880")
         await step(
-            agreement(programme_id="kalmar-lan", places=2, activities=[ActivityType.PRAKTIK]),
-            "0880",
-        )
-        await step(
             referral(
                 personnummer=PNR,
                 referral_id="0880-1",
@@ -277,6 +273,11 @@ async def test_a_plan_follows_its_participant_who_moves_within_the_programme(
             "0880",
         )
         await step(first, "0880")
+        # Places open while the introduction goes on: nothing is offered.
+        await step(
+            agreement(programme_id="kalmar-lan", places=2, activities=[ActivityType.PRAKTIK]),
+            "0880",
+        )
         assert await _offers(settings) == []
         await step(move, "0880")
         await step(second, "0881")
