@@ -726,6 +726,14 @@ def _service_problems(
                     where, f"{probe} must GET {path} on the service's port {settings.http_port}"
                 )
             )
+    if service == "intake" and settings.retention_days is None:
+        problems.append(
+            Problem(
+                where,
+                "INSATS_RETENTION_DAYS is not set: intake would keep personal data without end; "
+                "set the programme owner's retention",
+            )
+        )
     if manifests.of_kind("KafkaTopic") and settings.create_topics:
         problems.append(
             Problem(

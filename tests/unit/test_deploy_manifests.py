@@ -255,6 +255,11 @@ def _identity_key_missing(documents: list[Document]) -> None:
     env[:] = [item for item in env if item["name"] != "INSATS_IDENTITY_MASTER_KEY"]
 
 
+def _retention_missing(documents: list[Document]) -> None:
+    env = container(documents, "intake")["env"]
+    env[:] = [item for item in env if item["name"] != "INSATS_RETENTION_DAYS"]
+
+
 def _grace_period_too_short(documents: list[Document]) -> None:
     deployment = find(documents, "Deployment", "insats-placement")
     deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 20
@@ -430,6 +435,11 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _misspelt_probe,
         "Deployment/insats-outcomes",
         "'readinesProbe' was unexpected",
+    ),
+    "personal data kept without end": (
+        _retention_missing,
+        "Deployment/insats-intake",
+        "INSATS_RETENTION_DAYS is not set",
     ),
     "secret in plain text": (
         _pseudonym_key_in_plain_text,
