@@ -167,11 +167,14 @@ class OutboxRelay:
 
     async def _renew_producer(self) -> None:
         """A new producer (a new id and sequences) after the broker forgot the old one's."""
-        old, self._producer = self._producer, self._new_producer()
+        renewed = self._new_producer()
+        # Started before the old one goes: while the broker is still away this raises, the old
+        # producer stays, its records are refused again and the next round tries anew.
+        await renewed.start()
+        old, self._producer = self._producer, renewed
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.stop()
-        await self._producer.start()
         self.metrics.outbox_producer_renewed.labels(service=self.service).inc()
         log.warning("outbox relay renewed its producer: the broker lost the producer's session")
 
