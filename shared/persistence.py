@@ -32,6 +32,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
 from shared.contracts.scoped import VISIBLE_FIELDS
 from shared.contracts.topics import municipality_events_topic
+from shared.outbox_seal import OutboxSeal
 from shared.settings import Settings
 from shared.tracing import trace_headers
 
@@ -233,6 +234,9 @@ class ServiceDatabase:
         # Records the relay could not publish, with the reason (shared/messaging/relay.py).
         self.parked: AsyncCollection[Document] = self.db["outbox_parked"]
         self.audit: AsyncCollection[Document] = self.db["audit"]
+        # Seals the outbox records that must not lie in clear in the database (intake's dead
+        # letters); set by the service that has them (shared/outbox_seal.py).
+        self.outbox_seal: OutboxSeal | None = None
 
     def collection(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
@@ -297,9 +301,10 @@ class ServiceDatabase:
             if tx.audit_entries:
                 await self.audit.insert_many(tx.audit_entries, session=session)
             if tx.outgoing:
-                await self.outbox.insert_many(
-                    [record.to_document(tx.now) for record in tx.outgoing], session=session
-                )
+                documents = [record.to_document(tx.now) for record in tx.outgoing]
+                if self.outbox_seal is not None:
+                    documents = [self.outbox_seal.seal(document) for document in documents]
+                await self.outbox.insert_many(documents, session=session)
             return result
 
         async with self.client.start_session() as session:

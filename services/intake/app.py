@@ -47,6 +47,7 @@ from shared.contracts.tenants import Channel
 from shared.messaging.consumer import Subscription
 from shared.messaging.kafka import short_retention
 from shared.messaging.service import ServiceRuntime
+from shared.outbox_seal import OutboxSeal
 from shared.reference import municipalities
 from shared.settings import Settings
 
@@ -61,11 +62,16 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
     if settings.identity_master_key is None:
         raise SystemExit("INSATS_IDENTITY_MASTER_KEY must be set: it wraps the person keys")
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
+    master_key = bytes.fromhex(settings.identity_master_key.get_secret_value())
+    # Dead letters of referrals hold clear personnummer: sealed while they wait in the outbox.
+    runtime.db.outbox_seal = OutboxSeal(
+        master_key, {settings.topic(topics.dead_letter_topic(NAME))}
+    )
     store = IntakeStore(runtime.db)
     handlers = IntakeHandlers(
         store,
         settings.pseudonym_key.get_secret_value().encode(),
-        IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value())),
+        IdentityVault(master_key),
         frozenset(municipalities()),
         referral_max_age=timedelta(days=settings.referral_max_age_days),
         today=settings.today,

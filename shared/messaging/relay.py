@@ -58,6 +58,7 @@ from shared.messaging.dead_letters import H_CODE
 from shared.messaging.failures import describe_failure
 from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
 from shared.observability import Metrics, get_logger
+from shared.outbox_seal import opened
 from shared.persistence import OutboxRecord, ServiceDatabase, event_record
 from shared.settings import Settings
 
@@ -333,7 +334,7 @@ class OutboxRelay:
         key = bytes(doc["key"]) if doc.get("key") is not None else None
         future: asyncio.Future[Any] = await self._producer.send(
             topic,
-            value=bytes(doc["value"]),
+            value=opened(self.db.outbox_seal, doc),
             key=key,
             headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
         )
@@ -382,7 +383,7 @@ class OutboxRelay:
         return future
 
     def _view_of(self, doc: dict[str, Any], view_topic: str) -> OutboxRecord:
-        view = resident_record(bytes(doc["value"]), view_topic, self.settings)
+        view = resident_record(opened(self.db.outbox_seal, doc), view_topic, self.settings)
         size = record_size(view.to_document(datetime.now(UTC)))
         if size > self.settings.relay_max_record_bytes:
             raise _Parked("TOO_LARGE", f"the view has {size} bytes")
