@@ -95,11 +95,14 @@ async def _walk_through(
         if e["data"]["referral_id"] == f"1380-{n}"
     ]
     pid = str(enrolled[0]["data"]["participant_id"])
-    [offer] = [
+    offers = [
         o
         for o in await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.offered.v1")
         if o["data"]["participant_id"] == pid
     ]
+    # With a plan, the offer made on referral is withdrawn and the plan's step is offered.
+    assert len(offers) == (2 if with_plan else 1)
+    [offer] = [o for o in offers if bool(o["data"].get("plan_step_id")) is with_plan]
     placement = offer["data"]["placement_id"]
     await publish(
         settings,
