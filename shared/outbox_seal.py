@@ -40,10 +40,8 @@ class OutboxSeal:
         return {**document, "value": value, SEALED: True}
 
     def open(self, document: dict[str, Any]) -> bytes:
-        """The record's bytes as they go to the broker."""
+        """A sealed record's bytes as they go to the broker."""
         value = bytes(document["value"])
-        if not document.get(SEALED):
-            return value
         return self._aead.decrypt(value[:_NONCE], value[_NONCE:], _bound(document))
 
 

@@ -159,10 +159,8 @@ class Transaction:
 
     def unstage(self, needles: Iterable[str]) -> int:
         """Take back the records staged so far whose key or event names any of `needles`."""
-        marks = [needle.encode() for needle in needles if needle]
-        kept = [
-            r for r in self.outgoing if not any(m in (r.key or b"") or m in r.value for m in marks)
-        ]
+        marks = _marks(needles)
+        kept = [r for r in self.outgoing if not _names_any(marks, r.key, r.value)]
         dropped, self.outgoing = len(self.outgoing) - len(kept), kept
         return dropped
 
@@ -200,6 +198,15 @@ def event_record(
             *trace_headers(),
         ),
     )
+
+
+def _marks(needles: Iterable[str]) -> list[bytes]:
+    return [needle.encode() for needle in needles if needle]
+
+
+def _names_any(marks: Sequence[bytes], key: bytes | None, value: bytes | None) -> bool:
+    """Whether a record's key or bytes name any of `marks` (an erased person's ids)."""
+    return any(mark in bytes(key or b"") or mark in bytes(value or b"") for mark in marks)
 
 
 class StateDatabase(Protocol):
@@ -260,7 +267,7 @@ class ServiceDatabase:
         for a partner whose topic does not exist yet) whose key or event names any of `needles`:
         an erased person's records must not be published after the erasure. Both collections
         hold only what has not gone out, so reading them whole stays small."""
-        marks = [needle.encode() for needle in needles if needle]
+        marks = _marks(needles)
         if not marks:
             return 0
         purged = 0
@@ -268,10 +275,7 @@ class ServiceDatabase:
             doomed = [
                 doc["_id"]
                 async for doc in collection.find({}, {"key": 1, "value": 1}, session=session)
-                if any(
-                    mark in bytes(doc.get("key") or b"") or mark in bytes(doc.get("value") or b"")
-                    for mark in marks
-                )
+                if _names_any(marks, doc.get("key"), doc.get("value"))
             ]
             if doomed:
                 result = await collection.delete_many({"_id": {"$in": doomed}}, session=session)

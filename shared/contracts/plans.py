@@ -172,15 +172,14 @@ class Plan(ContractModel):
 
     @model_validator(mode="after")
     def _in_order(self) -> Self:
+        # Positions, not ids, in the reasons: a reason reaches dead-letter headers and answers,
+        # which never carry input values.
         seen: set[str] = set()
-        for step in self.steps:
+        for position, step in enumerate(self.steps, start=1):
             if step.step_id in seen:
-                raise ValueError(f"step {step.step_id} appears twice")
-            unknown = [s for s in step.after if s not in seen]
-            if unknown:
+                raise ValueError(f"the id of step {position} appears twice")
+            if any(before not in seen for before in step.after):
                 # Only earlier steps: a plan cannot wait on itself in a circle.
-                raise ValueError(
-                    f"step {step.step_id} comes after {unknown[0]}, not an earlier step"
-                )
+                raise ValueError(f"step {position} comes after a step that is not an earlier step")
             seen.add(step.step_id)
         return self
