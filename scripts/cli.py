@@ -507,16 +507,16 @@ app.add_typer(identity_app, name="identity")
 
 
 def _intake_access() -> tuple[AsyncMongoClient[Document], IntakeStore, IdentityVault]:
-    from services.intake.identity import IdentityVault
+    from services.intake.identity import vault_of
     from services.intake.store import IntakeStore
     from shared.persistence import ServiceDatabase, mongo_client
 
     settings = Settings()
-    if settings.identity_master_key is None:
+    vault = vault_of(settings)
+    if vault is None:
         raise typer.BadParameter("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
     client = mongo_client(settings)
     store = IntakeStore(ServiceDatabase(client, settings, "intake"))
-    vault = IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
     return client, store, vault
 
 
@@ -572,6 +572,46 @@ def identity_export(
                 ]
             )
     console.print(f"exported {len(rows)} identities to {out} (audited)")
+
+
+@identity_app.command("master-keys")
+def identity_master_keys() -> None:
+    """Each master key version: the person keys and waiting dead letters it still wraps, when it
+    became current and when it was retired. A version may be destroyed once it wraps nothing and
+    every backup of the key store taken before it was retired has expired."""
+    from scripts.master_keys import status
+
+    found = asyncio.run(status(Settings()))
+    table = Table("version", "current", "person keys", "dead letters", "current since", "retired")
+    versions = {use.key_id: use for use in found.versions}
+    for key_id in sorted(set(versions) | set(found.sealed_waiting)):
+        use = versions.get(key_id)
+        table.add_row(
+            key_id,
+            "yes" if key_id == found.current else "",
+            str(use.person_keys if use else 0),
+            str(found.sealed_waiting.get(key_id, 0)),
+            str(use.current_since if use and use.current_since else "-"),
+            str(use.retired_at if use and use.retired_at else "-"),
+        )
+    console.print(table)
+
+
+@identity_app.command("rotate-master-key")
+def identity_rotate_master_key(
+    actor: Annotated[str, typer.Option(help="Who rotates: name and role")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit")],
+) -> None:
+    """Wrap every person key (and waiting dead letter) again under the current version, the
+    first in INSATS_IDENTITY_MASTER_KEY; the older versions must still be given."""
+    from scripts.master_keys import rotate
+    from services.intake.identity_access import Accessor
+
+    done = asyncio.run(rotate(Settings(), Accessor(actor, reason)))
+    console.print(
+        f"{done.person_keys} person keys and {done.dead_letters} dead letters now wrapped "
+        f"under {done.current} (audited)"
+    )
 
 
 @identity_app.command("audit")

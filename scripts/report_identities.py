@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.identity import IdentityRecord, IdentityVault, vault_of
 from services.intake.identity_access import Accessor, Protected, identities_for_report
 from services.intake.store import IntakeStore
 from shared.contracts.vocabulary import ConsentPurpose
@@ -15,10 +15,11 @@ from shared.settings import Settings
 
 def check_access(settings: Settings, who: Accessor) -> IdentityVault:
     """Refuse before any work is done: no key, or no actor and reason."""
-    if settings.identity_master_key is None:
+    vault = vault_of(settings)
+    if vault is None:
         raise RuntimeError("INSATS_IDENTITY_MASTER_KEY is needed to open identity data")
     who.check()
-    return IdentityVault(bytes.fromhex(settings.identity_master_key.get_secret_value()))
+    return vault
 
 
 async def read_identities(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.intake.handlers import IntakeHandlers
 from services.intake.identity import IdentityVault
+from services.intake.key_store import check_keyring
 from services.intake.store import IntakeStore
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
@@ -44,6 +45,7 @@ from shared.contracts.placement import PlacementEnded, PlacementStarted
 from shared.contracts.registry import types_on
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Channel
+from shared.key_custody import parse_keyring
 from shared.messaging.consumer import Subscription
 from shared.messaging.kafka import short_retention
 from shared.messaging.service import ServiceRuntime
@@ -62,21 +64,23 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
     if settings.identity_master_key is None:
         raise SystemExit("INSATS_IDENTITY_MASTER_KEY must be set: it wraps the person keys")
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
-    master_key = bytes.fromhex(settings.identity_master_key.get_secret_value())
+    try:
+        master = parse_keyring(settings.identity_master_key.get_secret_value())
+    except ValueError as problem:
+        raise SystemExit(f"INSATS_IDENTITY_MASTER_KEY: {problem}") from None
     # Dead letters of referrals hold clear personnummer: sealed while they wait in the outbox.
-    runtime.db.outbox_seal = OutboxSeal(
-        master_key, {settings.topic(topics.dead_letter_topic(NAME))}
-    )
+    runtime.db.outbox_seal = OutboxSeal(master, {settings.topic(topics.dead_letter_topic(NAME))})
     store = IntakeStore(runtime.db)
     handlers = IntakeHandlers(
         store,
         settings.pseudonym_key.get_secret_value().encode(),
-        IdentityVault(master_key),
+        IdentityVault(master),
         frozenset(municipalities()),
         referral_max_age=timedelta(days=settings.referral_max_age_days),
         today=settings.today,
     )
     runtime.on_start(store.ensure_indexes)
+    runtime.on_start(lambda: check_keyring(store.keys, master, datetime.now(UTC)))
     runtime.subscribe(
         Subscription(
             name="programmes",

@@ -63,6 +63,7 @@ from shared.contracts.vocabulary import (
     Kommunkod,
     RejectionReason,
 )
+from shared.key_custody import Wrapped
 from shared.messaging.consumer import HandlerContext
 from shared.messaging.records import InboundRecord, Received
 from shared.observability import get_logger
@@ -418,7 +419,7 @@ class IntakeHandlers:
         wrapped = await self.store.wrapped_keys(
             [pid for pid in identities if pid in known], ctx.session
         )
-        new_keys: dict[str, bytes] = {}
+        new_keys: dict[str, Wrapped] = {}
         sealed: dict[str, bytes] = {}
         for pid, given in identities.items():
             record = given

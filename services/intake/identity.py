@@ -2,9 +2,11 @@
 
 Each person's identity record (normalised personnummer, name, contact details) is sealed with
 that person's own AES-256-GCM key. The person key is stored wrapped by the deployment's master
-key, in another collection. Destroying the wrapped person key makes every copy of the record,
-including those in database backups, unreadable. The participant id is bound into both
-encryptions as associated data, so a record or key moved to another participant fails to open.
+key (key_custody.py), in a database of its own with its own backups. Destroying the wrapped
+person key makes every copy of the record in intake's database and its backups unreadable; the
+key store's own backups follow when the master key version that wrapped it is destroyed. The
+participant id is bound into both encryptions as associated data, so a record or key moved to
+another participant fails to open.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.key_custody import MasterKeys, MasterKeyUnavailable, Wrapped, parse_keyring
+from shared.settings import Settings
 
 _NONCE = 12
 
@@ -33,24 +38,21 @@ class IdentityUnreadable(Exception):
 
 
 class IdentityVault:
-    def __init__(self, master_key: bytes) -> None:
-        if len(master_key) != 32:
-            raise ValueError("the identity master key must be 32 bytes (64 hex characters)")
-        self._master = AESGCM(master_key)
+    def __init__(self, master: MasterKeys) -> None:
+        self.master = master
 
     @staticmethod
     def new_person_key() -> bytes:
         return AESGCM.generate_key(bit_length=256)
 
-    def wrap(self, person_key: bytes, participant_id: str) -> bytes:
-        nonce = os.urandom(_NONCE)
-        return nonce + self._master.encrypt(nonce, person_key, participant_id.encode())
+    def wrap(self, person_key: bytes, participant_id: str) -> Wrapped:
+        return self.master.wrap(person_key, participant_id.encode())
 
-    def unwrap(self, wrapped: bytes, participant_id: str) -> bytes:
+    def unwrap(self, wrapped: Wrapped, participant_id: str) -> bytes:
         try:
-            return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], participant_id.encode())
-        except InvalidTag:
-            raise IdentityUnreadable("the person key does not open for this participant") from None
+            return self.master.unwrap(wrapped, participant_id.encode())
+        except MasterKeyUnavailable as problem:
+            raise IdentityUnreadable(f"the person key does not open: {problem}") from None
 
     @staticmethod
     def seal(record: IdentityRecord, person_key: bytes, participant_id: str) -> bytes:
@@ -67,3 +69,10 @@ class IdentityVault:
         except InvalidTag:
             raise IdentityUnreadable("the identity record does not open with this key") from None
         return IdentityRecord(**json.loads(plain))
+
+
+def vault_of(settings: Settings) -> IdentityVault | None:
+    """The vault the configured master key opens, or None where none is configured."""
+    if settings.identity_master_key is None:
+        return None
+    return IdentityVault(parse_keyring(settings.identity_master_key.get_secret_value()))

@@ -8,7 +8,8 @@
 - agreements: the conditions of agreements whose places are for some participants only, and
   the tenant that signed each.
 - identities: each person's identity record, sealed with that person's key (identity.py).
-- person_keys: the person keys, wrapped by the master key. Deleting one is crypto-shredding.
+- the person keys are in a database of their own (key_store.py), written and deleted in the
+  same transactions. Deleting one is crypto-shredding.
 - identity_links: the pseudonym of a personnummer given to someone known by a samordningsnummer,
   and the participant it names (the samordningsnummer's pseudonym).
 - referrals: the decision on every referral, for the municipal system's questions and counts.
@@ -25,10 +26,12 @@ from typing import Any
 from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 
 from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.key_store import PersonKeyStore
 from services.intake.place_eligibility import EligibilityFacts
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import AgreementSigned, PlaceEligibility, ProgrammeDefined
 from shared.contracts.vocabulary import Gender, TargetGroup
+from shared.key_custody import Wrapped
 from shared.persistence import ServiceDatabase
 
 
@@ -38,7 +41,9 @@ class IntakeStore:
         self.programmes = db.collection("programmes")
         self.participants = db.collection("participants")
         self.identities = db.collection("identities")
-        self.person_keys = db.collection("person_keys")
+        self.keys = PersonKeyStore(db.client, db.settings)
+        # Where earlier versions kept the person keys; emptied into the key store on start.
+        self._keys_of_old = db.collection("person_keys")
         self.identity_links = db.collection("identity_links")
         self.referrals = db.collection("referrals")
         self.audit = db.collection("audit")
@@ -53,6 +58,8 @@ class IntakeStore:
         await self.identity_links.create_index([("participant_id", ASCENDING)])
         await self.participants.create_index([("enrolments.programme_id", ASCENDING)])
         await self.agreements.create_index([("programme_id", ASCENDING)])
+        await self.keys.ensure_indexes()
+        await self.keys.adopt(self._keys_of_old)
 
     # --- programmes --------------------------------------------------------------------------
 
@@ -188,7 +195,7 @@ class IntakeStore:
         await self.participants.update_one({"_id": kept}, {"$set": record}, session=session)
         await self.participants.delete_one({"_id": merged}, session=session)
         await self.identities.delete_one({"_id": merged}, session=session)
-        await self.person_keys.delete_one({"_id": merged}, session=session)
+        await self.keys.destroy([merged], session)
         await self.referrals.update_many(
             {"participant_id": merged}, {"$set": {"participant_id": kept}}, session=session
         )
@@ -320,7 +327,7 @@ class IntakeStore:
         )
         if protected:
             await self.identities.delete_one({"_id": participant_id}, session=session)
-            await self.person_keys.delete_one({"_id": participant_id}, session=session)
+            await self.keys.destroy([participant_id], session)
 
     async def touch(self, participant_ids: Iterable[str], now: datetime, session: Any) -> None:
         """Another service reported about these participants: their retention clock restarts."""
@@ -340,25 +347,20 @@ class IntakeStore:
 
     # --- identities --------------------------------------------------------------------------
 
-    async def wrapped_keys(self, participant_ids: Iterable[str], session: Any) -> dict[str, bytes]:
-        ids = list(set(participant_ids))
-        if not ids:
-            return {}
-        found = await self.person_keys.find({"_id": {"$in": ids}}, session=session).to_list()
-        return {doc["_id"]: bytes(doc["wrapped"]) for doc in found}
+    async def wrapped_keys(
+        self, participant_ids: Iterable[str], session: Any
+    ) -> dict[str, Wrapped]:
+        return await self.keys.wrapped(participant_ids, session)
 
     async def save_identities(
         self,
-        new_keys: dict[str, bytes],
+        new_keys: dict[str, Wrapped],
         sealed: dict[str, bytes],
         forget: Iterable[str],
         now: datetime,
         session: Any,
     ) -> None:
-        key_ops: list[Any] = [
-            InsertOne({"_id": pid, "wrapped": wrapped, "created_at": now})
-            for pid, wrapped in new_keys.items()
-        ]
+        key_ops = self.keys.inserts(new_keys, now)
         # A person with a new key has no identity record yet: an insert, cheaper than an upsert.
         identity_ops: list[Any] = [
             InsertOne({"_id": pid, "sealed": blob, "updated_at": now})
@@ -370,19 +372,18 @@ class IntakeStore:
         for pid in forget:
             key_ops.append(DeleteOne({"_id": pid}))
             identity_ops.append(DeleteOne({"_id": pid}))
-        if key_ops:
-            await self.person_keys.bulk_write(key_ops, session=session)
+        await self.keys.write(key_ops, session)
         if identity_ops:
             await self.identities.bulk_write(identity_ops, session=session)
 
     async def read_identity(
         self, vault: IdentityVault, participant_id: str, session: Any = None
     ) -> IdentityRecord | None:
-        key = await self.person_keys.find_one({"_id": participant_id}, session=session)
+        key = (await self.keys.wrapped([participant_id], session)).get(participant_id)
         sealed = await self.identities.find_one({"_id": participant_id}, session=session)
         if key is None or sealed is None:
             return None
-        person_key = vault.unwrap(bytes(key["wrapped"]), participant_id)
+        person_key = vault.unwrap(key, participant_id)
         return vault.open(bytes(sealed["sealed"]), person_key, participant_id)
 
     async def write_audit(self, entry: dict[str, Any], session: Any = None) -> None:
@@ -395,7 +396,7 @@ class IntakeStore:
         existed = await self.participants.find_one(
             {"_id": participant_id}, {"_id": 1}, session=session
         )
-        await self.person_keys.delete_one({"_id": participant_id}, session=session)
+        await self.keys.destroy([participant_id], session)
         await self.identities.delete_one({"_id": participant_id}, session=session)
         await self.participants.delete_one({"_id": participant_id}, session=session)
         await self.identity_links.delete_many({"participant_id": participant_id}, session=session)

@@ -17,6 +17,7 @@ from shared.contracts.municipal import (
     IdentityLinkRecorded,
 )
 from shared.contracts.vocabulary import ConsentPurpose, ErasureReason
+from shared.key_custody import parse_keyring
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.integration.test_intake_privacy import _dump
@@ -111,7 +112,7 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
     client = mongo_client(settings)
     try:
         store = IntakeStore(ServiceDatabase(client, settings, "intake"))
-        vault = IdentityVault(bytes.fromhex(env["INSATS_IDENTITY_MASTER_KEY"]))
+        vault = IdentityVault(parse_keyring(env["INSATS_IDENTITY_MASTER_KEY"]))
         identity = await store.read_identity(vault, pid)
     finally:
         await client.close()

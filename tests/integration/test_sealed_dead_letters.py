@@ -51,7 +51,7 @@ async def test_a_dead_letter_waits_sealed_in_the_database_and_goes_out_as_it_cam
             )
         finally:
             await client.close()
-        assert [doc.get("sealed") for doc in held] == [True]
+        assert [doc["sealed"]["key_id"] for doc in held] == ["v1"]  # the master key version
         for form in (PNR, PNR.replace("-", ""), PNR[2:], PNR[2:].replace("-", "")):
             assert form not in stored
         await ensure_topics(settings, {settings.topic(dead_letters): {}})

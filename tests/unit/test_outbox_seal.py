@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cryptography.exceptions import InvalidTag
 
+from shared.key_custody import LocalKeyring, MasterKeyUnavailable
 from shared.outbox_seal import OutboxSeal, opened
 
 PNR = b"19900517-2344"
 DEAD_LETTERS = "insats.intake.dead-letter"
+V1 = LocalKeyring({"v1": bytes(32)}, "v1")
 
 
 def _document(topic: str, value: bytes) -> dict[str, Any]:
@@ -20,25 +21,37 @@ def _document(topic: str, value: bytes) -> dict[str, Any]:
 
 
 def test_a_dead_letter_is_stored_sealed_and_opens_to_its_original_bytes() -> None:
-    seal = OutboxSeal(bytes(32), {DEAD_LETTERS})
+    seal = OutboxSeal(V1, {DEAD_LETTERS})
     stored = seal.seal(_document(DEAD_LETTERS, b'{"personnummer": "' + PNR + b'"}'))
     assert PNR not in bytes(stored["value"])
     assert opened(seal, stored) == b'{"personnummer": "' + PNR + b'"}'
 
 
 def test_other_records_are_stored_as_they_are() -> None:
-    seal = OutboxSeal(bytes(32), {DEAD_LETTERS})
+    seal = OutboxSeal(V1, {DEAD_LETTERS})
     document = _document("insats.intake.events", b"an event")
     assert seal.seal(document) is document
     assert opened(None, document) == b"an event"
 
 
 def test_a_sealed_value_opens_only_for_its_own_record_and_only_with_its_key() -> None:
-    seal = OutboxSeal(bytes(32), {DEAD_LETTERS})
+    seal = OutboxSeal(V1, {DEAD_LETTERS})
     stored = seal.seal(_document(DEAD_LETTERS, PNR))
-    with pytest.raises(InvalidTag):
+    with pytest.raises(MasterKeyUnavailable):
         seal.open({**stored, "_id": ObjectId()})
-    with pytest.raises(InvalidTag):
-        OutboxSeal(bytes([1]) * 32, {DEAD_LETTERS}).open(stored)
+    with pytest.raises(MasterKeyUnavailable):
+        OutboxSeal(LocalKeyring({"v1": bytes([1]) * 32}, "v1"), {DEAD_LETTERS}).open(stored)
     with pytest.raises(RuntimeError):
         opened(None, stored)  # parked by the relay, never sent as ciphertext
+
+
+def test_a_rotation_wraps_the_seal_again_under_the_new_version() -> None:
+    stored = OutboxSeal(V1, {DEAD_LETTERS}).seal(_document(DEAD_LETTERS, PNR))
+    both = LocalKeyring({"v2": bytes([2]) * 32, "v1": bytes(32)}, "v2")
+    rewrapped = OutboxSeal(both, {DEAD_LETTERS}).rewrapped(stored)
+    assert rewrapped is not None and rewrapped["key_id"] == "v2"
+    only_new = OutboxSeal(LocalKeyring({"v2": bytes([2]) * 32}, "v2"), {DEAD_LETTERS})
+    assert opened(only_new, {**stored, "sealed": rewrapped}) == PNR
+    assert only_new.rewrapped({**stored, "sealed": rewrapped}) is None
+    with pytest.raises(MasterKeyUnavailable):
+        only_new.open(stored)
