@@ -582,7 +582,9 @@ def identity_master_keys() -> None:
     from scripts.master_keys import status
 
     found = asyncio.run(status(Settings()))
-    table = Table("version", "current", "person keys", "dead letters", "current since", "retired")
+    table = Table(
+        "version", "current", "keys and index", "dead letters", "current since", "retired"
+    )
     versions = {use.key_id: use for use in found.versions}
     for key_id in sorted(set(versions) | set(found.sealed_waiting)):
         use = versions.get(key_id)
@@ -609,8 +611,8 @@ def identity_rotate_master_key(
 
     done = asyncio.run(rotate(Settings(), Accessor(actor, reason)))
     console.print(
-        f"{done.person_keys} person keys and {done.dead_letters} dead letters now wrapped "
-        f"under {done.current} (audited)"
+        f"{done.person_keys} person keys and index entries, and {done.dead_letters} dead "
+        f"letters, now wrapped under {done.current} (audited)"
     )
 
 

@@ -4,7 +4,7 @@ versioned, rotated, and pluggable.
 `MasterKeys` is the whole interface intake needs from a key manager: wrap a small secret under
 the current version, and unwrap one under the version it names. `LocalKeyring` implements it with
 AES-256-GCM keys given in configuration; a deployment that keeps its master key in Vault's
-transit engine or a cloud KMS implements the same four members over that service (Vault's
+transit engine or a cloud KMS implements the same five members over that service (Vault's
 transit `encrypt`/`decrypt` with key versions is the same shape: the ciphertext names its
 version, and `rewrap` is rotation).
 
@@ -18,13 +18,17 @@ longer exists.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NONCE = 12
 # Keys wrapped before master keys had versions name none: they are under this one.
@@ -53,6 +57,12 @@ class MasterKeys(Protocol):
 
     def unwrap(self, wrapped: Wrapped, context: bytes) -> bytes: ...
 
+    def tags(self, data: bytes) -> list[str]:
+        """Keyed tags of `data` under every version held, the current one first: a handle that
+        finds a record without naming what it is of, and that no one can compute once the
+        version is destroyed."""
+        ...
+
 
 class LocalKeyring:
     """Master key versions held in the service's own configuration (a Kubernetes secret)."""
@@ -68,6 +78,12 @@ class LocalKeyring:
             if len(key) != 32:
                 raise ValueError("the identity master key must be 32 bytes (64 hex characters)")
         self._versions = {key_id: AESGCM(key) for key_id, key in versions.items()}
+        self._tag_keys = {
+            key_id: HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=b"insats/tag/v1"
+            ).derive(key)
+            for key_id, key in versions.items()
+        }
         self._current = current
 
     @property
@@ -90,6 +106,13 @@ class LocalKeyring:
             return version.decrypt(wrapped.blob[:_NONCE], wrapped.blob[_NONCE:], context)
         except InvalidTag:
             raise MasterKeyUnavailable("the secret does not open under its master key") from None
+
+    def tags(self, data: bytes) -> list[str]:
+        order = [self._current, *(k for k in self._tag_keys if k != self._current)]
+        return [
+            f"{key_id}:{hmac.new(self._tag_keys[key_id], data, hashlib.sha256).hexdigest()}"
+            for key_id in order
+        ]
 
 
 def parse_keyring(value: str) -> LocalKeyring:

@@ -70,7 +70,7 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         raise SystemExit(f"INSATS_IDENTITY_MASTER_KEY: {problem}") from None
     # Dead letters of referrals hold clear personnummer: sealed while they wait in the outbox.
     runtime.db.outbox_seal = OutboxSeal(master, {settings.topic(topics.dead_letter_topic(NAME))})
-    store = IntakeStore(runtime.db)
+    store = IntakeStore(runtime.db, master)
     handlers = IntakeHandlers(
         store,
         settings.pseudonym_key.get_secret_value().encode(),

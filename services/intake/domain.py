@@ -67,15 +67,16 @@ class Enrolment:
 Decision = Enrolment | Rejection
 
 
-def pseudonymiser(key: bytes) -> Callable[[Personnummer], str]:
-    """One pseudonymous id per person and deployment: a keyed HMAC of the normalised number, so
-    the same person referred by two municipalities is one participant."""
+def person_lookup(key: bytes) -> Callable[[Personnummer], str]:
+    """The keyed lookup of a person's number in intake's person index (person_index.py), so the
+    same person referred by two municipalities is one participant. Never leaves intake: the
+    participant id itself is random. (Participants of earlier versions have this as their id.)"""
 
-    def pseudonym(person: Personnummer) -> str:
+    def lookup(person: Personnummer) -> str:
         digest = hmac.new(key, person.normalised.encode(), hashlib.sha256).hexdigest()
         return f"p-{digest[:32]}"
 
-    return pseudonym
+    return lookup
 
 
 def boundary_failure(

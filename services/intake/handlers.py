@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from services.intake import domain, place_eligibility
 from services.intake.identity import IdentityRecord, IdentityVault
+from services.intake.person_index import LINK, REFERRAL, Entry, new_participant_id
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from services.intake.place_eligibility import EligibilityFacts
 from services.intake.store import IntakeStore, facts_of
@@ -102,7 +103,7 @@ class IntakeHandlers:
         today: date | None = None,
     ) -> None:
         self.store = store
-        self.pseudonym = domain.pseudonymiser(pseudonym_key)
+        self.lookup = domain.person_lookup(pseudonym_key)
         self.vault = vault
         self.municipalities = municipalities
         self.referral_max_age = referral_max_age
@@ -254,18 +255,13 @@ class IntakeHandlers:
             or domain.identify(referral, on)
             for item, referral, on in zip(batch, referrals, received, strict=True)
         ]
-        pseudonyms = {
-            index: self.pseudonym(person)
-            for index, person in enumerate(people)
-            if isinstance(person, Personnummer)
-        }
-        # A personnummer linked to a samordningsnummer names the participant the other named.
-        links = await self.store.linked(pseudonyms.values(), ctx.session)
-        pseudonyms = {index: links.get(p, p) for index, p in pseudonyms.items()}
+        pseudonyms, fresh = await self._participant_ids(people, ctx)
         programmes = await self.store.load_programmes(
             (referral.programme_id for referral in referrals), ctx.session
         )
-        known = await self.store.participants_by_id(pseudonyms.values(), ctx.session)
+        known = await self.store.participants_by_id(
+            (pid for pid in pseudonyms.values() if pid not in fresh.values()), ctx.session
+        )
         # Only an open enrolment stands in the way of another: a person who left may return.
         enrolled = {
             pid: {e["programme_id"] for e in doc.get("enrolments", []) if not e.get("exited_on")}
@@ -365,6 +361,9 @@ class IntakeHandlers:
                     )
                 )
             item.log.info("referral enrolled", programme=referral.programme_id)
+        await self._name_new(
+            fresh, {enrolled.participant_id for enrolled, *_ in enrolments}, decisions, ctx
+        )
         await self._seal(identities, protected, set(known), ctx)
         await self.store.record_referrals(
             [(enrolled, is_protected, facts) for enrolled, is_protected, facts, *_ in enrolments],
@@ -376,6 +375,45 @@ class IntakeHandlers:
         await self._decide_enrolments(
             [(enrolled, facts, item, day) for enrolled, _, facts, item, day in enrolments], ctx
         )
+
+    async def _participant_ids(
+        self, people: Sequence[object], ctx: HandlerContext
+    ) -> tuple[dict[int, str], dict[str, str]]:
+        """The participant each identified person is (by position in the batch), and the random
+        ids given to people new to intake, one per person, by their lookup. A personnummer linked
+        to a samordningsnummer names the participant the other did."""
+        lookups = {
+            index: self.lookup(person)
+            for index, person in enumerate(people)
+            if isinstance(person, Personnummer)
+        }
+        named = await self.store.named(lookups.values(), ctx.session)
+        fresh = {
+            lookup: new_participant_id() for lookup in set(lookups.values()) if lookup not in named
+        }
+        return {
+            index: named[lookup].participant_id if lookup in named else fresh[lookup]
+            for index, lookup in lookups.items()
+        }, fresh
+
+    async def _name_new(
+        self,
+        fresh: dict[str, str],
+        enrolled: set[str],
+        decisions: list[dict[str, Any]],
+        ctx: HandlerContext,
+    ) -> None:
+        """The index names the new people who were enrolled. A new person who was not is no
+        participant: their decision names no one."""
+        await self.store.name(
+            {lookup: Entry(pid, REFERRAL) for lookup, pid in fresh.items() if pid in enrolled},
+            ctx.now,
+            ctx.session,
+        )
+        unnamed = set(fresh.values()) - enrolled
+        for decision in decisions:
+            if decision.get("participant_id") in unnamed:
+                del decision["participant_id"]
 
     async def _decide_enrolments(
         self,
@@ -760,13 +798,16 @@ class IntakeHandlers:
         if claimed is None:
             return
         pid, participant = claimed
-        alias = self.pseudonym(person)
-        taken = await self.store.participants_by_id([alias], ctx.session)
-        linked = await self.store.linked([alias], ctx.session)
-        if linked.get(alias, pid) != pid:
+        lookup = self.lookup(person)
+        entry = (await self.store.named([lookup], ctx.session)).get(lookup)
+        other = entry.participant_id if entry is not None and entry.participant_id != pid else None
+        if other is not None and entry is not None and entry.kind == LINK:
+            # Linked already, to the samordningsnummer of someone else.
             self._identity_in_use(item, ctx)
             return
-        merged = taken.get(alias) if alias != pid else None
+        # Referred under the personnummer too, before the link: the participant to merge.
+        alias = other or ""
+        merged = (await self.store.participants_by_id([alias], ctx.session)).get(alias)
         if merged is not None and not await self._mergeable(item, ctx, participant, alias, merged):
             return
         identity = await self.store.read_identity(self.vault, pid, ctx.session)
@@ -774,7 +815,7 @@ class IntakeHandlers:
             identity = await self.store.read_identity(self.vault, alias, ctx.session)
         if merged is not None:
             await self._merge(item, ctx, (pid, participant), (alias, merged), request, on)
-        await self.store.link_identity(alias, pid, ctx.now, ctx.session)
+        await self.store.link_identity(lookup, pid, ctx.now, ctx.session)
         if bool(participant.get("protected_identity")) or bool(
             merged and merged.get("protected_identity")
         ):
@@ -983,9 +1024,9 @@ class IntakeHandlers:
             return None
         if personnummer is not None:
             try:
-                participant_id = self.pseudonym(parse(personnummer, self.received_on(item, ctx)))
-                links = await self.store.linked([participant_id], ctx.session)
-                participant_id = links.get(participant_id, participant_id)
+                lookup = self.lookup(parse(personnummer, self.received_on(item, ctx)))
+                entry = (await self.store.named([lookup], ctx.session)).get(lookup)
+                participant_id = entry.participant_id if entry is not None else None
             except InvalidPersonnummer as problem:
                 ctx.reject(
                     item,

@@ -11,6 +11,7 @@ and destroyed in the very transaction that writes or erases the sealed identity:
 a key without its record, nor a record whose key was lost by a crash between two writes.
 
 - person_keys: {_id: participant id, wrapped, master_key_id, created_at}
+- person_index: from a personnummer's keyed lookup to its participant (person_index.py).
 - master_key_versions: {_id: version, current_since, retired_at}: when each version became
   current, and when the last key under it was wrapped again under a newer one.
 """
@@ -27,6 +28,7 @@ from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
+from services.intake.person_index import PersonIndex
 from shared.key_custody import UNVERSIONED, MasterKeys, Wrapped
 from shared.persistence import DURABLE, Document
 from shared.settings import Settings
@@ -48,6 +50,7 @@ class PersonKeyStore:
         self.client = client
         self.keys: AsyncCollection[Document] = db["person_keys"]
         self.versions: AsyncCollection[Document] = db["master_key_versions"]
+        self.index = PersonIndex(db["person_index"])
 
     async def wrapped(self, participant_ids: Iterable[str], session: Any) -> dict[str, Wrapped]:
         ids = list(set(participant_ids))
@@ -107,15 +110,18 @@ class PersonKeyStore:
 
     async def ensure_indexes(self) -> None:
         await self.keys.create_index([("master_key_id", ASCENDING)])
+        await self.index.ensure_indexes()
 
     async def versions_in_use(self) -> Counter[str]:
+        """How many person keys and index entries each master key version wraps."""
         counts: Counter[str] = Counter()
-        for key_id in await self.keys.distinct("master_key_id"):
-            if isinstance(key_id, str):
-                counts[key_id] = await self.keys.count_documents({"master_key_id": key_id})
-        if unversioned := await self.keys.count_documents({"master_key_id": {"$exists": False}}):
-            counts[UNVERSIONED] += unversioned
-        return counts
+        for collection in (self.keys, self.index.entries):
+            for key_id in await collection.distinct("master_key_id"):
+                if isinstance(key_id, str):
+                    counts[key_id] += await collection.count_documents({"master_key_id": key_id})
+            missing = {"master_key_id": {"$exists": False}}
+            counts[UNVERSIONED] += await collection.count_documents(missing)
+        return +counts
 
     async def report(self) -> list[VersionUse]:
         counts = await self.versions_in_use()
@@ -136,9 +142,9 @@ class PersonKeyStore:
         )
 
     async def rewrap(self, master: MasterKeys, now: datetime, batch_size: int = 500) -> int:
-        """Wrap every person key again under the current version; the versions left without
-        keys are marked retired. Each batch is one transaction, and a key changed meanwhile
-        (erased, or rewrapped by another run) is left as it is."""
+        """Wrap every person key and index entry again under the current version; the versions
+        left without any are marked retired. Each batch is one transaction, and a key changed
+        meanwhile (erased, or rewrapped by another run) is left as it is."""
         await self.record_current(master.current_id, now)
         for key_id in await self.versions_in_use():
             await self.versions.update_one({"_id": key_id}, {"$setOnInsert": {}}, upsert=True)
@@ -159,6 +165,7 @@ class PersonKeyStore:
             async with self.client.start_session() as session, await session.start_transaction():
                 result = await self.keys.bulk_write(operations, session=session)
             rewrapped += result.modified_count
+        rewrapped += await self.index.rewrap(master, batch_size, self.client.start_session)
         in_use = await self.versions_in_use()
         await self.versions.update_many(
             {"_id": {"$nin": list(in_use)}, "retired_at": None},
@@ -180,7 +187,9 @@ async def check_keyring(store: PersonKeyStore, master: MasterKeys, now: datetime
         if not master.has_version(key_id)
     }
     if missing:
-        listed = ", ".join(f"{key_id} ({count} person keys)" for key_id, count in missing.items())
+        listed = ", ".join(
+            f"{key_id} ({count} person keys or index entries)" for key_id, count in missing.items()
+        )
         raise VersionsMissing(
             f"INSATS_IDENTITY_MASTER_KEY lacks master key versions still in use: {listed}. "
             "Give them back, rotate (insats identity rotate-master-key) and destroy them after."

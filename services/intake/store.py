@@ -10,8 +10,8 @@
 - identities: each person's identity record, sealed with that person's key (identity.py).
 - the person keys are in a database of their own (key_store.py), written and deleted in the
   same transactions. Deleting one is crypto-shredding.
-- identity_links: the pseudonym of a personnummer given to someone known by a samordningsnummer,
-  and the participant it names (the samordningsnummer's pseudonym).
+- which participant a personnummer names is in the key store too (person_index.py); the
+  identity_links of earlier versions move there on start.
 - referrals: the decision on every referral, for the municipal system's questions and counts.
 - audit: who read or exported identity data, and why; and every erasure.
 """
@@ -20,31 +20,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 
 from services.intake.identity import IdentityRecord, IdentityVault
 from services.intake.key_store import PersonKeyStore
+from services.intake.person_index import LINK, REFERRAL, Entry
 from services.intake.place_eligibility import EligibilityFacts
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import AgreementSigned, PlaceEligibility, ProgrammeDefined
 from shared.contracts.vocabulary import Gender, TargetGroup
-from shared.key_custody import Wrapped
+from shared.key_custody import MasterKeys, Wrapped
 from shared.persistence import ServiceDatabase
 
 
 class IntakeStore:
-    def __init__(self, db: ServiceDatabase) -> None:
+    def __init__(self, db: ServiceDatabase, master: MasterKeys | None = None) -> None:
         self.db = db
+        # Opens the person index; a store for reading audits and decisions needs none.
+        self._master = master
         self.programmes = db.collection("programmes")
         self.participants = db.collection("participants")
         self.identities = db.collection("identities")
         self.keys = PersonKeyStore(db.client, db.settings)
         # Where earlier versions kept the person keys; emptied into the key store on start.
         self._keys_of_old = db.collection("person_keys")
-        self.identity_links = db.collection("identity_links")
+        self._links_of_old = db.collection("identity_links")
         self.referrals = db.collection("referrals")
         self.audit = db.collection("audit")
         self.agreements = db.collection("agreements")
@@ -55,11 +58,12 @@ class IntakeStore:
         await self.participants.create_index([("last_event_at", ASCENDING)])
         await self.audit.create_index([("participant_id", ASCENDING)])
         await self.audit.create_index([("at", ASCENDING)])
-        await self.identity_links.create_index([("participant_id", ASCENDING)])
         await self.participants.create_index([("enrolments.programme_id", ASCENDING)])
         await self.agreements.create_index([("programme_id", ASCENDING)])
         await self.keys.ensure_indexes()
         await self.keys.adopt(self._keys_of_old)
+        if self._master is not None:
+            await self._adopt_links(self._master)
 
     # --- programmes --------------------------------------------------------------------------
 
@@ -165,23 +169,48 @@ class IntakeStore:
         ).to_list()
         return {doc["_id"]: doc for doc in found}
 
-    async def linked(self, pseudonyms: Iterable[str], session: Any) -> dict[str, str]:
-        """The participant each of these pseudonyms names, where one is a linked number."""
-        ids = list(set(pseudonyms))
-        if not ids:
-            return {}
-        found = await self.identity_links.find({"_id": {"$in": ids}}, session=session).to_list()
-        return {doc["_id"]: doc["participant_id"] for doc in found}
+    @property
+    def master(self) -> MasterKeys:
+        if self._master is None:
+            raise RuntimeError("the person index is opened only with the master key")
+        return self._master
+
+    async def named(self, lookups: Iterable[str], session: Any) -> dict[str, Entry]:
+        """The participant each of these lookups names. Participants of earlier versions, whose
+        id was the lookup itself, are found too, and from now on through the index."""
+        wanted = set(lookups)
+        found = await self.keys.index.find(wanted, self.master, session)
+        unknown = wanted - set(found)
+        if unknown:
+            legacy = await self.participants.find(
+                {"_id": {"$in": list(unknown)}}, {"_id": 1}, session=session
+            ).to_list()
+            adopted = {doc["_id"]: Entry(doc["_id"], REFERRAL) for doc in legacy}
+            await self.name(adopted, datetime.now(UTC), session)
+            found.update(adopted)
+        return found
+
+    async def name(self, entries: dict[str, Entry], now: datetime, session: Any) -> None:
+        await self.keys.index.put(entries, self.master, now, session)
+
+    async def _adopt_links(self, master: MasterKeys) -> None:
+        while batch := await self._links_of_old.find({}).limit(500).to_list():
+            client = self.db.client
+            async with client.start_session() as session, await session.start_transaction():
+                await self.keys.index.put(
+                    {doc["_id"]: Entry(doc["participant_id"], LINK) for doc in batch},
+                    master,
+                    datetime.now(UTC),
+                    session,
+                )
+                await self._links_of_old.delete_many(
+                    {"_id": {"$in": [doc["_id"] for doc in batch]}}, session=session
+                )
 
     async def link_identity(
-        self, pseudonym: str, participant_id: str, now: datetime, session: Any
+        self, lookup: str, participant_id: str, now: datetime, session: Any
     ) -> None:
-        await self.identity_links.update_one(
-            {"_id": pseudonym},
-            {"$set": {"participant_id": participant_id, "linked_at": now}},
-            upsert=True,
-            session=session,
-        )
+        await self.name({lookup: Entry(participant_id, LINK)}, now, session)
         await self.participants.update_one(
             {"_id": participant_id}, {"$set": {"last_event_at": now}}, session=session
         )
@@ -199,9 +228,7 @@ class IntakeStore:
         await self.referrals.update_many(
             {"participant_id": merged}, {"$set": {"participant_id": kept}}, session=session
         )
-        await self.identity_links.update_many(
-            {"participant_id": merged}, {"$set": {"participant_id": kept}}, session=session
-        )
+        await self.keys.index.reassign(merged, kept, self.master, datetime.now(UTC), session)
 
     async def record_referrals(
         self,
@@ -399,7 +426,7 @@ class IntakeStore:
         await self.keys.destroy([participant_id], session)
         await self.identities.delete_one({"_id": participant_id}, session=session)
         await self.participants.delete_one({"_id": participant_id}, session=session)
-        await self.identity_links.delete_many({"participant_id": participant_id}, session=session)
+        await self.keys.index.forget(participant_id, self.master, session)
         decisions = await self.referrals.find(
             {"participant_id": participant_id}, session=session
         ).to_list()

@@ -119,9 +119,13 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
     assert identity is not None and identity.personnummer == PERSONNUMMER
     [audit] = [a for a in stored["audit"] if a.get("action") == "link_identity"]
     assert (audit["participant_id"], audit["actor"]) == (pid, "Procapita, handläggare")
-    # Nothing in clear: the link is kept as the new number's pseudonym.
-    assert PERSONNUMMER not in everything_stored(stored["identity_links"])
-    assert [doc["participant_id"] for doc in stored["identity_links"]] == [pid]
+    # Nothing in clear: both numbers are kept as keyed lookups in the key store's index, and
+    # the participant each names is wrapped by the master key, not written beside it.
+    index = stored["person_index"]
+    assert sorted(doc["kind"] for doc in index) == ["link", "referral"]
+    assert PERSONNUMMER not in everything_stored(index)
+    assert pid not in everything_stored(index)
+    assert "identity_links" not in stored
 
     # Erased under the new number: the link goes with the person.
     async with running("intake", env):
@@ -139,7 +143,7 @@ async def test_a_samordningsnummer_replaced_by_a_personnummer_stays_one_particip
         )
         await wait_settled(settings, services=["intake"])
     after = await _dump(settings)
-    assert after["participants"] == [] and after["identity_links"] == []
+    assert after["participants"] == [] and after["person_index"] == []
     [erased] = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.erased.v1")
     assert erased["data"]["participant_id"] == pid
 

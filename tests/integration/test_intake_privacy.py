@@ -313,8 +313,20 @@ async def test_erasure_destroys_the_persons_key_and_leaves_nothing_that_links_ba
         store = IntakeStore(ServiceDatabase(client, settings, "intake"))
         await store.identities.insert_one(backup)  # the backup restored beside the live store
         assert await store.read_identity(vault, pid) is None
+        await store.identities.delete_one({"_id": pid})
     finally:
         await client.close()
+
+    # Referred again: a new participant, with a new random id that nothing links to the old.
+    async with running("intake", env):
+        await publish(settings, event(referral(referral_id="1380-3", personnummer=PNR)))
+        await wait_settled(settings, services=["intake"])
+    again_stored = await _dump(settings)
+    [returned] = again_stored["participants"]
+    assert returned["_id"] != pid
+    assert str(pid) not in json.dumps(again_stored, default=str)
+    enrolled = await events_on(settings, topics.INTAKE_EVENTS, "insats.participant.enrolled.v1")
+    assert sorted(e["data"]["participant_id"] for e in enrolled) == sorted([pid, returned["_id"]])
 
 
 async def test_participants_idle_beyond_the_retention_period_are_erased(

@@ -15,7 +15,7 @@ from shared.contracts.vocabulary import ExitReason, InputRefusal, RejectionReaso
 from tests.unit.factories import programme, referral
 
 KNOWN = frozenset({"1380", "1384", "0880", "0882"})
-PSEUDONYM = domain.pseudonymiser(b"deployment-key")
+LOOKUP = domain.person_lookup(b"deployment-key")
 
 
 def decide(
@@ -25,7 +25,7 @@ def decide(
 ) -> domain.Decision:
     ref = ref or referral()
     person = parse(ref.personnummer, ref.referral_date)
-    return domain.decide(ref, person, PSEUDONYM(person), prog, KNOWN, enrolled, ref.referral_date)
+    return domain.decide(ref, person, LOOKUP(person), prog, KNOWN, enrolled, ref.referral_date)
 
 
 def test_an_eligible_referral_is_enrolled_under_a_pseudonym() -> None:
@@ -38,18 +38,18 @@ def test_an_eligible_referral_is_enrolled_under_a_pseudonym() -> None:
     assert enrolled.birth_year == 1990
 
 
-def test_the_same_person_gets_the_same_pseudonym_whichever_municipality_refers_them() -> None:
+def test_the_same_person_has_one_lookup_whichever_municipality_refers_them() -> None:
     number = format_with_check(date(1985, 2, 3), 456)
     kalmar = referral(personnummer=number, municipality="0880")
     oskarshamn = referral(personnummer=number.replace("19850203", "850203-"), municipality="0882")
-    first = PSEUDONYM(parse(kalmar.personnummer, kalmar.referral_date))
-    second = PSEUDONYM(parse(oskarshamn.personnummer, oskarshamn.referral_date))
+    first = LOOKUP(parse(kalmar.personnummer, kalmar.referral_date))
+    second = LOOKUP(parse(oskarshamn.personnummer, oskarshamn.referral_date))
     assert first == second
 
 
-def test_another_deployment_key_gives_another_pseudonym() -> None:
+def test_another_deployment_key_gives_another_lookup() -> None:
     person = parse(referral().personnummer, date(2026, 3, 2))
-    assert domain.pseudonymiser(b"other-key")(person) != PSEUDONYM(person)
+    assert domain.person_lookup(b"other-key")(person) != LOOKUP(person)
 
 
 def test_an_invalid_personnummer_is_rejected_with_its_reason() -> None:
@@ -203,7 +203,7 @@ def test_a_person_who_left_may_be_referred_again_as_a_new_participation() -> Non
     ref = referral()
     person = parse(ref.personnummer, ref.referral_date)
     second = domain.decide(
-        ref, person, PSEUDONYM(person), programme(), KNOWN, (), ref.referral_date, participation=2
+        ref, person, LOOKUP(person), programme(), KNOWN, (), ref.referral_date, participation=2
     )
     assert isinstance(second, domain.Enrolment)
     assert second.participant.participation == 2
