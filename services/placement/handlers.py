@@ -19,6 +19,8 @@ from services.placement.domain import (
     offers_at_once,
 )
 from services.placement.store import PlacementStore, SignedAgreement
+from shared import audience
+from shared.audience import AudiencePseudonyms, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
@@ -177,7 +179,7 @@ class _Work:
     def save(self, placement: Placement, step: str, cause: Envelope[Any] | None) -> None:
         self.placements[placement.placement_id] = (placement, step)
         self.emit(
-            _partner_view(placement),
+            _partner_view(placement, pseudonyms_of(self.ctx.tx.settings)),
             cause,
             discriminator=f"{placement.placement_id}/{step}",
             topic=topics.partner_placements_topic(placement.partner_id),
@@ -1315,13 +1317,15 @@ def _owner_problem(
     return None
 
 
-def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
-    """Only what the partner needs; the participant's id only with consent to sharing, and
-    never for a person with protected identity."""
+def _partner_view(placement: Placement, pseudonyms: AudiencePseudonyms) -> PartnerPlacementUpdated:
+    """Only what the partner needs; the participant's id (the partner's own for them, see
+    shared/audience.py) only with consent to sharing, and never for a person with protected
+    identity."""
+    shown = pseudonyms.shown(audience.partner(placement.partner_id), placement.participant_id)
     return PartnerPlacementUpdated(
         placement_id=placement.placement_id,
         partner_id=placement.partner_id,
-        participant_id=placement.participant_id if placement.partner_may_know_who else None,
+        participant_id=shown if placement.partner_may_know_who else None,
         status=placement.status,
         workplace_id=placement.workplace_id,
         activity=placement.activity,
