@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.scoped import ResidentEvent
 from shared.contracts.tenants import Tenant, TenantKind
 from shared.settings import Settings
@@ -93,6 +93,8 @@ def _pseudonyms(key: str) -> AudiencePseudonyms:
     return AudiencePseudonyms(key.encode())
 
 
+_Data = TypeVar("_Data", bound=EventData)
+
 _ID_FACTS = frozenset({"participant_id", "merged_participant_id"})
 
 
@@ -132,3 +134,13 @@ def inbound_ids(
     if resolved == given:
         return event
     return event.model_copy(update={"data": data.model_copy(update={"participant_id": resolved})})
+
+
+def for_partner(data: _Data, pseudonyms: AudiencePseudonyms) -> _Data:
+    """An event for a partner's own stream, with the participant (where it names one) under the
+    partner's own id for them."""
+    given = getattr(data, "participant_id", None)
+    if not isinstance(given, str):
+        return data
+    shown = pseudonyms.shown(partner(data.partner_id), given)  # type: ignore[attr-defined]
+    return data.model_copy(update={"participant_id": shown})

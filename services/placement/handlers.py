@@ -19,8 +19,7 @@ from services.placement.domain import (
     offers_at_once,
 )
 from services.placement.store import PlacementStore, SignedAgreement
-from shared import audience
-from shared.audience import AudiencePseudonyms, pseudonyms_of
+from shared.audience import AudiencePseudonyms, for_partner, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
@@ -1010,14 +1009,17 @@ class PlacementHandlers:
         work.emit(task, cause)
         if placement.partner_may_know_who:
             work.emit(
-                PartnerSupportNotice(
-                    placement_id=placement.placement_id,
-                    partner_id=placement.partner_id,
-                    participant_id=placement.participant_id,
-                    task_id=task.task_id,
-                    reason=task.reason,
-                    owner=task.owner,
-                    due_date=task.due_date,
+                for_partner(
+                    PartnerSupportNotice(
+                        placement_id=placement.placement_id,
+                        partner_id=placement.partner_id,
+                        participant_id=placement.participant_id,
+                        task_id=task.task_id,
+                        reason=task.reason,
+                        owner=task.owner,
+                        due_date=task.due_date,
+                    ),
+                    pseudonyms_of(work.ctx.tx.settings),
                 ),
                 cause,
                 discriminator=task.task_id,
@@ -1238,14 +1240,17 @@ class PlacementHandlers:
                 )
             )
             placement = placements.get(event.placement_id)
-            notice = PartnerSupportNotice(
-                placement_id=event.placement_id,
-                partner_id=event.partner_id,
-                participant_id=event.participant_id
-                if placement is not None and placement.partner_may_know_who
-                else None,
-                check_in_id=event.check_in_id,
-                due_date=event.due_date,
+            notice = for_partner(
+                PartnerSupportNotice(
+                    placement_id=event.placement_id,
+                    partner_id=event.partner_id,
+                    participant_id=event.participant_id
+                    if placement is not None and placement.partner_may_know_who
+                    else None,
+                    check_in_id=event.check_in_id,
+                    due_date=event.due_date,
+                ),
+                pseudonyms_of(tx.settings),
             )
             ctx.emit(
                 new_event(
@@ -1321,11 +1326,10 @@ def _partner_view(placement: Placement, pseudonyms: AudiencePseudonyms) -> Partn
     """Only what the partner needs; the participant's id (the partner's own for them, see
     shared/audience.py) only with consent to sharing, and never for a person with protected
     identity."""
-    shown = pseudonyms.shown(audience.partner(placement.partner_id), placement.participant_id)
-    return PartnerPlacementUpdated(
+    view = PartnerPlacementUpdated(
         placement_id=placement.placement_id,
         partner_id=placement.partner_id,
-        participant_id=shown if placement.partner_may_know_who else None,
+        participant_id=placement.participant_id if placement.partner_may_know_who else None,
         status=placement.status,
         workplace_id=placement.workplace_id,
         activity=placement.activity,
@@ -1335,3 +1339,4 @@ def _partner_view(placement: Placement, pseudonyms: AudiencePseudonyms) -> Partn
         end_date=placement.end_date,
         municipal_contact=placement.municipal_contact,
     )
+    return for_partner(view, pseudonyms)
