@@ -6,8 +6,8 @@ The id an audience sees is the participant id (16 random bytes, `p-` and 32 hex 
 encrypted as one AES-256 block under a key derived from INSATS_AUDIENCE_KEY and the audience's
 name: a permutation, so the deployment turns an id a partner or municipality sends back into
 the participant it names, and no one without the key can turn one audience's id into
-another's. An id that is not in that form (none is, since participant ids became random) is
-shown as a keyed hash, which the deployment cannot turn back.
+another's. An id that is not in that form (only hand-made ones, as in tests) is shown as a keyed
+hash, which the deployment cannot turn back.
 """
 
 from __future__ import annotations
