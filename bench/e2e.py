@@ -529,6 +529,7 @@ async def started_stack() -> tuple[Stack, dict[str, str]]:
     return stack, {
         **stack.environment(),
         "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "INSATS_AUDIENCE_KEY": secrets.token_hex(32),
         "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
         "INSATS_LOG_FORMAT": "json",
         "INSATS_LOG_LEVEL": "WARNING",

@@ -198,7 +198,9 @@ def consumer_topics(settings: Settings, services: Sequence[str] = SERVICES) -> d
 def _subscriptions(service: str) -> tuple[tuple[str, str | None, Channel | None], ...]:
     """(subscriber, topic, channel) triples, read off the service as it would be built."""
     module = service_app(service)
-    unused = Settings(pseudonym_key="unused", identity_master_key="00" * 32)
+    unused = Settings(
+        pseudonym_key="unused", identity_master_key="00" * 32, audience_key="unused-audience-key"
+    )
     runtime = module.create(unused, configure_logs=False)
     return tuple(
         (c.subscription.name, c.subscription.topic, c.subscription.channel)

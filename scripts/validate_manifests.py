@@ -50,6 +50,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from scripts.node_tool import NodeTool
+from services.intake.key_store import KEY_STORE
 from shared.contracts import topics
 from shared.contracts.tenants import (
     SHARED_TOPICS,
@@ -104,6 +105,9 @@ TENANT_READ_OPERATIONS: Final = ("Read", "Describe")
 _OPERATIONS_IMPLYING_DESCRIBE: Final = frozenset({"Read", "Write", "Delete", "Alter"})
 
 Document = dict[str, Any]
+
+# The databases each service's user may write: its own, and intake's key store beside intake's.
+OWN_DATABASES: dict[str, tuple[str, ...]] = {"intake": ("intake", KEY_STORE)}
 
 
 @dataclass(frozen=True, order=True)
@@ -860,15 +864,15 @@ def _mongo_problems(
                         where, f"INSATS_MONGODB_URL reads key {key} instead of a connection string"
                     )
                 )
-            own = settings.database_name(service)
+            own = {settings.database_name(name) for name in OWN_DATABASES.get(service, (service,))}
             problems += [
                 Problem(
                     _ref(replica_set),
                     f"user {user.get('name')} has {_map(role).get('name')} on "
-                    f"{_map(role).get('db')}, beyond {service}'s database {own}",
+                    f"{_map(role).get('db')}, beyond {service}'s databases {sorted(own)}",
                 )
                 for role in _list(user.get("roles"))
-                if _map(role).get("db") != own
+                if _map(role).get("db") not in own
             ]
             return problems
     return [

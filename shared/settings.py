@@ -111,8 +111,12 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    # Intake: the key of the pseudonymous participant id. Never logged, never in an event.
+    # Intake: the key of the lookup from a personnummer to its participant. Never logged, never
+    # in an event.
     pseudonym_key: SecretStr | None = None
+    # Every service: the key of the id each partner and municipality sees a participant under
+    # (shared/audience.py). The same in every service. Never logged.
+    audience_key: SecretStr | None = None
     # Intake: wraps each person's own key (64 hex characters = 256 bits). Never logged.
     identity_master_key: SecretStr | None = None
     # Intake: erase participants this many days after their last event (off when unset).

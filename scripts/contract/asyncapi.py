@@ -73,6 +73,7 @@ def document_settings() -> Settings:
     # Placeholder secrets: intake refuses to start without them, and they never reach a document.
     return ExplicitSettings(
         pseudonym_key="contract-documents",
+        audience_key="contract-documents",
         identity_master_key="00" * 32,
         topic_prefix="",
     )

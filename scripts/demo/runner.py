@@ -73,6 +73,7 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         **Namespace("demo").environment(),
         # A fresh key per run: pseudonyms are per deployment, and this run is its own deployment.
         "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "INSATS_AUDIENCE_KEY": secrets.token_hex(32),
         "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
         "INSATS_LOG_FORMAT": "json",
         # Outcomes' clock: six months past the played months, so that the follow-ups of the

@@ -22,6 +22,7 @@ from services.intake.person_index import LINK, REFERRAL, Entry, new_participant_
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
 from services.intake.place_eligibility import EligibilityFacts
 from services.intake.store import IntakeStore, facts_of
+from shared.audience import audience_view, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
@@ -709,9 +710,10 @@ class IntakeHandlers:
                 ctx.emit(envelope)
                 view = resident_view(envelope)
                 assert view is not None
+                view = view.model_copy(update={"municipality": result.from_municipality})
                 ctx.emit(
                     new_event(
-                        view.model_copy(update={"municipality": result.from_municipality}),
+                        audience_view(view, pseudonyms_of(ctx.tx.settings)),
                         source=SOURCE,
                         municipality=result.from_municipality,
                         cause=item.event,

@@ -19,6 +19,7 @@ from services.placement.domain import (
     offers_at_once,
 )
 from services.placement.store import PlacementStore, SignedAgreement
+from shared.audience import AudiencePseudonyms, for_partner, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
@@ -177,7 +178,7 @@ class _Work:
     def save(self, placement: Placement, step: str, cause: Envelope[Any] | None) -> None:
         self.placements[placement.placement_id] = (placement, step)
         self.emit(
-            _partner_view(placement),
+            _partner_view(placement, pseudonyms_of(self.ctx.tx.settings)),
             cause,
             discriminator=f"{placement.placement_id}/{step}",
             topic=topics.partner_placements_topic(placement.partner_id),
@@ -1008,14 +1009,17 @@ class PlacementHandlers:
         work.emit(task, cause)
         if placement.partner_may_know_who:
             work.emit(
-                PartnerSupportNotice(
-                    placement_id=placement.placement_id,
-                    partner_id=placement.partner_id,
-                    participant_id=placement.participant_id,
-                    task_id=task.task_id,
-                    reason=task.reason,
-                    owner=task.owner,
-                    due_date=task.due_date,
+                for_partner(
+                    PartnerSupportNotice(
+                        placement_id=placement.placement_id,
+                        partner_id=placement.partner_id,
+                        participant_id=placement.participant_id,
+                        task_id=task.task_id,
+                        reason=task.reason,
+                        owner=task.owner,
+                        due_date=task.due_date,
+                    ),
+                    pseudonyms_of(work.ctx.tx.settings),
                 ),
                 cause,
                 discriminator=task.task_id,
@@ -1236,14 +1240,17 @@ class PlacementHandlers:
                 )
             )
             placement = placements.get(event.placement_id)
-            notice = PartnerSupportNotice(
-                placement_id=event.placement_id,
-                partner_id=event.partner_id,
-                participant_id=event.participant_id
-                if placement is not None and placement.partner_may_know_who
-                else None,
-                check_in_id=event.check_in_id,
-                due_date=event.due_date,
+            notice = for_partner(
+                PartnerSupportNotice(
+                    placement_id=event.placement_id,
+                    partner_id=event.partner_id,
+                    participant_id=event.participant_id
+                    if placement is not None and placement.partner_may_know_who
+                    else None,
+                    check_in_id=event.check_in_id,
+                    due_date=event.due_date,
+                ),
+                pseudonyms_of(tx.settings),
             )
             ctx.emit(
                 new_event(
@@ -1315,10 +1322,11 @@ def _owner_problem(
     return None
 
 
-def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
-    """Only what the partner needs; the participant's id only with consent to sharing, and
-    never for a person with protected identity."""
-    return PartnerPlacementUpdated(
+def _partner_view(placement: Placement, pseudonyms: AudiencePseudonyms) -> PartnerPlacementUpdated:
+    """Only what the partner needs; the participant's id (the partner's own for them, see
+    shared/audience.py) only with consent to sharing, and never for a person with protected
+    identity."""
+    view = PartnerPlacementUpdated(
         placement_id=placement.placement_id,
         partner_id=placement.partner_id,
         participant_id=placement.participant_id if placement.partner_may_know_who else None,
@@ -1331,3 +1339,4 @@ def _partner_view(placement: Placement) -> PartnerPlacementUpdated:
         end_date=placement.end_date,
         municipal_contact=placement.municipal_contact,
     )
+    return for_partner(view, pseudonyms)

@@ -296,7 +296,9 @@ class PartnerSupportNotice(EventData):
     placement_id: Identifier
     partner_id: Identifier
     participant_id: Identifier | None = Field(
-        default=None, description="Pseudonymous; only with the participant's consent to sharing."
+        default=None,
+        description="The partner's own id for the participant (no other audience's); only "
+        "with the participant's consent to sharing.",
     )
     check_in_id: Identifier | None = Field(default=None, description="A check-in due: its id.")
     task_id: Identifier | None = Field(default=None, description="A support task: its id.")
@@ -319,7 +321,9 @@ class PartnerPlacementUpdated(EventData):
     placement_id: Identifier
     partner_id: Identifier
     participant_id: Identifier | None = Field(
-        default=None, description="Pseudonymous; only with the participant's consent to sharing."
+        default=None,
+        description="The partner's own id for the participant (no other audience's); only "
+        "with the participant's consent to sharing.",
     )
     status: PlacementStatus | None = Field(
         default=None, description="None when the placement was withdrawn (the person erased)."

@@ -228,7 +228,10 @@ class ResidentEvent(EventData):
     source_type: str = Field(description="Its type, e.g. insats.placement.started.v1.")
     occurred_at: datetime
     municipality: Kommunkod
-    subject_id: Identifier = Field(description="The participant (or referral) it concerns.")
+    subject_id: Identifier = Field(
+        description="The participant (under the municipality's own id for them) or referral it "
+        "concerns; participant ids in facts are the municipality's own too."
+    )
     facts: dict[str, Any] = Field(description="The visible fields of the source event.")
 
     def subject(self) -> str:

@@ -19,6 +19,7 @@ backoff) up to a deadline and is then handed back to the broker to be fetched ag
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from shared.audience import inbound_ids, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
@@ -282,6 +284,7 @@ class BatchConsumer:
     ) -> None:
         self.db = db
         self.settings = settings
+        self.pseudonyms = pseudonyms_of(settings)
         self.metrics = metrics
         self.service = service
         self.subscription = subscription
@@ -369,15 +372,16 @@ class BatchConsumer:
             return Received(record=record, event=event)
         return self._attribute(record, event, tenant)
 
-    @staticmethod
     def _attribute(
-        record: InboundRecord, event: Envelope[Any], tenant: Tenant | None
+        self, record: InboundRecord, event: Envelope[Any], tenant: Tenant | None
     ) -> Received | _Unreadable:
-        """The event as sent by its tenant: the topic's, or on a shared topic the claimed one."""
+        """The event as sent by its tenant: the topic's, or on a shared topic the claimed one;
+        with the participant id the tenant's stream showed it turned into the participant's."""
+        own_ids = functools.partial(inbound_ids, pseudonyms=self.pseudonyms)
         if tenant is not None:
             return Received(
                 record=record,
-                event=event.as_sent_by(tenant.key, tenant.urn, verified=True),
+                event=own_ids(event.as_sent_by(tenant.key, tenant.urn, verified=True), tenant),
                 tenant=tenant,
             )
         # A shared topic of earlier versions: the only word on the sender is its own.
@@ -389,7 +393,7 @@ class BatchConsumer:
             )
         return Received(
             record=record,
-            event=event.as_sent_by(claimed.key, claimed.urn, verified=False),
+            event=own_ids(event.as_sent_by(claimed.key, claimed.urn, verified=False), claimed),
             tenant=claimed,
         )
 

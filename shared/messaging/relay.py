@@ -50,6 +50,7 @@ from aiokafka.errors import (
 from pymongo import DeleteOne, InsertOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from shared.audience import audience_view, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import new_event
 from shared.contracts.registry import parse_event
@@ -579,6 +580,7 @@ def resident_record(value: bytes, topic: str, settings: Settings) -> OutboxRecor
     view = resident_view(envelope)
     if view is None:
         raise ValueError("only events with a municipality's view carry a view topic")
+    view = audience_view(view, pseudonyms_of(settings))
     copy = new_event(
         view,
         source=envelope.source,

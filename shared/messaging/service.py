@@ -24,6 +24,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from shared.audience import pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.registry import EVENT_TYPES
@@ -55,6 +56,8 @@ class ServiceRuntime:
     def __init__(self, name: str, settings: Settings, *, configure_logs: bool = True) -> None:
         self.name = name
         self.settings = settings
+        # Every service's relay derives municipalities' views: refuse to start without the key.
+        self.pseudonyms = pseudonyms_of(settings)
         if configure_logs:
             configure_logging(name, settings.log_format, settings.log_level)
         # A header key that is not UTF-8 would otherwise stop a partition for good.

@@ -15,6 +15,8 @@ import pytest
 from scripts.harness import Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
 from services.outcomes.reports import programme_overviews
+from shared import audience
+from shared.audience import AudiencePseudonyms
 from shared.contracts import topics
 from shared.contracts.municipal import ErasureRequested, OutcomeReported, PlanRecorded
 from shared.contracts.partner import PlacementChangeReported, PlacementEndReported
@@ -206,11 +208,23 @@ async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged
     for name in await _offsets(settings):
         records = await read_topic(settings, name.removeprefix(settings.topic_prefix))
         new_events += [json.loads(value) for _, value, _ in records[offsets.get(name, 0) :]]
+    # The ids the municipality's and the partner's streams show the person under.
+    assert settings.audience_key is not None
+    pseudonyms = AudiencePseudonyms(settings.audience_key.get_secret_value().encode())
+    seen_as = {
+        erased,
+        pseudonyms.shown(audience.municipality("1380"), erased),
+        pseudonyms.shown(audience.partner("erikshjalpen"), erased),
+    }
     notices = {"insats.participant.erased.v1", "insats.resident-event.v1"}
     for record in new_events:
-        if erased in json.dumps(record):
+        text = json.dumps(record)
+        if any(seen in text for seen in seen_as):
             # Only the erasure notice itself (and the municipality's view of it) names the person.
             assert record["type"] in notices
             if record["type"] == "insats.resident-event.v1":
                 assert record["data"]["source_type"] == "insats.participant.erased.v1"
+                assert record["data"]["subject_id"] == pseudonyms.shown(
+                    audience.municipality("1380"), erased
+                )
     assert await _indicators(settings) == before

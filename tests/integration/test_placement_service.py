@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from scripts.harness import wait_settled
+from shared import audience
+from shared.audience import AudiencePseudonyms
 from shared.contracts import topics
 from shared.contracts.intake import (
     ConsentChanged,
@@ -58,6 +60,13 @@ CHANGED = "insats.placement.changed.v1"
 PARTNER_VIEW = "insats.partner-placement.updated.v1"
 PROGRAMME = "kungsbacka-iop"
 PARTNER = "erikshjalpen"
+
+
+def partner_sees(env: dict[str, str], pid: str, partner_id: str = PARTNER) -> str:
+    """The id the partner's stream shows the participant under (shared/audience.py)."""
+    return AudiencePseudonyms(env["INSATS_AUDIENCE_KEY"].encode()).shown(
+        audience.partner(partner_id), pid
+    )
 
 
 def enrolled(
@@ -501,7 +510,7 @@ async def test_attendance_reaches_the_municipality_by_reason_and_only_unexcused_
     )
     assert (notice["data"]["task_id"], notice["data"]["participant_id"]) == (
         task["data"]["task_id"],
-        "p-1",
+        partner_sees(env, "p-1"),
     )
 
 
@@ -652,7 +661,7 @@ async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consen
         by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
     # Offered with the id; after the withdrawal, the same placement again without it. The one
     # who never consented is never named.
-    assert sorted(by_placement.values(), key=len) == [[None], ["p-shares", None]]
+    assert sorted(by_placement.values(), key=len) == [[None], [partner_sees(env, "p-shares"), None]]
     assert all(v["municipal_contact"] == "Arbetsmarknadsenheten, jobbcoach" for v in views)
 
 
@@ -680,7 +689,7 @@ async def test_no_consent_lets_a_partner_learn_who_a_person_with_protected_ident
         by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
     # Protected at enrolment: never named despite the consent. Protected later: named when
     # offered, then the same placement again without the id.
-    assert sorted(by_placement.values(), key=len) == [[None], ["p-later", None]]
+    assert sorted(by_placement.values(), key=len) == [[None], [partner_sees(env, "p-later"), None]]
 
 
 async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_counts_remain(

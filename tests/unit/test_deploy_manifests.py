@@ -80,6 +80,7 @@ def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
     documents = built("prod")
     assert [d for d in documents if d["kind"] == "Secret"] == []
     assert external_secrets(documents) == [
+        ("insats-audience", "audience-key"),
         ("insats-intake-keys", "identity-master-key"),
         ("insats-intake-keys", "pseudonym-key"),
         ("insats-intake-mongodb-password", "password"),
@@ -253,6 +254,17 @@ def _pseudonym_key_in_plain_text(documents: list[Document]) -> None:
 def _identity_key_missing(documents: list[Document]) -> None:
     env = container(documents, "intake")["env"]
     env[:] = [item for item in env if item["name"] != "INSATS_IDENTITY_MASTER_KEY"]
+
+
+def _audience_key_missing(documents: list[Document]) -> None:
+    env = container(documents, "placement")["env"]
+    env[:] = [item for item in env if item["name"] != "INSATS_AUDIENCE_KEY"]
+
+
+def _key_store_beyond_intake(documents: list[Document]) -> None:
+    [replica_set] = [d for d in documents if d["kind"] == "MongoDBCommunity"]
+    [placement] = [u for u in replica_set["spec"]["users"] if u["name"] == "insats-placement"]
+    placement["roles"].append({"name": "read", "db": "insats_intake_keys"})
 
 
 def _retention_missing(documents: list[Document]) -> None:
@@ -450,6 +462,16 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _identity_key_missing,
         "Deployment/insats-intake",
         "intake would not start: INSATS_IDENTITY_MASTER_KEY must be set",
+    ),
+    "audience key not provided": (
+        _audience_key_missing,
+        "Deployment/insats-placement",
+        "placement would not start: INSATS_AUDIENCE_KEY must be set",
+    ),
+    "another service reading the key store": (
+        _key_store_beyond_intake,
+        "MongoDBCommunity/insats-mongodb",
+        "user insats-placement has read on insats_intake_keys, beyond placement's databases",
     ),
     "grace period not above the service's": (
         _grace_period_too_short,
@@ -664,7 +686,13 @@ def test_the_image_is_slim_non_root_locked_and_free_of_secrets() -> None:
     assert user, "the image must switch to a user"
     assert user[-1].split(":")[0] not in {"0", "root"}
     assert re.search(r"^ENTRYPOINT \[\"insats\"\]", text, flags=re.MULTILINE)
-    for secret in ("PSEUDONYM_KEY", "IDENTITY_MASTER_KEY", "PASSWORD", "MONGODB_URL"):
+    for secret in (
+        "PSEUDONYM_KEY",
+        "AUDIENCE_KEY",
+        "IDENTITY_MASTER_KEY",
+        "PASSWORD",
+        "MONGODB_URL",
+    ):
         assert secret not in text, secret
 
 
