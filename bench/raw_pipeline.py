@@ -116,12 +116,24 @@ def _record(key: str, value: dict[str, Any]) -> dict[str, Any]:
 class _Intake(_Hop):
     async def apply(self, events: list[dict[str, Any]], session: Any) -> list[dict[str, Any]]:
         participants, identities, decisions, enrolments = [], [], [], []
-        for event in events:
+        keys, index = [], []
+        lookups = [
+            "p-" + hashlib.sha256(event["data"]["personnummer"].encode()).hexdigest()[:32]
+            for event in events
+        ]
+        # The look-up of who each number names, in the key store (none yet: all are new).
+        keys_db = self.client[self.db.name + "_keys"]
+        await keys_db["person_index"].find({"_id": {"$in": lookups}}, session=session).to_list()
+        for event, lookup in zip(events, lookups, strict=True):
             data = event["data"]
-            pid = "p-" + hashlib.sha256(data["personnummer"].encode()).hexdigest()[:32]
+            pid = "p-" + hashlib.sha256(lookup.encode()).hexdigest()[:32]
             participants.append({"_id": pid, "programme_id": data["programme_id"]})
-            # The sealed identity and the decision: writes the real intake makes per referral.
+            # The sealed identity, the person key and the index entry (in the key store's own
+            # database, in the same transaction) and the decision: what the real intake writes
+            # per new person.
             identities.append({"_id": pid, "sealed": hashlib.sha512(pid.encode()).digest()})
+            keys.append({"_id": pid, "wrapped": hashlib.sha256(pid.encode()).digest()})
+            index.append({"_id": lookup, "participant": hashlib.sha256(lookup.encode()).digest()})
             decisions.append({"_id": event["id"], "decision": "enrolled", "participant": pid})
             enrolments.append(
                 _record(
@@ -137,6 +149,8 @@ class _Intake(_Hop):
             )
         await self.db["participants"].insert_many(participants, session=session)
         await self.db["identities"].insert_many(identities, session=session)
+        await keys_db["person_keys"].insert_many(keys, session=session)
+        await keys_db["person_index"].insert_many(index, session=session)
         await self.db["referrals"].insert_many(decisions, session=session)
         return enrolments
 
@@ -195,7 +209,7 @@ async def raw_pipeline(settings: Settings, referrals_topic: str, n: int, capacit
     producer = AIOKafkaProducer(**client_kwargs(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        for name in ("intake", "placement", "outcomes"):
+        for name in ("intake", "intake_keys", "placement", "outcomes"):
             await client.drop_database(f"{settings.database_prefix}_raw_{name}")
         hops = [
             _Intake(settings, client, "intake", referrals_topic, "raw.enrolments"),
@@ -209,6 +223,6 @@ async def raw_pipeline(settings: Settings, referrals_topic: str, n: int, capacit
         return time.perf_counter() - started
     finally:
         await producer.stop()
-        for name in ("intake", "placement", "outcomes"):
+        for name in ("intake", "intake_keys", "placement", "outcomes"):
             await client.drop_database(f"{settings.database_prefix}_raw_{name}")
         await client.close()

@@ -8,13 +8,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from scripts.harness import Platform, Publisher, read_topic, settings_for
 from services.outcomes.store import OutcomesStore
+from shared import audience
+from shared.audience import AudiencePseudonyms
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.messaging.service import ServiceRuntime
@@ -110,6 +112,18 @@ async def raw_records(
     settings: Settings, topic: str
 ) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     return await read_topic(settings, topic)
+
+
+def partner_sees(env: Mapping[str, str], participant_id: str, partner_id: str) -> str:
+    """The id a partner's stream shows the participant under (shared/audience.py)."""
+    pseudonyms = AudiencePseudonyms(env["INSATS_AUDIENCE_KEY"].encode())
+    return pseudonyms.shown(audience.partner(partner_id), participant_id)
+
+
+def municipality_sees(env: Mapping[str, str], participant_id: str, kommunkod: str) -> str:
+    """The id a municipality's stream shows the participant under (shared/audience.py)."""
+    pseudonyms = AudiencePseudonyms(env["INSATS_AUDIENCE_KEY"].encode())
+    return pseudonyms.shown(audience.municipality(kommunkod), participant_id)
 
 
 def everything_stored(documents: Iterable[dict[str, Any]]) -> str:

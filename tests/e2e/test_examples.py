@@ -28,6 +28,8 @@ from jsonschema import Draft202012Validator
 
 from scripts.harness import Namespace, Platform, ensure_home_topics, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
+from shared import audience
+from shared.audience import AudiencePseudonyms
 from shared.contracts import topics
 from shared.contracts.tenants import Tenant
 from shared.luhn import organisationsnummer
@@ -383,7 +385,11 @@ async def test_examples_refer_place_and_report(
         return rows if len(rows) == 2 and started else None
 
     rows = await eventually(both_started, "both placements started in the partner's roster")
-    assert rows[offered[sharing]["placement_id"]]["participant_id"] == sharing
+    # Under the partner's own id for the participant (shared/audience.py), not the internal one.
+    assert settings.audience_key is not None
+    seen = AudiencePseudonyms(settings.audience_key.get_secret_value().encode())
+    shown_sharing = seen.shown(audience.partner(partner_id), sharing)
+    assert rows[offered[sharing]["placement_id"]]["participant_id"] == shown_sharing
     assert rows[offered[private]["placement_id"]]["participant_id"] is None
     assert rows[offered[sharing]["placement_id"]]["hours_per_week"] == 20
 
@@ -434,7 +440,7 @@ async def test_examples_refer_place_and_report(
         (key, value)
         for key, value, _ in await read_topic(settings, placements_topic)
         if json.loads(value)["data"]["status"] == "erbjuden"
-        and json.loads(value)["data"]["participant_id"] == sharing
+        and json.loads(value)["data"]["participant_id"] == shown_sharing
     )
     again = AIOKafkaProducer(**client_kwargs(settings), acks="all")
     await again.start()
@@ -457,12 +463,12 @@ async def test_examples_refer_place_and_report(
     # handle it, passes over it as a type that is not for it.
     notices = [u for u in stream if u["type"] == "insats.partner-support.notice.v1"]
     assert [(n["data"]["participant_id"], n["data"]["reason"]) for n in notices] == [
-        (sharing, "franvaro")
+        (shown_sharing, "franvaro")
     ]
     await wait_settled(settings)
     reports = await events_on(settings, f"insats.partner.{partner_id}.placement-reports")
     about_sharing = sorted(
-        (r["type"], r["data"].get("action", "")) for r in reports if r["subject"] == sharing
+        (r["type"], r["data"].get("action", "")) for r in reports if r["subject"] == shown_sharing
     )
     assert about_sharing == [
         ("insats.attendance.reported.v1", ""),

@@ -13,6 +13,8 @@ from shared.audience import AudiencePseudonyms, municipality, partner
 from shared.contracts import topics
 from shared.contracts.municipal import (
     AgreementKind,
+    Contribution,
+    ContributionKind,
     CriterionAssessment,
     PartnerRegistered,
     PartnerVetted,
@@ -72,6 +74,12 @@ def _partner_events(partner_id: str, number: str) -> list[Any]:
             parties=["Kungsbacka kommun", partner_id],
             workplace_id=f"{partner_id}-butik",
             hours_per_week=20,
+            contributions=[
+                Contribution(
+                    party="Kungsbacka kommun", kind=ContributionKind.STAFF_HOURS, amount=400
+                ),
+                Contribution(party=partner_id, kind=ContributionKind.PREMISES, amount=100),
+            ],
         ),
     ]
 

@@ -8,8 +8,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from scripts.harness import wait_settled
-from shared import audience
-from shared.audience import AudiencePseudonyms
 from shared.contracts import topics
 from shared.contracts.intake import (
     ConsentChanged,
@@ -50,7 +48,15 @@ from shared.contracts.vocabulary import (
 from shared.luhn import organisationsnummer
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, publish, raw_records, running
+from tests.support import (
+    event,
+    events_on,
+    municipality_sees,
+    partner_sees,
+    publish,
+    raw_records,
+    running,
+)
 from tests.unit.factories import agreement, participant_enrolled, programme
 
 OFFERED = "insats.placement.offered.v1"
@@ -60,13 +66,6 @@ CHANGED = "insats.placement.changed.v1"
 PARTNER_VIEW = "insats.partner-placement.updated.v1"
 PROGRAMME = "kungsbacka-iop"
 PARTNER = "erikshjalpen"
-
-
-def partner_sees(env: dict[str, str], pid: str, partner_id: str = PARTNER) -> str:
-    """The id the partner's stream shows the participant under (shared/audience.py)."""
-    return AudiencePseudonyms(env["INSATS_AUDIENCE_KEY"].encode()).shown(
-        audience.partner(partner_id), pid
-    )
 
 
 def enrolled(
@@ -395,7 +394,10 @@ async def test_an_offer_not_answered_in_time_expires_and_its_place_goes_to_the_n
         for view in municipality_stream
         if view["data"]["source_event_id"] == expired["id"]
     ]
-    assert (told["change"], told["participant_id"]) == ("expired", "p-1")
+    assert (told["change"], told["participant_id"]) == (
+        "expired",
+        municipality_sees(env, "p-1", "1384"),  # the municipality's own id for p-1
+    )
     # p-1 waits again, keeping their position, for another place than this one.
     assert waiting is not None
     assert waiting["declined"] == [offers["p-1"]["agreement_id"]]
@@ -510,7 +512,7 @@ async def test_attendance_reaches_the_municipality_by_reason_and_only_unexcused_
     )
     assert (notice["data"]["task_id"], notice["data"]["participant_id"]) == (
         task["data"]["task_id"],
-        partner_sees(env, "p-1"),
+        partner_sees(env, "p-1", PARTNER),
     )
 
 
@@ -661,7 +663,10 @@ async def test_the_partners_stream_carries_only_what_it_needs_and_honours_consen
         by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
     # Offered with the id; after the withdrawal, the same placement again without it. The one
     # who never consented is never named.
-    assert sorted(by_placement.values(), key=len) == [[None], [partner_sees(env, "p-shares"), None]]
+    assert sorted(by_placement.values(), key=len) == [
+        [None],
+        [partner_sees(env, "p-shares", PARTNER), None],
+    ]
     assert all(v["municipal_contact"] == "Arbetsmarknadsenheten, jobbcoach" for v in views)
 
 
@@ -689,7 +694,10 @@ async def test_no_consent_lets_a_partner_learn_who_a_person_with_protected_ident
         by_placement.setdefault(view["placement_id"], []).append(view["participant_id"])
     # Protected at enrolment: never named despite the consent. Protected later: named when
     # offered, then the same placement again without the id.
-    assert sorted(by_placement.values(), key=len) == [[None], [partner_sees(env, "p-later"), None]]
+    assert sorted(by_placement.values(), key=len) == [
+        [None],
+        [partner_sees(env, "p-later", PARTNER), None],
+    ]
 
 
 async def test_an_erased_participant_leaves_the_queue_and_their_place_and_only_counts_remain(
