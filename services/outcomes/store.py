@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 
+from services.outcomes.anonymous import anonymous_journey
 from services.outcomes.domain import (
     NO_FOLLOW_UP,
     FollowUp,
@@ -246,32 +247,22 @@ class OutcomesStore:
         for collection in (self.journeys, self.outcomes, self.follow_ups):
             mine = {"participant_id": participant_id}
             for doc in await collection.find(mine, session=session).to_list():
-                extra: dict[str, Any]
                 if collection is self.journeys:
                     new_id = journey_id(doc["programme_id"], token, doc.get("participation", 1))
-                    # Hours and support tasks are keyed by placement and task ids, which name
-                    # the person on other topics: kept by day and order only.
-                    extra = {
-                        "hours": {
-                            f"{key.split('_', 1)[0]}_{n}": value
-                            for n, (key, value) in enumerate(
-                                sorted((doc.get("hours") or {}).items())
-                            )
-                        },
-                        "support_tasks": {
-                            f"t{n}": day
-                            for n, day in enumerate(
-                                sorted((doc.get("support_tasks") or {}).values())
-                            )
-                        },
-                    }
+                    replacement = anonymous_journey(doc, token, new_id)
                 elif collection is self.outcomes:
-                    new_id, extra = f"erased-{uuid.uuid4().hex}", {"outcome_id": None}
+                    new_id = f"erased-{uuid.uuid4().hex}"
+                    replacement = {
+                        **doc,
+                        "_id": new_id,
+                        "participant_id": token,
+                        "outcome_id": None,
+                    }
                 else:
                     # No one is left to contact: closed, but counted where it had fallen due.
-                    new_id, extra = f"erased-{uuid.uuid4().hex}", {"open": False}
+                    new_id = f"erased-{uuid.uuid4().hex}"
+                    replacement = {**doc, "_id": new_id, "participant_id": token, "open": False}
                 await collection.delete_one({"_id": doc["_id"]}, session=session)
-                replacement = {**doc, **extra, "_id": new_id, "participant_id": token}
                 await collection.insert_one(replacement, session=session)
         # Ids merged into the person are the person: marked as erased too, and forgotten.
         merged = await self.merges.find({"into": participant_id}, session=session).to_list()
@@ -417,7 +408,7 @@ class OutcomesStore:
         docs = await self.journeys.find(
             {"programme_id": programme_id, "erroneous": {"$ne": True}}
         ).to_list()
-        return [_journey(doc) for doc in docs]
+        return [journey_from_document(doc) for doc in docs]
 
     async def rejected_referrals(self, programme_id: str) -> int:
         doc = await self.referrals.find_one({"_id": programme_id})
@@ -851,7 +842,7 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _journey(doc: dict[str, Any]) -> Journey:
+def journey_from_document(doc: dict[str, Any]) -> Journey:
     placements = tuple(
         Placement(
             placement_id=pid,

@@ -37,6 +37,7 @@ from tests.support import event, events_on, outcomes_store, platform_running, pu
 from tests.unit.factories import agreement, programme, referral
 
 NAME = "Karin Raderasson"
+STEP = "karins-arbetstraning"  # her plan's step id, which placement events carry beside her id
 AS_OF = date(2026, 12, 31)
 
 
@@ -160,7 +161,7 @@ def _plan(pnr: str) -> PlanRecorded:
             revision=1,
             steps=[
                 PlanStep(
-                    step_id="arbetstraning",
+                    step_id=STEP,
                     kind=StepKind.PLACEMENT,
                     activity=ActivityType.ARBETSTRANING,
                     goal=StepGoal.WORK_CAPACITY,
@@ -186,6 +187,14 @@ async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged
     assert erased in json.dumps(json.loads(stored)["placement.plans"])  # her plan too
     before = await _indicators(settings)
     offsets = await _offsets(settings)
+    # Her placements' ids stand beside her id on the topics until retention deletes them.
+    placements = {
+        o["data"]["placement_id"]
+        for o in await events_on(settings, topics.PLACEMENT_EVENTS, "insats.placement.offered.v1")
+        if o["data"]["participant_id"] == erased
+    }
+    assert len(placements) == 2
+    assert all(p in stored for p in placements) and STEP in stored
 
     await publish(
         settings,
@@ -202,7 +211,7 @@ async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged
     await wait_settled(settings)
 
     stored = await _everything_stored(settings)
-    for link in (erased, pnr, pnr[2:], NAME, "1380-1", "exit-1"):
+    for link in (erased, pnr, pnr[2:], NAME, "1380-1", "exit-1", STEP, *placements):
         assert link not in stored, f"{link} still stored"
     new_events = []
     for name in await _offsets(settings):
