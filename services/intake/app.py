@@ -77,6 +77,7 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         IdentityVault(master),
         frozenset(municipalities()),
         referral_max_age=timedelta(days=settings.referral_max_age_days),
+        erasure_hold=timedelta(hours=settings.referral_retention_hours),
         today=settings.today,
     )
     runtime.on_start(store.ensure_indexes)

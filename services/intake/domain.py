@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.intake.personnummer import InvalidPersonnummer, Personnummer, parse
@@ -107,6 +107,26 @@ def boundary_failure(
             f"Remissdatumet ligger mer än {max_age.days} dagar före att remissen togs emot.",
         )
     return None
+
+
+def sent_before_erasure(
+    sent_at: datetime, erasure_requested_at: datetime | None
+) -> Rejection | None:
+    """A referral that reaches intake after the same municipality's request to erase the person,
+    but was made before it (by the times the municipality gave both), is the erased past, not
+    a new referral: records on different partitions have no order, and applying it would enrol
+    the person again the moment they were erased."""
+    if erasure_requested_at is None:
+        return None
+    # The database keeps the request's time to the millisecond: so is the referral's compared.
+    if sent_at.replace(microsecond=sent_at.microsecond // 1000 * 1000) > erasure_requested_at:
+        return None
+    return Rejection(
+        RejectionReason.ERASURE_REQUESTED,
+        "erasure.requested_after",
+        "The municipality asked for the person's erasure after it made this referral.",
+        "Kommunen begärde att personen skulle raderas efter att den gjorde remissen.",
+    )
 
 
 def identify(referral: ReferralReceived, received_on: date) -> Personnummer | Rejection:

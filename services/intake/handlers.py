@@ -7,6 +7,7 @@ in the identity store with the person's own key.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
@@ -101,6 +102,7 @@ class IntakeHandlers:
         municipalities: Collection[str],
         *,
         referral_max_age: timedelta = timedelta(days=90),
+        erasure_hold: timedelta = timedelta(hours=72),
         today: date | None = None,
     ) -> None:
         self.store = store
@@ -108,6 +110,9 @@ class IntakeHandlers:
         self.vault = vault
         self.municipalities = municipalities
         self.referral_max_age = referral_max_age
+        # As long as the referral topic keeps a record: no referral made before an erasure
+        # request can arrive after that.
+        self.erasure_hold = erasure_hold
         self.today = today
 
     def received_on(self, item: Received, ctx: HandlerContext) -> date:
@@ -256,6 +261,7 @@ class IntakeHandlers:
             or domain.identify(referral, on)
             for item, referral, on in zip(batch, referrals, received, strict=True)
         ]
+        people = await self._erased_before(batch, people, ctx)
         pseudonyms, fresh = await self._participant_ids(people, ctx)
         programmes = await self.store.load_programmes(
             (referral.programme_id for referral in referrals), ctx.session
@@ -376,6 +382,29 @@ class IntakeHandlers:
         await self._decide_enrolments(
             [(enrolled, facts, item, day) for enrolled, _, facts, item, day in enrolments], ctx
         )
+
+    async def _erased_before(
+        self, batch: Sequence[Received], people: list[Any], ctx: HandlerContext
+    ) -> list[Any]:
+        """Each person as identified, or refused where the municipality that sent the referral
+        asked for the person's erasure after making it (erasure_holds.py)."""
+        wanted: dict[int, tuple[str, str]] = {}
+        for index, (item, person) in enumerate(zip(batch, people, strict=True)):
+            sender = item.tenant.kommunkod if item.tenant is not None else None
+            if isinstance(person, Personnummer) and sender is not None:
+                wanted[index] = (sender, self.lookup(person))
+        held = await self.store.erasures_held(wanted.values(), ctx.now, ctx.session)
+        if not held:
+            return people
+        return [
+            (
+                domain.sent_before_erasure(item.event.time, held.get(wanted[index]))
+                if index in wanted
+                else None
+            )
+            or person
+            for index, (item, person) in enumerate(zip(batch, people, strict=True))
+        ]
 
     async def _participant_ids(
         self, people: Sequence[object], ctx: HandlerContext
@@ -930,6 +959,8 @@ class IntakeHandlers:
         claimed = await self._participant_of_sender(
             item, request.municipality, request.personnummer, request.participant_id, ctx
         )
+        # Answered or not: a referral the municipality made before it may still be on its way.
+        await self._hold_erasure(item, request, claimed[0] if claimed else None, ctx)
         if claimed is None:
             return
         pid, _ = claimed
@@ -941,6 +972,27 @@ class IntakeHandlers:
             ctx,
             municipality=_answered(item),
             cause=item.event,
+        )
+
+    async def _hold_erasure(
+        self, item: Received, request: ErasureRequested, pid: str | None, ctx: HandlerContext
+    ) -> None:
+        """Every number of the person the request names, held for the requesting municipality
+        (not for one that named another municipality: that request was refused unread)."""
+        assert item.tenant is not None
+        if request.municipality != item.tenant.kommunkod:
+            return
+        lookups = await self.store.lookups_of(pid, ctx.session) if pid is not None else set()
+        if request.personnummer is not None:
+            # An invalid number was answered INVALID_PERSONNUMMER: no referral can name it.
+            with contextlib.suppress(InvalidPersonnummer):
+                lookups.add(self.lookup(parse(request.personnummer, self.received_on(item, ctx))))
+        await self.store.hold_erasure(
+            request.municipality,
+            lookups,
+            item.event.time,
+            ctx.now + self.erasure_hold,
+            ctx.session,
         )
 
     async def erase(

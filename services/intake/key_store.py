@@ -12,6 +12,8 @@ a key without its record, nor a record whose key was lost by a crash between two
 
 - person_keys: {_id: participant id, wrapped, master_key_id, created_at}
 - person_index: from a personnummer's keyed lookup to its participant (person_index.py).
+- erasure_holds: erasure requests, for as long as an earlier referral may arrive after them
+  (erasure_holds.py).
 - master_key_versions: {_id: version, current_since, retired_at}: when each version became
   current, and when the last key under it was wrapped again under a newer one.
 """
@@ -28,6 +30,7 @@ from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
+from services.intake.erasure_holds import ErasureHolds
 from services.intake.person_index import PersonIndex
 from shared.key_custody import UNVERSIONED, MasterKeys, Wrapped
 from shared.persistence import DURABLE, Document
@@ -51,6 +54,7 @@ class PersonKeyStore:
         self.keys: AsyncCollection[Document] = db["person_keys"]
         self.versions: AsyncCollection[Document] = db["master_key_versions"]
         self.index = PersonIndex(db["person_index"])
+        self.holds = ErasureHolds(db["erasure_holds"])
 
     async def wrapped(self, participant_ids: Iterable[str], session: Any) -> dict[str, Wrapped]:
         ids = list(set(participant_ids))
@@ -111,6 +115,7 @@ class PersonKeyStore:
     async def ensure_indexes(self) -> None:
         await self.keys.create_index([("master_key_id", ASCENDING)])
         await self.index.ensure_indexes()
+        await self.holds.ensure_indexes()
 
     async def versions_in_use(self) -> Counter[str]:
         """How many person keys and index entries each master key version wraps."""

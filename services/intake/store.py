@@ -418,6 +418,25 @@ class IntakeStore:
 
     # --- erasure -----------------------------------------------------------------------------
 
+    async def lookups_of(self, participant_id: str, session: Any) -> set[str]:
+        """Every number's lookup that names the participant."""
+        return set(await self.keys.index.of(participant_id, self.master, session))
+
+    async def hold_erasure(
+        self,
+        municipality: str,
+        lookups: Iterable[str],
+        requested_at: datetime,
+        until: datetime,
+        session: Any,
+    ) -> None:
+        await self.keys.holds.hold(municipality, lookups, requested_at, until, session)
+
+    async def erasures_held(
+        self, wanted: Iterable[tuple[str, str]], now: datetime, session: Any
+    ) -> dict[tuple[str, str], datetime]:
+        return await self.keys.holds.held(wanted, now, session)
+
     async def erase(self, participant_id: str, session: Any) -> bool:
         """Crypto-shred and remove the person; keep only counts that link to no one."""
         existed = await self.participants.find_one(

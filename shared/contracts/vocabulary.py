@@ -310,6 +310,9 @@ class RejectionReason(StrEnum):
     REFERRAL_DATE_OUT_OF_RANGE = "REFERRAL_DATE_OUT_OF_RANGE"
     # The referral names a home municipality other than the municipality that sent it.
     MUNICIPALITY_MISMATCH = "MUNICIPALITY_MISMATCH"
+    # The same municipality asked for the person's erasure after it sent this referral (the
+    # request reached intake first): the person is not enrolled again.
+    ERASURE_REQUESTED = "ERASURE_REQUESTED"
 
 
 class InputRefusal(StrEnum):

@@ -1,5 +1,5 @@
 from collections.abc import Collection
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from services.intake import domain
 from services.intake.personnummer import format_with_check, parse
@@ -311,3 +311,19 @@ def test_two_participants_merge_unless_both_were_in_one_programme() -> None:
     assert record["protected_identity"] is True
     both = {"enrolments": [{"programme_id": "intro", "referral_date": "2025-05-01"}]}
     assert domain.merge_conflict(kept, both) == "intro"
+
+
+def test_a_referral_made_before_its_municipality_asked_for_the_erasure_is_refused() -> None:
+    asked = datetime(2026, 5, 4, 9, 30, 0, 125_000, tzinfo=UTC)
+
+    refused = domain.sent_before_erasure(asked - timedelta(minutes=5), asked)
+    assert refused is not None and refused.reason is RejectionReason.ERASURE_REQUESTED
+    # In the same millisecond (what the database keeps of the request's time): before.
+    assert domain.sent_before_erasure(asked + timedelta(microseconds=900), asked) is not None
+
+
+def test_a_referral_made_after_the_erasure_request_or_with_none_is_decided_as_usual() -> None:
+    asked = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
+
+    assert domain.sent_before_erasure(asked + timedelta(milliseconds=1), asked) is None
+    assert domain.sent_before_erasure(asked, None) is None
