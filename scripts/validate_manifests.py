@@ -738,6 +738,15 @@ def _service_problems(
                 "set the programme owner's retention",
             )
         )
+    if service == "intake" and settings.decision_retention_days is None:
+        problems.append(
+            Problem(
+                where,
+                "INSATS_DECISION_RETENTION_DAYS is not set: the case references of people only "
+                "ever rejected would be kept without end; set the programme owner's retention",
+            )
+        )
+    problems += _inbox_retention_problems(where, settings, manifests)
     if manifests.of_kind("KafkaTopic") and settings.create_topics:
         problems.append(
             Problem(
@@ -747,6 +756,36 @@ def _service_problems(
     problems += _kafka_problems(where, pod, container, env, service, settings, needs, manifests)
     problems += _mongo_problems(where, env, service, settings, manifests)
     return problems, needs
+
+
+def _inbox_retention_problems(
+    where: str, settings: Settings, manifests: Manifests
+) -> list[Problem]:
+    """An event id may be forgotten only when no topic can deliver its record again: a consumer
+    group whose offsets expired reads its topics from the start."""
+    days = settings.inbox_retention_days
+    if days is None:
+        return []
+    kept = {
+        _name(topic): value
+        for topic in manifests.of_kind("KafkaTopic")
+        # A topic that sets none keeps the broker's default, a week.
+        if isinstance(
+            value := _map(_dig(topic, "spec", "config")).get("retention.ms", 604_800_000), int
+        )
+    }
+    # For ever (-1) outlasts every number of days.
+    name = max(kept, key=lambda n: (kept[n] < 0, kept[n]), default=None)
+    if name is None or 0 <= kept[name] <= days * 86_400_000:
+        return []
+    how_long = "for ever" if kept[name] < 0 else f"{kept[name] / 86_400_000:g} days"
+    return [
+        Problem(
+            where,
+            f"INSATS_INBOX_RETENTION_DAYS {days} is shorter than {name} keeps its records "
+            f"({how_long}): a record read again after that would be applied twice",
+        )
+    ]
 
 
 def _kafka_problems(

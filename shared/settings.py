@@ -122,6 +122,27 @@ class Settings(BaseSettings):
     # Intake: erase participants this many days after their last event (off when unset).
     retention_days: int | None = Field(default=None, ge=1)
     retention_check_seconds: float = Field(default=3_600.0, gt=0)
+    # Every service: how long the records that only bookkeeping needs are kept, each by a TTL
+    # index (kept for ever when unset; shared/expiry.py).
+    inbox_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Forget an applied event's id this many days after it was applied. No "
+        "shorter than the longest retention of the service's input topics, or a record "
+        "delivered again after that would be applied twice.",
+    )
+    audit_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Delete audit entries (identity reads, erasures, dead-letter access) this "
+        "many days after they were written: as the programme owner's records rules say.",
+    )
+    decision_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Intake: delete referral decisions this many days after they were made "
+        "(a person only ever rejected has no participant whose erasure removes them).",
+    )
 
     # Follow-ups and support check-ins fall due against today's date in Sweden, whatever zone the
     # pod runs in; a demo or a test may fix the day (INSATS_TODAY=YYYY-MM-DD).

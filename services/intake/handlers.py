@@ -311,6 +311,8 @@ class IntakeHandlers:
                 "programme_id": referral.programme_id,
                 "municipality": _answered(item),
                 "received_at": item.event.time,
+                # When intake decided: what the decision's retention runs from.
+                "decided_at": ctx.now,
             }
             if isinstance(decision, domain.Rejection):
                 decisions.append(

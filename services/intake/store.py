@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
@@ -32,6 +32,7 @@ from services.intake.place_eligibility import EligibilityFacts
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import AgreementSigned, PlaceEligibility, ProgrammeDefined
 from shared.contracts.vocabulary import Gender, TargetGroup
+from shared.expiry import ensure_expiry
 from shared.key_custody import MasterKeys, Wrapped
 from shared.persistence import ServiceDatabase
 
@@ -57,7 +58,13 @@ class IntakeStore:
         await self.referrals.create_index([("decision", ASCENDING), ("programme_id", ASCENDING)])
         await self.participants.create_index([("last_event_at", ASCENDING)])
         await self.audit.create_index([("participant_id", ASCENDING)])
-        await self.audit.create_index([("at", ASCENDING)])
+        # The audit's index on its date is the service database's (shared/persistence.py).
+        retention = self.db.settings.decision_retention_days
+        await ensure_expiry(
+            self.referrals,
+            "decided_at",
+            timedelta(days=retention) if retention is not None else None,
+        )
         await self.participants.create_index([("enrolments.programme_id", ASCENDING)])
         await self.agreements.create_index([("programme_id", ASCENDING)])
         await self.keys.ensure_indexes()
@@ -457,6 +464,7 @@ class IntakeStore:
                 [
                     {
                         "_id": f"erased:{uuid.uuid4().hex}",
+                        "decided_at": doc.get("decided_at"),
                         "decision": doc.get("decision"),
                         "programme_id": doc.get("programme_id"),
                         "municipality": doc.get("municipality"),

@@ -272,6 +272,18 @@ def _retention_missing(documents: list[Document]) -> None:
     env[:] = [item for item in env if item["name"] != "INSATS_RETENTION_DAYS"]
 
 
+def _decision_retention_missing(documents: list[Document]) -> None:
+    env = container(documents, "intake")["env"]
+    env[:] = [item for item in env if item["name"] != "INSATS_DECISION_RETENTION_DAYS"]
+
+
+def _inbox_forgets_what_a_topic_keeps(documents: list[Document]) -> None:
+    # The programmes and partners topics are kept for ever.
+    container(documents, "placement")["env"].append(
+        {"name": "INSATS_INBOX_RETENTION_DAYS", "value": "45"}
+    )
+
+
 def _grace_period_too_short(documents: list[Document]) -> None:
     deployment = find(documents, "Deployment", "insats-placement")
     deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 20
@@ -452,6 +464,16 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _retention_missing,
         "Deployment/insats-intake",
         "INSATS_RETENTION_DAYS is not set",
+    ),
+    "case references of the rejected kept without end": (
+        _decision_retention_missing,
+        "Deployment/insats-intake",
+        "INSATS_DECISION_RETENTION_DAYS is not set",
+    ),
+    "an inbox that forgets ids a topic can deliver again": (
+        _inbox_forgets_what_a_topic_keeps,
+        "Deployment/insats-placement",
+        "INSATS_INBOX_RETENTION_DAYS 45 is shorter than",
     ),
     "secret in plain text": (
         _pseudonym_key_in_plain_text,
