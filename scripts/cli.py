@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from services.intake.identity import IdentityRecord, IdentityVault
     from services.intake.store import IntakeStore
     from services.outcomes.overview import ProgrammeOverview
+    from shared.messaging.dead_letters import DeadLetter
     from shared.persistence import Document
 
 app = typer.Typer(help="Insats: labour-market programmes, event-driven.", no_args_is_help=True)
@@ -697,6 +698,20 @@ def _audit_intake_letters(
         ) from None
 
 
+def _opened(settings: Settings, letters: list[DeadLetter]) -> list[DeadLetter]:
+    """Sealed letters (intake's) opened with the master key; the audit is written first."""
+    if not any(letter.sealed for letter in letters):
+        return letters
+    if settings.identity_master_key is None:
+        raise typer.BadParameter(
+            "intake's dead letters are sealed: INSATS_IDENTITY_MASTER_KEY opens them"
+        )
+    from shared.key_custody import parse_keyring
+
+    master = parse_keyring(settings.identity_master_key.get_secret_value())
+    return [letter.opened(master) for letter in letters]
+
+
 @dlq_app.command("show")
 def dlq_show(
     service: Annotated[str, typer.Argument(help="intake, placement or outcomes")],
@@ -711,6 +726,7 @@ def dlq_show(
     if letter is None:
         raise typer.BadParameter(f"no dead letter {letter_id} for {service}")
     _audit_intake_letters(service, actor, reason, "dead_letter_read", [letter.id])
+    [letter] = _opened(Settings(), [letter])
     for name, value in letter.headers:
         console.print(f"[bold]{name}[/]: {value.decode(errors='replace')}")
     console.print(f"[bold]key[/]: {letter.key!r}")
@@ -744,7 +760,7 @@ def dlq_replay(
     _audit_intake_letters(
         service, actor, reason, "dead_letter_replay", [letter.id for letter in chosen]
     )
-    count = asyncio.run(replay(settings, chosen))
+    count = asyncio.run(replay(settings, _opened(settings, chosen)))
     console.print(f"replayed {count} dead letter(s)")
 
 

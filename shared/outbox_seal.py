@@ -5,15 +5,19 @@ oplog and every backup until long after the broker's 72-hour retention had delet
 
 Each record is sealed with AES-256-GCM under a key of its own, which is wrapped by the master key
 (shared/key_custody.py) and stored beside it with the version that wrapped it; the record's id is
-associated data of both (a sealed value moved to another record does not open). The relay opens
-it just before it hands the bytes to the broker, which keeps them no longer than the topic's
-retention.
+associated data of both (a sealed value moved to another record does not open).
+
+The record goes to its topic sealed as well, the wrapped key and the id beside it in headers
+(`insats-seal-*`), so the bytes lie in clear nowhere: not in the database, not on the broker's
+disks. Only who holds the master key opens them: `insats dlq show` and `replay`, audited
+(`open_record`). A letter on the topic stays sealed under the version that was current when it
+was written: keep a retired version until the topic's retention has passed after the rotation.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,6 +26,10 @@ from shared.key_custody import MasterKeys, Wrapped
 
 _NONCE = 12
 SEALED = "sealed"
+H_SEAL_ID = "insats-seal-id"
+H_SEAL_KEY_ID = "insats-seal-key-id"
+H_SEAL_KEY = "insats-seal-key"
+SEAL_HEADERS = frozenset({H_SEAL_ID, H_SEAL_KEY_ID, H_SEAL_KEY})
 
 
 class OutboxSeal:
@@ -58,6 +66,33 @@ class OutboxSeal:
         key = self._master.unwrap(Wrapped(str(seal["key_id"]), bytes(seal["key"])), bound)
         wrapped = self._master.wrap(key, bound)
         return {"key_id": wrapped.key_id, "key": wrapped.blob}
+
+
+def seal_headers(document: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """What a reader of the topic needs, beside the master key, to open a sealed record's
+    value: the id it is bound to and its wrapped key. None for a record not sealed."""
+    seal = document.get(SEALED)
+    if not isinstance(seal, dict):
+        return []
+    return [
+        (H_SEAL_ID, _bound(document)),
+        (H_SEAL_KEY_ID, str(seal["key_id"]).encode()),
+        (H_SEAL_KEY, bytes(seal["key"])),
+    ]
+
+
+def is_sealed(headers: Iterable[tuple[str, bytes]]) -> bool:
+    return any(name == H_SEAL_KEY for name, _ in headers)
+
+
+def open_record(master: MasterKeys, value: bytes, headers: Iterable[tuple[str, bytes]]) -> bytes:
+    """A sealed record's original bytes, as read from its topic."""
+    found = {name: bytes(content) for name, content in headers if name in SEAL_HEADERS}
+    if set(found) != SEAL_HEADERS:
+        raise ValueError("not a sealed record")
+    bound = found[H_SEAL_ID]
+    key = master.unwrap(Wrapped(found[H_SEAL_KEY_ID].decode(), found[H_SEAL_KEY]), bound)
+    return AESGCM(key).decrypt(value[:_NONCE], value[_NONCE:], bound)
 
 
 def _bound(document: dict[str, Any]) -> bytes:

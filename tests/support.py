@@ -17,9 +17,12 @@ from scripts.harness import Platform, Publisher, read_topic, settings_for
 from services.outcomes.store import OutcomesStore
 from shared import audience
 from shared.audience import AudiencePseudonyms
+from shared.contracts import topics
 from shared.contracts.envelope import Envelope, EventData, new_event
 from shared.contracts.tenants import Channel, Tenant, inbound_topic
+from shared.key_custody import parse_keyring
 from shared.messaging.service import ServiceRuntime
+from shared.outbox_seal import open_record
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.services import SERVICES, service_app
 from shared.settings import Settings
@@ -112,6 +115,18 @@ async def raw_records(
     settings: Settings, topic: str
 ) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     return await read_topic(settings, topic)
+
+
+async def opened_dead_letters(
+    env: Mapping[str, str], settings: Settings
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Intake's dead letters as an operator with the master key sees them: sealed on the topic,
+    opened with the deployment's keyring (shared/outbox_seal.py)."""
+    master = parse_keyring(env["INSATS_IDENTITY_MASTER_KEY"])
+    return [
+        (key, open_record(master, value, headers.items()), headers)
+        for key, value, headers in await read_topic(settings, topics.dead_letter_topic("intake"))
+    ]
 
 
 def partner_sees(env: Mapping[str, str], participant_id: str, partner_id: str) -> str:

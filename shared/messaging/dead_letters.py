@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from shared.key_custody import MasterKeys
 from shared.messaging.records import InboundRecord
+from shared.outbox_seal import SEAL_HEADERS, is_sealed, open_record
 from shared.persistence import OutboxRecord
 
 H_CODE = "insats-dlq-code"
@@ -16,8 +18,10 @@ H_ORIGIN = "insats-dlq-origin"  # topic:partition:offset of the original record
 H_ORIGINAL_TOPIC = "insats-dlq-original-topic"
 H_FAILED_AT = "insats-dlq-failed-at"
 H_REPLAYED_FROM = "insats-replayed-from"
+# Never taken over from the original record, nor replayed (a sender cannot forge a seal).
 DLQ_HEADERS = frozenset(
     {H_CODE, H_REASON, H_ATTEMPTS, H_SERVICE, H_ORIGIN, H_ORIGINAL_TOPIC, H_FAILED_AT}
+    | SEAL_HEADERS
 )
 
 
@@ -62,6 +66,21 @@ class DeadLetter:
         return ""
 
     @property
+    def sealed(self) -> bool:
+        """Its bytes are sealed (intake's letters): only the master key opens them."""
+        return is_sealed(self.headers)
+
+    def opened(self, master: MasterKeys) -> DeadLetter:
+        """The letter with its original bytes, and without the seal's headers."""
+        if not self.sealed:
+            return self
+        return replace(
+            self,
+            value=open_record(master, self.value, self.headers),
+            headers=tuple((n, v) for n, v in self.headers if n not in SEAL_HEADERS),
+        )
+
+    @property
     def code(self) -> str:
         return self.header(H_CODE)
 
@@ -86,5 +105,7 @@ class DeadLetter:
         return f"{self.partition}:{self.offset}"
 
     def replay_headers(self) -> list[tuple[str, bytes]]:
+        if self.sealed:
+            raise ValueError("a sealed dead letter is replayed opened, with the master key")
         kept = [(name, value) for name, value in self.headers if name not in DLQ_HEADERS]
         return [*kept, (H_REPLAYED_FROM, f"{self.dlq_topic}:{self.id}".encode())]

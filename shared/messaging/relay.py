@@ -59,7 +59,7 @@ from shared.messaging.dead_letters import H_CODE
 from shared.messaging.failures import describe_failure
 from shared.messaging.kafka import client_kwargs, ensure_topics, topic_partitions
 from shared.observability import Metrics, get_logger
-from shared.outbox_seal import opened
+from shared.outbox_seal import opened, seal_headers
 from shared.persistence import OutboxRecord, ServiceDatabase, event_record
 from shared.settings import Settings
 
@@ -333,11 +333,13 @@ class OutboxRelay:
                 f"{size} bytes, more than the {self.settings.relay_max_record_bytes} allowed",
             )
         key = bytes(doc["key"]) if doc.get("key") is not None else None
+        # A sealed record goes out sealed, its wrapped key beside it (shared/outbox_seal.py).
         future: asyncio.Future[Any] = await self._producer.send(
             topic,
-            value=opened(self.db.outbox_seal, doc),
+            value=bytes(doc["value"]),
             key=key,
-            headers=[(name, bytes(value)) for name, value in doc.get("headers", [])],
+            headers=[(name, bytes(value)) for name, value in doc.get("headers", [])]
+            + seal_headers(doc),
         )
         return future
 

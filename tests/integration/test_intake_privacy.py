@@ -25,12 +25,22 @@ from shared.contracts.municipal import (
     ErasureRequested,
     ProtectedIdentityRecorded,
 )
+from shared.contracts.tenants import Channel
 from shared.contracts.vocabulary import ConsentPurpose, ErasureReason, TargetGroup
 from shared.key_custody import Wrapped, parse_keyring
 from shared.messaging.dlq_admin import read_dead_letters
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.support import event, events_on, insats, publish, raw_records, running
+from tests.support import (
+    event,
+    events_on,
+    insats,
+    opened_dead_letters,
+    publish,
+    raw_records,
+    running,
+    tenant_topic,
+)
 from tests.unit.factories import placement_started, programme, referral
 
 PNR = format_with_check(date(1988, 4, 9), 432)
@@ -443,9 +453,10 @@ async def test_a_municipality_sees_its_residents_without_income_support_or_speci
 async def test_intakes_dead_letters_are_shown_only_to_a_named_actor_for_a_reason_and_audited(
     env: dict[str, str], settings: Settings
 ) -> None:
-    """A referral with a wrong check digit is dead-lettered byte for byte, personnummer and all:
-    `insats dlq show` refuses to print it without an actor and a reason, and with them writes
-    the audit entry first. Replaying it is audited alike."""
+    """A referral with a wrong check digit is dead-lettered byte for byte, personnummer and all,
+    sealed under the master key on the topic too: `insats dlq show` refuses to print it without
+    an actor and a reason, and with them writes the audit entry first and opens it. Replaying
+    it is audited alike, and puts the original bytes back on the referral topic."""
     wrong = PNR[:-1] + str((int(PNR[-1]) + 1) % 10)
     async with running("intake", env):
         await publish(settings, event(programme()))
@@ -453,7 +464,10 @@ async def test_intakes_dead_letters_are_shown_only_to_a_named_actor_for_a_reason
         await publish(settings, event(referral(referral_id="1380-fel", personnummer=wrong)))
         await wait_settled(settings, services=["intake"])
     [letter] = await raw_records(settings, topics.dead_letter_topic("intake"))
-    assert wrong.encode() in letter[1]
+    for form in (wrong, wrong[2:], f"{wrong[2:8]}-{wrong[8:]}"):
+        assert form.encode() not in letter[1]
+    [(_, opened, _)] = await opened_dead_letters(env, settings)
+    assert wrong.encode() in opened
     listing = await insats(env, "dlq", "list", "--service", "intake")
     assert "INVALID_PERSONNUMMER" in listing
     assert wrong not in listing
@@ -490,3 +504,10 @@ async def test_intakes_dead_letters_are_shown_only_to_a_named_actor_for_a_reason
         ("dead_letter_read", "Kim Drift, operatör", [letter_id]),
         ("dead_letter_replay", "Kim Drift, operatör", [letter_id]),
     ]
+    [replayed] = [
+        (value, headers)
+        for _, value, headers in await raw_records(settings, tenant_topic(Channel.REFERRALS))
+        if "insats-replayed-from" in headers
+    ]
+    assert replayed[0] == opened
+    assert not any(name.startswith("insats-seal") for name in replayed[1])

@@ -11,7 +11,15 @@ from shared.contracts import topics
 from shared.contracts.tenants import Channel
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import HALMSTAD, event, events_on, publish, raw_records, running, tenant_topic
+from tests.support import (
+    HALMSTAD,
+    event,
+    events_on,
+    opened_dead_letters,
+    publish,
+    running,
+    tenant_topic,
+)
 from tests.unit.factories import programme, referral
 
 ENROLLED = "insats.participant.enrolled.v1"
@@ -63,10 +71,10 @@ async def test_referrals_are_enrolled_or_rejected_with_reasons(
     assert rejected["1380-6"]["reason"] == "INVALID_JSON"
     assert rejected["1380-6"]["message_sv"]
 
-    # Bad input is dead-lettered with its original bytes; an ineligible person is not bad input.
+    # Bad input is dead-lettered with its original bytes (sealed: opened with the master key);
+    # an ineligible person is not bad input.
     dead = {
-        key: (value, headers)
-        for key, value, headers in await raw_records(settings, topics.dead_letter_topic("intake"))
+        key: (value, headers) for key, value, headers in await opened_dead_letters(env, settings)
     }
     assert sorted(k.decode() for k in dead if k) == ["1380-3", "1380-5", "1380-6"]
     value, headers = dead[b"1380-6"]

@@ -1,8 +1,8 @@
 """Intake's dead letters never lie in its database in clear, against the real broker and
 database: where an operator owns the topics and intake's dead-letter topic is not created yet, a
 bad referral's dead letter waits in intake's database sealed (no personnummer in any form in it);
-once the topic exists, the relay opens it and the topic receives the original bytes, which
-`insats dlq replay` needs."""
+once the topic exists, the relay publishes it sealed as it is, and the master key opens it to
+the original bytes, which `insats dlq show` and `replay` need."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from shared.contracts.tenants import Channel, Tenant, inbound_topic
 from shared.messaging.kafka import ensure_topics, tenant_topic_configs
 from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.support import running
+from tests.support import opened_dead_letters, running
 from tests.unit.factories import referral
 
 PNR = referral().personnummer
 
 
-async def test_a_dead_letter_waits_sealed_in_the_database_and_goes_out_as_it_came(
+async def test_a_dead_letter_waits_sealed_in_the_database_and_stays_sealed_on_its_topic(
     env: dict[str, str], settings: Settings
 ) -> None:
     env.update({"INSATS_CREATE_TOPICS": "false", "INSATS_RELAY_PARKED_RETRY_SECONDS": "1"})
@@ -61,5 +61,9 @@ async def test_a_dead_letter_waits_sealed_in_the_database_and_goes_out_as_it_cam
             await asyncio.sleep(0.5)
         await wait_settled(settings, services=["intake"])
     [(_, value, headers)] = letters
-    assert value == broken
+    for form in (PNR, PNR.replace("-", ""), PNR[2:], PNR[2:].replace("-", "")):
+        assert form.encode() not in value
+    assert headers["insats-seal-key-id"] == b"v1"
+    [(_, opened, _)] = await opened_dead_letters(env, settings)
+    assert opened == broken
     assert headers["insats-dlq-code"] == b"INVALID_JSON"

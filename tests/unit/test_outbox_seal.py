@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from cryptography.exceptions import InvalidTag
 
 from shared.key_custody import LocalKeyring, MasterKeyUnavailable
-from shared.outbox_seal import OutboxSeal, opened
+from shared.outbox_seal import OutboxSeal, open_record, opened, seal_headers
 
 PNR = b"19900517-2344"
 DEAD_LETTERS = "insats.intake.dead-letter"
@@ -55,3 +56,20 @@ def test_a_rotation_wraps_the_seal_again_under_the_new_version() -> None:
     assert only_new.rewrapped({**stored, "sealed": rewrapped}) is None
     with pytest.raises(MasterKeyUnavailable):
         only_new.open(stored)
+
+
+def test_a_dead_letter_read_from_its_topic_opens_only_with_the_master_key() -> None:
+    seal = OutboxSeal(V1, {DEAD_LETTERS})
+    stored = seal.seal(_document(DEAD_LETTERS, PNR))
+    headers = seal_headers(stored)
+    value = bytes(stored["value"])
+
+    assert open_record(V1, value, headers) == PNR
+    other = LocalKeyring({"v1": bytes(range(32))}, "v1")
+    with pytest.raises(MasterKeyUnavailable):
+        open_record(other, value, headers)
+    # Moved beside another record's seal, it does not open.
+    elsewhere = seal_headers(seal.seal(_document(DEAD_LETTERS, b"another")))
+    with pytest.raises(InvalidTag):
+        open_record(V1, value, elsewhere)
+    assert seal_headers(_document("insats.intake.events", b"an event")) == []
