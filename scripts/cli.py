@@ -617,6 +617,50 @@ def identity_rotate_master_key(
     )
 
 
+@identity_app.command("reissue-legacy-ids")
+def identity_reissue_legacy_ids(
+    actor: Annotated[str, typer.Option(help="Who reissues: name and role")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the audit")],
+) -> None:
+    """Give every participant of a version before 3 December 2026 (whose id was a keyed hash
+    of the number) a random id; placement, outcomes and the municipalities are told by intake's
+    relay. Safe to run again."""
+    from datetime import UTC, datetime
+
+    from services.intake.identity import vault_of
+    from services.intake.identity_access import Accessor
+    from services.intake.reissue import reissue_legacy_ids
+    from services.intake.store import IntakeStore
+    from shared.contracts import topics
+    from shared.key_custody import parse_keyring
+    from shared.persistence import ServiceDatabase, mongo_client
+
+    settings = Settings()
+    vault = vault_of(settings)
+    if vault is None or settings.identity_master_key is None:
+        raise typer.BadParameter(
+            "INSATS_IDENTITY_MASTER_KEY is needed to seal the identities again"
+        )
+    master = parse_keyring(settings.identity_master_key.get_secret_value())
+
+    async def run() -> int:
+        client = mongo_client(settings)
+        try:
+            store = IntakeStore(ServiceDatabase(client, settings, "intake"), master)
+            done = await reissue_legacy_ids(
+                store,
+                vault,
+                Accessor(actor, reason),
+                settings.topic(topics.dead_letter_topic("intake")),
+                datetime.now(UTC),
+            )
+            return done.participants
+        finally:
+            await client.close()
+
+    console.print(f"{asyncio.run(run())} participant(s) given a random id (audited)")
+
+
 @identity_app.command("audit")
 def identity_audit() -> None:
     """Who read or exported identity data, and why; and every erasure."""

@@ -423,6 +423,72 @@ class IntakeStore:
     async def write_audit(self, entry: dict[str, Any], session: Any = None) -> None:
         await self.audit.insert_one({"_id": uuid.uuid4().hex, **entry}, session=session)
 
+    # --- ids of earlier versions -------------------------------------------------------------
+
+    async def legacy_among(self, participant_ids: list[str], session: Any = None) -> list[str]:
+        """The participants of these whose id is of a version before the index: the keyed
+        lookup of their number. The index names such a participant under its own id (adopted
+        on a referral since), or not at all; every later participant has an entry of its own
+        under another lookup."""
+        if not participant_ids:
+            return []
+        adopted = {
+            doc["_id"]
+            for doc in await self.keys.index.entries.find(
+                {"_id": {"$in": participant_ids}}, {"_id": 1}, session=session
+            ).to_list()
+        }
+        tags = {pid: self.master.tags(pid.encode()) for pid in participant_ids}
+        owned = {
+            doc["owner"]
+            for doc in await self.keys.index.entries.find(
+                {"owner": {"$in": [t for each in tags.values() for t in each]}},
+                {"owner": 1},
+                session=session,
+            ).to_list()
+        }
+        return [pid for pid in participant_ids if pid in adopted or not set(tags[pid]) & owned]
+
+    async def reissue(
+        self, old: str, new: str, vault: IdentityVault, now: datetime, session: Any
+    ) -> dict[str, Any] | None:
+        """The participant `old` is `new` from now on, in every record intake keeps: its
+        record, its identity (sealed again, bound to the new id), its key, its index entries,
+        decisions and audit. The record as it was, or None if there was none."""
+        doc = await self.participants.find_one({"_id": old}, session=session)
+        if doc is None:
+            return None
+        entries = await self.keys.index.of(old, self.master, session)
+        # The id was the lookup of the number the person was referred under.
+        entries.setdefault(old, Entry(old, REFERRAL))
+        await self.keys.index.forget(old, self.master, session)
+        await self.keys.index.entries.delete_one({"_id": old}, session=session)
+        await self.name(
+            {lookup: Entry(new, entry.kind) for lookup, entry in entries.items()}, now, session
+        )
+        await self.participants.delete_one({"_id": old}, session=session)
+        await self.participants.insert_one({**doc, "_id": new}, session=session)
+        wrapped = (await self.keys.wrapped([old], session)).get(old)
+        sealed = await self.identities.find_one({"_id": old}, session=session)
+        await self.keys.destroy([old], session)
+        await self.identities.delete_one({"_id": old}, session=session)
+        if wrapped is not None and sealed is not None:
+            person_key = vault.unwrap(wrapped, old)
+            record = vault.open(bytes(sealed["sealed"]), person_key, old)
+            fresh = vault.new_person_key()
+            await self.save_identities(
+                {new: vault.wrap(fresh, new)},
+                {new: vault.seal(record, fresh, new)},
+                (),
+                now,
+                session,
+            )
+        for collection in (self.referrals, self.audit):
+            await collection.update_many(
+                {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
+            )
+        return doc
+
     # --- erasure -----------------------------------------------------------------------------
 
     async def lookups_of(self, participant_id: str, session: Any) -> set[str]:

@@ -115,7 +115,11 @@ def create(
     own = outcomes_settings or OutcomesSettings()
     today = clock or own.clock(settings)
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
-    store = OutcomesStore(runtime.db, erasure_mark_days=own.erasure_mark_days)
+    store = OutcomesStore(
+        runtime.db,
+        erasure_mark_days=own.erasure_mark_days,
+        reissue_redirect_days=own.reissue_redirect_days,
+    )
     handlers = OutcomesHandlers(store)
     runtime.on_start(store.ensure_indexes)
     for subscription in subscriptions(handlers):

@@ -158,7 +158,12 @@ class OutcomesHandlers:
                 await self.store.apply(operations, ctx.session)
                 await self.store.apply_follow_ups(follow_ups, ctx.session)
                 operations, follow_ups = [], []
-                await self.store.merge(data.merged_participant_id, data.participant_id, ctx.session)
+                await self.store.merge(
+                    data.merged_participant_id,
+                    data.participant_id,
+                    ctx.session,
+                    reissued_at=ctx.now if data.reissued else None,
+                )
         await self.store.apply(operations, ctx.session)
         await self.store.apply_follow_ups(follow_ups, ctx.session)
         if exited:

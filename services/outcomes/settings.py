@@ -30,6 +30,14 @@ class OutcomesSettings(BaseSettings):
         "retention. Unset, for ever (topics kept whole for rebuilds).",
     )
 
+    reissue_redirect_days: int = Field(
+        default=31,
+        ge=1,
+        description="How long events under a participant id of an earlier version are still "
+        "counted for the random id it was reissued as: at least the retention of outcomes' "
+        "input topics (30 days). The old id is then forgotten.",
+    )
+
     @staticmethod
     def clock(settings: Settings) -> Clock:
         """Today in Sweden, or the day INSATS_TODAY fixes, for demos and tests."""

@@ -98,11 +98,18 @@ def journey_id(programme_id: str, participant_id: str, participation: int = 1) -
 
 
 class OutcomesStore:
-    def __init__(self, db: StateDatabase, *, erasure_mark_days: int | None = None) -> None:
+    def __init__(
+        self,
+        db: StateDatabase,
+        *,
+        erasure_mark_days: int | None = None,
+        reissue_redirect_days: int = 31,
+    ) -> None:
         self.db = db
         self.erasure_mark_lifetime = (
             timedelta(days=erasure_mark_days) if erasure_mark_days is not None else None
         )
+        self.reissue_redirect_lifetime = timedelta(days=reissue_redirect_days)
         self.programmes = db.collection("programmes")
         self.journeys = db.collection("journeys")
         self.outcomes = db.collection("outcomes")
@@ -114,12 +121,15 @@ class OutcomesStore:
         self.costs = db.collection("costs")
         self.deliveries = db.collection("deliveries")
         # Participants merged into another (two numbers, one person): old id -> remaining id.
+        # A reissued id's redirect (`until`) lasts only while records under the old id may
+        # still arrive: that id was a keyed hash of the person's number.
         self.merges = db.collection("merges")
         # Short-lived marks of erased participants (a hash, not the id), so events about them
         # still in flight on other topics are not folded into new journeys after the erasure.
         self.erasures = db.collection("erasures")
 
     async def ensure_indexes(self) -> None:
+        await self.merges.create_index([("until", ASCENDING)], expireAfterSeconds=0)
         await self.journeys.create_index([("programme_id", ASCENDING)])
         await self.journeys.create_index([("participant_id", ASCENDING)])
         await self.outcomes.create_index([("participant_id", ASCENDING)])
@@ -283,7 +293,9 @@ class OutcomesStore:
         found = await self.merges.find({"_id": {"$in": unique}}, session=session).to_list()
         return {doc["_id"]: doc["into"] for doc in found}
 
-    async def merge(self, old: str, new: str, session: Any) -> None:
+    async def merge(
+        self, old: str, new: str, session: Any, *, reissued_at: datetime | None = None
+    ) -> None:
         """Two participants were one: the old one's journeys, follow-ups and outcomes are the
         new one's, under the ids they would have had (their programmes are not the new one's;
         intake merges only then), and later events under the old id are redirected."""
@@ -315,9 +327,10 @@ class OutcomesStore:
             {"participant_id": old}, {"$set": {"participant_id": new}}, session=session
         )
         await self.merges.update_many({"into": old}, {"$set": {"into": new}}, session=session)
-        await self.merges.update_one(
-            {"_id": old}, {"$set": {"into": new}}, upsert=True, session=session
-        )
+        redirect: dict[str, Any] = {"into": new}
+        if reissued_at is not None:
+            redirect["until"] = reissued_at + self.reissue_redirect_lifetime
+        await self.merges.update_one({"_id": old}, {"$set": redirect}, upsert=True, session=session)
 
     def _erasure_mark_until(self, now: datetime) -> datetime:
         return now + self.erasure_mark_lifetime if self.erasure_mark_lifetime else FOREVER

@@ -323,6 +323,13 @@ class ParticipantsMerged(EventData):
     merged_participant_id: Identifier = Field(description="The participant merged into it.")
     request_id: Identifier
     merged_on: date
+    reissued: bool = Field(
+        default=False,
+        description="One person under a new id, not two people: the merged id was of a "
+        "version before 3 December 2026 (a keyed hash of the number), the remaining id is a "
+        "random one given in its place (insats identity reissue-legacy-ids). Forget the merged "
+        "id once no record under it can reach you any more.",
+    )
 
     def subject(self) -> str:
         return self.merged_participant_id

@@ -36,7 +36,7 @@ VISIBLE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "insats.participant.erased.v1": frozenset({"participant_id", "erased_on"}),
     "insats.identity.linked.v1": frozenset({"participant_id", "request_id", "linked_on"}),
     "insats.participants.merged.v1": frozenset(
-        {"participant_id", "merged_participant_id", "request_id", "merged_on"}
+        {"participant_id", "merged_participant_id", "request_id", "merged_on", "reissued"}
     ),
     "insats.participant.moved.v1": frozenset(
         {
