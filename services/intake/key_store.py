@@ -32,6 +32,7 @@ from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
 from services.intake.erasure_holds import ErasureHolds
 from services.intake.person_index import PersonIndex
+from services.intake.rewrap import rewrap_all
 from shared.key_custody import UNVERSIONED, MasterKeys, Wrapped
 from shared.persistence import DURABLE, Document
 from shared.settings import Settings
@@ -153,23 +154,18 @@ class PersonKeyStore:
         await self.record_current(master.current_id, now)
         for key_id in await self.versions_in_use():
             await self.versions.update_one({"_id": key_id}, {"$setOnInsert": {}}, upsert=True)
-        rewrapped = 0
-        stale = {"master_key_id": {"$ne": master.current_id}}
-        while batch := await self.keys.find(stale).limit(batch_size).to_list():
-            operations = []
-            for doc in batch:
-                old = _wrapped(doc)
-                secret = master.unwrap(old, str(doc["_id"]).encode())
-                new = master.wrap(secret, str(doc["_id"]).encode())
-                operations.append(
-                    UpdateOne(
-                        {"_id": doc["_id"], "wrapped": doc["wrapped"]},
-                        {"$set": {"wrapped": new.blob, "master_key_id": new.key_id}},
-                    )
-                )
-            async with self.client.start_session() as session, await session.start_transaction():
-                result = await self.keys.bulk_write(operations, session=session)
-            rewrapped += result.modified_count
+
+        def again(doc: Document) -> UpdateOne:
+            secret = master.unwrap(_wrapped(doc), str(doc["_id"]).encode())
+            new = master.wrap(secret, str(doc["_id"]).encode())
+            return UpdateOne(
+                {"_id": doc["_id"], "wrapped": doc["wrapped"]},
+                {"$set": {"wrapped": new.blob, "master_key_id": new.key_id}},
+            )
+
+        rewrapped = await rewrap_all(
+            self.keys, master, again, batch_size, self.client.start_session
+        )
         rewrapped += await self.index.rewrap(master, batch_size, self.client.start_session)
         in_use = await self.versions_in_use()
         await self.versions.update_many(

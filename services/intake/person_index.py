@@ -28,6 +28,7 @@ from typing import Any
 from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.intake.rewrap import rewrap_all
 from shared.key_custody import UNVERSIONED, MasterKeys, Wrapped
 from shared.persistence import Document
 
@@ -103,20 +104,14 @@ class PersonIndex:
 
     async def rewrap(self, master: MasterKeys, batch_size: int, session_of: Any) -> int:
         """Every entry wrapped (and tagged) again under the current version."""
-        rewrapped = 0
-        stale = {"master_key_id": {"$ne": master.current_id}}
-        while batch := await self.entries.find(stale).limit(batch_size).to_list():
-            operations = [
-                ReplaceOne(
-                    {"_id": doc["_id"], "participant": doc["participant"]},
-                    _document(doc["_id"], _entry(doc, master), master, doc.get("created_at")),
-                )
-                for doc in batch
-            ]
-            async with session_of() as session, await session.start_transaction():
-                result = await self.entries.bulk_write(operations, session=session)
-            rewrapped += result.modified_count
-        return rewrapped
+
+        def again(doc: Document) -> ReplaceOne[Document]:
+            return ReplaceOne(
+                {"_id": doc["_id"], "participant": doc["participant"]},
+                _document(doc["_id"], _entry(doc, master), master, doc.get("created_at")),
+            )
+
+        return await rewrap_all(self.entries, master, again, batch_size, session_of)
 
 
 def _document(lookup: str, entry: Entry, master: MasterKeys, now: datetime | None) -> Document:

@@ -19,7 +19,6 @@ backoff) up to a deadline and is then handed back to the broker to be fetched ag
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -377,11 +376,11 @@ class BatchConsumer:
     ) -> Received | _Unreadable:
         """The event as sent by its tenant: the topic's, or on a shared topic the claimed one;
         with the participant id the tenant's stream showed it turned into the participant's."""
-        own_ids = functools.partial(inbound_ids, pseudonyms=self.pseudonyms)
         if tenant is not None:
+            sent = event.as_sent_by(tenant.key, tenant.urn, verified=True)
             return Received(
                 record=record,
-                event=own_ids(event.as_sent_by(tenant.key, tenant.urn, verified=True), tenant),
+                event=inbound_ids(sent, tenant, pseudonyms=self.pseudonyms),
                 tenant=tenant,
             )
         # A shared topic of earlier versions: the only word on the sender is its own.
@@ -391,9 +390,10 @@ class BatchConsumer:
                 record,
                 UnreadableEvent("UNKNOWN_TENANT", "source names no municipality, owner or partner"),
             )
+        sent = event.as_sent_by(claimed.key, claimed.urn, verified=False)
         return Received(
             record=record,
-            event=own_ids(event.as_sent_by(claimed.key, claimed.urn, verified=False), claimed),
+            event=inbound_ids(sent, claimed, pseudonyms=self.pseudonyms),
             tenant=claimed,
         )
 

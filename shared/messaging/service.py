@@ -57,7 +57,7 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         # Every service's relay derives municipalities' views: refuse to start without the key.
-        self.pseudonyms = pseudonyms_of(settings)
+        pseudonyms_of(settings)
         if configure_logs:
             configure_logging(name, settings.log_format, settings.log_level)
         # A header key that is not UTF-8 would otherwise stop a partition for good.

@@ -12,7 +12,7 @@ import pytest
 
 from scripts.harness import wait_settled
 from services.intake.identity import IdentityRecord, IdentityUnreadable, IdentityVault
-from services.intake.key_store import KEY_STORE, VersionsMissing, check_keyring
+from services.intake.key_store import KEY_STORE, VersionsMissing
 from services.intake.personnummer import format_with_check
 from services.intake.store import IntakeStore
 from shared.contracts.municipal import ErasureRequested
@@ -148,12 +148,14 @@ async def test_a_backup_taken_before_an_erasure_cannot_reveal_the_person_after_i
         await _identity(restored, destroyed, kept)
 
     # Intake refuses to start with a keyring that lacks a version still in use.
+    with pytest.raises(VersionsMissing, match="v2 \\(2 person keys or index entries\\)"):
+        async with running("intake", {**env, "INSATS_IDENTITY_MASTER_KEY": old_key}):
+            pass
+    async with running("intake", {**env, "INSATS_IDENTITY_MASTER_KEY": destroyed}):
+        pass
     client = mongo_client(settings)
     try:
         store = IntakeStore(ServiceDatabase(client, settings, "intake"))
-        with pytest.raises(VersionsMissing, match="v2 \\(2 person keys or index entries\\)"):
-            await check_keyring(store.keys, parse_keyring(old_key), datetime.now(UTC))
-        await check_keyring(store.keys, parse_keyring(destroyed), datetime.now(UTC))
         [rotation] = [a for a in await store.audit.find({}).to_list() if "master_key_id" in a]
         assert (rotation["action"], rotation["actor"]) == ("rotate_master_key", "drift/operatör")
     finally:
