@@ -58,14 +58,26 @@ async def reissue_legacy_ids(
             break
         after = page[-1]
         for old in await store.legacy_among(page):
-
-            async def one(tx: Transaction, old: str = old) -> None:
-                ctx = HandlerContext(tx=tx, service="intake", dead_letter_topic=dead_letter_topic)
-                await _reissue(store, vault, who, old, ctx)
-
-            await store.db.in_transaction(one, now)
+            await reissue_one(store, vault, who, old, dead_letter_topic, now)
             done += 1
     return Reissued(done)
+
+
+async def reissue_one(
+    store: IntakeStore,
+    vault: IdentityVault,
+    who: Accessor,
+    old: str,
+    dead_letter_topic: str,
+    now: datetime,
+) -> None:
+    """One participant under a new random id, in one transaction."""
+
+    async def one(tx: Transaction) -> None:
+        ctx = HandlerContext(tx=tx, service="intake", dead_letter_topic=dead_letter_topic)
+        await _reissue(store, vault, who, old, ctx)
+
+    await store.db.in_transaction(one, now)
 
 
 async def _reissue(
