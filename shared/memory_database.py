@@ -134,7 +134,31 @@ def _in_range(operator: str, value: Any, argument: Any) -> bool:
     )
 
 
+class _Strings(frozenset[str]):
+    """An $in of strings only, as a set: a string equals only a string under _same, so
+    membership is the same test, without comparing each document with every value."""
+
+
+def _compiled(query: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter with each $in of strings as a set, for matching many documents."""
+    compiled: dict[str, Any] = {}
+    for key, condition in query.items():
+        if key in ("$or", "$and"):
+            compiled[key] = [_compiled(part) for part in condition]
+        elif _is_operator_condition(condition) and _all_strings(condition.get("$in")):
+            compiled[key] = {**condition, "$in": _Strings(condition["$in"])}
+        else:
+            compiled[key] = condition
+    return compiled
+
+
+def _all_strings(argument: Any) -> bool:
+    return isinstance(argument, list) and all(isinstance(a, str) for a in argument)
+
+
 def _compare(operator: str, value: Any, argument: Any) -> bool:
+    if operator == "$in" and isinstance(argument, _Strings):
+        return any(isinstance(v, str) and v in argument for v in _candidates(value))
     if operator == "$in":
         return _in(value, argument)
     if operator == "$nin":
@@ -439,9 +463,10 @@ class MemoryCollection:
 
     def _find(self, query: Mapping[str, Any]) -> list[Any]:
         found = []
+        compiled = _compiled(query)
         for key in self._keys_for(query):
             document = self._documents.get(key)
-            if document is not None and matches(document, query):
+            if document is not None and matches(document, compiled):
                 found.append(key)
         found.sort(key=self._born.__getitem__)
         return found

@@ -315,17 +315,7 @@ class IntakeHandlers:
                 "decided_at": ctx.now,
             }
             if isinstance(decision, domain.Rejection):
-                decisions.append(
-                    {
-                        **record,
-                        "decision": "rejected",
-                        "reason": decision.reason.value,
-                        "rule": decision.rule,
-                        # Whose, where the person was identified: their erasure removes the
-                        # case reference from this decision too.
-                        **({"participant_id": pseudonyms[index]} if index in pseudonyms else {}),
-                    }
-                )
+                decisions.append(_rejected(record, decision, pseudonyms.get(index)))
                 self._reject(item, referral, decision, ctx)
                 continue
             participant = decision.participant
@@ -395,7 +385,7 @@ class IntakeHandlers:
             sender = item.tenant.kommunkod if item.tenant is not None else None
             if isinstance(person, Personnummer) and sender is not None:
                 wanted[index] = (sender, self.lookup(person))
-        held = await self.store.erasures_held(wanted.values(), ctx.now, ctx.session)
+        held = await self.store.erasure_holds.held(wanted.values(), ctx.now, ctx.session)
         if not held:
             return people
         return [
@@ -989,7 +979,7 @@ class IntakeHandlers:
             # An invalid number was answered INVALID_PERSONNUMMER: no referral can name it.
             with contextlib.suppress(InvalidPersonnummer):
                 lookups.add(self.lookup(parse(request.personnummer, self.received_on(item, ctx))))
-        await self.store.hold_erasure(
+        await self.store.erasure_holds.hold(
             request.municipality,
             lookups,
             item.event.time,
@@ -1279,3 +1269,20 @@ def _valid(adapter: TypeAdapter[str], value: Any) -> str | None:
         return adapter.validate_python(value)
     except Exception:
         return None
+
+
+def _rejected(
+    record: dict[str, Any], rejection: domain.Rejection, participant_id: str | None
+) -> dict[str, Any]:
+    """A rejected referral's decision. Whose, where the person was identified: their erasure
+    removes the case reference from it too. Of a person who asked to be erased, it keeps none."""
+    kept = dict(record)
+    if rejection.reason is RejectionReason.ERASURE_REQUESTED:
+        del kept["referral_id"]
+    return {
+        **kept,
+        "decision": "rejected",
+        "reason": rejection.reason.value,
+        "rule": rejection.rule,
+        **({"participant_id": participant_id} if participant_id is not None else {}),
+    }

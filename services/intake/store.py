@@ -46,6 +46,7 @@ class IntakeStore:
         self.participants = db.collection("participants")
         self.identities = db.collection("identities")
         self.keys = PersonKeyStore(db.client, db.settings)
+        self.erasure_holds = self.keys.holds
         # Where earlier versions kept the person keys; emptied into the key store on start.
         self._keys_of_old = db.collection("person_keys")
         self._links_of_old = db.collection("identity_links")
@@ -494,21 +495,6 @@ class IntakeStore:
     async def lookups_of(self, participant_id: str, session: Any) -> set[str]:
         """Every number's lookup that names the participant."""
         return set(await self.keys.index.of(participant_id, self.master, session))
-
-    async def hold_erasure(
-        self,
-        municipality: str,
-        lookups: Iterable[str],
-        requested_at: datetime,
-        until: datetime,
-        session: Any,
-    ) -> None:
-        await self.keys.holds.hold(municipality, lookups, requested_at, until, session)
-
-    async def erasures_held(
-        self, wanted: Iterable[tuple[str, str]], now: datetime, session: Any
-    ) -> dict[tuple[str, str], datetime]:
-        return await self.keys.holds.held(wanted, now, session)
 
     async def erase(self, participant_id: str, session: Any) -> bool:
         """Crypto-shred and remove the person; keep only counts that link to no one."""

@@ -19,3 +19,14 @@ async def platform(
     # Depends on `settings` so the services stop before its teardown resets the namespace.
     async with platform_running(env, tmp_path / "logs") as running:
         yield running
+
+
+@pytest.fixture
+async def platform_at_year_end(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> AsyncIterator[Platform]:
+    """The services with today fixed at the year's end, so that a journey walked through in
+    the spring is past its follow-ups."""
+    today = {**env, "INSATS_TODAY": "2026-12-31"}
+    async with platform_running(today, tmp_path / "logs", clean_exit=False) as running:
+        yield running

@@ -5,12 +5,8 @@ indicators are exactly what they were."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from scripts.harness import Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
@@ -33,21 +29,12 @@ from shared.contracts.vocabulary import (
 from shared.persistence import mongo_client
 from shared.services import SERVICES
 from shared.settings import Settings
-from tests.support import event, events_on, outcomes_store, platform_running, publish
+from tests.support import event, events_on, outcomes_store, publish
 from tests.unit.factories import agreement, programme, referral
 
 NAME = "Karin Raderasson"
 STEP = "karins-arbetstraning"  # her plan's step id, which placement events carry beside her id
 AS_OF = date(2026, 12, 31)
-
-
-@pytest.fixture
-async def platform(
-    env: dict[str, str], settings: Settings, tmp_path: Path
-) -> AsyncIterator[Platform]:
-    today = {**env, "INSATS_TODAY": "2026-12-31"}
-    async with platform_running(today, tmp_path, clean_exit=False) as running:
-        yield running
 
 
 async def _everything_stored(settings: Settings) -> str:
@@ -174,7 +161,7 @@ def _plan(pnr: str) -> PlanRecorded:
 
 
 async def test_after_erasure_nothing_links_back_and_the_indicators_are_unchanged(
-    platform: Platform, settings: Settings
+    platform_at_year_end: Platform, settings: Settings
 ) -> None:
     await publish(settings, event(programme(capacity=10)), event(agreement(places=10)))
     await wait_settled(settings)

@@ -6,11 +6,7 @@ processes on the real broker and database; the reissue is intake's own, run besi
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from scripts.harness import Platform, wait_settled
 from services.intake.identity import IdentityVault
@@ -23,21 +19,12 @@ from shared.key_custody import parse_keyring
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 from tests.e2e.test_erasure_across_services import _everything_stored, _indicators, _walk_through
-from tests.support import event, events_on, municipality_sees, platform_running, publish
+from tests.support import event, events_on, municipality_sees, publish
 from tests.unit.factories import agreement, programme
 
 
-@pytest.fixture
-async def platform(
-    env: dict[str, str], settings: Settings, tmp_path: Path
-) -> AsyncIterator[Platform]:
-    today = {**env, "INSATS_TODAY": "2026-12-31"}
-    async with platform_running(today, tmp_path, clean_exit=False) as running:
-        yield running
-
-
 async def test_a_reissued_participant_is_the_same_person_in_every_service(
-    platform: Platform, env: dict[str, str], settings: Settings
+    platform_at_year_end: Platform, env: dict[str, str], settings: Settings
 ) -> None:
     await publish(settings, event(programme(capacity=10)), event(agreement(places=10)))
     await wait_settled(settings)

@@ -5,6 +5,7 @@ does. On the real broker and database."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 from scripts.harness import wait_settled
@@ -92,6 +93,8 @@ async def test_a_late_referral_from_before_an_erasure_does_not_bring_the_person_
     assert (await _rejections(settings)) == {"1380-sen": "ERASURE_REQUESTED"}
     stored = await _dump(settings)
     assert not stored.get("participants") and not stored.get("person_index")
+    # Nor does the refused referral's decision keep its case reference.
+    assert "1380-sen" not in json.dumps(stored, default=str)
     # Only the hold is left of the person, and it names no participant.
     [hold] = stored["erasure_holds"]
     assert set(hold) == {"_id", "requested_at", "until"}

@@ -189,3 +189,20 @@ async def test_only_the_outbox_records_asked_for_are_kept() -> None:
 
     await database.in_transaction(emit)
     assert [d["topic"] for d in await database.outbox.find({}).to_list()] == ["dlq"]
+
+
+async def test_an_in_of_strings_matches_strings_and_array_elements_only(
+    database: MemoryDatabase,
+) -> None:
+    collection = database.collection("journeys")
+    await collection.insert_many(
+        [
+            {"_id": 1, "tag": "p1"},
+            {"_id": 2, "tag": ["p9", "p2"]},
+            {"_id": 3, "tag": 1},
+            {"_id": 4, "tag": None},
+            {"_id": 5},
+        ]
+    )
+    found = await collection.find({"tag": {"$in": ["p1", "p2", "1"]}}).to_list()
+    assert [doc["_id"] for doc in found] == [1, 2]
