@@ -50,6 +50,7 @@ async def ensure_expiry(
             # Another replica changed the index meanwhile: look again.
             log.info("index changed meanwhile", collection=collection.name, code=error.code)
             continue
-        log.info("record expiry set", collection=collection.name, field=field, seconds=seconds)
+        if seconds is not None:
+            log.info("record expiry set", collection=collection.name, field=field, seconds=seconds)
         return
     raise RuntimeError(f"could not set the expiry of {collection.name}.{field}")
