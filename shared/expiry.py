@@ -22,6 +22,11 @@ from shared.observability import get_logger
 log = get_logger(__name__)
 
 
+def days(count: int | None) -> timedelta | None:
+    """A retention setting in days, as `ensure_expiry` takes it (None: kept)."""
+    return timedelta(days=count) if count is not None else None
+
+
 async def ensure_expiry(
     collection: AsyncCollection[dict[str, Any]],
     field: str,

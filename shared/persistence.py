@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from bson import ObjectId
@@ -32,7 +32,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
 from shared.contracts.scoped import VISIBLE_FIELDS
 from shared.contracts.topics import municipality_events_topic
-from shared.expiry import ensure_expiry
+from shared.expiry import days, ensure_expiry
 from shared.outbox_seal import OutboxSeal
 from shared.settings import Settings
 from shared.tracing import trace_headers
@@ -256,9 +256,9 @@ class ServiceDatabase:
         # worth its cost: without it the inbox grows by every event for ever.
         if "sent_at_1__id_1" in await self.outbox.index_information():
             await self.outbox.drop_index("sent_at_1__id_1")
-        await ensure_expiry(self.inbox, "at", _days(self.settings.inbox_retention_days))
+        await ensure_expiry(self.inbox, "at", days(self.settings.inbox_retention_days))
         await ensure_expiry(
-            self.audit, "at", _days(self.settings.audit_retention_days), indexed_otherwise=True
+            self.audit, "at", days(self.settings.audit_retention_days), indexed_otherwise=True
         )
 
     async def ping(self) -> bool:
@@ -324,7 +324,3 @@ class ServiceDatabase:
                 write_concern=DURABLE,
                 max_commit_time_ms=30_000,
             )
-
-
-def _days(days: int | None) -> timedelta | None:
-    return timedelta(days=days) if days is not None else None

@@ -261,8 +261,17 @@ class IntakeHandlers:
             or domain.identify(referral, on)
             for item, referral, on in zip(batch, referrals, received, strict=True)
         ]
-        people = await self._erased_before(batch, people, ctx)
-        pseudonyms, fresh = await self._participant_ids(people, ctx)
+        # Each identified person's lookup, once: the erasure holds and the index both need it.
+        lookups = {
+            index: self.lookup(person)
+            for index, person in enumerate(people)
+            if isinstance(person, Personnummer)
+        }
+        people = await self._erased_before(batch, people, lookups, ctx)
+        pseudonyms, fresh = await self._participant_ids(
+            {index: lookups[index] for index in lookups if isinstance(people[index], Personnummer)},
+            ctx,
+        )
         programmes = await self.store.load_programmes(
             (referral.programme_id for referral in referrals), ctx.session
         )
@@ -376,15 +385,19 @@ class IntakeHandlers:
         )
 
     async def _erased_before(
-        self, batch: Sequence[Received], people: list[Any], ctx: HandlerContext
+        self,
+        batch: Sequence[Received],
+        people: list[Any],
+        lookups: Mapping[int, str],
+        ctx: HandlerContext,
     ) -> list[Any]:
         """Each person as identified, or refused where the municipality that sent the referral
         asked for the person's erasure after making it (erasure_holds.py)."""
         wanted: dict[int, tuple[str, str]] = {}
-        for index, (item, person) in enumerate(zip(batch, people, strict=True)):
-            sender = item.tenant.kommunkod if item.tenant is not None else None
-            if isinstance(person, Personnummer) and sender is not None:
-                wanted[index] = (sender, self.lookup(person))
+        for index, lookup in lookups.items():
+            tenant = batch[index].tenant
+            if tenant is not None and tenant.kommunkod is not None:
+                wanted[index] = (tenant.kommunkod, lookup)
         held = await self.store.erasure_holds.held(wanted.values(), ctx.now, ctx.session)
         if not held:
             return people
@@ -399,16 +412,12 @@ class IntakeHandlers:
         ]
 
     async def _participant_ids(
-        self, people: Sequence[object], ctx: HandlerContext
+        self, lookups: Mapping[int, str], ctx: HandlerContext
     ) -> tuple[dict[int, str], dict[str, str]]:
-        """The participant each identified person is (by position in the batch), and the random
-        ids given to people new to intake, one per person, by their lookup. A personnummer linked
-        to a samordningsnummer names the participant the other did."""
-        lookups = {
-            index: self.lookup(person)
-            for index, person in enumerate(people)
-            if isinstance(person, Personnummer)
-        }
+        """The participant each identified person is (by position in the batch, by their
+        lookup), and the random ids given to people new to intake, one per person, by their
+        lookup. A personnummer linked to a samordningsnummer names the participant the other
+        did."""
         named = await self.store.named(lookups.values(), ctx.session)
         fresh = {
             lookup: new_participant_id() for lookup in set(lookups.values()) if lookup not in named

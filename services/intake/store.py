@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateOne
@@ -32,7 +32,7 @@ from services.intake.place_eligibility import EligibilityFacts
 from shared.contracts.intake import ParticipantEnrolled
 from shared.contracts.municipal import AgreementSigned, PlaceEligibility, ProgrammeDefined
 from shared.contracts.vocabulary import Gender, TargetGroup
-from shared.expiry import ensure_expiry
+from shared.expiry import days, ensure_expiry
 from shared.key_custody import MasterKeys, Wrapped
 from shared.persistence import ServiceDatabase
 
@@ -60,11 +60,8 @@ class IntakeStore:
         await self.participants.create_index([("last_event_at", ASCENDING)])
         await self.audit.create_index([("participant_id", ASCENDING)])
         # The audit's index on its date is the service database's (shared/persistence.py).
-        retention = self.db.settings.decision_retention_days
         await ensure_expiry(
-            self.referrals,
-            "decided_at",
-            timedelta(days=retention) if retention is not None else None,
+            self.referrals, "decided_at", days(self.db.settings.decision_retention_days)
         )
         await self.participants.create_index([("enrolments.programme_id", ASCENDING)])
         await self.agreements.create_index([("programme_id", ASCENDING)])
@@ -462,8 +459,7 @@ class IntakeStore:
         entries = await self.keys.index.of(old, self.master, session)
         # The id was the lookup of the number the person was referred under.
         entries.setdefault(old, Entry(old, REFERRAL))
-        await self.keys.index.forget(old, self.master, session)
-        await self.keys.index.entries.delete_one({"_id": old}, session=session)
+        # Each of the person's lookups now names the new id (the entry replaced in place).
         await self.name(
             {lookup: Entry(new, entry.kind) for lookup, entry in entries.items()}, now, session
         )
