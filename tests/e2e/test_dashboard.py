@@ -10,10 +10,9 @@ from urllib.parse import urlparse
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from scripts.harness import Platform, wait_settled
+from scripts.harness import Platform
 from shared.settings import Settings
-from tests.integration.test_outcomes_indicators import AS_OF, dataset
-from tests.support import publish
+from tests.integration.test_outcomes_indicators import AS_OF, publish_dataset
 
 CHROMIUM = "/usr/bin/chromium"
 HAS_CHROMIUM = Path(CHROMIUM).exists()
@@ -57,8 +56,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def test_a_programme_page_shows_indicators_against_the_goal_with_charts_and_hidden_groups(
     outcomes: Platform, settings: Settings, browser: Browser, tmp_path: Path
 ) -> None:
-    await publish(settings, *dataset())
-    await wait_settled(settings, services=["outcomes"])
+    await publish_dataset(settings)
     base = f"http://127.0.0.1:{outcomes.services['outcomes'].port}"
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     hosts: set[str] = set()

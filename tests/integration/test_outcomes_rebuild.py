@@ -33,7 +33,14 @@ from shared.contracts.vocabulary import (
 from shared.messaging.kafka import ensure_topics
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
-from tests.integration.test_outcomes_indicators import AS_OF, EXPECTED, dataset, figures, load
+from tests.integration.test_outcomes_indicators import (
+    AS_OF,
+    EXPECTED,
+    dataset,
+    figures,
+    load,
+    publish_dataset,
+)
 from tests.support import event, events_on, publish, running, tenant_topic
 from tests.unit.factories import participant_enrolled, placement_started
 
@@ -65,9 +72,8 @@ async def test_rebuilt_read_models_give_the_same_indicators_and_can_be_swapped_i
     monkeypatch.setenv("INSATS_TODAY", AS_OF.isoformat())
     monkeypatch.setenv("INSATS_OUTCOMES_FOLLOW_UP_CHECK_SECONDS", "0.3")
     async with running("outcomes", env):
-        await publish(settings, *dataset(), event(_rejected(), "0880"))
+        await publish_dataset(settings, event(_rejected(), "0880"))
         # Settled means quiet for a second: several announcing rounds ran and were published.
-        await wait_settled(settings, services=["outcomes"])
         with pytest.raises(ServiceStillRunning):
             await swap(settings)
     announced = await events_on(settings, topics.OUTCOMES_EVENTS, FollowUpDue.TYPE)

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from scripts.harness import wait_settled
 from shared.contracts.municipal import Budget, CostCategory, CostReported, FundingShare
 from shared.settings import Settings
-from tests.integration.test_outcomes_indicators import AS_OF, KALMAR, dataset
+from tests.integration.test_outcomes_indicators import AS_OF, KALMAR, publish_dataset
 from tests.support import event, insats, publish, running
 
 
@@ -44,8 +44,7 @@ async def test_the_report_export_and_dashboard_files_show_the_figures_and_hide_s
         }
     )
     async with running("outcomes", env):
-        await publish(settings, *dataset())
-        await wait_settled(settings, services=["outcomes"])
+        await publish_dataset(settings)
         await publish(
             settings,
             event(budgeted, "0880"),

@@ -19,7 +19,7 @@ from services.outcomes.provenance import (
 )
 from shared.contracts.vocabulary import FollowUpPoint, OutcomeStatus
 from shared.settings import Settings
-from tests.integration.test_outcomes_indicators import AS_OF, _answer, dataset
+from tests.integration.test_outcomes_indicators import AS_OF, _answer, dataset, publish_dataset
 from tests.support import event, insats, publish, running
 
 LATE = _answer("p3", FollowUpPoint.MONTHS_6, OutcomeStatus.UNSUBSIDISED_WORK, income_support=False)
@@ -37,8 +37,7 @@ async def test_a_report_carries_its_sources_verifies_later_and_can_be_reissued_a
     first, reissued, later = tmp_path / "first", tmp_path / "reissued", tmp_path / "later"
     request = ReportRequest(as_of=AS_OF, programme_ids=["kalmar"])
     async with running("outcomes", env):
-        await publish(settings, *dataset())
-        await wait_settled(settings, services=["outcomes"])
+        await publish_dataset(settings)
         written = await export_verifiable(settings, first, request)
         # Broker time has a millisecond's grain: the late answer is stamped after this moment.
         await asyncio.sleep(0.05)
