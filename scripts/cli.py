@@ -42,6 +42,10 @@ app.add_typer(_onboarding.partner_app, name="partner")
 app.add_typer(_onboarding.municipality_app, name="municipality")
 app.add_typer(_onboarding.owner_app, name="owner")
 app.add_typer(importlib.import_module("scripts.deploy_tenant").tenant_app, name="tenant")
+app.add_typer(
+    importlib.import_module("scripts.identity_provider_cli").identity_provider_app,
+    name="identity-provider",
+)
 # Wide enough for the report tables when output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -100,6 +104,15 @@ def run(service: Annotated[str, typer.Argument(help="intake, placement or outcom
     module = service_app(service)
     runtime = module.create(Settings())
     asyncio.run(runtime.serve())
+
+
+@app.command("gateway")
+def run_gateway() -> None:
+    """Run the HTTP gateway in the foreground until SIGTERM (INSATS_OIDC_ISSUER names the
+    identity provider whose tokens it accepts)."""
+    from services.gateway.main import serve
+
+    serve()
 
 
 report_app = typer.Typer(

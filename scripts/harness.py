@@ -83,11 +83,13 @@ class ServiceProcess:
     log_path: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    # The CLI's arguments that run it: `run <service>` for the services.
+    command: tuple[str, ...] = ()
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "scripts", "run", self.service],
+            [sys.executable, "-m", "scripts", *(self.command or ("run", self.service))],
             env={**os.environ, **self.env, "INSATS_HTTP_PORT": str(self.port)},
             stdout=log,
             stderr=subprocess.STDOUT,

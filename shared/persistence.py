@@ -140,9 +140,10 @@ class Transaction:
     now: datetime
     applied_ids: list[str] = field(default_factory=list)
     outgoing: list[OutboxRecord] = field(default_factory=list)
-    # How each input ended (applied, rejected, dead_lettered) and where it was on the broker,
-    # kept in its inbox document so every input's end can be accounted for.
-    ends: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # How each input ended (applied, rejected, dead_lettered), where it was on the broker and,
+    # for a refusal or a dead letter, its reason code: kept in its inbox document so every
+    # input's end can be accounted for, and its sender told (the gateway's status resource).
+    ends: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     # Refused claims and other decisions an operator must be able to look back on.
     audit_entries: list[Document] = field(default_factory=list)
 
@@ -165,10 +166,10 @@ class Transaction:
         dropped, self.outgoing = len(self.outgoing) - len(kept), kept
         return dropped
 
-    def mark(self, inbox_id: str, end: str, origin: str) -> None:
+    def mark(self, inbox_id: str, end: str, origin: str, reason: str | None = None) -> None:
         """This input is done with: its id goes into the inbox with how it ended."""
         self.applied_ids.append(inbox_id)
-        self.ends[inbox_id] = (end, origin)
+        self.ends[inbox_id] = (end, origin, reason)
 
     def audit(self, entry: Document) -> None:
         self.audit_entries.append({"at": self.now, **entry})
@@ -178,7 +179,9 @@ class Transaction:
         for inbox_id in self.applied_ids:
             document: Document = {"_id": inbox_id, "at": self.now}
             if inbox_id in self.ends:
-                document["end"], document["origin"] = self.ends[inbox_id]
+                document["end"], document["origin"], reason = self.ends[inbox_id]
+                if reason is not None:
+                    document["reason"] = reason
             documents.append(document)
         return documents
 

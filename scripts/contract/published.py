@@ -20,7 +20,7 @@ from shared.messaging import dead_letters
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_DIR = ROOT / "docs" / "contract"
-GENERATED_FOLDERS = ("asyncapi", "schemas")
+GENERATED_FOLDERS = ("asyncapi", "openapi", "schemas")
 INDEX = "index.json"
 SCHEMAS_FOLDER = "schemas"
 REGENERATE = "insats contract generate"
@@ -36,6 +36,8 @@ def dumps(value: Any) -> str:
 class Contract:
     schemas: dict[str, Schema]
     documents: dict[str, Document]
+    # The HTTP gateway's OpenAPI 3.1 document: the same event models as request bodies.
+    openapi: dict[str, Any]
 
     def files(self) -> dict[str, str]:
         """Path under docs/contract -> content."""
@@ -46,12 +48,24 @@ class Contract:
             f"asyncapi/{service}.json": dumps(document)
             for service, document in self.documents.items()
         }
+        rendered["openapi/gateway.json"] = dumps(self.openapi)
         rendered[INDEX] = dumps(build_index(self.documents))
         return dict(sorted(rendered.items()))
 
 
 def build() -> Contract:
-    return Contract(schemas=event_schemas(), documents=service_documents())
+    return Contract(
+        schemas=event_schemas(), documents=service_documents(), openapi=gateway_openapi()
+    )
+
+
+def gateway_openapi() -> dict[str, Any]:
+    from services.gateway.app import create_app
+    from services.gateway.settings import GatewaySettings
+    from shared.settings import Settings
+
+    app = create_app(Settings(), GatewaySettings(oidc_issuer="https://idp.invalid/realms/insats"))
+    return app.openapi()
 
 
 def _version(event_type: str) -> tuple[str, int]:

@@ -481,7 +481,12 @@ class BatchConsumer:
                     tx.now,
                 )
             )
-            tx.mark(item.record.coordinates, "dead_lettered", item.record.coordinates)
+            tx.mark(
+                item.record.coordinates,
+                "dead_lettered",
+                item.record.coordinates,
+                item.error.code,
+            )
             outcome.dead_lettered.append(item.error.code)
             log.warning(
                 "unreadable message dead-lettered",
@@ -494,10 +499,10 @@ class BatchConsumer:
         for received in readable:
             origin = received.record.coordinates
             if origin in ctx.dead_lettered:
-                tx.mark(origin, "dead_lettered", origin)
+                tx.mark(origin, "dead_lettered", origin, ctx.dead_lettered[origin])
                 outcome.dead_lettered.append(ctx.dead_lettered[origin])
             elif origin in ctx.refused:
-                tx.mark(received.inbox_id, "rejected", origin)
+                tx.mark(received.inbox_id, "rejected", origin, ctx.refused[origin])
                 outcome.rejected.append(ctx.refused[origin])
             else:
                 tx.mark(received.inbox_id, "applied", origin)
@@ -600,7 +605,9 @@ class BatchConsumer:
                     tx.now,
                 )
             )
-            tx.mark(item.record.coordinates, "dead_lettered", item.record.coordinates)
+            tx.mark(
+                item.record.coordinates, "dead_lettered", item.record.coordinates, "HANDLER_ERROR"
+            )
             if self.subscription.answers and item.tenant is not None:
                 answer_input(
                     tx,

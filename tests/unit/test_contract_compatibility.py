@@ -255,7 +255,7 @@ def current() -> Contract:
 def _with_v1_broken(contract: Contract) -> Contract:
     schemas = copy.deepcopy(contract.schemas)
     _remove_field(schemas[V1])
-    return Contract(schemas=schemas, documents=contract.documents)
+    return Contract(schemas=schemas, documents=contract.documents, openapi=contract.openapi)
 
 
 def test_generate_refuses_to_overwrite_a_published_version_with_a_breaking_change(
@@ -302,7 +302,9 @@ def test_generate_with_allow_breaking_writes_and_removes_what_is_no_longer_gener
         name: schema for name, schema in current.schemas.items() if name != V1
     }
     monkeypatch.setattr(
-        published, "build", lambda: Contract(schemas=retired, documents=current.documents)
+        published,
+        "build",
+        lambda: Contract(schemas=retired, documents=current.documents, openapi=current.openapi),
     )
     refused = CliRunner().invoke(contract_app, ["generate"])
     assert refused.exit_code == 1
@@ -349,7 +351,9 @@ def test_check_against_a_git_ref_takes_that_refs_schemas_as_the_baseline(
     assert published.load_schemas_at(root) == {V1: published_v1}
     broken = copy.deepcopy(published_v1)
     _remove_field(broken)
-    monkeypatch.setattr(published, "build", lambda: Contract(schemas={V1: broken}, documents={}))
+    monkeypatch.setattr(
+        published, "build", lambda: Contract(schemas={V1: broken}, documents={}, openapi={})
+    )
     result = CliRunner().invoke(contract_app, ["check", "--against", root])
     assert result.exit_code == 1
     assert "data.message_sv: field removed" in result.output

@@ -1,0 +1,75 @@
+"""Bounds every request before any parsing: a body over the limit is refused (413) without being
+read past the limit, and a body that is not JSON (415). Pure ASGI, so a chunked upload with no
+Content-Length is counted as it arrives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.gateway.problems import GatewayRefusal, Problem
+
+_JSON_TYPES = ("application/json", "application/cloudevents+json")
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        headers = {key.lower(): value for key, value in scope["headers"]}
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1")
+        if media_type.lower() not in _JSON_TYPES:
+            await _refuse(send, 415, GatewayRefusal.UNSUPPORTED_MEDIA_TYPE)
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _refuse(send, 413, GatewayRefusal.PAYLOAD_TOO_LARGE)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await _refuse(send, 413, GatewayRefusal.PAYLOAD_TOO_LARGE)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body)), send)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _refuse(send: Send, status: int, reason: GatewayRefusal) -> None:
+    payload: dict[str, Any] = Problem.of(reason).model_dump(mode="json")
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
