@@ -11,6 +11,7 @@ Each test gets its own namespace (topic, consumer-group and database prefixes) o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -18,11 +19,15 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from scripts.harness import Namespace, reset_namespace, settings_for
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from scripts.stack.identity import IdentityProvider
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,14 +92,34 @@ def stack_env() -> Iterator[dict[str, str]]:
     from scripts.stack import Stack
 
     stack = Stack()
-    already_running = all(item.answers for item in stack.status())
+    # Only what this session started is stopped after it: a broker someone else started keeps
+    # running when, say, only Keycloak was missing.
+    not_running = [item.name for item in stack.status() if not item.answers]
     stack.up()
     _LOCAL_STACK.append(stack)
     try:
         yield stack.environment()
     finally:
-        if not already_running:
-            stack.down()
+        stack.down(only=not_running)
+
+
+@pytest.fixture(scope="session")
+def identity_provider() -> Iterator[IdentityProvider]:
+    """The local stack's Keycloak and its admin API, started for this session if it does not
+    answer (and then stopped after it), without the broker and database."""
+    from scripts.stack import Stack
+    from scripts.stack.identity import IdentityProvider
+
+    stack = Stack()
+    if not stack.settings.identity_provider:
+        pytest.skip("the identity provider is turned off (INSATS_STACK_IDENTITY_PROVIDER)")
+    answered = asyncio.run(stack.keycloak.answers())
+    stack.up(only=["keycloak"])
+    try:
+        yield IdentityProvider(stack.keycloak)
+    finally:
+        if not answered:
+            stack.down(only=["keycloak"])
 
 
 @pytest.fixture

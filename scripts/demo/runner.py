@@ -65,7 +65,7 @@ JOURNEY_MONTHS = frozenset({LEAVE_MONTH, MOVE_MONTH, LINK_MONTH, RETURN_MONTH})
 async def run_demo(console: Console, *, participants: int, seed: int) -> int:
     started = time.monotonic()
     stack = Stack()
-    was_running = all(item.answers for item in await stack.check())
+    not_running = [item.name for item in await stack.check() if not item.answers]
     with console.status("Starting the local stack (the first run installs Kafka and SecantusDB)"):
         await stack.start()
     env = {
@@ -108,8 +108,7 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
         await _write_funder_reports(console, settings)
     finally:
         codes = platform.stop()
-        if not was_running:
-            stack.down()
+        stack.down(only=not_running)
     console.print(
         f"Services stopped with exit codes {codes}; logs in {platform.log_dir}. "
         f"Done in {time.monotonic() - started:.0f} s."

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The identity provider's realm: its issuer URL is the one thing a gateway is configured with.
+KEYCLOAK_REALM: Final = "insats"
 
 
 class StackSettings(BaseSettings):
@@ -24,6 +27,11 @@ class StackSettings(BaseSettings):
     database_server: Literal["rust", "python"] = "rust"
     secantus_rs_version: str = "0.5.3-beta.196"
     mongo_cache_size: str = "1G"
+    # The OIDC identity provider (Keycloak) whose tokens name a tenant; false leaves it out.
+    identity_provider: bool = True
+    keycloak_port: int = 8180
+    keycloak_version: str = "26.4.0"
+    keycloak_heap: str = "512m"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -36,6 +44,10 @@ class StackSettings(BaseSettings):
     @property
     def mongodb_url(self) -> str:
         return f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"
+
+    @property
+    def oidc_issuer(self) -> str:
+        return f"http://{self.host}:{self.keycloak_port}/realms/{KEYCLOAK_REALM}"
 
     @property
     def run_dir(self) -> Path:
