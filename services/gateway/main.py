@@ -6,6 +6,7 @@ import uvicorn
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.http_server import GracefulServer
 from shared.observability import configure_logging
 from shared.settings import Settings
 
@@ -16,7 +17,7 @@ def serve(
     settings = settings or Settings()
     configure_logging("gateway", settings.log_format, settings.log_level)
     app = create_app(settings, gateway_settings or GatewaySettings())
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -27,3 +28,4 @@ def serve(
         h11_max_incomplete_event_size=16_384,
         limit_concurrency=200,
     )
+    GracefulServer(config).run()

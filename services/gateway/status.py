@@ -60,13 +60,26 @@ class StatusReader:
             found = await db["inbox"].find_one({"_id": {"$in": ids}, "end": {"$exists": True}})
             if found is not None:
                 ends.append(ServiceEnd(service, found["end"], found.get("reason")))
-        answering = READERS[channel][0]
-        first = next((end for end in ends if end.service == answering), None)
-        if first is None:
-            return RequestStatus("received", None, None, tuple(ends))
-        if first.end == "applied" and request.event_type == ReferralReceived.TYPE:
-            return await self._referral(request, tuple(ends))
-        return RequestStatus(first.end, first.reason, None, tuple(ends))
+        return await self._decided(request, channel, tuple(ends))
+
+    async def _decided(
+        self, request: StoredRequest, channel: Channel, ends: tuple[ServiceEnd, ...]
+    ) -> RequestStatus:
+        """Refused as soon as the answering service refused it; dead-lettered as soon as any
+        reader did; applied only once every reader has it (a programme placement knows but intake
+        does not yet cannot take a referral)."""
+        by_service = {end.service: end for end in ends}
+        answering = by_service.get(READERS[channel][0])
+        if answering is not None and answering.end == "rejected":
+            return RequestStatus("rejected", answering.reason, None, ends)
+        dead = next((end for end in ends if end.end == "dead_lettered"), None)
+        if dead is not None:
+            return RequestStatus("dead_lettered", dead.reason, None, ends)
+        if set(by_service) != set(READERS[channel]):
+            return RequestStatus("received", None, None, ends)
+        if request.event_type == ReferralReceived.TYPE:
+            return await self._referral(request, ends)
+        return RequestStatus("applied", None, None, ends)
 
     async def _referral(
         self, request: StoredRequest, ends: tuple[ServiceEnd, ...]

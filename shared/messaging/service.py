@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Union
@@ -29,6 +28,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import Envelope, EventData
 from shared.contracts.registry import EVENT_TYPES
 from shared.contracts.tenants import SHARED_TOPICS, channel_pattern
+from shared.http_server import GracefulServer
 from shared.messaging import lenient_records
 from shared.messaging.consumer import BatchConsumer, InfrastructureUnavailable, Subscription
 from shared.messaging.kafka import (
@@ -346,7 +346,7 @@ class ServiceRuntime:
             access_log=False,
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_seconds)),
         )
-        await _Server(config).serve()
+        await GracefulServer(config).serve()
 
     async def _repeat(self, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
         while True:
@@ -375,15 +375,6 @@ class ServiceRuntime:
                             topic=tp.topic,
                             partition=str(tp.partition),
                         ).set(max(0, high - position))
-
-
-class _Server(uvicorn.Server):
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        super().handle_exit(sig, frame)
-        # uvicorn re-raises the captured signal once shut down, so the process would end "killed
-        # by SIGTERM" even after a clean drain. A graceful stop is a normal end: exit 0.
-        if sig == signal.SIGTERM and sig in self._captured_signals:
-            self._captured_signals.remove(sig)
 
 
 def _tasks_alive(subscriber: Any) -> bool:

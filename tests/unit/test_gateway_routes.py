@@ -49,9 +49,7 @@ def _subscribed() -> dict[Channel, set[tuple[str, bool]]]:
         for consumer in runtime.consumers:
             subscription = consumer.subscription
             if subscription.channel is not None:
-                found.setdefault(subscription.channel, set()).add(
-                    (service, subscription.answers)
-                )
+                found.setdefault(subscription.channel, set()).add((service, subscription.answers))
     return found
 
 
