@@ -5,23 +5,19 @@ Without `from __future__ import annotations`: each endpoint's body annotation is
 route's model at run time, and FastAPI reads it from there.
 """
 
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from services.gateway.auth import Caller
-from services.gateway.errors import GatewayError
-from services.gateway.problems import GatewayRefusal
-from services.gateway.publisher import PublishFailed
 from services.gateway.requests_store import StoredRequest
 from services.gateway.routes import Route
 from services.gateway.runtime import Gateway, authenticated, gateway
-from shared.contracts.envelope import Envelope, EventData
+from services.gateway.submission import submit
 
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,128}$"
 
@@ -68,55 +64,15 @@ def make_endpoint(route: Route) -> Callable[..., Awaitable[Accepted]]:
         caller: Annotated[Caller, Depends(authenticated)],
         gw: Annotated[Gateway, Depends(gateway)],
     ) -> Accepted:
-        if not route.allowed_for(caller.tenant.kind):
-            raise GatewayError(403, GatewayRefusal.NOT_ALLOWED)
-        assert isinstance(data, model)
-        digest = hashlib.sha256(
-            model.TYPE.encode() + b"\0" + data.model_dump_json().encode()
-        ).hexdigest()
-        now = datetime.now(UTC)
-        stored = await gw.requests.claim(caller.tenant, idempotency_key, model.TYPE, digest, now)
-        if stored.digest != digest or stored.event_type != model.TYPE:
-            raise GatewayError(409, GatewayRefusal.IDEMPOTENCY_KEY_REUSED)
-        if stored.published:
+        submitted = await submit(gw, caller, route, data, idempotency_key)
+        if submitted.replayed:
             response.status_code = 200
             response.headers["Idempotent-Replayed"] = "true"
-            return accepted(stored)
-        envelope = envelope_of(data, caller, stored)
-        try:
-            origin = await gw.publisher.publish(envelope, caller.tenant, route.channel)
-        except PublishFailed:
-            raise GatewayError(503, GatewayRefusal.UNAVAILABLE, retry_after=5) from None
-        await gw.requests.published(stored.event_id, origin.rsplit(":", 2)[0], origin)
-        gw.log.info(
-            "request published",
-            type=model.TYPE,
-            request_id=str(stored.event_id),
-            tenant=caller.tenant.key,
-            actor=caller.actor,
-            origin=origin,
-        )
-        response.status_code = 202
-        response.headers["Location"] = f"/v1/requests/{stored.event_id}"
-        return accepted(stored)
+        else:
+            response.status_code = 202
+            response.headers["Location"] = f"/v1/requests/{submitted.request.event_id}"
+        return accepted(submitted.request)
 
     publish.__annotations__["data"] = Annotated[model, Body()]
     publish.__name__ = route.operation_id
     return publish
-
-
-def envelope_of(data: EventData, caller: Caller, stored: StoredRequest) -> Envelope[Any]:
-    """The event as the tenant would have published it: its own source, the time the gateway
-    received it, and the municipality it concerns where the body names one."""
-    named = getattr(data, "municipality", None)
-    typed: Any = Envelope[type(data)]  # type: ignore[misc]
-    envelope: Envelope[Any] = typed(
-        id=stored.event_id,
-        type=type(data).TYPE,
-        source=caller.tenant.urn,
-        time=stored.received_at,
-        subject=data.subject(),
-        municipality=named if isinstance(named, str) else caller.tenant.kommunkod,
-        data=data,
-    )
-    return envelope

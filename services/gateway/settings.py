@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,15 @@ class GatewaySettings(BaseSettings):
         default="insats_tenant", description="The claim naming the caller's tenant."
     )
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # The portal: people log in at the identity provider (authorization code flow with PKCE).
+    portal_client_id: str = Field(default="insats-portal", max_length=200)
+    portal_client_secret: SecretStr | None = Field(
+        default=None, description="The portal's confidential client; the portal is off without it."
+    )
+    portal_session_hours: float = Field(default=8.0, gt=0, le=24)
+    portal_secure_cookies: bool = Field(
+        default=True, description="Cookies only over HTTPS; off only for a loopback dev portal."
+    )
     gateway_max_body_bytes: int = Field(
         default=196_608,
         ge=1_024,
