@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,6 +19,11 @@ from services.gateway.auth import Caller, TokenVerifier
 from services.gateway.body_limit import BodyLimit
 from services.gateway.endpoints import Accepted, make_endpoint
 from services.gateway.errors import GatewayError
+from services.gateway.portal import pages as portal_pages
+from services.gateway.portal.login import PortalLogin
+from services.gateway.portal.pages import refusal_page
+from services.gateway.portal.runtime import Portal
+from services.gateway.portal.sessions import SessionStore
 from services.gateway.problems import FieldError, GatewayRefusal, Problem
 from services.gateway.publisher import EventPublisher
 from services.gateway.requests_store import RequestStore
@@ -110,9 +115,13 @@ def create_app(
             statuses=StatusReader(client, settings),
             log=log,
         )
+        portal = await _portal(gateway_settings, db)
+        app.state.gateway.portal = portal
         try:
             yield
         finally:
+            if portal is not None:
+                await portal.login.close()
             await publisher.stop()
             await token_verifier.close()
             await client.close()
@@ -129,6 +138,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, max_bytes=gateway_settings.gateway_max_body_bytes)
     _install_handlers(app)
+    portal_pages.install(app)
 
     for route in ROUTES:
         kinds = sorted(kind.value for kind in CHANNELS if route.allowed_for(kind))
@@ -209,6 +219,28 @@ def create_app(
     return app
 
 
+async def _portal(gateway_settings: GatewaySettings, db: Any) -> Portal | None:
+    """The portal, where its client's secret is configured."""
+    secret = gateway_settings.portal_client_secret
+    if secret is None:
+        return None
+    sessions = SessionStore(db)
+    await sessions.ensure_indexes()
+    return Portal(
+        sessions=sessions,
+        login=PortalLogin(
+            gateway_settings.oidc_issuer,
+            gateway_settings.portal_client_id,
+            secret.get_secret_value(),
+        ),
+        stream=_no_stream,
+    )
+
+
+async def _no_stream(_: Any) -> list[dict[str, Any]]:
+    return []
+
+
 async def _database_answers(gw: Gateway) -> bool:
     try:
         await gw.client.admin.command("ping")
@@ -227,7 +259,9 @@ def _problem(error: GatewayError) -> JSONResponse:
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
-    async def refused(_: Request, error: GatewayError) -> JSONResponse:
+    async def refused(request: Request, error: GatewayError) -> Response:
+        if request.url.path.startswith("/portal/"):
+            return refusal_page(error)
         return _problem(error)
 
     @app.exception_handler(RequestValidationError)

@@ -18,6 +18,7 @@ from services.gateway.auth import (
     Unauthenticated,
 )
 from services.gateway.errors import GatewayError
+from services.gateway.portal.runtime import Portal
 from services.gateway.problems import GatewayRefusal
 from services.gateway.publisher import EventPublisher
 from services.gateway.requests_store import RequestStore
@@ -36,6 +37,8 @@ class Gateway:
     requests: RequestStore
     statuses: StatusReader
     log: structlog.stdlib.BoundLogger
+    # The web portal, where the portal's client is configured (INSATS_PORTAL_CLIENT_SECRET).
+    portal: Portal | None = None
 
 
 def gateway(request: Request) -> Gateway:

@@ -1,0 +1,216 @@
+"""What a page shows, folded from the organisation's own stream (oldest first): pure functions,
+so each rule is tested without a browser. A partner's stream carries its own view of each
+placement; a municipality's, a resident view of every event about its residents."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+PARTNER_PLACEMENT = "insats.partner-placement.updated.v1"
+PARTNER_NOTICE = "insats.partner-support.notice.v1"
+RESIDENT_EVENT = "insats.resident-event.v1"
+
+# A resident's standing in the programme, after the last event of each kind.
+_STANDING = {
+    "insats.participant.enrolled.v1": "väntar på plats",
+    "insats.placement.offered.v1": "erbjuden plats",
+    "insats.placement.started.v1": "i insats",
+    "insats.placement.ended.v1": "placering avslutad",
+    "insats.participation.exited.v1": "avslutad i programmet",
+}
+WAITING = frozenset({"väntar på plats", "erbjuden plats", "placering avslutad"})
+
+LABELS = {
+    "insats.participant.enrolled.v1": "Inskriven",
+    "insats.referral.rejected.v1": "Anvisning avvisad",
+    "insats.consent.changed.v1": "Samtycke ändrat",
+    "insats.participant.moved.v1": "Flyttat",
+    "insats.participant.handed-over.v1": "Överlämnad",
+    "insats.participation.exited.v1": "Avslutad i programmet",
+    "insats.placement.offered.v1": "Erbjuden plats",
+    "insats.placement.started.v1": "Placering startad",
+    "insats.placement.changed.v1": "Placering ändrad",
+    "insats.placement.ended.v1": "Placering avslutad",
+    "insats.placement.at-risk.v1": "Risk för avbrott (frånvaro)",
+    "insats.attendance.recorded.v1": "Närvaro rapporterad",
+    "insats.support-check-in.due.v1": "Stödsamtal ska göras",
+    "insats.support-task.opened.v1": "Stödåtgärd öppnad",
+    "insats.support-task.closed.v1": "Stödåtgärd klar",
+    "insats.plan.adopted.v1": "Plan fastställd",
+    "insats.plan.progressed.v1": "Planen framskriden",
+    "insats.outcome.recorded.v1": "Uppföljning registrerad",
+    "insats.follow-up.due.v1": "Uppföljning ska göras",
+    "insats.identity.linked.v1": "Identitet kopplad",
+    "insats.participants.merged.v1": "Sammanslagen",
+}
+
+
+@dataclass(frozen=True)
+class PartnerPlacement:
+    placement_id: str
+    participant_id: str | None
+    status: str
+    workplace_id: str | None
+    activity: str | None
+    hours_per_week: int | None
+    offered_on: str | None
+    start_date: str | None
+    end_date: str | None
+    municipal_contact: str | None
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    check_in_id: str
+    placement_id: str
+    due_date: str
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    offers: list[PartnerPlacement]
+    ongoing: list[PartnerPlacement]
+    finished: list[PartnerPlacement]
+    check_ins: list[CheckIn]
+
+    def placement(self, placement_id: str) -> PartnerPlacement | None:
+        for found in (*self.offers, *self.ongoing, *self.finished):
+            if found.placement_id == placement_id:
+                return found
+        return None
+
+
+def partner_view(events: list[dict[str, Any]]) -> PartnerView:
+    latest: dict[str, PartnerPlacement | None] = {}
+    check_ins: dict[str, CheckIn] = {}
+    for event in events:
+        data = event.get("data", {})
+        if event.get("type") == PARTNER_PLACEMENT:
+            status = data.get("status")
+            latest[data["placement_id"]] = (
+                None  # withdrawn: the person was erased
+                if status is None
+                else PartnerPlacement(
+                    placement_id=data["placement_id"],
+                    participant_id=data.get("participant_id"),
+                    status=status,
+                    workplace_id=data.get("workplace_id"),
+                    activity=data.get("activity"),
+                    hours_per_week=data.get("hours_per_week"),
+                    offered_on=data.get("offered_on"),
+                    start_date=data.get("start_date"),
+                    end_date=data.get("end_date"),
+                    municipal_contact=data.get("municipal_contact"),
+                )
+            )
+        elif event.get("type") == PARTNER_NOTICE and data.get("check_in_id"):
+            check_ins[data["check_in_id"]] = CheckIn(
+                data["check_in_id"], data["placement_id"], data["due_date"]
+            )
+    shown = [p for p in latest.values() if p is not None]
+    return PartnerView(
+        offers=[p for p in shown if p.status == "erbjuden"],
+        ongoing=[p for p in shown if p.status in {"accepterad", "pagar", "pausad"}],
+        finished=[p for p in shown if p.status in {"avbojd", "avslutad"}],
+        check_ins=[c for c in check_ins.values() if latest.get(c.placement_id) is not None],
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    occurred_at: str
+    label: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class Resident:
+    participant_id: str
+    programme_id: str | None = None
+    referral_id: str | None = None
+    birth_year: int | None = None
+    gender: str | None = None
+    referral_date: str | None = None
+    standing: str = "väntar på plats"
+    journey: list[Step] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    follow_up_id: str
+    participant_id: str
+    programme_id: str
+    follow_up: str
+    due_date: str
+    participation: int | None
+
+
+@dataclass(frozen=True)
+class CaseworkerView:
+    residents: list[Resident]
+    waiting: dict[str, list[Resident]]  # by programme, longest waiting first
+    overdue: list[FollowUp]
+
+    def resident(self, participant_id: str) -> Resident | None:
+        return next((r for r in self.residents if r.participant_id == participant_id), None)
+
+
+def caseworker_view(events: list[dict[str, Any]], today: date) -> CaseworkerView:
+    residents: dict[str, Resident] = {}
+    due: dict[tuple[str, str, int | None], FollowUp] = {}
+    answered: set[tuple[str, str, int | None]] = set()
+    for event in events:
+        if event.get("type") != RESIDENT_EVENT:
+            continue
+        data = event.get("data", {})
+        source_type, facts = data.get("source_type", ""), data.get("facts", {})
+        subject = data.get("subject_id", "")
+        if source_type == "insats.referral.rejected.v1":
+            continue  # a referral, not a resident
+        if source_type == "insats.participant.erased.v1":
+            residents.pop(subject, None)
+            continue
+        resident = residents.setdefault(subject, Resident(subject))
+        if source_type == "insats.participant.enrolled.v1":
+            resident.programme_id = facts.get("programme_id")
+            resident.referral_id = facts.get("referral_id")
+            resident.birth_year = facts.get("birth_year")
+            resident.gender = facts.get("gender")
+            resident.referral_date = facts.get("referral_date")
+        resident.standing = _STANDING.get(source_type, resident.standing)
+        resident.journey.append(
+            Step(
+                str(data.get("occurred_at", ""))[:10],
+                LABELS.get(source_type, source_type),
+                facts,
+            )
+        )
+        key = (subject, str(facts.get("follow_up")), facts.get("participation"))
+        if source_type == "insats.follow-up.due.v1":
+            due[key] = FollowUp(
+                follow_up_id=facts["follow_up_id"],
+                participant_id=subject,
+                programme_id=facts["programme_id"],
+                follow_up=facts["follow_up"],
+                due_date=facts["due_date"],
+                participation=facts.get("participation"),
+            )
+        elif source_type == "insats.outcome.recorded.v1":
+            answered.add(key)
+    listed = [r for r in residents.values() if r.programme_id is not None]
+    waiting: dict[str, list[Resident]] = defaultdict(list)
+    for resident in sorted(listed, key=lambda r: r.referral_date or ""):
+        if resident.standing in WAITING and resident.programme_id:
+            waiting[resident.programme_id].append(resident)
+    overdue = sorted(
+        (
+            f
+            for key, f in due.items()
+            if key not in answered and key[0] in residents and f.due_date < today.isoformat()
+        ),
+        key=lambda f: f.due_date,
+    )
+    return CaseworkerView(listed, dict(waiting), overdue)

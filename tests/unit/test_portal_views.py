@@ -1,0 +1,156 @@
+"""What the portal's pages show, folded from an organisation's own stream."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from services.gateway.portal.views import caseworker_view, partner_view
+
+
+def _placement(placement_id: str, status: str | None, **more: Any) -> dict[str, Any]:
+    return {
+        "type": "insats.partner-placement.updated.v1",
+        "data": {"placement_id": placement_id, "partner_id": "hotellet", "status": status, **more},
+    }
+
+
+def _resident(
+    source_type: str, subject: str, at: str = "2026-03-02", **facts: Any
+) -> dict[str, Any]:
+    return {
+        "type": "insats.resident-event.v1",
+        "data": {
+            "source_event_id": f"{source_type}/{subject}/{at}",
+            "source_type": source_type,
+            "occurred_at": f"{at}T08:00:00Z",
+            "municipality": "1380",
+            "subject_id": subject,
+            "facts": facts,
+        },
+    }
+
+
+def test_a_partner_sees_each_placement_as_its_latest_update_says() -> None:
+    view = partner_view(
+        [
+            _placement("pl-1", "erbjuden", offered_on="2026-03-10"),
+            _placement("pl-2", "erbjuden"),
+            _placement("pl-2", "accepterad"),
+            _placement("pl-3", "pagar", start_date="2026-03-20"),
+            _placement("pl-4", "avbojd"),
+        ]
+    )
+
+    assert [p.placement_id for p in view.offers] == ["pl-1"]
+    assert [p.placement_id for p in view.ongoing] == ["pl-2", "pl-3"]
+    assert [p.placement_id for p in view.finished] == ["pl-4"]
+
+
+def test_a_withdrawn_placement_and_its_check_ins_disappear() -> None:
+    notice = {
+        "type": "insats.partner-support.notice.v1",
+        "data": {"placement_id": "pl-1", "check_in_id": "c-1", "due_date": "2026-06-01"},
+    }
+
+    kept = partner_view([_placement("pl-1", "avslutad"), notice])
+    withdrawn = partner_view([_placement("pl-1", "avslutad"), notice, _placement("pl-1", None)])
+
+    assert [c.check_in_id for c in kept.check_ins] == ["c-1"]
+    assert withdrawn.placement("pl-1") is None
+    assert withdrawn.check_ins == []
+
+
+def test_a_caseworker_sees_who_waits_in_each_programme_longest_waiting_first() -> None:
+    view = caseworker_view(
+        [
+            _resident(
+                "insats.participant.enrolled.v1",
+                "m-2",
+                programme_id="p150",
+                referral_date="2026-03-05",
+            ),
+            _resident(
+                "insats.participant.enrolled.v1",
+                "m-1",
+                programme_id="p150",
+                referral_date="2026-03-01",
+            ),
+            _resident(
+                "insats.participant.enrolled.v1",
+                "m-3",
+                programme_id="p150",
+                referral_date="2026-03-02",
+            ),
+            _resident("insats.placement.started.v1", "m-3", at="2026-03-20", partner_id="hotellet"),
+        ],
+        date(2026, 4, 1),
+    )
+
+    assert [r.participant_id for r in view.waiting["p150"]] == ["m-1", "m-2"]
+    started = view.resident("m-3")
+    assert started is not None
+    assert started.standing == "i insats"
+    assert [step.label for step in started.journey] == ["Inskriven", "Placering startad"]
+
+
+def test_an_erased_resident_is_gone_from_every_list() -> None:
+    view = caseworker_view(
+        [
+            _resident("insats.participant.enrolled.v1", "m-1", programme_id="p150"),
+            _resident("insats.participant.erased.v1", "m-1"),
+        ],
+        date(2026, 4, 1),
+    )
+
+    assert view.residents == []
+    assert view.waiting == {}
+
+
+def test_follow_ups_past_due_and_unanswered_are_overdue() -> None:
+    def due(subject: str, point: str, due_date: str) -> dict[str, Any]:
+        return _resident(
+            "insats.follow-up.due.v1",
+            subject,
+            follow_up_id=f"f-{subject}-{point}",
+            programme_id="p150",
+            follow_up=point,
+            due_date=due_date,
+            participation=1,
+        )
+
+    view = caseworker_view(
+        [
+            _resident("insats.participant.enrolled.v1", "m-1", programme_id="p150"),
+            _resident("insats.participant.enrolled.v1", "m-2", programme_id="p150"),
+            due("m-1", "3_manader", "2026-03-01"),
+            due("m-1", "6_manader", "2026-09-01"),
+            due("m-2", "3_manader", "2026-02-01"),
+            _resident("insats.outcome.recorded.v1", "m-2", follow_up="3_manader", participation=1),
+        ],
+        date(2026, 4, 1),
+    )
+
+    assert [f.follow_up_id for f in view.overdue] == ["f-m-1-3_manader"]
+
+
+def test_what_the_stream_says_is_shown_as_text_never_as_markup() -> None:
+    from services.gateway.auth import Caller
+    from services.gateway.portal.pages import _TEMPLATES
+    from shared.contracts.tenants import Tenant
+
+    hostile = '<script>alert("x")</script>'
+    view = partner_view([_placement("pl-1", "erbjuden", municipal_contact=hostile)])
+    page = _TEMPLATES.get_template("partner.html").render(
+        who=Caller(Tenant.partner("hotellet"), "s", None, "partner-staff"),
+        csrf="c",
+        key=lambda: "k",
+        view=view,
+        today="2026-04-01",
+        absence_reasons=[],
+        end_reasons=[],
+        check_in_statuses=[],
+    )
+
+    assert hostile not in page
+    assert "&lt;script&gt;" in page
