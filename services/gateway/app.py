@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.auth import Caller, TokenVerifier
 from services.gateway.body_limit import BodyLimit
+from services.gateway.csv_endpoint import CSV_PATH, CSV_TYPES
+from services.gateway.csv_endpoint import router as csv_router
 from services.gateway.endpoints import Accepted, make_endpoint
 from services.gateway.errors import GatewayError
 from services.gateway.portal import pages as portal_pages
@@ -65,8 +67,10 @@ class RequestStatusOut(BaseModel):
     received_at: datetime
     published: bool = Field(description="Whether the broker acknowledged the event.")
     status: str = Field(
-        description="received (not yet handled), applied, rejected (see reason) or "
-        "dead_lettered (an operator looks at it; see reason)."
+        description="received (not yet handled by every service that reads it), applied, "
+        "rejected (see reason) or dead_lettered (not applied: the input could not be used, see "
+        "reason; it is kept on the service's dead-letter topic, where an operator can replay "
+        "it)."
     )
     reason: str | None = Field(description="The reason code of a rejection or a dead letter.")
     rule: str | None = Field(default=None, description="For a rejected referral: the rule.")
@@ -136,9 +140,14 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    app.add_middleware(BodyLimit, max_bytes=gateway_settings.gateway_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=gateway_settings.gateway_max_body_bytes,
+        files={CSV_PATH: (CSV_TYPES, gateway_settings.gateway_max_csv_bytes)},
+    )
     _install_handlers(app)
     portal_pages.install(app)
+    app.include_router(csv_router)
 
     for route in ROUTES:
         kinds = sorted(kind.value for kind in CHANNELS if route.allowed_for(kind))

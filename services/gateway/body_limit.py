@@ -15,9 +15,16 @@ _JSON_TYPES = ("application/json", "application/cloudevents+json")
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        files: dict[str, tuple[frozenset[str], int]] | None = None,
+    ) -> None:
+        """`files`: paths that take another kind of body (a CSV file), with their own bound."""
         self.app = app
         self.max_bytes = max_bytes
+        self.files = files or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
@@ -25,11 +32,16 @@ class BodyLimit:
             return
         headers = {key.lower(): value for key, value in scope["headers"]}
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1")
-        if media_type.lower() not in _JSON_TYPES:
+        accepted, max_bytes = self.files.get(
+            scope["path"], (frozenset(_JSON_TYPES), self.max_bytes)
+        )
+        if scope["path"].startswith("/portal/"):
+            accepted = frozenset({"application/x-www-form-urlencoded"})
+        if media_type.lower() not in accepted:
             await _refuse(send, 415, GatewayRefusal.UNSUPPORTED_MEDIA_TYPE)
             return
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             await _refuse(send, 413, GatewayRefusal.PAYLOAD_TOO_LARGE)
             return
         body = bytearray()
@@ -38,7 +50,7 @@ class BodyLimit:
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
+            if len(body) > max_bytes:
                 await _refuse(send, 413, GatewayRefusal.PAYLOAD_TOO_LARGE)
                 return
             if not message.get("more_body", False):

@@ -20,6 +20,8 @@ class GatewayRefusal(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     INVALID_JSON = "INVALID_JSON"
+    # A CSV file that cannot be read as a whole (its rows are answered one by one).
+    INVALID_CSV = "INVALID_CSV"
     SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -55,6 +57,10 @@ TEXTS: Final[dict[GatewayRefusal, tuple[str, str]]] = {
     GatewayRefusal.INVALID_JSON: (
         "The body is not valid JSON.",
         "Innehållet är inte giltig JSON.",
+    ),
+    GatewayRefusal.INVALID_CSV: (
+        "The file cannot be read as CSV with the documented columns: see errors.",
+        "Filen går inte att läsa som CSV med de beskrivna kolumnerna: se errors.",
     ),
     GatewayRefusal.SCHEMA_VIOLATION: (
         "The body does not follow the contract: see errors.",

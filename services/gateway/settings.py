@@ -38,6 +38,12 @@ class GatewaySettings(BaseSettings):
         description="A request body larger than this is refused (413). Below the inbound topics' "
         "bound (256 KiB), which the event's envelope must fit in too.",
     )
+    gateway_max_csv_bytes: int = Field(
+        default=2_097_152,
+        ge=1_024,
+        le=20_971_520,
+        description="A CSV file of referrals larger than this is refused (413).",
+    )
     gateway_request_retention_days: int = Field(
         default=30,
         ge=1,

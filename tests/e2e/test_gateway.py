@@ -276,3 +276,56 @@ async def _topics(settings: Settings) -> set[str]:
         return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def test_a_case_system_refers_residents_by_csv_and_each_row_is_answered(
+    gateway: dict[Tenant, HttpTenant], settings: Settings
+) -> None:
+    halmstad = gateway[HALMSTAD]
+    await halmstad.ended(await halmstad.send("/programmes", programme(programme_id="halmstad-150")))
+    second = format_with_check(date(1992, 2, 3), 452)
+    export = (
+        "\ufeffreferral_id;personnummer;programme_id;income_support;referral_date\n"
+        f"1380-11;{RESIDENT};halmstad-150;ja;2026-03-02\n"
+        "1380-12;19920203-0000;halmstad-150;ja;2026-03-02\n"
+        f"1380-13;{second};halmstad-150;kanske;2026-03-02\n"
+    ).encode()
+
+    async def upload() -> dict[str, Any]:
+        response = await halmstad.http.post(
+            "/v1/referrals/csv",
+            content=export,
+            headers={
+                **halmstad.headers,
+                "Content-Type": "text/csv; charset=utf-8",
+                "Idempotency-Key": "export-2026-03-02",
+            },
+        )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    answer = await upload()
+    again = await upload()
+
+    assert (answer["accepted"], answer["refused"]) == (2, 1)
+    rows = {row["row"]: row for row in answer["rows"]}
+    assert rows[3]["result"] == "refused"
+    assert [e["location"] for e in rows[3]["errors"]] == ["income_support"]
+    assert (await halmstad.ended(rows[1]["request_id"]))["status"] == "applied"
+    # Intake refuses a personnummer that is not one and keeps the referral as a dead letter.
+    refused = await halmstad.ended(rows[2]["request_id"])
+    assert (refused["status"], refused["reason"]) == ("dead_lettered", "INVALID_PERSONNUMMER")
+    # The same file again is the same answer, and publishes nothing a second time.
+    assert [row.get("request_id") for row in again["rows"]] == [
+        row.get("request_id") for row in answer["rows"]
+    ]
+    topic = inbound_topic(HALMSTAD, Channel.REFERRALS)
+    assert await _records_with_id(settings, topic, rows[1]["request_id"]) == 1
+    # Only municipalities refer residents.
+    refused_partner = await gateway[HOTEL].http.post(
+        "/v1/referrals/csv",
+        content=export,
+        headers={**gateway[HOTEL].headers, "Content-Type": "text/csv", "Idempotency-Key": "x-1"},
+    )
+    assert refused_partner.status_code == 403
