@@ -509,11 +509,23 @@ def outcomes_rebuild(
 def demo(
     participants: Annotated[int, typer.Option(help="Synthetic referrals to publish.")] = 320,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic scenario.")] = 2026,
+    keep_running: Annotated[
+        bool | None,
+        typer.Option(
+            help="Keep the platform and the portal running until Enter is pressed "
+            "(by default when run in a terminal)."
+        ),
+    ] = None,
 ) -> None:
     """The whole platform on the local stack with the seed documents' programmes."""
+    import sys
+
     from scripts.demo.runner import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(console, participants=participants, seed=seed)))
+    keep = sys.stdin.isatty() if keep_running is None else keep_running
+    raise typer.Exit(
+        asyncio.run(run_demo(console, participants=participants, seed=seed, keep_running=keep))
+    )
 
 
 identity_app = typer.Typer(help="Identity data in intake: read and export, always audited.")

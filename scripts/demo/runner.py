@@ -26,6 +26,7 @@ from rich.table import Table
 
 from scripts.demo.journeys import LEAVE_MONTH, LINK_MONTH, MOVE_MONTH, RETURN_MONTH
 from scripts.demo.plans import plans_table, play_plans
+from scripts.demo.portal import PORTAL_PORT, log_in, register_people, start_gateway
 from scripts.demo.restricted_places import restricted_places
 from scripts.demo.scenario import HALMSTAD, KALMAR_ESF, KUNGSBACKA_IOP, Scenario
 from scripts.demo.support import play_support
@@ -33,6 +34,7 @@ from scripts.harness import (
     Namespace,
     Platform,
     Publisher,
+    ServiceProcess,
     read_topic,
     reset_namespace,
     settings_for,
@@ -41,6 +43,7 @@ from scripts.harness import (
 from scripts.render import programme_overview, programme_summary
 from scripts.scb_files import write_scb_months
 from scripts.stack import Stack
+from scripts.stack.identity import IdentityProvider
 from scripts.sus_file import write_sus
 from services.outcomes.dashboard import write_pages
 from services.outcomes.indicators import lookup
@@ -62,7 +65,9 @@ DASHBOARD = Path(".local/demo/dashboard")
 JOURNEY_MONTHS = frozenset({LEAVE_MONTH, MOVE_MONTH, LINK_MONTH, RETURN_MONTH})
 
 
-async def run_demo(console: Console, *, participants: int, seed: int) -> int:
+async def run_demo(
+    console: Console, *, participants: int, seed: int, keep_running: bool = False
+) -> int:
     started = time.monotonic()
     stack = Stack()
     not_running = [item.name for item in await stack.check() if not item.answers]
@@ -91,6 +96,8 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
     }
     settings = settings_for(env)
     platform = Platform(env, Path(".local/demo/logs"))
+    gateway: ServiceProcess | None = None
+    codes_gateway: int | None = 0
     try:
         await reset_namespace(settings)
         with console.status("Onboarding the municipalities, the Kalmar län owner and partners"):
@@ -98,22 +105,47 @@ async def run_demo(console: Console, *, participants: int, seed: int) -> int:
             # onboarding makes them: the services' pattern subscriptions find them at once.
             for tenant in Scenario(participants, seed).tenants():
                 await ensure_topics(settings, tenant_topic_configs(settings, tenant))
-        with console.status("Starting intake, placement and outcomes"):
+        with console.status("Starting intake, placement, outcomes and the gateway"):
             platform.start()
             await platform.wait_ready()
+            provider = IdentityProvider(stack.keycloak)
+            gateway = await start_gateway(env, provider, platform.log_dir)
         scenario = Scenario(participants, seed)
         await play_scenario(console, scenario, settings)
         await _let_an_offer_expire(console, scenario, platform, settings)
         await _print_results(console, scenario, settings)
         await _write_funder_reports(console, settings)
+        await _show_portal(console, provider)
+        if keep_running:
+            await asyncio.to_thread(input, "The platform keeps running: press Enter to stop it. ")
     finally:
+        if gateway is not None:
+            codes_gateway = gateway.terminate()
         codes = platform.stop()
+        codes["gateway"] = codes_gateway
         stack.down(only=not_running)
     console.print(
         f"Services stopped with exit codes {codes}; logs in {platform.log_dir}. "
         f"Done in {time.monotonic() - started:.0f} s."
     )
     return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+async def _show_portal(console: Console, provider: IdentityProvider) -> None:
+    """The portal's address and a login for a partner's staff and a caseworker, each tried the
+    way a browser logs in before it is printed."""
+    base = f"http://127.0.0.1:{PORTAL_PORT}"
+    with console.status("Registering a partner's staff member and a caseworker in Keycloak"):
+        people = await asyncio.to_thread(register_people, provider)
+        for person in people:
+            await (await log_in(base, person)).aclose()
+    table = Table(title=f"The portal: {base}/portal/ (logins checked just now)")
+    for column in ("user", "password", "organisation", "role"):
+        table.add_column(column)
+    for person in people:
+        table.add_row(person.username, person.password, person.tenant.key, person.role)
+    console.print(table)
+    console.print(f"HTTP API for systems: {base}/docs (OpenAPI at {base}/openapi.json)")
 
 
 async def play_scenario(console: Console, scenario: Scenario, settings: Settings) -> None:
