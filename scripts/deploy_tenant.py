@@ -4,10 +4,12 @@ deploy/k8s/base/kafka/tenants/<username>/, what `insats <kind> onboard` does on 
 The Component holds the tenant's KafkaTopics (each inbound topic it alone writes, configured as
 inbound_topic_config creates it, and its own stream), its KafkaUser with literal ACLs on exactly
 those topics, and the patches that give the services' KafkaUsers Read on the tenant's topics of
-the channels they subscribe to and Write on its stream. Those grants are derived from the
-services themselves, as scripts/validate_manifests.py derives what it checks, so a component
-generated here passes the validator, and one generated again after a change of the code follows
-the code. Nothing of the machine's INSATS_* environment reaches the output (ExplicitSettings).
+the channels they subscribe to and Write on its stream, and the gateway's KafkaUser Write on the
+tenant's inbound topics (it publishes the tenant's requests there) and Read on its stream. Those
+grants are derived from the services and the tenant model themselves, as
+scripts/validate_manifests.py derives what it checks, so a component generated here passes the
+validator, and one generated again after a change of the code follows the code. Nothing of the
+machine's INSATS_* environment reaches the output (ExplicitSettings).
 """
 
 from __future__ import annotations
@@ -92,11 +94,14 @@ class NotDeployable(ValueError):
 
 @dataclass(frozen=True)
 class Grants:
-    """What one service's KafkaUser needs of a tenant's topics."""
+    """What one service's KafkaUser (or the gateway's) needs of a tenant's topics, and the
+    operations each ACL names."""
 
     service: str
     read: tuple[str, ...]
     write: tuple[str, ...]
+    read_operations: tuple[str, ...] = ("Read",)
+    write_operations: tuple[str, ...] = ("Write",)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def render(tenant: Tenant, settings: Settings | None = None) -> Component:
     settings = settings or ExplicitSettings()
     _check_deployable(tenant, settings)
     topics = _topic_documents(tenant, settings)
-    grants = service_grants(tenant, settings, topics)
+    grants = [*service_grants(tenant, settings, topics), gateway_grants(tenant, settings)]
     return Component(
         tenant,
         {
@@ -223,6 +228,27 @@ def service_grants(
     return found
 
 
+def gateway_grants(tenant: Tenant, settings: Settings) -> Grants:
+    """What the gateway needs of the tenant's topics: every inbound topic (the tenant's requests
+    go to its topic of their channel) and its stream (the portal's feed), with Describe named
+    beside them as on the tenant's own user, so the two users' grants read alike."""
+    from scripts.validate_manifests import (
+        GATEWAY,
+        GATEWAY_READ_OPERATIONS,
+        GATEWAY_WRITE_OPERATIONS,
+        gateway_needs,
+    )
+
+    needs = gateway_needs([tenant], settings)
+    return Grants(
+        GATEWAY,
+        read=tuple(needs.reads),
+        write=tuple(needs.writes),
+        read_operations=GATEWAY_READ_OPERATIONS,
+        write_operations=GATEWAY_WRITE_OPERATIONS,
+    )
+
+
 # --- rendering: by hand, so that the files carry their comments --------------------------------
 
 
@@ -276,6 +302,11 @@ def _kustomization(tenant: Tenant, grants: list[Grants]) -> str:
             " services publish to its stream from then on, and Strimzi, not the services,"
             " creates topics."
         ),
+        *_comment(
+            "The gateway's grants too: it publishes the tenant's HTTP requests on the tenant's"
+            " inbound topics and reads its stream, each named literally, so it can speak for no"
+            " tenant whose Component is not applied."
+        ),
         "apiVersion: kustomize.config.k8s.io/v1alpha1",
         "kind: Component",
         "",
@@ -292,7 +323,11 @@ def _kustomization(tenant: Tenant, grants: list[Grants]) -> str:
             f"      name: insats-{grant.service}",
             "    patch: |-",
         ]
-        for operation, names in (("Read", grant.read), ("Write", grant.write)):
+        for operations, names in (
+            (grant.read_operations, grant.read),
+            (grant.write_operations, grant.write),
+        ):
+            listed = ", ".join(f'"{op}"' for op in operations)
             for name in names:
                 lines += [
                     "      - op: add",
@@ -302,7 +337,7 @@ def _kustomization(tenant: Tenant, grants: list[Grants]) -> str:
                     "            type: topic",
                     f"            name: {name}",
                     "            patternType: literal",
-                    f'          operations: ["{operation}"]',
+                    f"          operations: [{listed}]",
                 ]
     return "\n".join(lines) + "\n"
 
@@ -401,7 +436,8 @@ def manifest(
         Path, typer.Option(help="Where the tenants' Components are; this one goes in OUT/<user>.")
     ] = TENANTS,
 ) -> None:
-    """Write the tenant's kustomize Component: its topics, its Kafka user, the services' grants."""
+    """Write the tenant's kustomize Component: its topics, its Kafka user, the services' and the
+    gateway's grants."""
     try:
         component = render(Tenant(kind, ident))
     except (InvalidTenant, NotDeployable) as problem:

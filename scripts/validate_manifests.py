@@ -18,7 +18,14 @@ For every overlay under deploy/k8s/overlays it builds what `kubectl apply -k` wo
   insats/tenant-kind) writes its own inbound topics and reads its own stream, by literal ACLs and
   nothing else; each tenant inbound topic is stamped by the broker and bounded in size as
   inbound_topic_config creates it; referral topics are read by intake alone and kept no longer
-  than the referral retention.
+  than the referral retention;
+- the HTTP gateway (services/gateway, `insats gateway`) as it would start: an https issuer of
+  the deployment's own (INSATS_OIDC_ISSUER), a KafkaUser that writes exactly every onboarded
+  tenant's inbound topics and reads exactly their streams (Tenant.writes(), answers_topic()),
+  literally, a MongoDB user that writes its own database and may only find in the collections
+  its request status reads, a NetworkPolicy that lets it reach the broker and the identity
+  provider, and an Ingress with TLS, a real host, no health endpoint published and a body limit
+  equal to the gateway's own.
 
 The service rules read the services themselves (services/<name>/app.py, built with the
 Deployment's environment), so a new subscription, topic or required secret in the code fails
@@ -39,17 +46,21 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_args
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import yaml
 from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from scripts.node_tool import NodeTool
+from services.gateway.settings import GatewaySettings
+from services.gateway.status import READERS as STATUS_READERS
 from services.intake.key_store import KEY_STORE
 from shared.contracts import topics
 from shared.contracts.tenants import (
@@ -108,6 +119,24 @@ Document = dict[str, Any]
 
 # The databases each service's user may write: its own, and intake's key store beside intake's.
 OWN_DATABASES: dict[str, tuple[str, ...]] = {"intake": ("intake", KEY_STORE)}
+
+# The gateway: its command (`insats gateway`), and its name in its database and consumer groups.
+GATEWAY: Final = "gateway"
+# The operations on a tenant's topics the gateway is given: those of the tenant's own user, since
+# it publishes and reads for the tenant.
+GATEWAY_WRITE_OPERATIONS: Final = TENANT_WRITE_OPERATIONS
+GATEWAY_READ_OPERATIONS: Final = TENANT_READ_OPERATIONS
+# What the request status reads in a service's database (services/gateway/status.py): each
+# reader's inbox, and intake's referral decisions. The gateway's user may find there and no more.
+STATUS_COLLECTION: Final = "inbox"
+REFERRAL_DECISIONS: Final = ("intake", "referrals")
+# The one action a read of those collections takes.
+STATUS_ACTIONS: Final = frozenset({"find"})
+# ingress-nginx's annotation for the largest request body it passes on.
+NGINX_BODY_SIZE: Final = "nginx.ingress.kubernetes.io/proxy-body-size"
+# cert-manager writes an Ingress' certificate Secrets when it carries one of these.
+CERT_MANAGER_ANNOTATIONS: Final = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
+PLACEHOLDER_DOMAIN: Final = ".invalid"
 
 
 @dataclass(frozen=True, order=True)
@@ -383,6 +412,17 @@ def secret_settings() -> frozenset[str]:
     )
 
 
+@functools.cache
+def gateway_secret_settings() -> frozenset[str]:
+    """The secrets the gateway reads: the platform's and its own (services/gateway/settings.py)."""
+    own = {
+        f"INSATS_{name.upper()}"
+        for name, info in GatewaySettings.model_fields.items()
+        if _is_secret(info.annotation)
+    }
+    return secret_settings() | own
+
+
 def _placeholder(variable: str) -> str:
     # Parsed at construction (a URL, a hex key), so the stand-in must have the right shape.
     if variable == "INSATS_MONGODB_URL":
@@ -390,7 +430,7 @@ def _placeholder(variable: str) -> str:
     return "00" * 32
 
 
-def settings_of(env: Environment) -> Settings:
+def _setting_values(env: Environment) -> dict[str, Any]:
     values: dict[str, Any] = {
         name[len("INSATS_") :].lower(): value
         for name, value in env.values.items()
@@ -399,7 +439,33 @@ def settings_of(env: Environment) -> Settings:
     for name in env.secrets:
         if name.startswith("INSATS_"):
             values[name[len("INSATS_") :].lower()] = _placeholder(name)
-    return ExplicitSettings(**values)
+    return values
+
+
+def settings_of(env: Environment) -> Settings:
+    return ExplicitSettings(**_setting_values(env))
+
+
+class _ExplicitGatewaySettings(GatewaySettings):
+    """As ExplicitSettings: the checking machine's INSATS_OIDC_* must not stand in for the
+    manifest's."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def gateway_settings_of(env: Environment) -> GatewaySettings:
+    """The gateway's own settings from a container's environment; raises ValidationError where
+    the gateway would not start (INSATS_OIDC_ISSUER unset, a bound out of range)."""
+    return _ExplicitGatewaySettings(**_setting_values(env))
 
 
 @dataclass(frozen=True)
@@ -515,12 +581,48 @@ def service_needs(service: str, settings: Settings, manifests: Manifests) -> Ser
     return ServiceNeeds(subscriptions, frozenset(named | plain), frozenset(plain | filled))
 
 
+def _argv(container: dict[str, Any]) -> list[str]:
+    return [str(word) for word in [*_list(container.get("command")), *_list(container.get("args"))]]
+
+
 def service_of(container: dict[str, Any]) -> str | None:
-    argv = [str(word) for word in [*_list(container.get("command")), *_list(container.get("args"))]]
-    for word, following in itertools.pairwise(argv):
+    for word, following in itertools.pairwise(_argv(container)):
         if word == "run" and following in SERVICES:
             return following
     return None
+
+
+def runs_gateway(container: dict[str, Any]) -> bool:
+    """Whether the container runs `insats gateway` (the image's entrypoint is `insats`)."""
+    return _argv(container)[-1:] == [GATEWAY]
+
+
+@dataclass(frozen=True)
+class GatewayNeeds:
+    """What the gateway needs of the tenants' topics, by topic: the tenant it is for."""
+
+    writes: dict[str, Tenant]
+    reads: dict[str, Tenant]
+
+
+def gateway_needs(tenants: Iterable[Tenant], settings: Settings) -> GatewayNeeds:
+    """Every topic a tenant's requests are published on (Tenant.writes(): the publisher takes
+    the tenant's inbound topic of the request's channel), and each tenant's own stream, which the
+    gateway's feed reads for the portal."""
+    writes: dict[str, Tenant] = {}
+    reads: dict[str, Tenant] = {}
+    for tenant in tenants:
+        writes |= {settings.topic(topic): tenant for topic in tenant.writes()}
+        reads[settings.topic(tenant.answers_topic())] = tenant
+    return GatewayNeeds(writes, reads)
+
+
+def status_collections(settings: Settings) -> frozenset[tuple[str, str]]:
+    """(database, collection) the gateway's request status reads."""
+    readers = {service for services in STATUS_READERS.values() for service in services}
+    found = {(settings.database_name(service), STATUS_COLLECTION) for service in readers}
+    service, collection = REFERRAL_DECISIONS
+    return frozenset({*found, (settings.database_name(service), collection)})
 
 
 # --- Kafka ACLs -----------------------------------------------------------------------------
@@ -672,12 +774,46 @@ def _service_problems(
 ) -> tuple[list[Problem], ServiceNeeds | None]:
     """The rules for a container running an Insats service, and what that service needs."""
     where = _ref(deployment)
-    problems: list[Problem] = []
     env = environment(container, manifests)
-    problems += [
+    problems = _environment_problems(where, env, secret_settings())
+    try:
+        settings = settings_of(env)
+    except ValidationError as error:
+        return [*problems, _invalid_settings(where, error)], None
+    try:
+        needs = service_needs(service, settings, manifests)
+    except SystemExit as error:
+        return [*problems, Problem(where, f"{service} would not start: {error.code}")], None
+
+    problems += _http_problems(where, pod, container, settings)
+    if service == "intake" and settings.retention_days is None:
+        problems.append(
+            Problem(
+                where,
+                "INSATS_RETENTION_DAYS is not set: intake would keep personal data without end; "
+                "set the programme owner's retention",
+            )
+        )
+    if service == "intake" and settings.decision_retention_days is None:
+        problems.append(
+            Problem(
+                where,
+                "INSATS_DECISION_RETENTION_DAYS is not set: the case references of people only "
+                "ever rejected would be kept without end; set the programme owner's retention",
+            )
+        )
+    problems += _inbox_retention_problems(where, settings, manifests)
+    problems += _create_topics_problems(where, settings, manifests)
+    problems += _kafka_problems(where, pod, container, env, service, settings, needs, manifests)
+    problems += _mongo_problems(where, env, service, settings, manifests)
+    return problems, needs
+
+
+def _environment_problems(where: str, env: Environment, secrets: frozenset[str]) -> list[Problem]:
+    problems = [
         Problem(where, f"{missing} is referenced but not in the build") for missing in env.missing
     ]
-    for variable in sorted(secret_settings()):
+    for variable in sorted(secrets):
         if variable in env.literal:
             problems.append(Problem(where, f"{variable} is a plain-text value; use a secretKeyRef"))
         elif variable in env.config_maps:
@@ -688,27 +824,36 @@ def _service_problems(
                     "use a secretKeyRef",
                 )
             )
-    try:
-        settings = settings_of(env)
-    except ValidationError as error:
-        details = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
-        return [
-            *problems,
-            Problem(where, f"its environment is not valid settings: {details}"),
-        ], None
-    try:
-        needs = service_needs(service, settings, manifests)
-    except SystemExit as error:
-        return [*problems, Problem(where, f"{service} would not start: {error.code}")], None
+    return problems
 
+
+def _invalid_settings(where: str, error: ValidationError) -> Problem:
+    details = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+    return Problem(where, f"its environment is not valid settings: {details}")
+
+
+def _pre_stop_pause(container: dict[str, Any]) -> int:
+    seconds = _dig(container, "lifecycle", "preStop", "sleep", "seconds")
+    return seconds if isinstance(seconds, int) else 0
+
+
+def _http_problems(
+    where: str, pod: dict[str, Any], container: dict[str, Any], settings: Settings
+) -> list[Problem]:
+    """A server that drains within the pod's grace and answers the probes on its port."""
+    problems = []
     grace = settings.shutdown_grace_seconds
+    # The kubelet counts the grace from the start of preStop, not from SIGTERM.
+    pause = _pre_stop_pause(container)
     period = _dig(pod, "terminationGracePeriodSeconds")
-    if not isinstance(period, int) or period <= grace:
+    if not isinstance(period, int) or period <= grace + pause:
+        after = f" plus the preStop sleep of {pause} s" if pause else ""
         problems.append(
             Problem(
                 where,
                 f"terminationGracePeriodSeconds {period} must exceed "
-                f"INSATS_SHUTDOWN_GRACE_SECONDS {grace:g}, or the kubelet kills a draining pod",
+                f"INSATS_SHUTDOWN_GRACE_SECONDS {grace:g}{after}, or the kubelet kills a "
+                "draining pod",
             )
         )
     if settings.http_host in {"127.0.0.1", "localhost", "::1"}:
@@ -730,32 +875,17 @@ def _service_problems(
                     where, f"{probe} must GET {path} on the service's port {settings.http_port}"
                 )
             )
-    if service == "intake" and settings.retention_days is None:
-        problems.append(
-            Problem(
-                where,
-                "INSATS_RETENTION_DAYS is not set: intake would keep personal data without end; "
-                "set the programme owner's retention",
-            )
-        )
-    if service == "intake" and settings.decision_retention_days is None:
-        problems.append(
-            Problem(
-                where,
-                "INSATS_DECISION_RETENTION_DAYS is not set: the case references of people only "
-                "ever rejected would be kept without end; set the programme owner's retention",
-            )
-        )
-    problems += _inbox_retention_problems(where, settings, manifests)
+    return problems
+
+
+def _create_topics_problems(where: str, settings: Settings, manifests: Manifests) -> list[Problem]:
     if manifests.of_kind("KafkaTopic") and settings.create_topics:
-        problems.append(
+        return [
             Problem(
                 where, "INSATS_CREATE_TOPICS must be false: KafkaTopic resources own the topics"
             )
-        )
-    problems += _kafka_problems(where, pod, container, env, service, settings, needs, manifests)
-    problems += _mongo_problems(where, env, service, settings, manifests)
-    return problems, needs
+        ]
+    return []
 
 
 def _inbox_retention_problems(
@@ -803,9 +933,27 @@ def _kafka_problems(
     for topic in sorted(needs.named):
         if manifests.of_kind("KafkaTopic") and manifests.topic(topic) is None:
             problems.append(Problem(where, f"topic {topic}, used by {service}, has no KafkaTopic"))
+    found, user = _kafka_user_problems(where, pod, container, env, settings, manifests)
+    problems += found
+    if user is None:
+        return problems
+    return problems + _acl_problems(user, service, needs, settings)
+
+
+def _kafka_user_problems(
+    where: str,
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    env: Environment,
+    settings: Settings,
+    manifests: Manifests,
+) -> tuple[list[Problem], Document | None]:
+    """How the container reaches the broker (listener, TLS, SCRAM), and the KafkaUser it runs as
+    where the listener authenticates it."""
+    problems: list[Problem] = []
     clusters = manifests.of_kind("Kafka")
     if not clusters:
-        return problems
+        return problems, None
     host, _, port = settings.kafka_bootstrap_servers.split(",")[0].partition(":")
     cluster = next(
         (c for c in clusters if host.split(".")[0] == f"{_name(c)}-kafka-bootstrap"), None
@@ -814,7 +962,7 @@ def _kafka_problems(
         return [
             *problems,
             Problem(where, f"bootstrap {host} is no Kafka cluster's bootstrap service"),
-        ]
+        ], None
     listener = next(
         (
             _map(item)
@@ -825,7 +973,8 @@ def _kafka_problems(
     )
     protocol = settings.kafka_security_protocol
     if listener is None:
-        return [*problems, Problem(where, f"no listener of Kafka {_name(cluster)} on port {port}")]
+        missing = Problem(where, f"no listener of Kafka {_name(cluster)} on port {port}")
+        return [*problems, missing], None
     if bool(listener.get("tls")) != protocol.endswith("SSL"):
         problems.append(
             Problem(
@@ -845,14 +994,14 @@ def _kafka_problems(
     if protocol.endswith("SSL"):
         problems += _ca_problems(where, pod, container, settings, _name(cluster))
     if not scram:
-        return problems
+        return problems, None
     username = settings.kafka_username or ""
     user = manifests.named("KafkaUser", username)
     if user is None:
         return [
             *problems,
             Problem(where, f"INSATS_KAFKA_USERNAME {username!r} is no KafkaUser in the build"),
-        ]
+        ], None
     if env.secrets.get("INSATS_KAFKA_PASSWORD") != (username, "password"):
         problems.append(
             Problem(
@@ -861,7 +1010,7 @@ def _kafka_problems(
                 "which Strimzi writes",
             )
         )
-    return problems + _acl_problems(user, service, needs, settings)
+    return problems, user
 
 
 def _ca_problems(
@@ -887,9 +1036,28 @@ def _ca_problems(
 def _mongo_problems(
     where: str, env: Environment, service: str, settings: Settings, manifests: Manifests
 ) -> list[Problem]:
+    problems, replica_set, user = _mongo_user_problems(where, env, manifests)
+    if replica_set is None or user is None:
+        return problems
+    own = {settings.database_name(name) for name in OWN_DATABASES.get(service, (service,))}
+    return problems + [
+        Problem(
+            _ref(replica_set),
+            f"user {user.get('name')} has {_map(role).get('name')} on "
+            f"{_map(role).get('db')}, beyond {service}'s databases {sorted(own)}",
+        )
+        for role in _list(user.get("roles"))
+        if _map(role).get("db") not in own
+    ]
+
+
+def _mongo_user_problems(
+    where: str, env: Environment, manifests: Manifests
+) -> tuple[list[Problem], Document | None, dict[str, Any] | None]:
+    """The MongoDBCommunity user whose connection-string Secret INSATS_MONGODB_URL reads."""
     replica_sets = manifests.of_kind("MongoDBCommunity")
     if not replica_sets:
-        return []
+        return [], None, None
     secret, key = env.secrets.get("INSATS_MONGODB_URL", ("", ""))
     for replica_set in replica_sets:
         for item in _list(_dig(replica_set, "spec", "users")):
@@ -903,22 +1071,17 @@ def _mongo_problems(
                         where, f"INSATS_MONGODB_URL reads key {key} instead of a connection string"
                     )
                 )
-            own = {settings.database_name(name) for name in OWN_DATABASES.get(service, (service,))}
-            problems += [
-                Problem(
-                    _ref(replica_set),
-                    f"user {user.get('name')} has {_map(role).get('name')} on "
-                    f"{_map(role).get('db')}, beyond {service}'s databases {sorted(own)}",
-                )
-                for role in _list(user.get("roles"))
-                if _map(role).get("db") not in own
-            ]
-            return problems
-    return [
-        Problem(
-            where, "INSATS_MONGODB_URL is not a connection-string Secret of a MongoDBCommunity user"
-        )
-    ]
+            return problems, replica_set, user
+    return (
+        [
+            Problem(
+                where,
+                "INSATS_MONGODB_URL is not a connection-string Secret of a MongoDBCommunity user",
+            )
+        ],
+        None,
+        None,
+    )
 
 
 def _connection_secret(replica_set: Document, user: dict[str, Any]) -> str:
@@ -926,6 +1089,514 @@ def _connection_secret(replica_set: Document, user: dict[str, Any]) -> str:
         user.get("connectionStringSecretName")
         or f"{_name(replica_set)}-{user.get('db', 'admin')}-{user.get('name')}"
     )
+
+
+# --- the gateway ----------------------------------------------------------------------------
+
+
+def _gateway_problems(
+    deployment: Document,
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    policies: list[Document],
+    manifests: Manifests,
+) -> list[Problem]:
+    """The rules for a container running the gateway: it would start (an issuer of the
+    deployment's own), drains within its grace, reaches the broker as a user with exactly the
+    onboarded tenants' topics, the database as a user with its own database and the status'
+    collections alone, and the identity provider through its NetworkPolicy."""
+    where = _ref(deployment)
+    env = environment(container, manifests)
+    problems = _environment_problems(where, env, gateway_secret_settings())
+    try:
+        settings = settings_of(env)
+    except ValidationError as error:
+        return [*problems, _invalid_settings(where, error)]
+    try:
+        own = gateway_settings_of(env)
+    except ValidationError as error:
+        if any(e["loc"] == ("oidc_issuer",) and e["type"] == "missing" for e in error.errors()):
+            unset = Problem(
+                where,
+                "INSATS_OIDC_ISSUER is not set: the gateway would not start, since it accepts "
+                "the tokens of that one identity provider and no other",
+            )
+            return [*problems, unset]
+        return [*problems, _invalid_settings(where, error)]
+    problems += _issuer_problems(where, own)
+    problems += _http_problems(where, pod, container, settings)
+    problems += _create_topics_problems(where, settings, manifests)
+    problems += _prefix_problems(where, settings, manifests)
+    found, user = _kafka_user_problems(where, pod, container, env, settings, manifests)
+    problems += found
+    if user is not None:
+        problems += _gateway_acl_problems(user, settings, manifests)
+    found, replica_set, mongo_user = _mongo_user_problems(where, env, manifests)
+    problems += found
+    if replica_set is not None and mongo_user is not None:
+        problems += _gateway_role_problems(replica_set, mongo_user, settings)
+    return problems + _gateway_network_problems(where, policies, container, settings, own)
+
+
+def _issuer_problems(where: str, own: GatewaySettings) -> list[Problem]:
+    problems = []
+    for variable, url in (
+        ("INSATS_OIDC_ISSUER", own.oidc_issuer),
+        ("INSATS_OIDC_JWKS_URL", own.oidc_jwks_url),
+    ):
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            problems.append(
+                Problem(
+                    where,
+                    f"{variable} {url} is not an https URL: the signing keys fetched from it "
+                    "could be swapped in transit, and with them whose tokens the gateway accepts",
+                )
+            )
+        elif parts.hostname.endswith(PLACEHOLDER_DOMAIN):
+            problems.append(
+                Problem(
+                    where,
+                    f"{variable} {url} is the base's placeholder: set the deployment's identity "
+                    "provider in the overlay (ConfigMap insats-gateway-config)",
+                )
+            )
+    return problems
+
+
+def _prefix_problems(where: str, settings: Settings, manifests: Manifests) -> list[Problem]:
+    """The gateway names topics and databases as the services it writes for and reads from."""
+    problems = []
+    services = _services_settings(manifests)
+    for variable, attribute, consequence in (
+        ("INSATS_TOPIC_PREFIX", "topic_prefix", "it would publish where no service reads"),
+        (
+            "INSATS_DATABASE_PREFIX",
+            "database_prefix",
+            "it would look for statuses where no service records them",
+        ),
+    ):
+        theirs = {str(getattr(service, attribute)) for service in services}
+        mine = str(getattr(settings, attribute))
+        if len(theirs) == 1 and mine not in theirs:
+            problems.append(
+                Problem(
+                    where,
+                    f"{variable} {mine!r} is not the services' {theirs.pop()!r}: {consequence}",
+                )
+            )
+    return problems
+
+
+def build_tenants(manifests: Manifests) -> list[Tenant]:
+    """The tenants onboarded in the build: those whose KafkaUser, labelled with its kind, it
+    holds (each tenant's Component brings it)."""
+    found = []
+    for user in manifests.of_kind("KafkaUser"):
+        kind = _dig(user, "metadata", "labels", TENANT_LABEL)
+        if kind is not None and (tenant := tenant_of_user(str(kind), _name(user))) is not None:
+            found.append(tenant)
+    return found
+
+
+def _gateway_acl_problems(
+    user: Document, settings: Settings, manifests: Manifests
+) -> list[Problem]:
+    """Exactly each onboarded tenant's inbound topics to write and its stream to read, named
+    literally: the topic is what tells the services who sent a record, so the gateway must be
+    unable to publish for a tenant that is not onboarded or on a topic made later."""
+    where = _ref(user)
+    needs = gateway_needs(build_tenants(manifests), settings)
+    allowed = {(topic, op) for topic in needs.writes for op in GATEWAY_WRITE_OPERATIONS}
+    allowed |= {(topic, op) for topic in needs.reads for op in GATEWAY_READ_OPERATIONS}
+    groups = f"{settings.consumer_group_prefix}-{GATEWAY}."
+    problems = []
+    for acl in _list(_dig(user, "spec", "authorization", "acls")):
+        if _map(acl).get("type", "allow") == "deny":
+            continue
+        resource = _map(_map(acl).get("resource"))
+        kind, name = str(resource.get("type")), str(resource.get("name"))
+        pattern = str(resource.get("patternType", "literal"))
+        if kind == "topic" and (pattern != "literal" or name == "*"):
+            shape = "wildcard" if name == "*" else pattern
+            problems.append(
+                Problem(
+                    where,
+                    f"has a {shape} ACL on topic {name}: the gateway's topic ACLs must name each "
+                    "tenant's topics literally, or it could publish for a tenant not onboarded "
+                    "or on topics made later",
+                )
+            )
+            continue
+        problems += [
+            Problem(
+                where,
+                f"grants {operation} on {kind} {name} ({pattern}): the gateway writes only the "
+                "onboarded tenants' inbound topics and reads only their streams",
+            )
+            for operation in sorted(_operations(acl))
+            if not _tenant_may(kind, name, pattern, operation, allowed, groups)
+        ]
+    problems += [
+        Problem(
+            where,
+            f"cannot Write topic {topic}, on which the gateway publishes the requests of "
+            f"{needs.writes[topic].key}",
+        )
+        for topic in sorted(needs.writes)
+        if not grants(user, "topic", topic, "Write")
+    ]
+    problems += [
+        Problem(
+            where,
+            f"cannot Read topic {topic}, the stream of {needs.reads[topic].key}, which the "
+            "gateway's feed reads",
+        )
+        for topic in sorted(needs.reads)
+        if not grants(user, "topic", topic, "Read")
+    ]
+    if not grants(user, "group", f"{groups}feed", "Read"):
+        problems.append(Problem(where, f"cannot Read its consumer groups {groups}*"))
+    return problems
+
+
+def _gateway_role_problems(
+    replica_set: Document, user: dict[str, Any], settings: Settings
+) -> list[Problem]:
+    """readWrite on its own database, and find on the collections its status reads, through a
+    custom role: the built-in read on a service's database would open all of it (intake's
+    participants among it) to the one component that faces the internet."""
+    where = _ref(replica_set)
+    name = user.get("name")
+    own = settings.database_name(GATEWAY)
+    wanted = status_collections(settings)
+    listing = ", ".join(f"{db}.{collection}" for db, collection in sorted(wanted))
+    custom = {
+        (str(_map(role).get("role")), str(_map(role).get("db"))): _map(role)
+        for role in _list(_dig(replica_set, "spec", "security", "roles"))
+    }
+    problems = []
+    readable: set[tuple[str, str]] = set()
+    writes_own = False
+    for item in _list(user.get("roles")):
+        role, db = str(_map(item).get("name")), str(_map(item).get("db"))
+        definition = custom.get((role, db))
+        if definition is None:
+            if role == "readWrite" and db == own:
+                writes_own = True
+                continue
+            problems.append(
+                Problem(
+                    where,
+                    f"user {name} has {role} on {db}, beyond the gateway's database {own} and "
+                    f"the collections its status reads ({listing})",
+                )
+            )
+            continue
+        if _list(definition.get("roles")):
+            problems.append(
+                Problem(
+                    where,
+                    f"role {role} of user {name} inherits other roles: what the gateway may "
+                    "read must be its privileges alone",
+                )
+            )
+        for privilege in _list(definition.get("privileges")):
+            resource = _map(_map(privilege).get("resource"))
+            actions = {str(action) for action in _list(_map(privilege).get("actions"))}
+            target = (str(resource.get("db")), str(resource.get("collection")))
+            if (
+                resource.get("anyResource")
+                or resource.get("cluster")
+                or target not in wanted
+                or not actions <= STATUS_ACTIONS
+            ):
+                problems.append(
+                    Problem(
+                        where,
+                        f"role {role} of user {name} grants {sorted(actions)} on "
+                        f"{target[0]}.{target[1] or '*'}: the gateway may only find in {listing}",
+                    )
+                )
+            elif actions:
+                readable.add(target)
+    if not writes_own:
+        problems.append(
+            Problem(where, f"user {name} has no readWrite on the gateway's database {own}")
+        )
+    problems += [
+        Problem(
+            where,
+            f"user {name} cannot find in {db}.{collection}, which the gateway's request status "
+            "reads",
+        )
+        for db, collection in sorted(wanted - readable)
+    ]
+    return problems
+
+
+def _rule_allows(
+    rule: object, port: int, protocol: str, names: frozenset[str] = frozenset()
+) -> bool:
+    """Whether a NetworkPolicy rule lets the port through; `names` are the port's names on the
+    pod the rule is about."""
+    listed = _list(_map(rule).get("ports"))
+    if not listed:
+        return True
+    for item in map(_map, listed):
+        if str(item.get("protocol", "TCP")) != protocol:
+            continue
+        number, end = item.get("port"), item.get("endPort")
+        if number is None or number == port or number in names:
+            return True
+        if isinstance(number, int) and isinstance(end, int) and number <= port <= end:
+            return True
+    return False
+
+
+def _gateway_network_problems(
+    where: str,
+    policies: list[Document],
+    container: dict[str, Any],
+    settings: Settings,
+    own: GatewaySettings,
+) -> list[Problem]:
+    """What the gateway's NetworkPolicy must let through: callers to its HTTP port (from where is
+    the cluster's: its ingress controller's namespace), and out, the identity provider's port
+    (its readiness waits for the signing keys), the broker's and DNS. The destinations are the
+    overlay's to narrow and are not checked."""
+    return _gateway_ingress_problems(where, policies, container, settings) + (
+        _gateway_egress_problems(where, policies, settings, own)
+    )
+
+
+def _gateway_ingress_problems(
+    where: str, policies: list[Document], container: dict[str, Any], settings: Settings
+) -> list[Problem]:
+    restricting = [
+        policy for policy in policies if "Ingress" in _list(_dig(policy, "spec", "policyTypes"))
+    ]
+    if not restricting:
+        return []  # reported with the workload: nothing restricts its ingress
+    names = frozenset(
+        str(_map(port).get("name"))
+        for port in _list(container.get("ports"))
+        if _map(port).get("containerPort") == settings.http_port
+    )
+    rules = [rule for policy in restricting for rule in _list(_dig(policy, "spec", "ingress"))]
+    if any(_rule_allows(rule, settings.http_port, "TCP", names) for rule in rules):
+        return []
+    return [
+        Problem(
+            where,
+            f"no ingress rule of its NetworkPolicy admits its HTTP port {settings.http_port}: "
+            "the ingress controller could not reach it",
+        )
+    ]
+
+
+def _gateway_egress_problems(
+    where: str, policies: list[Document], settings: Settings, own: GatewaySettings
+) -> list[Problem]:
+    egress = [
+        policy for policy in policies if "Egress" in _list(_dig(policy, "spec", "policyTypes"))
+    ]
+    if not egress:
+        return []  # reported with the workload: nothing restricts its egress
+    rules = [rule for policy in egress for rule in _list(_dig(policy, "spec", "egress"))]
+    needed: dict[tuple[int, str], str] = {}
+    for url in (own.oidc_issuer, own.oidc_jwks_url):
+        parts = urlsplit(url or "")
+        if parts.hostname:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            needed.setdefault(
+                (port, "TCP"),
+                f"the identity provider ({parts.hostname}): without its signing keys the gateway "
+                "is never ready",
+            )
+    bootstrap = settings.kafka_bootstrap_servers.split(",")[0].rpartition(":")[2]
+    if bootstrap.isdigit():
+        needed.setdefault((int(bootstrap), "TCP"), "the Kafka bootstrap: it could publish nothing")
+    needed.setdefault((53, "UDP"), "DNS: it could resolve no name")
+    return [
+        Problem(where, f"no egress rule of its NetworkPolicy allows {protocol} {port} to {what}")
+        for (port, protocol), what in sorted(needed.items())
+        if not any(_rule_allows(rule, port, protocol) for rule in rules)
+    ]
+
+
+def _nginx_size(value: object) -> int | None:
+    found = re.fullmatch(r"([0-9]+)([kKmMgG]?)", str(value).strip())
+    if found is None:
+        return None
+    return int(found[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[found[2].lower()]
+
+
+def _path_matches(path: str, path_type: str, target: str) -> bool:
+    """Whether an Ingress path would route the request path `target`."""
+    if path_type == "Exact":
+        return target == path
+    if path_type == "Prefix":  # element by element
+        prefix = path.rstrip("/")
+        return prefix in {"", target} or target.startswith(prefix + "/")
+    # ImplementationSpecific: ingress-nginx takes it as a plain prefix (or a regex), the wider.
+    return target.startswith(path)
+
+
+def _backend_service(manifests: Manifests, namespace: object, backend: object) -> Document | None:
+    name = _dig(backend, "service", "name")
+    return next(
+        (
+            service
+            for service in manifests.of_kind("Service")
+            if _name(service) == name and _dig(service, "metadata", "namespace") == namespace
+        ),
+        None,
+    )
+
+
+def _ingress_problems(manifests: Manifests) -> list[Problem]:
+    """What reaches the cluster from outside: over TLS only, under a real host name, to Services
+    of the build, never to the health endpoints; and for the gateway, with its body bound."""
+    problems: list[Problem] = []
+    for ingress in manifests.of_kind("Ingress"):
+        where = _ref(ingress)
+        namespace = _dig(ingress, "metadata", "namespace")
+        spec = _map(ingress.get("spec"))
+        if not spec.get("ingressClassName"):
+            problems.append(
+                Problem(
+                    where,
+                    "no ingressClassName: the cluster's default controller would serve it, "
+                    "whichever it is, without regard to its annotations",
+                )
+            )
+        if spec.get("defaultBackend"):
+            problems.append(
+                Problem(where, "a defaultBackend publishes every path, the health endpoints too")
+            )
+        secured = set()
+        for tls in map(_map, _list(spec.get("tls"))):
+            secured |= {str(host) for host in _list(tls.get("hosts"))}
+            if not tls.get("secretName"):
+                problems.append(Problem(where, "a tls entry names no certificate Secret"))
+        backends: list[Document] = []
+        for rule in map(_map, _list(spec.get("rules"))):
+            host = rule.get("host")
+            if not host:
+                problems.append(
+                    Problem(where, "a rule without a host answers for any name, with no TLS")
+                )
+            elif str(host).endswith(PLACEHOLDER_DOMAIN):
+                problems.append(
+                    Problem(
+                        where,
+                        f"host {host} is the base's placeholder: set the deployment's host name "
+                        "in the overlay",
+                    )
+                )
+            elif host not in secured:
+                problems.append(
+                    Problem(
+                        where,
+                        f"host {host} has no TLS: bearer tokens and portal logins would cross "
+                        "the network in clear text",
+                    )
+                )
+            for item in map(_map, _list(_dig(rule, "http", "paths"))):
+                path, path_type = str(item.get("path", "/")), str(item.get("pathType"))
+                problems += [
+                    Problem(
+                        where,
+                        f"path {path} ({path_type}) publishes {health}: the probes come from "
+                        "the kubelet, not through an Ingress, and the readiness answer names "
+                        "what the pod depends on",
+                    )
+                    for health in HEALTH_PATHS.values()
+                    if _path_matches(path, path_type, health)
+                ]
+                service = _backend_service(manifests, namespace, item.get("backend"))
+                name = _dig(item, "backend", "service", "name")
+                if service is None:
+                    problems.append(
+                        Problem(
+                            where, f"routes {path} to Service {name}, which is not in the build"
+                        )
+                    )
+                    continue
+                backends.append(service)
+                port = _map(_dig(item, "backend", "service", "port"))
+                offered = {
+                    value
+                    for entry in map(_map, _list(_dig(service, "spec", "ports")))
+                    for value in (entry.get("name"), entry.get("port"))
+                }
+                if (port.get("name") or port.get("number")) not in offered:
+                    problems.append(
+                        Problem(where, f"routes {path} to a port Service {name} does not offer")
+                    )
+        problems += _body_size_problems(ingress, backends, manifests)
+    return problems
+
+
+def _gateways_behind(services: list[Document], manifests: Manifests) -> list[GatewaySettings]:
+    """The gateway's settings in the Deployments whose pods the Services select."""
+    found = []
+    for service in services:
+        selector = _map(_dig(service, "spec", "selector"))
+        namespace = _dig(service, "metadata", "namespace")
+        for deployment in manifests.of_kind("Deployment"):
+            labels = _map(_dig(deployment, "spec", "template", "metadata", "labels"))
+            if (
+                not selector
+                or _dig(deployment, "metadata", "namespace") != namespace
+                or any(labels.get(key) != value for key, value in selector.items())
+            ):
+                continue
+            for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
+                if runs_gateway(_map(container)):
+                    try:
+                        found.append(gateway_settings_of(environment(_map(container), manifests)))
+                    except ValidationError:
+                        continue  # reported with the Deployment
+    return found
+
+
+def _body_size_problems(
+    ingress: Document, backends: list[Document], manifests: Manifests
+) -> list[Problem]:
+    """ingress-nginx's body limit is the gateway's largest bound: below it, nginx refuses with
+    its own page a body the gateway would take (or answer with its own 413); above it, nginx
+    buffers whole bodies the gateway will refuse anyway. Another controller's limit is not
+    checked."""
+    gateways = _gateways_behind(backends, manifests)
+    if not gateways or _dig(ingress, "spec", "ingressClassName") != "nginx":
+        return []
+    bound = max(max(g.gateway_max_body_bytes, g.gateway_max_csv_bytes) for g in gateways)
+    where = _ref(ingress)
+    value = _map(_dig(ingress, "metadata", "annotations")).get(NGINX_BODY_SIZE)
+    if value is None:
+        return [
+            Problem(
+                where,
+                f"no {NGINX_BODY_SIZE}: ingress-nginx would refuse bodies over 1 MiB, and the "
+                f"gateway takes up to {bound} bytes",
+            )
+        ]
+    size = _nginx_size(value)
+    if size != bound:
+        return [
+            Problem(
+                where,
+                f"{NGINX_BODY_SIZE} {value} ({size} bytes) must be {bound} bytes, the larger of "
+                "INSATS_GATEWAY_MAX_BODY_BYTES and INSATS_GATEWAY_MAX_CSV_BYTES: below it nginx "
+                "refuses what the gateway would take, above it nginx buffers bodies the gateway "
+                "refuses anyway",
+            )
+        ]
+    return []
 
 
 def _workload_problems(deployment: Document, manifests: Manifests) -> list[Problem]:
@@ -949,9 +1620,11 @@ def _workload_problems(deployment: Document, manifests: Manifests) -> list[Probl
         and _dig(d, "spec", "scaleTargetRef", "kind") == "Deployment"
         and _dig(d, "spec", "scaleTargetRef", "name") == _name(deployment)
     ]
-    if not autoscalers:
+    containers = [*_list(pod.get("initContainers")), *_list(pod.get("containers"))]
+    # The gateway holds no partitions: its replicas are a fixed count, not an autoscaler's.
+    if not autoscalers and not any(runs_gateway(_map(c)) for c in containers):
         problems.append(Problem(where, "no HorizontalPodAutoscaler scales it"))
-    elif _dig(deployment, "spec", "replicas") is not None:
+    elif autoscalers and _dig(deployment, "spec", "replicas") is not None:
         problems.append(
             Problem(where, "spec.replicas is set although an autoscaler owns the count")
         )
@@ -972,7 +1645,7 @@ def _workload_problems(deployment: Document, manifests: Manifests) -> list[Probl
                 problems.append(
                     Problem(_ref(policy), "an ingress rule admits any source or any port")
                 )
-    for container in [*_list(pod.get("initContainers")), *_list(pod.get("containers"))]:
+    for container in containers:
         problems += _container_problems(where, pod, _map(container))
         service = service_of(_map(container))
         if service is not None:
@@ -980,6 +1653,8 @@ def _workload_problems(deployment: Document, manifests: Manifests) -> list[Probl
             problems += found
             if needs is not None:
                 problems += _autoscaler_problems(autoscalers, needs, service, manifests)
+        elif runs_gateway(_map(container)):
+            problems += _gateway_problems(deployment, pod, _map(container), policies, manifests)
     return problems
 
 
@@ -1183,28 +1858,37 @@ def _strimzi_problems(manifests: Manifests) -> list[Problem]:
 
 
 def _service_users(manifests: Manifests) -> dict[str, str]:
-    """The Kafka users the Deployments run the services as: username -> service."""
+    """The Kafka users the Deployments run the services and the gateway as: username -> the
+    service, or "gateway"."""
     users: dict[str, str] = {}
     for deployment in manifests.of_kind("Deployment"):
         for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
             service = service_of(_map(container))
+            if service is None and runs_gateway(_map(container)):
+                service = GATEWAY
             username = environment(_map(container), manifests).values.get("INSATS_KAFKA_USERNAME")
             if service and username:
                 users[username] = service
     return users
 
 
-def _topic_prefix(manifests: Manifests) -> str:
-    """INSATS_TOPIC_PREFIX as the services run with it: tenants' topics carry it as theirs do."""
-    prefixes = set()
+def _services_settings(manifests: Manifests) -> list[Settings]:
+    """The settings each service's container runs with."""
+    found = []
     for deployment in manifests.of_kind("Deployment"):
         for container in _list(_dig(deployment, "spec", "template", "spec", "containers")):
             if service_of(_map(container)) is None:
                 continue
             try:
-                prefixes.add(settings_of(environment(_map(container), manifests)).topic_prefix)
+                found.append(settings_of(environment(_map(container), manifests)))
             except ValidationError:
                 continue  # reported with the Deployment
+    return found
+
+
+def _topic_prefix(manifests: Manifests) -> str:
+    """INSATS_TOPIC_PREFIX as the services run with it: tenants' topics carry it as theirs do."""
+    prefixes = {settings.topic_prefix for settings in _services_settings(manifests)}
     return prefixes.pop() if len(prefixes) == 1 else ""
 
 
@@ -1348,7 +2032,7 @@ def _secret_problems(manifests: Manifests) -> list[Problem]:
     problems += [
         Problem(_ref(c), f"holds {key} in plain text; secrets belong in a Secret")
         for c in manifests.of_kind("ConfigMap")
-        for key in sorted(set(_map(c.get("data"))) & secret_settings())
+        for key in sorted(set(_map(c.get("data"))) & gateway_secret_settings())
     ]
     produced = produced_secrets(manifests)
     for name, key, where in referenced_secrets(manifests):
@@ -1380,6 +2064,12 @@ def produced_secrets(manifests: Manifests) -> dict[str, frozenset[str]]:
                     "password",
                 }
             )
+    for ingress in manifests.of_kind("Ingress"):
+        annotations = _map(_dig(ingress, "metadata", "annotations"))
+        if any(annotation in annotations for annotation in CERT_MANAGER_ANNOTATIONS):
+            for tls in _list(_dig(ingress, "spec", "tls")):
+                if name := _map(tls).get("secretName"):
+                    produced[str(name)] = frozenset({"tls.crt", "tls.key", "ca.crt"})
     return produced
 
 
@@ -1405,6 +2095,15 @@ def referenced_secrets(manifests: Manifests) -> Iterator[tuple[str, str | None, 
             ref = _map(_map(user).get("passwordSecretRef"))
             if ref:
                 yield str(ref.get("name")), str(ref.get("key", "password")), _ref(replica_set)
+    yield from _certificate_references(manifests)
+
+
+def _certificate_references(manifests: Manifests) -> Iterator[tuple[str, str, str]]:
+    for ingress in manifests.of_kind("Ingress"):
+        for tls in _list(_dig(ingress, "spec", "tls")):
+            if name := _map(tls).get("secretName"):
+                for key in ("tls.crt", "tls.key"):
+                    yield str(name), key, _ref(ingress)
 
 
 def external_secrets(documents: list[Document]) -> list[tuple[str, str | None]]:
@@ -1428,6 +2127,7 @@ def policy_problems(documents: list[Document]) -> list[Problem]:
     problems += _strimzi_problems(manifests)
     problems += _reader_problems(manifests, prefix)
     problems += _tenant_problems(manifests, prefix)
+    problems += _ingress_problems(manifests)
     problems += _secret_problems(manifests)
     return problems
 

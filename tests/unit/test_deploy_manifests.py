@@ -10,10 +10,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from scripts.stack.keycloak_realm import AUDIENCE, REALM, realm_json
 from scripts.validate_manifests import (
     OVERLAYS,
     Document,
@@ -24,6 +26,7 @@ from scripts.validate_manifests import (
     overlays,
     validate,
 )
+from services.gateway.settings import GatewaySettings
 from shared.contracts import topics
 from shared.contracts.tenants import CHANNELS, Channel, Tenant, inbound_topic
 from shared.services import SERVICES
@@ -76,11 +79,16 @@ def test_every_overlay_passes_schemas_and_policy(overlay: str) -> None:
     assert problems == [], report(problems)
 
 
+GATEWAY_CERTIFICATE = [("insats-gateway-tls", "tls.crt"), ("insats-gateway-tls", "tls.key")]
+
+
 def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
     documents = built("prod")
     assert [d for d in documents if d["kind"] == "Secret"] == []
     assert external_secrets(documents) == [
         ("insats-audience", "audience-key"),
+        ("insats-gateway-mongodb-password", "password"),
+        *GATEWAY_CERTIFICATE,
         ("insats-intake-keys", "identity-master-key"),
         ("insats-intake-keys", "pseudonym-key"),
         ("insats-intake-mongodb-password", "password"),
@@ -91,9 +99,19 @@ def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
 
 def test_dev_starts_without_any_secret_made_by_hand() -> None:
     documents = built("dev")
-    assert external_secrets(documents) == []
+    # But the gateway's certificate, which no pod mounts: without it ingress-nginx serves its
+    # own self-signed one.
+    assert external_secrets(documents) == GATEWAY_CERTIFICATE
     for secret in (d for d in documents if d["kind"] == "Secret"):
         assert secret["metadata"]["annotations"]["insats/dummy-values"] == "true"
+
+
+def test_a_certificate_cert_manager_writes_is_not_one_to_create() -> None:
+    documents = built("prod")
+    ingress = find(documents, "Ingress", "insats-gateway")
+    ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] = "letsencrypt"
+    assert not set(GATEWAY_CERTIFICATE) & set(external_secrets(documents))
+    assert validate(documents) == []
 
 
 def test_prod_topics_survive_the_loss_of_a_broker() -> None:
@@ -212,6 +230,91 @@ def test_each_service_reads_the_tenant_topics_of_its_channels_and_writes_their_s
             ),
             *(("Write", tenant.answers_topic()) for tenant in EXAMPLE_TENANTS),
         }, service
+
+
+# --- the gateway --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", [path.name for path in overlays()])
+def test_every_overlay_runs_the_gateway_from_the_services_image(overlay: str) -> None:
+    documents = built(overlay)
+    gateway = container(documents, "gateway")
+    assert gateway["args"] == ["gateway"]
+    assert gateway["image"] == container(documents, "intake")["image"]
+    names = {item["name"] for item in gateway["env"]}
+    assert {"INSATS_OIDC_ISSUER", "INSATS_KAFKA_PASSWORD", "INSATS_MONGODB_URL"} <= names
+    for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy", "Ingress", "KafkaUser"):
+        assert find(documents, kind, "insats-gateway"), kind
+
+
+def test_prod_runs_two_gateways_behind_tls_on_the_overlays_host() -> None:
+    documents = built("prod")
+    assert find(documents, "Deployment", "insats-gateway")["spec"]["replicas"] == 2
+    ingress = find(documents, "Ingress", "insats-gateway")
+    [rule] = ingress["spec"]["rules"]
+    [tls] = ingress["spec"]["tls"]
+    assert rule["host"] == "gateway.insats.example.org"
+    assert tls == {"hosts": [rule["host"]], "secretName": "insats-gateway-tls"}
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    bounds = GatewaySettings.model_fields
+    largest = max(bounds["gateway_max_body_bytes"].default, bounds["gateway_max_csv_bytes"].default)
+    assert largest == 2 * 1024 * 1024
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "2m"
+
+
+def test_the_gateways_issuer_is_the_overlays_own() -> None:
+    for overlay in overlays():
+        documents = built(overlay.name)
+        [config] = [
+            d
+            for d in documents
+            if d["kind"] == "ConfigMap"
+            and d["metadata"]["name"].startswith("insats-gateway-config")
+        ]
+        issuer = config["data"]["INSATS_OIDC_ISSUER"]
+        assert issuer.startswith("https://"), overlay.name
+        assert ".invalid" not in issuer, overlay.name
+        assert config["data"]["INSATS_OIDC_AUDIENCE"] == AUDIENCE
+
+
+def test_the_gateway_writes_each_tenants_inbound_topics_and_reads_its_stream() -> None:
+    user = find(built("prod"), "KafkaUser", "insats-gateway")
+    assert _grants(user) == {
+        *(
+            ("topic", topic, "literal", op)
+            for tenant in EXAMPLE_TENANTS
+            for topic in tenant.writes()
+            for op in ("Write", "Describe")
+        ),
+        *(
+            ("topic", tenant.answers_topic(), "literal", op)
+            for tenant in EXAMPLE_TENANTS
+            for op in ("Read", "Describe")
+        ),
+        ("group", "insats-gateway.", "prefix", "Read"),
+    }
+
+
+def test_the_gateways_database_user_finds_only_what_the_status_reads() -> None:
+    replica_set = find(built("prod"), "MongoDBCommunity", "insats-mongodb")
+    [user] = [u for u in replica_set["spec"]["users"] if u["name"] == "insats-gateway"]
+    assert user["roles"] == [
+        {"name": "readWrite", "db": "insats_gateway"},
+        {"name": "insats-gateway-status", "db": "admin"},
+    ]
+    [role] = replica_set["spec"]["security"]["roles"]
+    assert role["role"] == "insats-gateway-status"
+    assert role["roles"] == []
+    assert {
+        (p["resource"]["db"], p["resource"]["collection"], tuple(p["actions"]))
+        for p in role["privileges"]
+    } == {
+        ("insats_intake", "inbox", ("find",)),
+        ("insats_placement", "inbox", ("find",)),
+        ("insats_outcomes", "inbox", ("find",)),
+        ("insats_intake", "referrals", ("find",)),
+    }
 
 
 # --- each rule catches what it guards ---------------------------------------------------------
@@ -429,6 +532,166 @@ def _topics_created_by_the_service(documents: list[Document]) -> None:
     config["data"]["INSATS_CREATE_TOPICS"] = "true"
 
 
+def _gateway_env(documents: list[Document]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = container(documents, "gateway")["env"]
+    return env
+
+
+def _gateway_config(documents: list[Document]) -> dict[str, str]:
+    [config] = [
+        d
+        for d in documents
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("insats-gateway-config")
+    ]
+    data: dict[str, str] = config["data"]
+    return data
+
+
+def _gateway_acls(documents: list[Document]) -> list[dict[str, Any]]:
+    acls: list[dict[str, Any]] = find(documents, "KafkaUser", "insats-gateway")["spec"][
+        "authorization"
+    ]["acls"]
+    return acls
+
+
+def _gateway_without_issuer(documents: list[Document]) -> None:
+    env = _gateway_env(documents)
+    env[:] = [item for item in env if item["name"] != "INSATS_OIDC_ISSUER"]
+
+
+def _gateway_with_the_placeholder_issuer(documents: list[Document]) -> None:
+    _gateway_config(documents)["INSATS_OIDC_ISSUER"] = "https://identity.insats.invalid/realms/x"
+
+
+def _gateway_trusting_an_http_issuer(documents: list[Document]) -> None:
+    _gateway_config(documents)["INSATS_OIDC_ISSUER"] = "http://login.example.org/realms/insats"
+
+
+def _gateway_missing_a_tenants_topic(documents: list[Document]) -> None:
+    acls = _gateway_acls(documents)
+    acls[:] = [a for a in acls if a["resource"]["name"] != KUNGSBACKA_REFERRALS]
+
+
+def _gateway_missing_a_stream(documents: list[Document]) -> None:
+    acls = _gateway_acls(documents)
+    acls[:] = [a for a in acls if a["resource"]["name"] != ERIKSHJALPEN.answers_topic()]
+
+
+def _gateway_writing_by_prefix(documents: list[Document]) -> None:
+    _gateway_acls(documents).append(
+        {
+            "resource": {"type": "topic", "name": "insats.municipality.", "patternType": "prefix"},
+            "operations": ["Write"],
+        }
+    )
+
+
+def _gateway_writing_a_services_topic(documents: list[Document]) -> None:
+    _gateway_acls(documents).append(
+        {
+            "resource": {"type": "topic", "name": topics.INTAKE_EVENTS, "patternType": "literal"},
+            "operations": ["Write"],
+        }
+    )
+
+
+def _gateway_reading_referrals(documents: list[Document]) -> None:
+    _gateway_acls(documents).append(
+        {
+            "resource": {"type": "topic", "name": KUNGSBACKA_REFERRALS, "patternType": "literal"},
+            "operations": ["Read"],
+        }
+    )
+
+
+def _gateway_without_consumer_groups(documents: list[Document]) -> None:
+    acls = _gateway_acls(documents)
+    acls[:] = [a for a in acls if a["resource"]["type"] != "group"]
+
+
+def _gateway_without_network_policy(documents: list[Document]) -> None:
+    documents.remove(find(documents, "NetworkPolicy", "insats-gateway"))
+
+
+def _gateway_cut_off_from_the_identity_provider(documents: list[Document]) -> None:
+    egress = find(documents, "NetworkPolicy", "insats-gateway")["spec"]["egress"]
+    egress[:] = [rule for rule in egress if rule["ports"][0]["port"] != 443]
+
+
+def _gateway_unreachable_by_the_ingress_controller(documents: list[Document]) -> None:
+    find(documents, "NetworkPolicy", "insats-gateway")["spec"]["ingress"] = []
+
+
+def _gateway_reading_intakes_database(documents: list[Document]) -> None:
+    replica_set = find(documents, "MongoDBCommunity", "insats-mongodb")
+    [user] = [u for u in replica_set["spec"]["users"] if u["name"] == "insats-gateway"]
+    user["roles"].append({"name": "read", "db": "insats_intake"})
+
+
+def _gateway_finding_any_collection(documents: list[Document]) -> None:
+    replica_set = find(documents, "MongoDBCommunity", "insats-mongodb")
+    replica_set["spec"]["security"]["roles"][0]["privileges"][0]["resource"]["collection"] = ""
+
+
+def _gateway_body_limit_below_the_csv_bound(documents: list[Document]) -> None:
+    annotations = find(documents, "Ingress", "insats-gateway")["metadata"]["annotations"]
+    annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = "192k"
+
+
+def _gateway_without_tls(documents: list[Document]) -> None:
+    del find(documents, "Ingress", "insats-gateway")["spec"]["tls"]
+
+
+def _gateway_host_left_as_the_placeholder(documents: list[Document]) -> None:
+    ingress = find(documents, "Ingress", "insats-gateway")
+    ingress["spec"]["rules"][0]["host"] = ingress["spec"]["tls"][0]["hosts"][0] = (
+        "gateway.insats.invalid"
+    )
+
+
+def _gateway_health_published(documents: list[Document]) -> None:
+    find(documents, "Ingress", "insats-gateway")["spec"]["rules"][0]["http"]["paths"][0]["path"] = (
+        "/"
+    )
+
+
+def _gateway_grace_without_its_pause(documents: list[Document]) -> None:
+    deployment = find(documents, "Deployment", "insats-gateway")
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 25
+
+
+def _gateway_without_disruption_budget(documents: list[Document]) -> None:
+    documents.remove(find(documents, "PodDisruptionBudget", "insats-gateway"))
+
+
+def _gateway_probing_the_wrong_path(documents: list[Document]) -> None:
+    container(documents, "gateway")["readinessProbe"]["httpGet"]["path"] = "/v1/me"
+
+
+def _gateway_as_root(documents: list[Document]) -> None:
+    gateway = container(documents, "gateway")
+    gateway["securityContext"]["runAsNonRoot"] = False
+    deployment = find(documents, "Deployment", "insats-gateway")
+    deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
+
+
+def _gateway_on_other_topics_than_the_services(documents: list[Document]) -> None:
+    _gateway_env(documents).append({"name": "INSATS_TOPIC_PREFIX", "value": "staging."})
+
+
+def _ingress_without_a_class(documents: list[Document]) -> None:
+    del find(documents, "Ingress", "insats-gateway")["spec"]["ingressClassName"]
+
+
+def _ingress_to_a_missing_service(documents: list[Document]) -> None:
+    paths = find(documents, "Ingress", "insats-gateway")["spec"]["rules"][0]["http"]["paths"]
+    paths[0]["backend"]["service"]["name"] = "insats-portal"
+
+
+def _portal_secret_in_plain_text(documents: list[Document]) -> None:
+    _gateway_env(documents).append({"name": "INSATS_PORTAL_CLIENT_SECRET", "value": "a-secret"})
+
+
 BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
     "container without limits": (
         _without_limits,
@@ -605,6 +868,138 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         "Deployment/insats-intake",
         "INSATS_CREATE_TOPICS must be false",
     ),
+    "a gateway without an issuer": (
+        _gateway_without_issuer,
+        "Deployment/insats-gateway",
+        "INSATS_OIDC_ISSUER is not set: the gateway would not start",
+    ),
+    "a gateway trusting the base's placeholder issuer": (
+        _gateway_with_the_placeholder_issuer,
+        "Deployment/insats-gateway",
+        "INSATS_OIDC_ISSUER https://identity.insats.invalid/realms/x is the base's placeholder",
+    ),
+    "a gateway fetching its keys over plain http": (
+        _gateway_trusting_an_http_issuer,
+        "Deployment/insats-gateway",
+        "is not an https URL",
+    ),
+    "a gateway unable to publish a tenant's requests": (
+        _gateway_missing_a_tenants_topic,
+        "KafkaUser/insats-gateway",
+        f"cannot Write topic {KUNGSBACKA_REFERRALS}, on which the gateway publishes the "
+        "requests of municipality:1384",
+    ),
+    "a gateway unable to read a tenant's stream": (
+        _gateway_missing_a_stream,
+        "KafkaUser/insats-gateway",
+        f"cannot Read topic {ERIKSHJALPEN.answers_topic()}, the stream of "
+        "partner:erikshjalpen-kungsbacka",
+    ),
+    "a gateway writing by prefix": (
+        _gateway_writing_by_prefix,
+        "KafkaUser/insats-gateway",
+        "has a prefix ACL on topic insats.municipality.",
+    ),
+    "a gateway writing a service's topic": (
+        _gateway_writing_a_services_topic,
+        "KafkaUser/insats-gateway",
+        f"grants Write on topic {topics.INTAKE_EVENTS} (literal)",
+    ),
+    "a gateway reading referrals": (
+        _gateway_reading_referrals,
+        "KafkaUser/insats-gateway",
+        f"may read {KUNGSBACKA_REFERRALS}, which only intake may read",
+    ),
+    "a gateway without its consumer groups": (
+        _gateway_without_consumer_groups,
+        "KafkaUser/insats-gateway",
+        "cannot Read its consumer groups insats-gateway.*",
+    ),
+    "a gateway without a network policy": (
+        _gateway_without_network_policy,
+        "Deployment/insats-gateway",
+        "no NetworkPolicy restricts both ingress and egress of its pods",
+    ),
+    "a gateway that cannot reach the identity provider": (
+        _gateway_cut_off_from_the_identity_provider,
+        "Deployment/insats-gateway",
+        "no egress rule of its NetworkPolicy allows TCP 443 to the identity provider",
+    ),
+    "a gateway the ingress controller cannot reach": (
+        _gateway_unreachable_by_the_ingress_controller,
+        "Deployment/insats-gateway",
+        "no ingress rule of its NetworkPolicy admits its HTTP port 8080",
+    ),
+    "a gateway reading intake's whole database": (
+        _gateway_reading_intakes_database,
+        "MongoDBCommunity/insats-mongodb",
+        "user insats-gateway has read on insats_intake, beyond the gateway's database",
+    ),
+    "a gateway finding in any collection": (
+        _gateway_finding_any_collection,
+        "MongoDBCommunity/insats-mongodb",
+        "grants ['find'] on insats_intake.*: the gateway may only find in",
+    ),
+    "an ingress refusing bodies the gateway takes": (
+        _gateway_body_limit_below_the_csv_bound,
+        "Ingress/insats-gateway",
+        "proxy-body-size 192k (196608 bytes) must be 2097152 bytes",
+    ),
+    "an ingress without TLS": (
+        _gateway_without_tls,
+        "Ingress/insats-gateway",
+        "has no TLS: bearer tokens and portal logins would cross the network in clear text",
+    ),
+    "an ingress on the base's placeholder host": (
+        _gateway_host_left_as_the_placeholder,
+        "Ingress/insats-gateway",
+        "host gateway.insats.invalid is the base's placeholder",
+    ),
+    "an ingress publishing the health endpoints": (
+        _gateway_health_published,
+        "Ingress/insats-gateway",
+        "path / (Prefix) publishes /health/ready",
+    ),
+    "a gateway grace shorter than its pause and drain": (
+        _gateway_grace_without_its_pause,
+        "Deployment/insats-gateway",
+        "must exceed INSATS_SHUTDOWN_GRACE_SECONDS 20 plus the preStop sleep of 5 s",
+    ),
+    "a gateway without a disruption budget": (
+        _gateway_without_disruption_budget,
+        "Deployment/insats-gateway",
+        "no PodDisruptionBudget selects its pods",
+    ),
+    "a gateway probed on another path": (
+        _gateway_probing_the_wrong_path,
+        "Deployment/insats-gateway",
+        "readinessProbe must GET /health/ready on the service's port 8080",
+    ),
+    "a gateway running as root": (
+        _gateway_as_root,
+        "Deployment/insats-gateway",
+        "container gateway: securityContext.runAsNonRoot is not true",
+    ),
+    "a gateway publishing where no service reads": (
+        _gateway_on_other_topics_than_the_services,
+        "Deployment/insats-gateway",
+        "INSATS_TOPIC_PREFIX 'staging.' is not the services' ''",
+    ),
+    "an ingress without a class": (
+        _ingress_without_a_class,
+        "Ingress/insats-gateway",
+        "no ingressClassName",
+    ),
+    "an ingress to a Service not in the build": (
+        _ingress_to_a_missing_service,
+        "Ingress/insats-gateway",
+        "routes /v1 to Service insats-portal, which is not in the build",
+    ),
+    "the portal's secret in plain text": (
+        _portal_secret_in_plain_text,
+        "Deployment/insats-gateway",
+        "INSATS_PORTAL_CLIENT_SECRET is a plain-text value",
+    ),
 }
 
 
@@ -659,7 +1054,15 @@ def _compose() -> dict[str, Any]:
 
 def test_compose_runs_the_broker_the_database_the_services_and_a_demo() -> None:
     services = _compose()["services"]
-    assert set(services) == {"kafka", "mongo", "mongo-init", *SERVICES, "demo"}
+    assert set(services) == {
+        "kafka",
+        "mongo",
+        "mongo-init",
+        *SERVICES,
+        "gateway",
+        "keycloak",
+        "demo",
+    }
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["mongo"]["image"] == "mongo:8.0"
@@ -689,9 +1092,50 @@ def test_compose_services_start_in_order_and_report_health() -> None:
     assert (DEPLOY / mounted).is_file()
 
 
+def test_compose_runs_the_gateway_against_keycloak_with_the_local_stacks_realm() -> None:
+    services = _compose()["services"]
+    gateway, keycloak = services["gateway"], services["keycloak"]
+    assert gateway["command"] == ["gateway"]
+    assert gateway["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert gateway["ports"] == ["8090:8080"]
+    assert gateway["read_only"] is True
+    assert "/health/ready" in " ".join(gateway["healthcheck"]["test"])
+    assert {dep: c["condition"] for dep, c in gateway["depends_on"].items()} == {
+        "kafka": "service_healthy",
+        "mongo-init": "service_completed_successfully",
+        "keycloak": "service_healthy",
+    }
+    assert keycloak["image"] == "quay.io/keycloak/keycloak:26.4.0"
+    assert keycloak["command"][:2] == ["start-dev", "--import-realm"]
+    # The healthcheck asks the management port, which serves /health only when enabled.
+    assert "--health-enabled=true" in keycloak["command"]
+    assert "/health/ready" in " ".join(keycloak["healthcheck"]["test"])
+    # One issuer whichever way a token was fetched: Keycloak's fixed hostname, as published.
+    [hostname] = [a.split("=", 1)[1] for a in keycloak["command"] if a.startswith("--hostname=")]
+    assert keycloak["ports"] == [f"{urlsplit(hostname).port}:8080"]
+    environment = gateway["environment"]
+    assert environment["INSATS_OIDC_ISSUER"] == f"{hostname}/realms/{REALM}"
+    assert environment["INSATS_OIDC_AUDIENCE"] == AUDIENCE
+    assert environment["INSATS_OIDC_JWKS_URL"] == (
+        f"http://keycloak:8080/realms/{REALM}/protocol/openid-connect/certs"
+    )
+    [mount] = keycloak["volumes"]
+    source, target, _ = mount.split(":")
+    assert target == "/opt/keycloak/data/import/insats-realm.json"
+    assert (DEPLOY / source).resolve() == DEPLOY / "keycloak" / "insats-realm.json"
+
+
+def test_the_compose_realm_is_the_one_the_local_stack_imports() -> None:
+    committed = (DEPLOY / "keycloak" / "insats-realm.json").read_text(encoding="utf-8")
+    assert committed == realm_json(), (
+        "generate it again: .venv/bin/python -c 'from scripts.stack.keycloak_realm import "
+        'realm_json; print(realm_json(), end="")\' > deploy/keycloak/insats-realm.json'
+    )
+
+
 def test_compose_lets_a_stopping_service_drain() -> None:
     grace = Settings.model_fields["shutdown_grace_seconds"].default
-    for name in SERVICES:
+    for name in (*SERVICES, "gateway"):
         service = _compose()["services"][name]
         assert float(service["environment"]["INSATS_SHUTDOWN_GRACE_SECONDS"]) == grace
         assert int(service["stop_grace_period"].removesuffix("s")) > grace

@@ -76,6 +76,34 @@ def test_the_topics_are_configured_as_the_code_configures_them() -> None:
     assert config["segment.ms"] == 3_600_000
 
 
+def _patched_acls(component: str, user: str) -> set[tuple[str, str, tuple[str, ...]]]:
+    kustomization = yaml.safe_load(component)
+    [patch] = [p for p in kustomization["patches"] if p["target"]["name"] == user]
+    return {
+        (
+            op["value"]["resource"]["name"],
+            op["value"]["resource"]["patternType"],
+            tuple(op["value"]["operations"]),
+        )
+        for op in yaml.safe_load(patch["patch"])
+    }
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    [*EXAMPLES, Tenant.owner("samordningsforbundet-halland"), Tenant.municipality("0180")],
+    ids=lambda t: t.username,
+)
+def test_the_component_lets_the_gateway_write_its_inbound_topics_and_read_its_stream(
+    tenant: Tenant,
+) -> None:
+    component = render(tenant).files["kustomization.yaml"]
+    assert _patched_acls(component, "insats-gateway") == {
+        *((topic, "literal", ("Write", "Describe")) for topic in tenant.writes()),
+        (tenant.answers_topic(), "literal", ("Read", "Describe")),
+    }
+
+
 def test_the_command_writes_the_component(tmp_path: Path) -> None:
     tenant = Tenant.owner("samordningsforbundet-halland")
     result = CliRunner().invoke(
