@@ -130,6 +130,8 @@ GATEWAY_READ_OPERATIONS: Final = TENANT_READ_OPERATIONS
 # reader's inbox, and intake's referral decisions. The gateway's user may find there and no more.
 STATUS_COLLECTION: Final = "inbox"
 REFERRAL_DECISIONS: Final = ("intake", "referrals")
+# Who owns each programme, for the portal's programme-owner pages.
+PROGRAMME_OWNERS: Final = ("outcomes", "programmes")
 # The one action a read of those collections takes.
 STATUS_ACTIONS: Final = frozenset({"find"})
 # ingress-nginx's annotation for the largest request body it passes on.
@@ -618,11 +620,19 @@ def gateway_needs(tenants: Iterable[Tenant], settings: Settings) -> GatewayNeeds
 
 
 def status_collections(settings: Settings) -> frozenset[tuple[str, str]]:
-    """(database, collection) the gateway's request status reads."""
+    """(database, collection) of the services' the gateway reads: its request status and the
+    portal's programme owners."""
     readers = {service for services in STATUS_READERS.values() for service in services}
     found = {(settings.database_name(service), STATUS_COLLECTION) for service in readers}
-    service, collection = REFERRAL_DECISIONS
-    return frozenset({*found, (settings.database_name(service), collection)})
+    return frozenset(
+        {
+            *found,
+            *(
+                (settings.database_name(service), collection)
+                for service, collection in (REFERRAL_DECISIONS, PROGRAMME_OWNERS)
+            ),
+        }
+    )
 
 
 # --- Kafka ACLs -----------------------------------------------------------------------------

@@ -296,7 +296,7 @@ def test_the_gateway_writes_each_tenants_inbound_topics_and_reads_its_stream() -
     }
 
 
-def test_the_gateways_database_user_finds_only_what_the_status_reads() -> None:
+def test_the_gateways_database_user_finds_only_what_the_status_and_the_portal_read() -> None:
     replica_set = find(built("prod"), "MongoDBCommunity", "insats-mongodb")
     [user] = [u for u in replica_set["spec"]["users"] if u["name"] == "insats-gateway"]
     assert user["roles"] == [
@@ -314,6 +314,7 @@ def test_the_gateways_database_user_finds_only_what_the_status_reads() -> None:
         ("insats_placement", "inbox", ("find",)),
         ("insats_outcomes", "inbox", ("find",)),
         ("insats_intake", "referrals", ("find",)),
+        ("insats_outcomes", "programmes", ("find",)),
     }
 
 
