@@ -21,6 +21,8 @@ from services.gateway.csv_endpoint import CSV_PATH, CSV_TYPES
 from services.gateway.csv_endpoint import router as csv_router
 from services.gateway.endpoints import Accepted, make_endpoint
 from services.gateway.errors import GatewayError
+from services.gateway.outbound import Outbound, outbound_ready
+from services.gateway.outbound_routes import router as outbound_router
 from services.gateway.portal import pages as portal_pages
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.pages import refusal_page
@@ -100,6 +102,7 @@ def create_app(
         await requests.ensure_indexes(
             timedelta(days=gateway_settings.gateway_request_retention_days)
         )
+        app.state.outbound = await Outbound.start(settings, gateway_settings, client, db)
         publisher = EventPublisher(settings, gateway_settings.gateway_publish_timeout_seconds)
         await publisher.start()
         token_verifier = verifier or TokenVerifier(
@@ -128,6 +131,7 @@ def create_app(
                 await portal.login.close()
             await publisher.stop()
             await token_verifier.close()
+            await app.state.outbound.stop()
             await client.close()
 
     app = FastAPI(
@@ -148,6 +152,7 @@ def create_app(
     _install_handlers(app)
     portal_pages.install(app)
     app.include_router(csv_router)
+    app.include_router(outbound_router)
 
     for route in ROUTES:
         kinds = sorted(kind.value for kind in CHANNELS if route.allowed_for(kind))
@@ -216,9 +221,12 @@ def create_app(
         return {"status": "live"}
 
     @app.get("/health/ready", include_in_schema=False)
-    async def ready(gw: Annotated[Gateway, Depends(gateway)]) -> JSONResponse:
+    async def ready(
+        gw: Annotated[Gateway, Depends(gateway)], feed: Annotated[bool, Depends(outbound_ready)]
+    ) -> JSONResponse:
         checks = {
             "broker": gw.publisher.started,
+            "feed": feed,
             "database": await _database_answers(gw),
             "identity_provider": await gw.verifier.ready(),
         }

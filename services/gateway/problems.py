@@ -27,6 +27,8 @@ class GatewayRefusal(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     # The broker or the identity provider cannot be reached: try again, with the same key.
     UNAVAILABLE = "UNAVAILABLE"
+    # As many of a kind (webhook subscriptions) as an organisation may have: delete one first.
+    LIMIT_REACHED = "LIMIT_REACHED"
 
 
 TEXTS: Final[dict[GatewayRefusal, tuple[str, str]]] = {
@@ -74,6 +76,10 @@ TEXTS: Final[dict[GatewayRefusal, tuple[str, str]]] = {
     GatewayRefusal.UNAVAILABLE: (
         "Insats cannot take the request now: try again with the same Idempotency-Key.",
         "Insats kan inte ta emot förfrågan just nu: försök igen med samma Idempotency-Key.",
+    ),
+    GatewayRefusal.LIMIT_REACHED: (
+        "Your organisation has as many of these as it may: delete one first.",
+        "Er organisation har redan så många av dessa som den får ha: ta bort en först.",
     ),
 }
 

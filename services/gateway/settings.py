@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,3 +50,41 @@ class GatewaySettings(BaseSettings):
         description="How long a request, its idempotency key and its status are kept.",
     )
     gateway_publish_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Outbound without Kafka: each tenant's own stream as a feed and as webhooks
+    # (services/gateway/feed_*.py, webhook_*.py; docs/gateway-outbound.md).
+    gateway_feed_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="How long an event stays in the feed (and can still reach a webhook). "
+        "Also how long a redelivered event is recognised as one already stored.",
+    )
+    gateway_webhooks_per_tenant: int = Field(default=5, ge=1, le=50)
+    gateway_webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Webhook URLs on the loopback interface, over plain http too: for local "
+        "development and tests only. Otherwise only https to public addresses.",
+    )
+    gateway_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    gateway_webhook_backoff_initial_seconds: float = Field(
+        default=1.0, gt=0, description="The wait after a failed delivery's first attempt; doubles."
+    )
+    gateway_webhook_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="The longest wait between two attempts."
+    )
+    gateway_webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often each replica looks for due deliveries."
+    )
+    gateway_webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a replica holds a subscription while it delivers: another "
+        "replica takes over after this if it dies. Longer than a delivery's timeout.",
+    )
+
+    @model_validator(mode="after")
+    def _webhook_lease_outlasts_a_delivery(self) -> GatewaySettings:
+        # A lease that ran out mid-delivery would let a second replica send the same subscription
+        # in parallel, out of order.
+        if self.gateway_webhook_lease_seconds <= 2 * self.gateway_webhook_timeout_seconds:
+            raise ValueError("gateway_webhook_lease_seconds must exceed twice the webhook timeout")
+        return self

@@ -1,0 +1,69 @@
+"""The gateway's outbound side, started and stopped with the app: the feed consumer that files
+every tenant's stream, the stores, and the webhook deliverer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Request
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.gateway.feed_consumer import FeedConsumer
+from services.gateway.feed_store import FeedStore
+from services.gateway.settings import GatewaySettings
+from services.gateway.webhook_deliverer import WebhookDeliverer
+from services.gateway.webhook_store import WebhookStore
+from shared.settings import Settings
+
+
+@dataclass
+class Outbound:
+    settings: Settings
+    gateway_settings: GatewaySettings
+    feed: FeedStore
+    webhooks: WebhookStore
+    consumer: FeedConsumer
+    deliverer: WebhookDeliverer
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        gateway_settings: GatewaySettings,
+        client: AsyncMongoClient[dict[str, Any]],
+        db: AsyncDatabase[dict[str, Any]],
+    ) -> Outbound:
+        feed = FeedStore(client, db)
+        await feed.ensure_indexes(timedelta(days=gateway_settings.gateway_feed_retention_days))
+        webhooks = WebhookStore(db)
+        await webhooks.ensure_indexes()
+        deliverer = WebhookDeliverer(webhooks, feed, gateway_settings)
+        consumer = FeedConsumer(settings, feed, on_stored=deliverer.wake)
+        await consumer.start()
+        deliverer.start()
+        return cls(settings, gateway_settings, feed, webhooks, consumer, deliverer)
+
+    def alive(self) -> bool:
+        """Readiness: a replica whose consumer or deliverer ended does no outbound work."""
+        return self.consumer.alive() and self.deliverer.alive()
+
+    async def stop(self) -> None:
+        # Both within the pod's grace, beside the rest of the shutdown; what is cut short is
+        # delivered again (at least once), never lost.
+        grace = self.settings.shutdown_grace_seconds / 4
+        await self.deliverer.stop(grace)
+        await self.consumer.stop(grace)
+
+
+async def outbound(request: Request) -> Outbound:
+    found: Outbound = request.app.state.outbound
+    return found
+
+
+async def outbound_ready(request: Request) -> bool:
+    """For /health/ready: False before the start and once a background task died."""
+    found: Outbound | None = getattr(request.app.state, "outbound", None)
+    return found is not None and found.alive()
