@@ -22,12 +22,16 @@ from shared.contracts.tenants import Tenant
 
 @asynccontextmanager
 async def gateway_running(
-    env: Mapping[str, str], issuer: str, log_path: Path, timeout: float = 60.0
+    env: Mapping[str, str],
+    issuer: str,
+    log_path: Path,
+    timeout: float = 60.0,
+    extra: Mapping[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """The gateway as a process, ready; its base URL. Stopped afterwards, expected to exit 0."""
     process = ServiceProcess(
         "gateway",
-        {**env, "INSATS_OIDC_ISSUER": issuer},
+        {**env, "INSATS_OIDC_ISSUER": issuer, **(extra or {})},
         log_path,
         free_port(),
         command=("gateway",),

@@ -21,12 +21,13 @@ from services.gateway.csv_endpoint import CSV_PATH, CSV_TYPES
 from services.gateway.csv_endpoint import router as csv_router
 from services.gateway.endpoints import Accepted, make_endpoint
 from services.gateway.errors import GatewayError
+from services.gateway.feed_store import FeedStore
 from services.gateway.outbound import Outbound, outbound_ready
 from services.gateway.outbound_routes import router as outbound_router
 from services.gateway.portal import pages as portal_pages
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.pages import refusal_page
-from services.gateway.portal.runtime import Portal
+from services.gateway.portal.runtime import Portal, stream_from
 from services.gateway.portal.sessions import SessionStore
 from services.gateway.problems import FieldError, GatewayRefusal, Problem
 from services.gateway.publisher import EventPublisher
@@ -122,7 +123,7 @@ def create_app(
             statuses=StatusReader(client, settings),
             log=log,
         )
-        portal = await _portal(gateway_settings, db)
+        portal = await _portal(gateway_settings, db, app.state.outbound.feed)
         app.state.gateway.portal = portal
         try:
             yield
@@ -236,7 +237,7 @@ def create_app(
     return app
 
 
-async def _portal(gateway_settings: GatewaySettings, db: Any) -> Portal | None:
+async def _portal(gateway_settings: GatewaySettings, db: Any, feed: FeedStore) -> Portal | None:
     """The portal, where its client's secret is configured."""
     secret = gateway_settings.portal_client_secret
     if secret is None:
@@ -250,12 +251,8 @@ async def _portal(gateway_settings: GatewaySettings, db: Any) -> Portal | None:
             gateway_settings.portal_client_id,
             secret.get_secret_value(),
         ),
-        stream=_no_stream,
+        stream=stream_from(feed),
     )
-
-
-async def _no_stream(_: Any) -> list[dict[str, Any]]:
-    return []
 
 
 async def _database_answers(gw: Gateway) -> bool:

@@ -28,6 +28,11 @@ class GatewaySettings(BaseSettings):
         default=None, description="The portal's confidential client; the portal is off without it."
     )
     portal_session_hours: float = Field(default=8.0, gt=0, le=24)
+    portal_outcomes_url: str | None = Field(
+        default=None,
+        description="The outcomes service's HTTP address (its dashboard), for programme owners' "
+        "pages; without it the portal shows no programme pages.",
+    )
     portal_secure_cookies: bool = Field(
         default=True, description="Cookies only over HTTPS; off only for a loopback dev portal."
     )

@@ -11,6 +11,7 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -57,8 +58,8 @@ class NotYours(Exception):
     """A page or form of another kind of organisation, or of something not in its stream."""
 
 
-def _page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(_TEMPLATES.get_template(name).render(**values), status_code=status)
+def _page(template: str, code: int = 200, **values: Any) -> HTMLResponse:
+    return HTMLResponse(_TEMPLATES.get_template(template).render(**values), status_code=code)
 
 
 async def _session(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> PortalSession:
@@ -329,6 +330,55 @@ async def answer_follow_up(
     except forms.FormInvalid as problem:
         return _page("error.html", 422, message=str(problem), back="/portal/deltagare")
     return await _send(gw, caller, data, _request_key(fields))
+
+
+# --- programme owners -------------------------------------------------------------------------
+
+
+async def _owned(gw: Gateway, caller: Caller) -> list[dict[str, Any]]:
+    """The programmes this organisation owns, as outcomes knows them (the first to define a
+    programme owns it)."""
+    if caller.tenant.kind is TenantKind.PARTNER:
+        raise NotYours
+    programmes = gw.client.get_database(gw.settings.database_name("outcomes"))["programmes"]
+    found = (
+        await programmes.find(
+            {"owner": caller.tenant.key}, {"definition.name": 1, "definition.period_end": 1}
+        )
+        .sort("_id", 1)
+        .to_list(500)
+    )
+    return [{"id": doc["_id"], "name": doc.get("definition", {}).get("name", "")} for doc in found]
+
+
+@router.get("/program")
+async def programmes(session: Session, gw: GatewayDep) -> Response:
+    owned = await _owned(gw, session.caller)
+    return _page(
+        "programmes.html",
+        **_common(session, programmes=owned, dashboard=gw.gateway_settings.portal_outcomes_url),
+    )
+
+
+@router.get("/program/{programme_id}")
+async def programme(programme_id: str, session: Session, gw: GatewayDep) -> Response:
+    owned = {item["id"] for item in await _owned(gw, session.caller)}
+    base = gw.gateway_settings.portal_outcomes_url
+    if programme_id not in owned or base is None:
+        raise NotYours
+    # The outcomes service's own page of the programme: the dashboard has no login of its own,
+    # and is reachable only from inside the deployment; the portal is its door.
+    async with httpx.AsyncClient(timeout=15.0) as http:
+        try:
+            answer = await http.get(
+                f"{base.rstrip('/')}/dashboard", params={"programme": programme_id}
+            )
+        except httpx.HTTPError:
+            return _page("error.html", 503, message="Resultaten går inte att visa just nu.")
+    if answer.status_code != 200:
+        return _page("error.html", 503, message="Resultaten går inte att visa just nu.")
+    page = answer.text.replace('href="/dashboard"', 'href="/portal/program"')
+    return HTMLResponse(page)
 
 
 # --- every organisation -----------------------------------------------------------------------
