@@ -96,6 +96,19 @@ class FeedConsumer:
                 log.exception("feed batch not stored; trying again", backoff=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_SECONDS)
+                # The consumer's position has moved past what was fetched: back to the last
+                # commit, or those records would be read again only after a rebalance.
+                with contextlib.suppress(Exception):
+                    await self._rewind()
+
+    async def _rewind(self) -> None:
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
 
     async def _persist(self, fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> bool:
         """Store the batch, waiting for the database as long as the gateway runs. False if it

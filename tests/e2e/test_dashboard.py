@@ -8,24 +8,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from scripts.harness import Platform
 from shared.settings import Settings
 from tests.integration.test_outcomes_indicators import AS_OF, publish_dataset
-
-CHROMIUM = "/usr/bin/chromium"
-HAS_CHROMIUM = Path(CHROMIUM).exists()
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -37,20 +24,6 @@ async def outcomes(env: dict[str, str], tmp_path: Path) -> AsyncIterator[Platfor
         yield platform
     finally:
         assert platform.stop("outcomes") == {"outcomes": 0}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not HAS_CHROMIUM:
-        pytest.skip("Debian's chromium is not installed (scripts/install_system_packages.sh)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_a_programme_page_shows_indicators_against_the_goal_with_charts_and_hidden_groups(

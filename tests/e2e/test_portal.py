@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from scripts.demo.portal import portal_environment
 from scripts.harness import Platform
 from scripts.stack.identity import IdentityProvider
 from shared.settings import Settings
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM
 from tests.e2e.test_gateway import HALMSTAD, HOTEL, KUNGSBACKA, SHOP, _set_up
 from tests.gateway_support import HttpTenant, gateway_running, http_tenants
 
@@ -50,20 +49,6 @@ async def portal(
         http_tenants(identity_provider, url, HALMSTAD, KUNGSBACKA, HOTEL, SHOP) as tenants,
     ):
         yield url, tenants
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not HAS_CHROMIUM:
-        pytest.skip("Debian's chromium is not installed (scripts/install_system_packages.sh)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture
