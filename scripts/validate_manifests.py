@@ -24,7 +24,9 @@ For every overlay under deploy/k8s/overlays it builds what `kubectl apply -k` wo
   tenant's inbound topics and reads exactly their streams (Tenant.writes(), answers_topic()),
   literally, a MongoDB user that writes its own database and may only find in the collections
   its request status reads, a NetworkPolicy that lets it reach the broker and the identity
-  provider, and an Ingress with TLS, a real host, no health endpoint published and a body limit
+  provider, the portal's client secret from a Secret, the outcomes dashboard it shows
+  (INSATS_PORTAL_OUTCOMES_URL) a Service of the build that the NetworkPolicies on both sides let
+  it reach, and an Ingress with TLS, a real host, no health endpoint published and a body limit
   equal to the gateway's own.
 
 The service rules read the services themselves (services/<name>/app.py, built with the
@@ -1114,7 +1116,8 @@ def _gateway_problems(
     """The rules for a container running the gateway: it would start (an issuer of the
     deployment's own), drains within its grace, reaches the broker as a user with exactly the
     onboarded tenants' topics, the database as a user with its own database and the status'
-    collections alone, and the identity provider through its NetworkPolicy."""
+    collections alone, the identity provider through its NetworkPolicy, and the outcomes
+    dashboard its portal shows."""
     where = _ref(deployment)
     env = environment(container, manifests)
     problems = _environment_problems(where, env, gateway_secret_settings())
@@ -1145,7 +1148,8 @@ def _gateway_problems(
     problems += found
     if replica_set is not None and mongo_user is not None:
         problems += _gateway_role_problems(replica_set, mongo_user, settings)
-    return problems + _gateway_network_problems(where, policies, container, settings, own)
+    problems += _gateway_network_problems(where, policies, container, settings, own)
+    return problems + _portal_problems(deployment, policies, own, manifests)
 
 
 def _issuer_problems(where: str, own: GatewaySettings) -> list[Problem]:
@@ -1435,6 +1439,152 @@ def _gateway_egress_problems(
         for (port, protocol), what in sorted(needed.items())
         if not any(_rule_allows(rule, port, protocol) for rule in rules)
     ]
+
+
+def _peer_selects(peer: object, namespace: object, labels: dict[str, Any]) -> bool:
+    """Whether a NetworkPolicy peer (of a rule of a policy in `namespace`) covers the pods with
+    these labels in the same namespace. An ipBlock is taken to cover no pod."""
+    peer = _map(peer)
+    if "ipBlock" in peer:
+        return False
+    if "namespaceSelector" in peer:
+        selector = _map(peer.get("namespaceSelector"))
+        names = _map(selector.get("matchLabels")).get("kubernetes.io/metadata.name")
+        if selector and (names is None or names != namespace):
+            return False
+    pods = peer.get("podSelector")
+    if not _map(pods) or not (_dig(pods, "matchLabels") or _dig(pods, "matchExpressions")):
+        return True  # absent or {}: every pod of the namespaces selected
+    return _selects(pods, labels)
+
+
+def _reaches(
+    rules: list[Any],
+    peers: str,
+    namespace: object,
+    labels: dict[str, Any],
+    port: int,
+    names: frozenset[str],
+) -> bool:
+    """Whether one of the rules lets TCP on the pods' port (its number, or one of its names)
+    through from or to (`peers`: "from" or "to") the pods with these labels."""
+    return any(
+        _rule_allows(rule, port, "TCP", names)
+        and (
+            not _list(_map(rule).get(peers))
+            or any(_peer_selects(p, namespace, labels) for p in _list(_map(rule).get(peers)))
+        )
+        for rule in rules
+    )
+
+
+def _service_of_url(manifests: Manifests, host: str, namespace: object) -> Document | None:
+    """The Service a cluster-internal host name names, as seen from `namespace`: name,
+    name.namespace, name.namespace.svc or name.namespace.svc.<cluster domain>."""
+    name, _, rest = host.partition(".")
+    labels = rest.split(".")
+    if len(labels) > 1 and labels[1] != "svc":
+        return None  # a name outside the cluster
+    wanted = labels[0] if rest else namespace
+    for service in manifests.of_kind("Service"):
+        found = _dig(service, "metadata", "namespace")
+        # A build without a namespace goes wherever it is applied.
+        if _name(service) == name and (found == wanted or (rest and found is None)):
+            return service
+    return None
+
+
+def _portal_problems(
+    deployment: Document, policies: list[Document], own: GatewaySettings, manifests: Manifests
+) -> list[Problem]:
+    """The outcomes dashboard the portal shows programme owners (INSATS_PORTAL_OUTCOMES_URL), if
+    set: a Service of the build, one of its ports, pods running outcomes behind it, and the
+    NetworkPolicies of both sides letting the gateway's pods through to theirs on that port."""
+    url = own.portal_outcomes_url
+    if url is None:
+        return []  # the portal shows no programme pages: a choice, not a fault
+    where = _ref(deployment)
+    namespace = _dig(deployment, "metadata", "namespace")
+    parts = urlsplit(url)
+    service = _service_of_url(manifests, parts.hostname or "", namespace)
+    if parts.scheme not in {"http", "https"} or service is None:
+        return [
+            Problem(
+                where,
+                f"INSATS_PORTAL_OUTCOMES_URL {url} names no Service of the build: the portal's "
+                "programme pages would find no dashboard",
+            )
+        ]
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    listed = next(
+        (p for p in map(_map, _list(_dig(service, "spec", "ports"))) if p.get("port") == port),
+        None,
+    )
+    if listed is None:
+        return [
+            Problem(where, f"INSATS_PORTAL_OUTCOMES_URL {url}: {_ref(service)} has no port {port}")
+        ]
+    selector = _map(_dig(service, "spec", "selector"))
+    backends = [
+        (d, _map(c))
+        for d in manifests.of_kind("Deployment")
+        if _dig(d, "metadata", "namespace") == _dig(service, "metadata", "namespace")
+        and selector
+        and all(
+            _dig(d, "spec", "template", "metadata", "labels", str(k)) == v
+            for k, v in selector.items()
+        )
+        for c in _list(_dig(d, "spec", "template", "spec", "containers"))
+        if service_of(_map(c)) == "outcomes"
+    ]
+    if not backends:
+        return [
+            Problem(
+                where,
+                f"INSATS_PORTAL_OUTCOMES_URL {url}: {_ref(service)} selects no pods running "
+                "outcomes, whose dashboard the portal shows",
+            )
+        ]
+    outcomes, container = backends[0]
+    # NetworkPolicies see the pod's port, after the Service's translation.
+    target = listed.get("targetPort", port)
+    ports = [_map(p) for p in _list(container.get("ports"))]
+    if isinstance(target, str):
+        target = next((p.get("containerPort") for p in ports if p.get("name") == target), None)
+    if not isinstance(target, int):
+        return [Problem(where, f"{_ref(service)} port {port} names no port of outcomes' pods")]
+    names = frozenset(str(p.get("name")) for p in ports if p.get("containerPort") == target)
+    gateway_labels = _map(_dig(deployment, "spec", "template", "metadata", "labels"))
+    outcomes_labels = _map(_dig(outcomes, "spec", "template", "metadata", "labels"))
+    problems = []
+    mine = [p for p in policies if "Egress" in _list(_dig(p, "spec", "policyTypes"))]
+    egress = [rule for policy in mine for rule in _list(_dig(policy, "spec", "egress"))]
+    if mine and not _reaches(egress, "to", namespace, outcomes_labels, target, names):
+        problems.append(
+            Problem(
+                where,
+                f"no egress rule of its NetworkPolicy allows TCP {target} to the pods of "
+                f"{_ref(outcomes)} (INSATS_PORTAL_OUTCOMES_URL): the portal's programme pages "
+                "could not load their dashboard",
+            )
+        )
+    theirs = [
+        policy
+        for policy in manifests.of_kind("NetworkPolicy")
+        if _dig(policy, "metadata", "namespace") == _dig(outcomes, "metadata", "namespace")
+        and "Ingress" in _list(_dig(policy, "spec", "policyTypes"))
+        and _selects(_dig(policy, "spec", "podSelector"), outcomes_labels)
+    ]
+    ingress = [rule for policy in theirs for rule in _list(_dig(policy, "spec", "ingress"))]
+    if theirs and not _reaches(ingress, "from", namespace, gateway_labels, target, names):
+        problems.append(
+            Problem(
+                _ref(outcomes),
+                f"no ingress rule of its NetworkPolicy admits the gateway's pods on TCP {target}: "
+                "the portal (INSATS_PORTAL_OUTCOMES_URL) could not load the dashboard",
+            )
+        )
+    return problems
 
 
 def _nginx_size(value: object) -> int | None:

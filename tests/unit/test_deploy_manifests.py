@@ -88,6 +88,7 @@ def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
     assert external_secrets(documents) == [
         ("insats-audience", "audience-key"),
         ("insats-gateway-mongodb-password", "password"),
+        ("insats-gateway-portal", "client-secret"),
         *GATEWAY_CERTIFICATE,
         ("insats-intake-keys", "identity-master-key"),
         ("insats-intake-keys", "pseudonym-key"),
@@ -316,6 +317,43 @@ def test_the_gateways_database_user_finds_only_what_the_status_and_the_portal_re
         ("insats_intake", "referrals", ("find",)),
         ("insats_outcomes", "programmes", ("find",)),
     }
+
+
+@pytest.mark.parametrize("overlay", [path.name for path in overlays()])
+def test_the_portal_has_its_secret_and_reaches_the_outcomes_dashboard(overlay: str) -> None:
+    documents = built(overlay)
+    env = {item["name"]: item for item in container(documents, "gateway")["env"]}
+    assert env["INSATS_PORTAL_CLIENT_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "insats-gateway-portal", "key": "client-secret"}
+    }
+    assert "value" not in env["INSATS_PORTAL_CLIENT_SECRET"]
+    assert "configMapKeyRef" in env["INSATS_PORTAL_CLIENT_ID"]["valueFrom"]
+    url = urlsplit(env["INSATS_PORTAL_OUTCOMES_URL"]["value"])
+    service = find(documents, "Service", "insats-outcomes")
+    assert (url.scheme, url.hostname) == ("http", "insats-outcomes")
+    assert url.port in {port["port"] for port in service["spec"]["ports"]}
+    # Through on outcomes' HTTP port (8080, named http) and no other.
+    gateway_policy = find(documents, "NetworkPolicy", "insats-gateway")
+    assert {
+        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "insats-outcomes"}}}],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    } in gateway_policy["spec"]["egress"]
+    outcomes_policy = find(documents, "NetworkPolicy", "insats-outcomes")
+    from_gateway = [
+        rule
+        for rule in outcomes_policy["spec"]["ingress"]
+        if {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "insats-gateway"}}}
+        in rule["from"]
+    ]
+    assert from_gateway == [
+        {
+            "from": [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "insats-gateway"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": "http"}],
+        }
+    ]
+    assert validate(documents) == []
 
 
 # --- each rule catches what it guards ---------------------------------------------------------
@@ -693,6 +731,51 @@ def _portal_secret_in_plain_text(documents: list[Document]) -> None:
     _gateway_env(documents).append({"name": "INSATS_PORTAL_CLIENT_SECRET", "value": "a-secret"})
 
 
+def _portal_secret_from_a_config_map(documents: list[Document]) -> None:
+    _gateway_config(documents)["INSATS_PORTAL_CLIENT_SECRET"] = "a-secret"
+    [item] = [e for e in _gateway_env(documents) if e["name"] == "INSATS_PORTAL_CLIENT_SECRET"]
+    item["valueFrom"] = {
+        "configMapKeyRef": {"name": _gateway_config_name(documents), "key": item["name"]}
+    }
+
+
+def _gateway_config_name(documents: list[Document]) -> str:
+    [name] = [
+        d["metadata"]["name"]
+        for d in documents
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("insats-gateway-config")
+    ]
+    return str(name)
+
+
+def _portal_outcomes_url(documents: list[Document], url: str) -> None:
+    [item] = [e for e in _gateway_env(documents) if e["name"] == "INSATS_PORTAL_OUTCOMES_URL"]
+    item["value"] = url
+
+
+def _portal_to_a_missing_service(documents: list[Document]) -> None:
+    _portal_outcomes_url(documents, "http://outcomes:8080")
+
+
+def _portal_to_a_port_outcomes_does_not_serve(documents: list[Document]) -> None:
+    _portal_outcomes_url(documents, "http://insats-outcomes:9090")
+
+
+def _portal_to_another_service(documents: list[Document]) -> None:
+    _portal_outcomes_url(documents, "http://insats-placement.insats-dev.svc:8080")
+
+
+def _gateway_cut_off_from_outcomes(documents: list[Document]) -> None:
+    egress = find(documents, "NetworkPolicy", "insats-gateway")["spec"]["egress"]
+    egress[:] = [rule for rule in egress if rule["ports"][0]["port"] != 8080]
+
+
+def _outcomes_refusing_the_gateway(documents: list[Document]) -> None:
+    ingress = find(documents, "NetworkPolicy", "insats-outcomes")["spec"]["ingress"]
+    [rule] = [r for r in ingress if "podSelector" in r["from"][0] and len(r["from"][0]) == 1]
+    rule["ports"] = [{"protocol": "TCP", "port": 9090}]
+
+
 BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
     "container without limits": (
         _without_limits,
@@ -1000,6 +1083,37 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _portal_secret_in_plain_text,
         "Deployment/insats-gateway",
         "INSATS_PORTAL_CLIENT_SECRET is a plain-text value",
+    ),
+    "the portal's secret in a ConfigMap": (
+        _portal_secret_from_a_config_map,
+        "Deployment/insats-gateway",
+        "INSATS_PORTAL_CLIENT_SECRET comes from ConfigMap insats-gateway-config",
+    ),
+    "a portal pointing at a Service not in the build": (
+        _portal_to_a_missing_service,
+        "Deployment/insats-gateway",
+        "INSATS_PORTAL_OUTCOMES_URL http://outcomes:8080 names no Service of the build",
+    ),
+    "a portal pointing at a port outcomes does not serve": (
+        _portal_to_a_port_outcomes_does_not_serve,
+        "Deployment/insats-gateway",
+        "Service/insats-outcomes has no port 9090",
+    ),
+    "a portal pointing at another service than outcomes": (
+        _portal_to_another_service,
+        "Deployment/insats-gateway",
+        "Service/insats-placement selects no pods running outcomes",
+    ),
+    "a gateway that cannot reach the outcomes dashboard": (
+        _gateway_cut_off_from_outcomes,
+        "Deployment/insats-gateway",
+        "no egress rule of its NetworkPolicy allows TCP 8080 to the pods of "
+        "Deployment/insats-outcomes",
+    ),
+    "an outcomes service refusing the gateway": (
+        _outcomes_refusing_the_gateway,
+        "Deployment/insats-outcomes",
+        "no ingress rule of its NetworkPolicy admits the gateway's pods on TCP 8080",
     ),
 }
 
