@@ -1226,33 +1226,15 @@ def _gateway_acl_problems(
     allowed = {(topic, op) for topic in needs.writes for op in GATEWAY_WRITE_OPERATIONS}
     allowed |= {(topic, op) for topic in needs.reads for op in GATEWAY_READ_OPERATIONS}
     groups = f"{settings.consumer_group_prefix}-{GATEWAY}."
-    problems = []
-    for acl in _list(_dig(user, "spec", "authorization", "acls")):
-        if _map(acl).get("type", "allow") == "deny":
-            continue
-        resource = _map(_map(acl).get("resource"))
-        kind, name = str(resource.get("type")), str(resource.get("name"))
-        pattern = str(resource.get("patternType", "literal"))
-        if kind == "topic" and (pattern != "literal" or name == "*"):
-            shape = "wildcard" if name == "*" else pattern
-            problems.append(
-                Problem(
-                    where,
-                    f"has a {shape} ACL on topic {name}: the gateway's topic ACLs must name each "
-                    "tenant's topics literally, or it could publish for a tenant not onboarded "
-                    "or on topics made later",
-                )
-            )
-            continue
-        problems += [
-            Problem(
-                where,
-                f"grants {operation} on {kind} {name} ({pattern}): the gateway writes only the "
-                "onboarded tenants' inbound topics and reads only their streams",
-            )
-            for operation in sorted(_operations(acl))
-            if not _tenant_may(kind, name, pattern, operation, allowed, groups)
-        ]
+    problems = _beyond_literal(
+        user,
+        allowed,
+        groups,
+        not_literal="the gateway's topic ACLs must name each tenant's topics literally, or it "
+        "could publish for a tenant not onboarded or on topics made later",
+        beyond="the gateway writes only the onboarded tenants' inbound topics and reads only "
+        "their streams",
+    )
     problems += [
         Problem(
             where,
@@ -2128,6 +2110,36 @@ def _tenant_may(
     return False
 
 
+def _beyond_literal(
+    user: Document,
+    allowed: set[tuple[str, str]],
+    groups: str,
+    *,
+    not_literal: str,
+    beyond: str,
+) -> list[Problem]:
+    """Every allowing ACL that is not a literal topic name, or grants more than `allowed` (and
+    Read on the consumer groups named `groups`*): deny ACLs only take away."""
+    where = _ref(user)
+    problems = []
+    for acl in _list(_dig(user, "spec", "authorization", "acls")):
+        if _map(acl).get("type", "allow") == "deny":
+            continue
+        resource = _map(_map(acl).get("resource"))
+        kind, name = str(resource.get("type")), str(resource.get("name"))
+        pattern = str(resource.get("patternType", "literal"))
+        if kind == "topic" and (pattern != "literal" or name == "*"):
+            shape = "wildcard" if name == "*" else pattern
+            problems.append(Problem(where, f"has a {shape} ACL on topic {name}: {not_literal}"))
+            continue
+        problems += [
+            Problem(where, f"grants {operation} on {kind} {name} ({pattern}): {beyond}")
+            for operation in sorted(_operations(acl))
+            if not _tenant_may(kind, name, pattern, operation, allowed, groups)
+        ]
+    return problems
+
+
 def _tenant_acl_problems(
     user: Document, tenant: Tenant, prefix: str, manifests: Manifests
 ) -> list[Problem]:
@@ -2139,32 +2151,14 @@ def _tenant_acl_problems(
     allowed = {(topic, op) for topic in written for op in TENANT_WRITE_OPERATIONS}
     allowed |= {(stream, op) for op in TENANT_READ_OPERATIONS}
     groups = f"{tenant.username}."
-    problems = []
-    for acl in _list(_dig(user, "spec", "authorization", "acls")):
-        if _map(acl).get("type", "allow") == "deny":
-            continue
-        resource = _map(_map(acl).get("resource"))
-        kind, name = str(resource.get("type")), str(resource.get("name"))
-        pattern = str(resource.get("patternType", "literal"))
-        if kind == "topic" and (pattern != "literal" or name == "*"):
-            shape = "wildcard" if name == "*" else pattern
-            problems.append(
-                Problem(
-                    where,
-                    f"has a {shape} ACL on topic {name}: a tenant's topic ACLs must name its own "
-                    "topics literally, or it may write another's topics or topics made later",
-                )
-            )
-            continue
-        problems += [
-            Problem(
-                where,
-                f"grants {operation} on {kind} {name} ({pattern}): a {tenant.kind} "
-                "writes only its own inbound topics and reads only its own stream",
-            )
-            for operation in sorted(_operations(acl))
-            if not _tenant_may(kind, name, pattern, operation, allowed, groups)
-        ]
+    problems = _beyond_literal(
+        user,
+        allowed,
+        groups,
+        not_literal="a tenant's topic ACLs must name its own topics literally, or it may write "
+        "another's topics or topics made later",
+        beyond=f"a {tenant.kind} writes only its own inbound topics and reads only its own stream",
+    )
     for topic in written:
         if not grants(user, "topic", topic, "Write"):
             problems.append(Problem(where, f"cannot Write its own topic {topic}"))
