@@ -3,12 +3,14 @@ goals, and the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs
 
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.types import Scope
 
 from services.outcomes.dashboard import index_page, programme_page
+from services.outcomes.export import zipped_export
 from services.outcomes.handlers import FollowUpAnnouncer, OutcomesHandlers
 from services.outcomes.reports import programme_overviews
 from services.outcomes.settings import Clock, OutcomesSettings
@@ -145,5 +147,20 @@ def create(
             return AsgiResponse(b"no such programme", 404)
         return AsgiResponse(programme_page(views[0]).encode(), 200, _HTML)
 
+    @get(include_in_schema=False)
+    async def funder_files(scope: Scope) -> AsgiResponse:
+        """The programme's funder files from the read model, as one zip: what `insats report
+        export --from-read-model` writes (without provenance). Reached only from inside the
+        deployment; the portal is its door for the programme's owner."""
+        wanted = parse_qs(scope.get("query_string", b"").decode()).get("programme", [])
+        if len(wanted) != 1:
+            return AsgiResponse(b"name one programme", 400)
+        views = await programme_overviews(store, today(), programme_ids=wanted)
+        if not views:
+            return AsgiResponse(b"no such programme", 404)
+        archive = await asyncio.to_thread(zipped_export, views[0])
+        return AsgiResponse(archive, 200, {"Content-Type": "application/zip"})
+
     runtime.route("/dashboard", dashboard)
+    runtime.route("/funder-files", funder_files)
     return runtime

@@ -4,6 +4,9 @@ workbook per programme. Small groups are hidden as everywhere ("dolt")."""
 from __future__ import annotations
 
 import csv
+import io
+import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -331,6 +334,16 @@ def export_programme(view: ProgrammeOverview, out: Path) -> list[Path]:
     workbook_path = inside(out, f"{stem}.xlsx")
     workbook.save(workbook_path)
     return [*written, workbook_path]
+
+
+def zipped_export(view: ProgrammeOverview) -> bytes:
+    """export_programme's files as one zip archive, for a download."""
+    with tempfile.TemporaryDirectory() as folder:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in export_programme(view, Path(folder)):
+                archive.write(path, path.name)
+        return buffer.getvalue()
 
 
 KOLADA_HEADER = ["kommun", "ar", "omfattning", "avslutade", "resultat", "andel"]

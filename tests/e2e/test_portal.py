@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,12 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     await page.click('[data-programme="halmstad-150"] a')
     await page.wait_for_selector("#verdict")
     await page.screenshot(path=str(screenshots / "6-owner-programme.png"), full_page=True)
+    async with page.expect_download() as started:
+        await page.click("#funder-files")
+    download = await started.value
+    with zipfile.ZipFile(str(await download.path())) as archive:
+        assert "halmstad-150.xlsx" in archive.namelist()
+        assert "halmstad-150-indikatorer.csv" in archive.namelist()
     assert (await page.request.get(f"{base}/portal/program/kungsbacka-iop")).status == 404
 
     page = await (await browser.new_context()).new_page()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -378,7 +379,36 @@ async def programme(programme_id: str, session: Session, gw: GatewayDep) -> Resp
     if answer.status_code != 200:
         return _page("error.html", 503, message="Resultaten går inte att visa just nu.")
     page = answer.text.replace('href="/dashboard"', 'href="/portal/program"')
-    return HTMLResponse(page)
+    download = (
+        f'<p style="margin:1rem 2rem"><a id="funder-files" '
+        f'href="/portal/program/{quote(programme_id)}/filer.zip">Ladda ned rapportfilerna '
+        "(CSV och Excel)</a></p>"
+    )
+    return HTMLResponse(page.replace("<body>", f"<body>{download}", 1))
+
+
+@router.get("/program/{programme_id}/filer.zip")
+async def funder_files(programme_id: str, session: Session, gw: GatewayDep) -> Response:
+    """The programme's funder files from outcomes' read model, for its owner only."""
+    owned = {item["id"] for item in await _owned(gw, session.caller)}
+    base = gw.gateway_settings.portal_outcomes_url
+    if programme_id not in owned or base is None:
+        raise NotYours
+    async with httpx.AsyncClient(timeout=60.0) as http:
+        try:
+            answer = await http.get(
+                f"{base.rstrip('/')}/funder-files", params={"programme": programme_id}
+            )
+        except httpx.HTTPError:
+            return _page("error.html", 503, message="Filerna går inte att hämta just nu.")
+    if answer.status_code != 200:
+        return _page("error.html", 503, message="Filerna går inte att hämta just nu.")
+    gw.log.info("funder files downloaded", programme=programme_id, actor=session.caller.actor)
+    return Response(
+        answer.content,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{programme_id}.zip"'},
+    )
 
 
 # --- every organisation -----------------------------------------------------------------------
