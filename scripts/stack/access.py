@@ -11,11 +11,13 @@ names its groups `<user>.<anything>`.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -137,6 +139,7 @@ def _grant(
         *allowed(ResourceType.GROUP, group_prefix, ResourcePatternType.PREFIXED, AclOperation.READ),
     ]
     _wait(admin.create_acls(bindings))
+    _until_it_logs_in(kafka.settings.sasl_bootstrap_servers, username, password)
     return Credentials(
         username=username,
         password=password,
@@ -145,6 +148,33 @@ def _grant(
         topics_written=write,
         group_prefix=group_prefix,
     )
+
+
+def _until_it_logs_in(
+    bootstrap_servers: str, username: str, password: str, timeout: float = 30.0
+) -> None:
+    """The broker applies a new SCRAM credential a moment after the Admin API answers (it
+    arrives with the cluster's metadata): a client logging in at once may be refused. So the
+    credentials are handed out only once a login with them succeeds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = AdminClient(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": SCRAM,
+                "sasl.username": username,
+                "sasl.password": password,
+            }
+        )
+        try:
+            probe.list_topics(timeout=5)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        else:
+            return
 
 
 def _wait(futures: Mapping[Any, Future[Any]]) -> None:
