@@ -110,8 +110,10 @@ class TokenVerifier:
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
+            # Without any keys yet (the issuer was away) a second is enough between tries; with
+            # keys, an unknown id refreshes them at most every 30 s.
             if kid not in self._keys and time.monotonic() - self._fetched_at > (
-                _REFRESH_AT_MOST_EVERY if self._keys else 0
+                _REFRESH_AT_MOST_EVERY if self._keys else 1.0
             ):
                 await self._refresh()
         if kid not in self._keys:

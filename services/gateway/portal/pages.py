@@ -361,22 +361,30 @@ async def programmes(session: Session, gw: GatewayDep) -> Response:
     )
 
 
+async def _from_outcomes(
+    gw: Gateway, caller: Caller, programme_id: str, path: str, timeout: float
+) -> httpx.Response | None:
+    """What the outcomes service answers at `path` about a programme the caller owns; None if
+    outcomes cannot be reached. The dashboard has no login of its own and is reachable only from
+    inside the deployment: the portal is its door, for the programme's owner alone."""
+    base = gw.gateway_settings.portal_outcomes_url
+    if caller.tenant.kind is TenantKind.PARTNER or base is None:
+        raise NotYours
+    programmes = gw.client.get_database(gw.settings.database_name("outcomes"))["programmes"]
+    if await programmes.find_one({"_id": programme_id, "owner": caller.tenant.key}) is None:
+        raise NotYours
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        try:
+            answer = await http.get(f"{base.rstrip('/')}{path}", params={"programme": programme_id})
+        except httpx.HTTPError:
+            return None
+    return answer if answer.status_code == 200 else None
+
+
 @router.get("/program/{programme_id}")
 async def programme(programme_id: str, session: Session, gw: GatewayDep) -> Response:
-    owned = {item["id"] for item in await _owned(gw, session.caller)}
-    base = gw.gateway_settings.portal_outcomes_url
-    if programme_id not in owned or base is None:
-        raise NotYours
-    # The outcomes service's own page of the programme: the dashboard has no login of its own,
-    # and is reachable only from inside the deployment; the portal is its door.
-    async with httpx.AsyncClient(timeout=15.0) as http:
-        try:
-            answer = await http.get(
-                f"{base.rstrip('/')}/dashboard", params={"programme": programme_id}
-            )
-        except httpx.HTTPError:
-            return _page("error.html", 503, message="Resultaten går inte att visa just nu.")
-    if answer.status_code != 200:
+    answer = await _from_outcomes(gw, session.caller, programme_id, "/dashboard", 15.0)
+    if answer is None:
         return _page("error.html", 503, message="Resultaten går inte att visa just nu.")
     page = answer.text.replace('href="/dashboard"', 'href="/portal/program"')
     download = (
@@ -390,24 +398,14 @@ async def programme(programme_id: str, session: Session, gw: GatewayDep) -> Resp
 @router.get("/program/{programme_id}/filer.zip")
 async def funder_files(programme_id: str, session: Session, gw: GatewayDep) -> Response:
     """The programme's funder files from outcomes' read model, for its owner only."""
-    owned = {item["id"] for item in await _owned(gw, session.caller)}
-    base = gw.gateway_settings.portal_outcomes_url
-    if programme_id not in owned or base is None:
-        raise NotYours
-    async with httpx.AsyncClient(timeout=60.0) as http:
-        try:
-            answer = await http.get(
-                f"{base.rstrip('/')}/funder-files", params={"programme": programme_id}
-            )
-        except httpx.HTTPError:
-            return _page("error.html", 503, message="Filerna går inte att hämta just nu.")
-    if answer.status_code != 200:
+    answer = await _from_outcomes(gw, session.caller, programme_id, "/funder-files", 60.0)
+    if answer is None:
         return _page("error.html", 503, message="Filerna går inte att hämta just nu.")
     gw.log.info("funder files downloaded", programme=programme_id, actor=session.caller.actor)
     return Response(
         answer.content,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{programme_id}.zip"'},
+        headers={"Content-Disposition": f'attachment; filename="{quote(programme_id)}.zip"'},
     )
 
 
