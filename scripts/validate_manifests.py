@@ -1149,7 +1149,7 @@ def _gateway_problems(
     if replica_set is not None and mongo_user is not None:
         problems += _gateway_role_problems(replica_set, mongo_user, settings)
     problems += _gateway_network_problems(where, policies, container, settings, own)
-    return problems + _portal_problems(deployment, policies, own, manifests)
+    return problems + _portal_problems(deployment, env, policies, own, manifests)
 
 
 def _issuer_problems(where: str, own: GatewaySettings) -> list[Problem]:
@@ -1477,24 +1477,85 @@ def _service_of_url(manifests: Manifests, host: str, namespace: object) -> Docum
 
 
 def _portal_problems(
-    deployment: Document, policies: list[Document], own: GatewaySettings, manifests: Manifests
+    deployment: Document,
+    env: Environment,
+    policies: list[Document],
+    own: GatewaySettings,
+    manifests: Manifests,
 ) -> list[Problem]:
-    """The outcomes dashboard the portal shows programme owners (INSATS_PORTAL_OUTCOMES_URL), if
-    set: a Service of the build, one of its ports, pods running outcomes behind it, and the
-    NetworkPolicies of both sides letting the gateway's pods through to theirs on that port."""
-    url = own.portal_outcomes_url
-    if url is None:
-        return []  # the portal shows no programme pages: a choice, not a fault
+    """The services the portal reaches, where set: outcomes' dashboard for programme owners
+    (INSATS_PORTAL_OUTCOMES_URL) and intake's identity reads for caseworkers
+    (INSATS_PORTAL_INTAKE_URL, with the secret intake holds too)."""
+    problems = []
+    if own.portal_outcomes_url is not None:
+        problems += _portal_door_problems(
+            deployment,
+            policies,
+            manifests,
+            _Door("INSATS_PORTAL_OUTCOMES_URL", own.portal_outcomes_url, "outcomes", "dashboard"),
+        )
+    if own.portal_intake_url is not None:
+        door = _Door("INSATS_PORTAL_INTAKE_URL", own.portal_intake_url, "intake", "identity reads")
+        problems += _portal_door_problems(deployment, policies, manifests, door)
+        problems += _identity_read_secret_problems(deployment, env, manifests)
+    return problems
+
+
+@dataclass(frozen=True)
+class _Door:
+    variable: str
+    url: str
+    service: str
+    what: str
+
+
+def _identity_read_secret_problems(
+    deployment: Document, env: Environment, manifests: Manifests
+) -> list[Problem]:
+    """Intake answers the portal's identity reads only when both hold the same secret."""
+    where = _ref(deployment)
+    mine = env.secrets.get("INSATS_IDENTITY_READ_SECRET")
+    if mine is None:
+        return [
+            Problem(
+                where,
+                "INSATS_PORTAL_INTAKE_URL is set but INSATS_IDENTITY_READ_SECRET is not (from a "
+                "secretKeyRef): intake would refuse the portal's identity reads",
+            )
+        ]
+    for intake in manifests.of_kind("Deployment"):
+        for container in map(_map, _list(_dig(intake, "spec", "template", "spec", "containers"))):
+            if service_of(container) != "intake":
+                continue
+            theirs = environment(container, manifests).secrets.get("INSATS_IDENTITY_READ_SECRET")
+            if theirs != mine:
+                return [
+                    Problem(
+                        _ref(intake),
+                        "INSATS_IDENTITY_READ_SECRET does not come from the Secret key the "
+                        f"gateway's does ({mine[0]}/{mine[1]}): intake would refuse the portal's "
+                        "identity reads",
+                    )
+                ]
+    return []
+
+
+def _portal_door_problems(
+    deployment: Document, policies: list[Document], manifests: Manifests, door: _Door
+) -> list[Problem]:
+    """A service the portal reaches: a Service of the build, one of its ports, pods running the
+    service behind it, and the NetworkPolicies of both sides letting the gateway's pods through
+    to theirs on that port."""
     where = _ref(deployment)
     namespace = _dig(deployment, "metadata", "namespace")
-    parts = urlsplit(url)
+    parts = urlsplit(door.url)
     service = _service_of_url(manifests, parts.hostname or "", namespace)
+    named = f"{door.variable} {door.url}"
     if parts.scheme not in {"http", "https"} or service is None:
         return [
             Problem(
                 where,
-                f"INSATS_PORTAL_OUTCOMES_URL {url} names no Service of the build: the portal's "
-                "programme pages would find no dashboard",
+                f"{named} names no Service of the build: the portal would find no {door.what}",
             )
         ]
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -1503,9 +1564,7 @@ def _portal_problems(
         None,
     )
     if listed is None:
-        return [
-            Problem(where, f"INSATS_PORTAL_OUTCOMES_URL {url}: {_ref(service)} has no port {port}")
-        ]
+        return [Problem(where, f"{named}: {_ref(service)} has no port {port}")]
     selector = _map(_dig(service, "spec", "selector"))
     backends = [
         (d, _map(c))
@@ -1517,53 +1576,54 @@ def _portal_problems(
             for k, v in selector.items()
         )
         for c in _list(_dig(d, "spec", "template", "spec", "containers"))
-        if service_of(_map(c)) == "outcomes"
+        if service_of(_map(c)) == door.service
     ]
     if not backends:
         return [
             Problem(
                 where,
-                f"INSATS_PORTAL_OUTCOMES_URL {url}: {_ref(service)} selects no pods running "
-                "outcomes, whose dashboard the portal shows",
+                f"{named}: {_ref(service)} selects no pods running {door.service}, whose "
+                f"{door.what} the portal uses",
             )
         ]
-    outcomes, container = backends[0]
+    backend, container = backends[0]
     # NetworkPolicies see the pod's port, after the Service's translation.
     target = listed.get("targetPort", port)
     ports = [_map(p) for p in _list(container.get("ports"))]
     if isinstance(target, str):
         target = next((p.get("containerPort") for p in ports if p.get("name") == target), None)
     if not isinstance(target, int):
-        return [Problem(where, f"{_ref(service)} port {port} names no port of outcomes' pods")]
+        return [
+            Problem(where, f"{_ref(service)} port {port} names no port of {door.service}' pods")
+        ]
     names = frozenset(str(p.get("name")) for p in ports if p.get("containerPort") == target)
     gateway_labels = _map(_dig(deployment, "spec", "template", "metadata", "labels"))
-    outcomes_labels = _map(_dig(outcomes, "spec", "template", "metadata", "labels"))
+    backend_labels = _map(_dig(backend, "spec", "template", "metadata", "labels"))
     problems = []
     mine = [p for p in policies if "Egress" in _list(_dig(p, "spec", "policyTypes"))]
     egress = [rule for policy in mine for rule in _list(_dig(policy, "spec", "egress"))]
-    if mine and not _reaches(egress, "to", namespace, outcomes_labels, target, names):
+    if mine and not _reaches(egress, "to", namespace, backend_labels, target, names):
         problems.append(
             Problem(
                 where,
                 f"no egress rule of its NetworkPolicy allows TCP {target} to the pods of "
-                f"{_ref(outcomes)} (INSATS_PORTAL_OUTCOMES_URL): the portal's programme pages "
-                "could not load their dashboard",
+                f"{_ref(backend)} ({door.variable}): the portal could not reach its {door.what}",
             )
         )
     theirs = [
         policy
         for policy in manifests.of_kind("NetworkPolicy")
-        if _dig(policy, "metadata", "namespace") == _dig(outcomes, "metadata", "namespace")
+        if _dig(policy, "metadata", "namespace") == _dig(backend, "metadata", "namespace")
         and "Ingress" in _list(_dig(policy, "spec", "policyTypes"))
-        and _selects(_dig(policy, "spec", "podSelector"), outcomes_labels)
+        and _selects(_dig(policy, "spec", "podSelector"), backend_labels)
     ]
     ingress = [rule for policy in theirs for rule in _list(_dig(policy, "spec", "ingress"))]
     if theirs and not _reaches(ingress, "from", namespace, gateway_labels, target, names):
         problems.append(
             Problem(
-                _ref(outcomes),
+                _ref(backend),
                 f"no ingress rule of its NetworkPolicy admits the gateway's pods on TCP {target}: "
-                "the portal (INSATS_PORTAL_OUTCOMES_URL) could not load the dashboard",
+                f"the portal ({door.variable}) could not reach its {door.what}",
             )
         )
     return problems

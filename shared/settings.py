@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     audience_key: SecretStr | None = None
     # Intake: wraps each person's own key (64 hex characters = 256 bits). Never logged.
     identity_master_key: SecretStr | None = None
+    # Intake and the gateway: what the portal presents to intake to open a resident's identity
+    # for a caseworker (services/intake/identity_endpoint.py). Intake serves no identity reads
+    # without it. Never logged.
+    identity_read_secret: SecretStr | None = Field(default=None, min_length=32)
     # Intake: erase participants this many days after their last event (off when unset).
     retention_days: int | None = Field(default=None, ge=1)
     retention_check_seconds: float = Field(default=3_600.0, gt=0)

@@ -144,6 +144,7 @@ def env(stack_env: dict[str, str], namespace: Namespace) -> dict[str, str]:
         "INSATS_PSEUDONYM_KEY": "test-key-" + namespace.name,
         "INSATS_AUDIENCE_KEY": "audience-key-" + namespace.name,
         "INSATS_IDENTITY_MASTER_KEY": hashlib.sha256(namespace.name.encode()).hexdigest(),
+        "INSATS_IDENTITY_READ_SECRET": hashlib.sha256(f"r/{namespace.name}".encode()).hexdigest(),
         "INSATS_LOG_FORMAT": "json",
         # Short group timeouts and fast retries keep the tests quick; the logic is the same.
         "INSATS_SESSION_TIMEOUT_MS": "6000",

@@ -10,11 +10,10 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
-from scripts.harness import ServiceProcess
+from scripts.harness import Platform, ServiceProcess
 from scripts.stack.identity import IdentityProvider
 from shared.contracts.tenants import Tenant
 
@@ -45,13 +44,28 @@ def portal_environment(provider: IdentityProvider) -> dict[str, str]:
     }
 
 
+def service_doors(platform: Platform) -> dict[str, str]:
+    """Where the portal reaches the platform's services: outcomes' dashboard for programme
+    owners, intake's identity reads for caseworkers."""
+    return {
+        "INSATS_PORTAL_OUTCOMES_URL": f"http://127.0.0.1:{platform.services['outcomes'].port}",
+        "INSATS_PORTAL_INTAKE_URL": f"http://127.0.0.1:{platform.services['intake'].port}",
+    }
+
+
 async def start_gateway(
-    env: dict[str, str], provider: IdentityProvider, log_dir: Path, port: int = PORTAL_PORT
+    env: dict[str, str], provider: IdentityProvider, platform: Platform, port: int = PORTAL_PORT
 ) -> ServiceProcess:
     process = ServiceProcess(
         "gateway",
-        {**env, **await asyncio.to_thread(portal_environment, provider)},
-        log_dir / "gateway.log",
+        {
+            **service_doors(platform),
+            # The demo's webhook secrets live only as long as its namespace: a fresh key is enough.
+            "INSATS_GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
+            **env,
+            **await asyncio.to_thread(portal_environment, provider),
+        },
+        platform.log_dir / "gateway.log",
         port,
         command=("gateway",),
     )

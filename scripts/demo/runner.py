@@ -80,6 +80,7 @@ async def run_demo(
         "INSATS_PSEUDONYM_KEY": secrets.token_hex(32),
         "INSATS_AUDIENCE_KEY": secrets.token_hex(32),
         "INSATS_IDENTITY_MASTER_KEY": secrets.token_hex(32),
+        "INSATS_IDENTITY_READ_SECRET": secrets.token_hex(32),
         "INSATS_LOG_FORMAT": "json",
         # Outcomes' clock: six months past the played months, so that the follow-ups of the
         # year's exits (at exit, after 4 weeks, 3 and 6 months) have fallen due.
@@ -109,7 +110,7 @@ async def run_demo(
             platform.start()
             await platform.wait_ready()
             provider = IdentityProvider(stack.keycloak)
-            gateway = await start_gateway(env, provider, platform.log_dir)
+            gateway = await start_gateway(env, provider, platform)
         scenario = Scenario(participants, seed)
         await play_scenario(console, scenario, settings)
         await _let_an_offer_expire(console, scenario, platform, settings)

@@ -25,6 +25,7 @@ from services.gateway.feed_store import FeedStore
 from services.gateway.outbound import Outbound, outbound_ready
 from services.gateway.outbound_routes import router as outbound_router
 from services.gateway.portal import pages as portal_pages
+from services.gateway.portal.identity_reads import IdentityReader
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.pages import refusal_page
 from services.gateway.portal.runtime import Portal, stream_from
@@ -123,13 +124,13 @@ def create_app(
             statuses=StatusReader(client, settings),
             log=log,
         )
-        portal = await _portal(gateway_settings, db, app.state.outbound.feed)
+        portal = await _portal(settings, gateway_settings, db, app.state.outbound.feed)
         app.state.gateway.portal = portal
         try:
             yield
         finally:
             if portal is not None:
-                await portal.login.close()
+                await portal.close()
             await publisher.stop()
             await token_verifier.close()
             await app.state.outbound.stop()
@@ -237,13 +238,21 @@ def create_app(
     return app
 
 
-async def _portal(gateway_settings: GatewaySettings, db: Any, feed: FeedStore) -> Portal | None:
-    """The portal, where its client's secret is configured."""
+async def _portal(
+    settings: Settings, gateway_settings: GatewaySettings, db: Any, feed: FeedStore
+) -> Portal | None:
+    """The portal, where its client's secret is configured; caseworkers read identities where
+    intake's address and the secret of identity reads are too."""
     secret = gateway_settings.portal_client_secret
     if secret is None:
         return None
     sessions = SessionStore(db)
     await sessions.ensure_indexes()
+    identities = None
+    if gateway_settings.portal_intake_url and settings.identity_read_secret is not None:
+        identities = IdentityReader(
+            gateway_settings.portal_intake_url, settings.identity_read_secret.get_secret_value()
+        )
     return Portal(
         sessions=sessions,
         login=PortalLogin(
@@ -252,6 +261,7 @@ async def _portal(gateway_settings: GatewaySettings, db: Any, feed: FeedStore) -
             secret.get_secret_value(),
         ),
         stream=stream_from(feed),
+        identities=identities,
     )
 
 

@@ -33,6 +33,11 @@ class GatewaySettings(BaseSettings):
         description="The outcomes service's HTTP address (its dashboard), for programme owners' "
         "pages; without it the portal shows no programme pages.",
     )
+    portal_intake_url: str | None = Field(
+        default=None,
+        description="The intake service's HTTP address, where caseworkers' identity reads go "
+        "(with INSATS_IDENTITY_READ_SECRET); without it the portal shows no identities.",
+    )
     portal_secure_cookies: bool = Field(
         default=True, description="Cookies only over HTTPS; off only for a loopback dev portal."
     )

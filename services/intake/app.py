@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from services.intake import identity_endpoint
 from services.intake.handlers import IntakeHandlers
 from services.intake.identity import IdentityVault
 from services.intake.key_store import check_keyring
 from services.intake.store import IntakeStore
+from shared.audience import pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
@@ -81,6 +83,16 @@ def create(settings: Settings, *, configure_logs: bool = True) -> ServiceRuntime
         today=settings.today,
     )
     runtime.on_start(store.ensure_indexes)
+    if settings.identity_read_secret is not None:
+        runtime.route(
+            identity_endpoint.PATH,
+            identity_endpoint.IdentityReadEndpoint(
+                store,
+                IdentityVault(master),
+                pseudonyms_of(settings),
+                settings.identity_read_secret.get_secret_value(),
+            ),
+        )
     runtime.on_start(lambda: check_keyring(store.keys, master, datetime.now(UTC)))
     runtime.subscribe(
         Subscription(

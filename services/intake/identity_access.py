@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 from services.intake.identity import IdentityRecord, IdentityVault
 from services.intake.store import IntakeStore
+from shared.contracts.tenants import Tenant
 from shared.contracts.vocabulary import ConsentPurpose
+from shared.ownership import Claim, may_act_on_participant
 
 
 class AccessRefused(PermissionError):
@@ -41,6 +43,44 @@ async def read_identity(
             "participant_id": participant_id,
         }
     )
+    return await store.read_identity(vault, participant_id)
+
+
+async def read_identity_for_municipality(
+    store: IntakeStore, vault: IdentityVault, kommunkod: str, participant_id: str, who: Accessor
+) -> IdentityRecord | Protected | None:
+    """A resident's identity, for a caseworker of the municipality `kommunkod`: only of someone
+    it may act on (it referred them, or shares case handling in one of their programmes).
+    Anyone else is None, as an unknown id is, so that no municipality can probe who is enrolled
+    elsewhere. Audited before anything is opened, and a refused read is audited too."""
+    who.check()
+    person = (await store.participants_by_id([participant_id], None)).get(participant_id)
+    claim = Claim(False, "no such participant")
+    if person is not None:
+        enrolments = person.get("enrolments", [])
+        programmes = await store.load_programmes({e["programme_id"] for e in enrolments}, None)
+        claim = may_act_on_participant(
+            Tenant.municipality(kommunkod),
+            {e["municipality"] for e in enrolments if e.get("municipality")},
+            shared_in=[
+                p.municipalities for p in programmes.values() if p.cross_municipality_case_handling
+            ],
+        )
+    await store.write_audit(
+        {
+            "at": datetime.now(UTC),
+            "action": "read" if claim.allowed else "read_refused",
+            "actor": who.actor,
+            "reason": who.reason,
+            "participant_id": participant_id,
+            "municipality": kommunkod,
+            "ground": claim.ground,
+        }
+    )
+    if person is None or not claim.allowed:
+        return None
+    if person.get("protected_identity"):
+        return Protected(person.get("birth_year"), person.get("gender"))
     return await store.read_identity(vault, participant_id)
 
 

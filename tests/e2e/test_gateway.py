@@ -33,6 +33,7 @@ from tests.unit.factories import agreement, programme, referral
 HALMSTAD, KUNGSBACKA = Tenant.municipality("1380"), Tenant.municipality("1384")
 HOTEL, SHOP = Tenant.partner("hotellet"), Tenant.partner("butiken")
 RESIDENT = format_with_check(date(1988, 4, 12), 310)
+RESIDENT_NAME = "Amira Haddad"
 
 
 @pytest.fixture
@@ -124,7 +125,12 @@ async def _set_up(tenants: dict[Tenant, HttpTenant], settings: Settings) -> dict
         assert status["status"] == "applied", status
     referred = await halmstad.send(
         "/referrals",
-        referral(referral_id="1380-1", personnummer=RESIDENT, programme_id="halmstad-150"),
+        referral(
+            referral_id="1380-1",
+            personnummer=RESIDENT,
+            programme_id="halmstad-150",
+            name=RESIDENT_NAME,
+        ),
     )
     status = await halmstad.ended(referred)
     assert status["status"] == "applied", status

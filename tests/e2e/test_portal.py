@@ -14,14 +14,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from scripts.demo.portal import portal_environment
+from scripts.demo.portal import portal_environment, service_doors
 from scripts.harness import Platform
 from scripts.stack.identity import IdentityProvider
+from shared.persistence import mongo_client
 from shared.settings import Settings
-from tests.e2e.test_gateway import HALMSTAD, HOTEL, KUNGSBACKA, SHOP, _set_up
+from tests.e2e.test_gateway import (
+    HALMSTAD,
+    HOTEL,
+    KUNGSBACKA,
+    RESIDENT,
+    RESIDENT_NAME,
+    SHOP,
+    _set_up,
+)
 from tests.gateway_support import HttpTenant, gateway_running, http_tenants
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "test-artifacts" / "portal"
@@ -42,9 +52,7 @@ async def portal(
             tmp_path / "gateway.log",
             extra={
                 **portal_environment(identity_provider),
-                "INSATS_PORTAL_OUTCOMES_URL": (
-                    f"http://127.0.0.1:{platform.services['outcomes'].port}"
-                ),
+                **service_doors(platform),
             },
         ) as url,
         http_tenants(identity_provider, url, HALMSTAD, KUNGSBACKA, HOTEL, SHOP) as tenants,
@@ -93,9 +101,57 @@ async def _sent_and_applied(page: Page) -> None:
     assert "Klart" in await page.locator("#status").inner_text()
 
 
+async def _reads_the_identity_with_a_reason(
+    page: Page, settings: Settings, platform: Platform, screenshots: Path
+) -> None:
+    """The caseworker sees the resident's identity only after giving a reason; intake audits the
+    read with the caseworker and the reason, and sends the personnummer's date part only."""
+    assert await page.locator("#identity-name").count() == 0
+    await page.fill("#identity input[name=skal]", "Uppföljningssamtal inbokat med deltagaren")
+    await page.click("#identity button")
+    await page.wait_for_selector("#identity-name")
+    assert await page.locator("#identity-name").inner_text() == RESIDENT_NAME
+    shown = await page.content()
+    assert RESIDENT[:8] + "-****" in shown and RESIDENT not in shown
+    await page.screenshot(path=str(screenshots / "5b-caseworker-identity.png"))
+    client = mongo_client(settings)
+    try:
+        intake = client[settings.database_name("intake")]
+        [read] = await intake["audit"].find({"action": "read"}).to_list()
+        [participant] = await intake["participants"].find({}, {"_id": 1}).to_list()
+    finally:
+        await client.close()
+    assert read["reason"] == "Uppföljningssamtal inbokat med deltagaren"
+    assert read["actor"].startswith("municipality:1380/insats-portal/")
+    assert read["participant_id"] == participant["_id"]
+    # Intake's door: the portal's secret, and then only for the resident's own municipality,
+    # even given the participant's real id; the refusal is audited too.
+    endpoint = f"http://127.0.0.1:{platform.services['intake'].port}/identity-reads"
+    asked = {
+        "municipality": "1384",
+        "participant_id": participant["_id"],
+        "actor": "municipality:1384/test",
+        "reason": "Nyfiken på en annan kommuns deltagare",
+    }
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(endpoint, json=asked)).status_code == 401
+        assert settings.identity_read_secret is not None
+        secret = {"Authorization": f"Bearer {settings.identity_read_secret.get_secret_value()}"}
+        refused = await http.post(endpoint, json=asked, headers=secret)
+    assert (refused.status_code, refused.json()) == (404, {"reason": "UNKNOWN_PARTICIPANT"})
+    client = mongo_client(settings)
+    try:
+        audit = client[settings.database_name("intake")]["audit"]
+        [entry] = await audit.find({"action": "read_refused"}).to_list()
+    finally:
+        await client.close()
+    assert (entry["municipality"], entry["ground"]) == ("1384", "referred by another municipality")
+
+
 async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_caseworker_sees_it(
     portal: tuple[str, dict[Any, HttpTenant]],
     settings: Settings,
+    platform: Platform,
     identity_provider: IdentityProvider,
     browser: Browser,
     screenshots: Path,
@@ -148,6 +204,7 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     journey = await page.locator("ol.journey").inner_text()
     assert "Placering startad" in journey
     await page.screenshot(path=str(screenshots / "5-caseworker-journey.png"), full_page=True)
+    await _reads_the_identity_with_a_reason(page, settings, platform, screenshots)
     # Halmstad defined halmstad-150: it owns it, and sees its results; nobody else's.
     await page.click("nav >> text=Program")
     await page.click('[data-programme="halmstad-150"] a')

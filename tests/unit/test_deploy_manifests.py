@@ -90,6 +90,7 @@ def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
         ("insats-gateway-mongodb-password", "password"),
         ("insats-gateway-portal", "client-secret"),
         *GATEWAY_CERTIFICATE,
+        ("insats-identity-reads", "secret"),
         ("insats-intake-keys", "identity-master-key"),
         ("insats-intake-keys", "pseudonym-key"),
         ("insats-intake-mongodb-password", "password"),
@@ -739,6 +740,26 @@ def _portal_secret_from_a_config_map(documents: list[Document]) -> None:
     }
 
 
+@pytest.mark.parametrize("overlay", [path.name for path in overlays()])
+def test_caseworkers_read_identities_through_intake_with_a_secret_both_hold(overlay: str) -> None:
+    documents = built(overlay)
+    gateway = {item["name"]: item for item in container(documents, "gateway")["env"]}
+    intake = {item["name"]: item for item in container(documents, "intake")["env"]}
+    shared = {"secretKeyRef": {"name": "insats-identity-reads", "key": "secret"}}
+    assert gateway["INSATS_IDENTITY_READ_SECRET"]["valueFrom"] == shared
+    assert intake["INSATS_IDENTITY_READ_SECRET"]["valueFrom"] == shared
+    assert gateway["INSATS_PORTAL_INTAKE_URL"]["value"] == "http://insats-intake:8080"
+    # Through on intake's HTTP port, from the gateway's pods (and Prometheus, without the secret).
+    assert {
+        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "insats-intake"}}}],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    } in find(documents, "NetworkPolicy", "insats-gateway")["spec"]["egress"]
+    assert {
+        "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "insats-gateway"}}}],
+        "ports": [{"protocol": "TCP", "port": "http"}],
+    } in find(documents, "NetworkPolicy", "insats-intake")["spec"]["ingress"]
+
+
 def _gateway_config_name(documents: list[Document]) -> str:
     [name] = [
         d["metadata"]["name"]
@@ -765,9 +786,32 @@ def _portal_to_another_service(documents: list[Document]) -> None:
     _portal_outcomes_url(documents, "http://insats-placement.insats-dev.svc:8080")
 
 
-def _gateway_cut_off_from_outcomes(documents: list[Document]) -> None:
-    egress = find(documents, "NetworkPolicy", "insats-gateway")["spec"]["egress"]
-    egress[:] = [rule for rule in egress if rule["ports"][0]["port"] != 8080]
+def _gateway_cut_off_from(service: str) -> Breakage:
+    def cut(documents: list[Document]) -> None:
+        egress = find(documents, "NetworkPolicy", "insats-gateway")["spec"]["egress"]
+        to = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": f"insats-{service}"}}}
+        egress[:] = [rule for rule in egress if rule.get("to") != [to]]
+
+    return cut
+
+
+def _intake_refusing_the_gateway(documents: list[Document]) -> None:
+    ingress = find(documents, "NetworkPolicy", "insats-intake")["spec"]["ingress"]
+    ingress[:] = [r for r in ingress if "namespaceSelector" in r["from"][0]]
+
+
+def _gateway_without_the_identity_read_secret(documents: list[Document]) -> None:
+    env = _gateway_env(documents)
+    env[:] = [e for e in env if e["name"] != "INSATS_IDENTITY_READ_SECRET"]
+
+
+def _intake_with_another_identity_read_secret(documents: list[Document]) -> None:
+    [item] = [
+        e
+        for e in container(documents, "intake")["env"]
+        if e["name"] == "INSATS_IDENTITY_READ_SECRET"
+    ]
+    item["valueFrom"]["secretKeyRef"]["name"] = "insats-intake-keys"
 
 
 def _outcomes_refusing_the_gateway(documents: list[Document]) -> None:
@@ -1105,7 +1149,7 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         "Service/insats-placement selects no pods running outcomes",
     ),
     "a gateway that cannot reach the outcomes dashboard": (
-        _gateway_cut_off_from_outcomes,
+        _gateway_cut_off_from("outcomes"),
         "Deployment/insats-gateway",
         "no egress rule of its NetworkPolicy allows TCP 8080 to the pods of "
         "Deployment/insats-outcomes",
@@ -1114,6 +1158,28 @@ BREAKAGES: dict[str, tuple[Breakage, str, str]] = {
         _outcomes_refusing_the_gateway,
         "Deployment/insats-outcomes",
         "no ingress rule of its NetworkPolicy admits the gateway's pods on TCP 8080",
+    ),
+    "a gateway that cannot reach intake's identity reads": (
+        _gateway_cut_off_from("intake"),
+        "Deployment/insats-gateway",
+        "no egress rule of its NetworkPolicy allows TCP 8080 to the pods of "
+        "Deployment/insats-intake (INSATS_PORTAL_INTAKE_URL)",
+    ),
+    "an intake refusing the gateway": (
+        _intake_refusing_the_gateway,
+        "Deployment/insats-intake",
+        "no ingress rule of its NetworkPolicy admits the gateway's pods on TCP 8080: the portal "
+        "(INSATS_PORTAL_INTAKE_URL) could not reach its identity reads",
+    ),
+    "a portal reading identities without the secret": (
+        _gateway_without_the_identity_read_secret,
+        "Deployment/insats-gateway",
+        "INSATS_PORTAL_INTAKE_URL is set but INSATS_IDENTITY_READ_SECRET is not",
+    ),
+    "an intake holding another identity read secret": (
+        _intake_with_another_identity_read_secret,
+        "Deployment/insats-intake",
+        "INSATS_IDENTITY_READ_SECRET does not come from the Secret key the gateway's does",
     ),
 }
 

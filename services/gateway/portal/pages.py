@@ -20,9 +20,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.gateway.auth import Caller, Unauthenticated
 from services.gateway.errors import GatewayError
 from services.gateway.portal import forms
+from services.gateway.portal.identity_reads import IdentityUnavailable
 from services.gateway.portal.login import LoginFailed
 from services.gateway.portal.sessions import PortalSession
-from services.gateway.portal.views import LABELS, caseworker_view, partner_view
+from services.gateway.portal.views import LABELS, Resident, caseworker_view, partner_view
 from services.gateway.routes import ROUTE_OF_TYPE
 from services.gateway.runtime import Gateway, gateway
 from services.gateway.submission import submit
@@ -299,13 +300,58 @@ async def residents(session: Session, gw: GatewayDep) -> Response:
     )
 
 
-@router.get("/deltagare/{participant_id}")
-async def resident(participant_id: str, session: Session, gw: GatewayDep) -> Response:
-    caller = _require(session, TenantKind.MUNICIPALITY)
+async def _resident(gw: Gateway, caller: Caller, participant_id: str) -> Resident:
     found = caseworker_view(await _stream(gw, caller), date.today()).resident(participant_id)
     if found is None:
         raise NotYours
-    return _page("resident.html", **_common(session, resident=found))
+    return found
+
+
+def _resident_page(gw: Gateway, session: PortalSession, found: Resident, **values: Any) -> Response:
+    assert gw.portal is not None
+    page = _page(
+        "resident.html",
+        **_common(
+            session, resident=found, reads_identity=gw.portal.identities is not None, **values
+        ),
+    )
+    # A page that may hold an identity is kept by no cache, the browser's included.
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@router.get("/deltagare/{participant_id}")
+async def resident(participant_id: str, session: Session, gw: GatewayDep) -> Response:
+    caller = _require(session, TenantKind.MUNICIPALITY)
+    return _resident_page(gw, session, await _resident(gw, caller, participant_id))
+
+
+@router.post("/deltagare/{participant_id}/identitet")
+async def read_identity(
+    participant_id: str, request: Request, session: Session, gw: GatewayDep
+) -> Response:
+    """The resident's identity, for the caseworker who gives a reason: read through intake,
+    which audits it with the caseworker's name and the reason before opening anything."""
+    caller = _require(session, TenantKind.MUNICIPALITY)
+    fields = await _form(request, session)
+    found = await _resident(gw, caller, participant_id)
+    assert gw.portal is not None
+    if gw.portal.identities is None:
+        raise NotYours
+    reason = str(fields.get("skal", "")).strip()
+    if not 5 <= len(reason) <= 500:
+        return _resident_page(
+            gw, session, found, reason_problem="Ange skälet med minst 5 och högst 500 tecken."
+        )
+    try:
+        shown = await gw.portal.identities.read(caller, participant_id, reason)
+    except IdentityUnavailable as problem:
+        gw.log.warning("identity read failed", problem=str(problem))
+        return _page("error.html", 503, message="Identitetsuppgifterna går inte att visa just nu.")
+    gw.log.info("identity read", participant=participant_id, actor=caller.actor)
+    if shown is None:
+        return _page("error.html", 404, message="Det finns inga identitetsuppgifter att visa.")
+    return _resident_page(gw, session, found, identity=shown)
 
 
 @router.post("/uppfoljning/{follow_up_id}")

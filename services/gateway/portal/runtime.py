@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway.feed_store import FeedStore
+from services.gateway.portal.identity_reads import IdentityReader
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.sessions import SessionStore
 from shared.contracts.tenants import Tenant
@@ -22,6 +23,13 @@ class Portal:
     sessions: SessionStore
     login: PortalLogin
     stream: StreamReader
+    # Caseworkers' identity reads, through intake (INSATS_PORTAL_INTAKE_URL).
+    identities: IdentityReader | None = None
+
+    async def close(self) -> None:
+        await self.login.close()
+        if self.identities is not None:
+            await self.identities.close()
 
 
 # A page folds the organisation's whole stream; beyond this many entries it shows the latest.
