@@ -13,6 +13,7 @@ from shared.contracts.envelope import EventData
 from shared.contracts.municipal import OutcomeReported
 from shared.contracts.partner import (
     AttendanceReported,
+    ConcernReported,
     PlacementChangeReported,
     PlacementEndReported,
     SupportCheckInReported,
@@ -71,6 +72,40 @@ def start(form: Mapping[str, Any], placement_id: str) -> EventData:
     return _model(
         PlacementChangeReported,
         {"placement_id": placement_id, "action": "starta", "on": _text(form, "datum")},
+    )
+
+
+_CHANGES = frozenset({"pausa", "ateruppta", "andra_timmar"})
+
+
+def change(form: Mapping[str, Any], placement_id: str) -> EventData:
+    """A pause (with its reason), a resumption or new hours per week."""
+    action = _text(form, "andring")
+    if action not in _CHANGES:
+        raise FormInvalid("Välj pausa, återuppta eller ändra timmar.")
+    hours = _text(form, "timmar_per_vecka")
+    if action == "andra_timmar" and not hours:
+        raise FormInvalid("Ange de nya timmarna per vecka.")
+    return _model(
+        PlacementChangeReported,
+        {
+            "placement_id": placement_id,
+            "action": action,
+            "on": _text(form, "datum"),
+            "reason": _text(form, "orsak"),
+            **({"hours_per_week": hours} if action == "andra_timmar" else {}),
+        },
+    )
+
+
+def concern(form: Mapping[str, Any], placement_id: str) -> EventData:
+    """A note of concern: it stays in placement, for the participant's caseworker."""
+    note = _text(form, "anteckning")
+    if not note:
+        raise FormInvalid("Skriv vad oron gäller.")
+    return _model(
+        ConcernReported,
+        {"placement_id": placement_id, "on": _text(form, "datum"), "note": note},
     )
 
 

@@ -212,62 +212,34 @@ async def placements(session: Session, gw: GatewayDep) -> Response:
     )
 
 
-async def _partner_action(
-    request: Request,
-    session: PortalSession,
-    gw: Gateway,
-    placement_id: str,
-    make: Callable[[dict[str, Any]], EventData],
+# What each of a placement's forms sends (`/portal/placeringar/<id>/<form>`).
+_PLACEMENT_FORMS: dict[str, Callable[[dict[str, Any], str], EventData]] = {
+    "svar": lambda fields, placement: forms.offer_answer(fields, placement, date.today()),
+    "start": forms.start,
+    "andring": forms.change,
+    "narvaro": forms.attendance,
+    "oro": forms.concern,
+    "avslut": forms.end,
+}
+
+
+@router.post("/placeringar/{placement_id}/{form}")
+async def report_on_placement(
+    placement_id: str, form: str, request: Request, session: Session, gw: GatewayDep
 ) -> Response:
+    """A partner's answer to an offer or report on a placement at one of its workplaces."""
     caller = _require(session, TenantKind.PARTNER)
+    make = _PLACEMENT_FORMS.get(form)
+    if make is None:
+        raise NotYours
     fields = await _form(request, session)
     if partner_view(await _stream(gw, caller)).placement(placement_id) is None:
         raise NotYours
     try:
-        data = make(fields)
+        data = make(fields, placement_id)
     except forms.FormInvalid as problem:
         return _page("error.html", 422, message=str(problem), back="/portal/placeringar")
     return await _send(gw, caller, data, _request_key(fields))
-
-
-@router.post("/placeringar/{placement_id}/svar")
-async def answer_offer(
-    placement_id: str, request: Request, session: Session, gw: GatewayDep
-) -> Response:
-    return await _partner_action(
-        request,
-        session,
-        gw,
-        placement_id,
-        lambda f: forms.offer_answer(f, placement_id, date.today()),
-    )
-
-
-@router.post("/placeringar/{placement_id}/start")
-async def report_start(
-    placement_id: str, request: Request, session: Session, gw: GatewayDep
-) -> Response:
-    return await _partner_action(
-        request, session, gw, placement_id, lambda f: forms.start(f, placement_id)
-    )
-
-
-@router.post("/placeringar/{placement_id}/narvaro")
-async def report_attendance(
-    placement_id: str, request: Request, session: Session, gw: GatewayDep
-) -> Response:
-    return await _partner_action(
-        request, session, gw, placement_id, lambda f: forms.attendance(f, placement_id)
-    )
-
-
-@router.post("/placeringar/{placement_id}/avslut")
-async def report_end(
-    placement_id: str, request: Request, session: Session, gw: GatewayDep
-) -> Response:
-    return await _partner_action(
-        request, session, gw, placement_id, lambda f: forms.end(f, placement_id)
-    )
 
 
 @router.post("/stodsamtal/{check_in_id}")
