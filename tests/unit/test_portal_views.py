@@ -154,3 +154,84 @@ def test_what_the_stream_says_is_shown_as_text_never_as_markup() -> None:
 
     assert hostile not in page
     assert "&lt;script&gt;" in page
+
+
+def test_offers_unanswered_are_listed_oldest_first_and_late_after_a_week() -> None:
+    enrolled = [
+        _resident("insats.participant.enrolled.v1", who, programme_id="p150")
+        for who in ("m-1", "m-2", "m-3")
+    ]
+    view = caseworker_view(
+        [
+            *enrolled,
+            _resident(
+                "insats.placement.offered.v1",
+                "m-1",
+                at="2026-03-30",
+                offered_on="2026-03-30",
+                partner_id="hotellet",
+            ),
+            _resident(
+                "insats.placement.offered.v1",
+                "m-2",
+                at="2026-03-20",
+                offered_on="2026-03-20",
+                partner_id="hotellet",
+            ),
+            _resident("insats.placement.offered.v1", "m-3", offered_on="2026-03-10"),
+            _resident("insats.placement.changed.v1", "m-3", status="accepterad"),
+        ],
+        date(2026, 4, 1),
+    )
+
+    assert [(o.resident.participant_id, o.days, o.late) for o in view.offers] == [
+        ("m-2", 12, True),
+        ("m-1", 2, False),
+    ]
+    assert view.offers[0].resident.offered_by == "hotellet"
+    accepted = view.resident("m-3")
+    assert accepted is not None and accepted.standing == "plats accepterad"
+
+
+def test_a_declined_or_expired_offer_puts_the_resident_back_in_line() -> None:
+    view = caseworker_view(
+        [
+            _resident("insats.participant.enrolled.v1", "m-1", programme_id="p150"),
+            _resident("insats.placement.offered.v1", "m-1", offered_on="2026-03-10"),
+            _resident("insats.placement.changed.v1", "m-1", status="avbojd", change="expired"),
+        ],
+        date(2026, 4, 1),
+    )
+
+    assert view.offers == []
+    assert [r.participant_id for r in view.waiting["p150"]] == ["m-1"]
+    assert view.waiting["p150"][0].standing == "väntar på plats"
+
+
+def test_a_caseworkers_page_shows_a_late_offer_and_escapes_what_a_partner_named() -> None:
+    from services.gateway.auth import Caller
+    from services.gateway.portal.pages import _TEMPLATES
+    from shared.contracts.tenants import Tenant
+
+    hostile = '"><img src=x onerror=alert(1)>'
+    view = caseworker_view(
+        [
+            _resident("insats.participant.enrolled.v1", "m-1", programme_id="p150"),
+            _resident(
+                "insats.placement.offered.v1", "m-1", offered_on="2026-03-10", partner_id=hostile
+            ),
+        ],
+        date(2026, 4, 1),
+    )
+    page = _TEMPLATES.get_template("caseworker.html").render(
+        who=Caller(Tenant.municipality("1380"), "s", None, "caseworker"),
+        csrf="c",
+        key=lambda: "k",
+        view=view,
+        statuses=[],
+        today="2026-04-01",
+    )
+
+    assert 'data-offer="m-1" class="late"' in page
+    assert "22 dagar, <strong>försenat svar</strong>" in page
+    assert hostile not in page

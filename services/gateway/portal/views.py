@@ -21,7 +21,17 @@ _STANDING = {
     "insats.placement.ended.v1": "placering avslutad",
     "insats.participation.exited.v1": "avslutad i programmet",
 }
+# A change of a placement, by the status it leaves: a declined or expired offer puts the
+# person back in line.
+_CHANGED = {
+    "accepterad": "plats accepterad",
+    "avbojd": "väntar på plats",
+    "pagar": "i insats",
+    "pausad": "pausad",
+}
 WAITING = frozenset({"väntar på plats", "erbjuden plats", "placering avslutad"})
+# An offer unanswered for longer than this is shown as late: most programmes answer within days.
+OFFER_LATE_DAYS = 7
 
 LABELS = {
     "insats.participant.enrolled.v1": "Inskriven",
@@ -136,6 +146,18 @@ class Resident:
     referral_date: str | None = None
     standing: str = "väntar på plats"
     journey: list[Step] = field(default_factory=list)
+    offered_on: str | None = None  # the open offer's day, while one waits for an answer
+    offered_by: str | None = None  # and its partner
+
+
+@dataclass(frozen=True)
+class OpenOffer:
+    resident: Resident
+    days: int  # since it was made
+
+    @property
+    def late(self) -> bool:
+        return self.days > OFFER_LATE_DAYS
 
 
 @dataclass(frozen=True)
@@ -153,6 +175,7 @@ class CaseworkerView:
     residents: list[Resident]
     waiting: dict[str, list[Resident]]  # by programme, longest waiting first
     overdue: list[FollowUp]
+    offers: list[OpenOffer]  # waiting for the partner's answer, oldest first
 
     def resident(self, participant_id: str) -> Resident | None:
         return next((r for r in self.residents if r.participant_id == participant_id), None)
@@ -180,7 +203,13 @@ def caseworker_view(events: list[dict[str, Any]], today: date) -> CaseworkerView
             resident.birth_year = facts.get("birth_year")
             resident.gender = facts.get("gender")
             resident.referral_date = facts.get("referral_date")
-        resident.standing = _STANDING.get(source_type, resident.standing)
+        if source_type == "insats.placement.changed.v1":
+            resident.standing = _CHANGED.get(str(facts.get("status")), resident.standing)
+        else:
+            resident.standing = _STANDING.get(source_type, resident.standing)
+        if source_type == "insats.placement.offered.v1":
+            resident.offered_on = str(facts.get("offered_on") or data.get("occurred_at", ""))[:10]
+            resident.offered_by = facts.get("partner_id")
         resident.journey.append(
             Step(
                 str(data.get("occurred_at", ""))[:10],
@@ -213,4 +242,19 @@ def caseworker_view(events: list[dict[str, Any]], today: date) -> CaseworkerView
         ),
         key=lambda f: f.due_date,
     )
-    return CaseworkerView(listed, dict(waiting), overdue)
+    offers = sorted(
+        (
+            OpenOffer(r, _days_between(r.offered_on, today))
+            for r in listed
+            if r.standing == "erbjuden plats" and r.offered_on
+        ),
+        key=lambda o: -o.days,
+    )
+    return CaseworkerView(listed, dict(waiting), overdue, offers)
+
+
+def _days_between(day: str | None, today: date) -> int:
+    try:
+        return max(0, (today - date.fromisoformat(day or "")).days)
+    except ValueError:
+        return 0
