@@ -4,6 +4,7 @@ tokens from the local identity provider, and a small client per tenant."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -19,6 +20,10 @@ from scripts.stack.identity import IdentityProvider
 from shared.contracts.envelope import EventData
 from shared.contracts.tenants import Tenant
 
+# Seals the webhooks' secrets of every gateway a test run starts (one key for the run: a gateway
+# restarted within a test still opens what the one before sealed).
+SECRET_KEY = secrets.token_urlsafe(32)
+
 
 @asynccontextmanager
 async def gateway_running(
@@ -31,7 +36,12 @@ async def gateway_running(
     """The gateway as a process, ready; its base URL. Stopped afterwards, expected to exit 0."""
     process = ServiceProcess(
         "gateway",
-        {**env, "INSATS_OIDC_ISSUER": issuer, **(extra or {})},
+        {
+            "INSATS_GATEWAY_SECRET_KEY": SECRET_KEY,
+            **env,
+            "INSATS_OIDC_ISSUER": issuer,
+            **(extra or {}),
+        },
         log_path,
         free_port(),
         command=("gateway",),

@@ -3,24 +3,33 @@ to its URL. The tenant is the bearer token's; nothing of another tenant's is eve
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import PyMongoError
 
 from services.gateway.auth import Caller
+from services.gateway.endpoints import IDEMPOTENCY_KEY_PATTERN
 from services.gateway.errors import GatewayError
 from services.gateway.feed_records import FeedEvent
 from services.gateway.feed_store import FeedEntry
 from services.gateway.outbound import Outbound, outbound
 from services.gateway.problems import FieldError, GatewayRefusal, Problem
 from services.gateway.runtime import authenticated
-from services.gateway.webhook_store import LimitReached, Subscription
+from services.gateway.webhook_secrets import SecretUnreadable
+from services.gateway.webhook_store import (
+    KeyReused,
+    LimitReached,
+    Registered,
+    Subscription,
+    WebhooksOff,
+)
 from services.gateway.webhook_urls import MAX_URL_CHARS, UrlNotAllowed, checked_url
 
 router = APIRouter()
@@ -39,6 +48,23 @@ _UNAUTHENTICATED: Final[dict[int | str, dict[str, Any]]] = {401: _refusal("No va
 _UNAVAILABLE: Final[dict[int | str, dict[str, Any]]] = {
     503: _refusal("The database cannot be reached now: try again.")
 }
+_NOT_YOURS: Final[dict[int | str, dict[str, Any]]] = {404: _refusal("Not yours.")}
+
+# Optional, unlike the event endpoints': a registration without one worked before the key was
+# honoured, and still registers a new webhook each time.
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Chosen by the caller, unique per registration. The same key and body again "
+        "answers with the webhook registered the first time (its secret included) and registers "
+        "no second one; the same key with another body is refused (409). Remembered as long as "
+        "that webhook exists. Without a key, each request registers a new webhook.",
+        min_length=1,
+        max_length=128,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+    ),
+]
 
 
 class FeedEntryOut(BaseModel):
@@ -91,6 +117,11 @@ class WebhookOut(BaseModel):
     last_error: str | None = Field(
         max_length=200, description="What the last failed attempt met: 'answered 500', ..."
     )
+    disabled_at: datetime | None = Field(
+        description="When it was disabled after failing too long: nothing is sent until it is "
+        "enabled again (POST /v1/webhooks/{id}/enable), then from delivered_up_to on.",
+    )
+    disabled_reason: str | None = Field(max_length=200, description="Why it was disabled.")
 
 
 class WebhookCreated(WebhookOut):
@@ -154,13 +185,24 @@ async def read_feed(
     status_code=201,
     response_model=WebhookCreated,
     responses={
-        400: _refusal("The body is not JSON."),
+        200: {
+            "model": WebhookCreated,
+            "description": "The same registration again (same Idempotency-Key and body): the "
+            "webhook registered then, with header Idempotent-Replayed: true.",
+        },
+        400: _refusal("The body is not JSON, or a malformed Idempotency-Key."),
         **_UNAUTHENTICATED,
-        409: _refusal("Your organisation has as many webhooks as it may."),
+        409: _refusal(
+            "Your organisation has as many webhooks as it may (LIMIT_REACHED), or the "
+            "Idempotency-Key registered another webhook (IDEMPOTENCY_KEY_REUSED)."
+        ),
         413: _refusal("The body is too large."),
         415: _refusal("The body is not application/json."),
         422: _refusal("Not a URL the gateway delivers to: see errors."),
-        **_UNAVAILABLE,
+        503: _refusal(
+            "The database cannot be reached now: try again (UNAVAILABLE); or this deployment "
+            "offers no webhooks (NOT_CONFIGURED)."
+        ),
     },
     tags=["webhooks"],
     operation_id="register_webhook",
@@ -168,32 +210,48 @@ async def read_feed(
 )
 async def register_webhook(
     body: WebhookIn,
+    response: Response,
     caller: Annotated[Caller, Depends(authenticated)],
     out: Annotated[Outbound, Depends(outbound)],
+    idempotency_key: OptionalIdempotencyKey = None,
 ) -> WebhookCreated:
     """Each event of your feed after `after` (by default: from now on) is POSTed to `url`, in
-    order, signed with the secret this answer shows once; see docs/gateway-outbound.md."""
+    order, signed with the secret this answer shows; see docs/gateway-outbound.md."""
     settings = out.gateway_settings
+    if not out.webhooks.sealing:
+        raise GatewayError(503, GatewayRefusal.NOT_CONFIGURED)
     try:
         url = checked_url(body.url, allow_loopback=settings.gateway_webhook_allow_loopback)
     except UrlNotAllowed as refusal:
         field = FieldError(location="body.url", message=str(refusal))
         raise GatewayError(422, GatewayRefusal.SCHEMA_VIOLATION, errors=[field]) from None
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     with _database():
         head = (await out.feed.heads([caller.tenant]))[caller.tenant]
         cursor = head if body.after is None else min(body.after, head)
         try:
-            created = await out.webhooks.create(
+            registered = await out.webhooks.create(
                 caller.tenant,
                 url,
                 cursor,
                 settings.gateway_webhooks_per_tenant,
                 datetime.now(UTC),
+                idempotency_key=idempotency_key,
+                digest=digest,
             )
         except LimitReached:
             raise GatewayError(409, GatewayRefusal.LIMIT_REACHED) from None
-    out.deliverer.wake()
-    return WebhookCreated(**_webhook_out(created).model_dump(), secret=created.secret)
+        except KeyReused:
+            raise GatewayError(409, GatewayRefusal.IDEMPOTENCY_KEY_REUSED) from None
+        except (WebhooksOff, SecretUnreadable):
+            # Unreadable: the first answer's secret cannot be given again under this key.
+            raise GatewayError(503, GatewayRefusal.NOT_CONFIGURED) from None
+    if registered.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        out.wake_deliverer()
+    return _created(registered)
 
 
 @router.get(
@@ -217,7 +275,7 @@ async def list_webhooks(
     "/v1/webhooks/{webhook_id}",
     status_code=204,
     response_class=Response,
-    responses={**_UNAUTHENTICATED, 404: _refusal("Not yours."), **_UNAVAILABLE},
+    responses={**_UNAUTHENTICATED, **_NOT_YOURS, **_UNAVAILABLE},
     tags=["webhooks"],
     operation_id="delete_webhook",
     summary="Stop a webhook",
@@ -235,6 +293,30 @@ async def delete_webhook(
     return Response(status_code=204)
 
 
+@router.post(
+    "/v1/webhooks/{webhook_id}/enable",
+    response_model=WebhookOut,
+    responses={**_UNAUTHENTICATED, **_NOT_YOURS, **_UNAVAILABLE},
+    tags=["webhooks"],
+    operation_id="enable_webhook",
+    summary="Enable a webhook that was disabled after failing too long",
+)
+async def enable_webhook(
+    webhook_id: Annotated[uuid.UUID, Path()],
+    caller: Annotated[Caller, Depends(authenticated)],
+    out: Annotated[Outbound, Depends(outbound)],
+) -> WebhookOut:
+    """Delivery goes on at once from the entry after `delivered_up_to`, the one it failed at;
+    it is disabled again only after failing as long once more. One that is not disabled is
+    answered as it is."""
+    with _database():
+        found = await out.webhooks.enable(caller.tenant, str(webhook_id), datetime.now(UTC))
+    if found is None:
+        raise GatewayError(404, GatewayRefusal.NOT_FOUND)
+    out.wake_deliverer()
+    return _webhook_out(found)
+
+
 def _entry_out(entry: FeedEntry) -> FeedEntryOut:
     return FeedEntryOut(
         seq=entry.seq,
@@ -244,14 +326,21 @@ def _entry_out(entry: FeedEntry) -> FeedEntryOut:
 
 
 def _webhook_out(sub: Subscription) -> WebhookOut:
-    failing = sub.failing_since is not None
+    waiting = sub.failing_since is not None and not sub.disabled
     return WebhookOut(
         id=uuid.UUID(sub.id),
         url=sub.url,
         created_at=sub.created_at,
         delivered_up_to=sub.cursor,
         attempts=sub.attempts,
-        next_attempt_at=sub.next_attempt_at if failing else None,
+        next_attempt_at=sub.next_attempt_at if waiting else None,
         failing_since=sub.failing_since,
         last_error=sub.last_error,
+        disabled_at=sub.disabled_at,
+        disabled_reason=sub.disabled_reason,
     )
+
+
+def _created(registered: Registered) -> WebhookCreated:
+    shown = _webhook_out(registered.subscription).model_dump()
+    return WebhookCreated(**shown, secret=registered.secret)

@@ -29,6 +29,8 @@ class GatewayRefusal(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     # As many of a kind (webhook subscriptions) as an organisation may have: delete one first.
     LIMIT_REACHED = "LIMIT_REACHED"
+    # The deployment does not offer it (webhooks without INSATS_GATEWAY_SECRET_KEY).
+    NOT_CONFIGURED = "NOT_CONFIGURED"
 
 
 TEXTS: Final[dict[GatewayRefusal, tuple[str, str]]] = {
@@ -80,6 +82,10 @@ TEXTS: Final[dict[GatewayRefusal, tuple[str, str]]] = {
     GatewayRefusal.LIMIT_REACHED: (
         "Your organisation has as many of these as it may: delete one first.",
         "Er organisation har redan så många av dessa som den får ha: ta bort en först.",
+    ),
+    GatewayRefusal.NOT_CONFIGURED: (
+        "This deployment of Insats does not offer this now: ask its operator.",
+        "Den här installationen av Insats erbjuder inte detta just nu: fråga dess driftansvariga.",
     ),
 }
 

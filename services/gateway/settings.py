@@ -68,6 +68,13 @@ class GatewaySettings(BaseSettings):
         description="How long an event stays in the feed (and can still reach a webhook). "
         "Also how long a redelivered event is recognised as one already stored.",
     )
+    gateway_secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Seals the webhooks' signing secrets in the gateway's database (at least 32 "
+        "random characters; keep it apart from the database's backups). Webhooks are off "
+        "without it: none is registered or delivered. Never logged.",
+    )
     gateway_webhooks_per_tenant: int = Field(default=5, ge=1, le=50)
     gateway_webhook_allow_loopback: bool = Field(
         default=False,
@@ -80,6 +87,18 @@ class GatewaySettings(BaseSettings):
     )
     gateway_webhook_backoff_max_seconds: float = Field(
         default=300.0, gt=0, description="The longest wait between two attempts."
+    )
+    gateway_webhook_disable_after_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="A webhook failing without a success for this long is disabled (kept, with "
+        "its place in the feed), once it has also failed the attempts below in a row.",
+    )
+    gateway_webhook_disable_after_failures: int = Field(
+        default=50,
+        ge=1,
+        description="The failed attempts in a row a webhook must also have before it is "
+        "disabled: the gateway's own downtime is no receiver's failure.",
     )
     gateway_webhook_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often each replica looks for due deliveries."

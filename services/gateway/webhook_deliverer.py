@@ -8,6 +8,11 @@ to INSATS_GATEWAY_WEBHOOK_BACKOFF_MAX_SECONDS, and its lease is let go so that a
 make the next attempt. An entry is retried until it is delivered or leaves the feed by its
 retention; one the feed no longer holds is skipped. Receivers deduplicate by event id: a replica
 that dies after the receiver answered and before the cursor moved sends the entry again.
+
+A subscription that has failed for INSATS_GATEWAY_WEBHOOK_DISABLE_AFTER_HOURS without a success,
+and at least INSATS_GATEWAY_WEBHOOK_DISABLE_AFTER_FAILURES attempts in a row, is disabled: a
+receiver gone for good would otherwise be tried every few minutes for ever. Its cursor stays, so
+once its tenant enables it again it goes on from the entry it failed at.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pymongo.errors import PyMongoError
 
 from services.gateway.feed_store import FeedEntry, FeedStore
 from services.gateway.settings import GatewaySettings
+from services.gateway.webhook_secrets import SecretUnreadable
 from services.gateway.webhook_signature import (
     ATTEMPT_HEADER,
     EVENT_ID_HEADER,
@@ -45,6 +51,23 @@ def backoff_seconds(attempt: int, initial: float, ceiling: float) -> float:
     """The wait after the `attempt`th failed attempt of an entry: initial, doubling, capped."""
     doubled: float = initial * 2.0 ** min(attempt - 1, 62)
     return min(doubled, ceiling)
+
+
+def disable_reason(
+    failing_since: datetime,
+    failures: int,
+    now: datetime,
+    *,
+    after: timedelta,
+    min_failures: int,
+) -> str | None:
+    """Why a subscription failing since `failing_since`, with `failures` failed attempts in a
+    row (the one just made included), is disabled now; None while it is still tried. Both
+    bounds must be reached: the time alone would also count a gateway that was itself down
+    (no attempts made), the count alone would depend on the backoff settings."""
+    if now - failing_since < after or failures < min_failures:
+        return None
+    return f"failed {failures} attempts in a row since {failing_since:%Y-%m-%dT%H:%M:%SZ}"
 
 
 class WebhookDeliverer:
@@ -148,7 +171,7 @@ class WebhookDeliverer:
             # The entries up to `head` were all committed before it was read, so those the feed
             # no longer has have expired: the cursor passes them.
             if head > held.cursor:
-                await self.store.delivered(held, self.owner, head)
+                await self.store.passed(held, self.owner, head)
             return None
         entry = page[0]
         attempt = held.attempts + 1 if held.attempt_seq == entry.seq else 1
@@ -166,16 +189,32 @@ class WebhookDeliverer:
             self.settings.gateway_webhook_backoff_max_seconds,
         )
         now = self._now()
-        await self.store.failed(counted, self.owner, problem, now + timedelta(seconds=wait), now)
-        log.info(
-            "webhook delivery failed",
-            subscription=held.id,
-            tenant=held.tenant.key,
-            seq=entry.seq,
-            attempt=attempt,
-            problem=problem,
-            retry_in_seconds=wait,
+        disabled = disable_reason(
+            counted.failing_since or now,
+            counted.failures + 1,
+            now,
+            after=timedelta(hours=self.settings.gateway_webhook_disable_after_hours),
+            min_failures=self.settings.gateway_webhook_disable_after_failures,
         )
+        await self.store.failed(
+            counted,
+            self.owner,
+            problem,
+            now + timedelta(seconds=wait),
+            now,
+            disabled_reason=disabled,
+        )
+        where = {"subscription": held.id, "tenant": held.tenant.key, "seq": entry.seq}
+        if disabled is not None:
+            log.warning("webhook disabled", **where, problem=problem, reason=disabled)
+        else:
+            log.info(
+                "webhook delivery failed",
+                **where,
+                attempt=attempt,
+                problem=problem,
+                retry_in_seconds=wait,
+            )
         return None
 
     async def _send(self, held: Subscription, entry: FeedEntry, attempt: int) -> str | None:
@@ -183,12 +222,20 @@ class WebhookDeliverer:
         allow_loopback = self.settings.gateway_webhook_allow_loopback
         if not await resolves_to_allowed(held.url, allow_loopback=allow_loopback):
             return "the URL's host does not resolve to a public address"
+        try:
+            secret: str | None = await self.store.secret(held)
+        except SecretUnreadable:
+            secret = None
+        if secret is None:
+            # The operator's to mend (the key was changed); the tenant sees it in last_error.
+            log.error("webhook secret sealed under another key", subscription=held.id)
+            return "the gateway cannot sign for this webhook now"
         body = entry.value.encode()
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: entry.event_id,
             ATTEMPT_HEADER: str(attempt),
-            SIGNATURE_HEADER: signature(held.secret, int(self._clock()), body),
+            SIGNATURE_HEADER: signature(secret, int(self._clock()), body),
         }
         try:
             # Streamed and never read: a receiver's answer is its status, whatever its size.

@@ -317,12 +317,26 @@ async def test_a_webhook_is_its_organisations_own_and_only_a_safe_url_is_one(
 ) -> None:
     halmstad, kungsbacka = gateway.tenants[HALMSTAD], gateway.tenants[KUNGSBACKA]
 
-    async def register(who: HttpTenant, url: str) -> httpx.Response:
-        return await who.http.post("/v1/webhooks", json={"url": url}, headers=who.headers)
+    async def register(who: HttpTenant, url: str, key: str | None = None) -> httpx.Response:
+        headers = {**who.headers, **({"Idempotency-Key": key} if key else {})}
+        return await who.http.post("/v1/webhooks", json={"url": url}, headers=headers)
 
-    mine = await register(halmstad, "https://case-system.example.se/insats")
+    mine = await register(halmstad, "https://case-system.example.se/insats", key="hook-1")
     assert mine.status_code == 201, mine.text
+    assert "Idempotent-Replayed" not in mine.headers
     hook_id = mine.json()["id"]
+    # Sent again (its answer lost, say): the same webhook and secret, and no second one.
+    again = await register(halmstad, "https://case-system.example.se/insats", key="hook-1")
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (again.json()["id"], again.json()["secret"]) == (hook_id, mine.json()["secret"])
+    reused = await register(halmstad, "https://case-system.example.se/other", key="hook-1")
+    assert reused.status_code == 409
+    assert reused.json()["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    assert (
+        len((await halmstad.http.get("/v1/webhooks", headers=halmstad.headers)).json()["webhooks"])
+        == 1
+    )
 
     for url in (
         "http://case-system.example.se/insats",
@@ -338,12 +352,31 @@ async def test_a_webhook_is_its_organisations_own_and_only_a_safe_url_is_one(
     too_many = await register(halmstad, "https://case-system.example.se/3")
     assert too_many.status_code == 409
     assert too_many.json()["reason"] == "LIMIT_REACHED"
+    at_limit = await register(halmstad, "https://case-system.example.se/insats", key="hook-1")
+    assert at_limit.status_code == 200, "a registration sent again is answered at the limit too"
 
     # Another organisation neither sees nor deletes it; its own limit is its own.
     theirs = await kungsbacka.http.get("/v1/webhooks", headers=kungsbacka.headers)
     assert theirs.json() == {"webhooks": []}
     stolen = await kungsbacka.http.delete(f"/v1/webhooks/{hook_id}", headers=kungsbacka.headers)
     assert stolen.status_code == 404
+    enabled = await kungsbacka.http.post(
+        f"/v1/webhooks/{hook_id}/enable", headers=kungsbacka.headers
+    )
+    assert enabled.status_code == 404
+    assert enabled.json()["reason"] == "NOT_FOUND"
+    # Enabling one that was never disabled changes nothing.
+    own = await halmstad.http.post(f"/v1/webhooks/{hook_id}/enable", headers=halmstad.headers)
+    assert own.status_code == 200, own.text
+    assert (own.json()["id"], own.json()["disabled_at"], own.json()["disabled_reason"]) == (
+        hook_id,
+        None,
+        None,
+    )
+    assert "secret" not in own.json()
+    replayed_theirs = await register(kungsbacka, "https://case-system.example.se/insats", "hook-1")
+    assert replayed_theirs.status_code == 201, "a key is its own organisation's"
+    assert replayed_theirs.json()["id"] != hook_id
     assert (await register(kungsbacka, "https://kungsbacka.example.se/hook")).status_code == 201
     assert (
         await halmstad.http.delete(f"/v1/webhooks/{hook_id}", headers=halmstad.headers)

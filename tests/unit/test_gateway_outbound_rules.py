@@ -1,17 +1,18 @@
 """The outbound side's rules without I/O: whose stream a topic is, what of it becomes a feed
-entry, where a webhook may point, and how long a failing one waits."""
+entry, where a webhook may point, how long a failing one waits, and when it is disabled."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.gateway.feed_records import StreamRecord, read_record
 from services.gateway.feed_topics import stream_pattern, tenant_of_stream
-from services.gateway.webhook_deliverer import backoff_seconds
+from services.gateway.webhook_deliverer import backoff_seconds, disable_reason
 from services.gateway.webhook_urls import UrlNotAllowed, address_allowed, checked_url
 from shared.contracts.tenants import Tenant
 
@@ -136,3 +137,37 @@ def test_a_failing_webhook_waits_one_second_doubling_to_five_minutes() -> None:
 
     assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
     assert backoff_seconds(10_000, 1.0, 300.0) == 300
+
+
+# The clock the disabling rule is given: the failure run starts at FAILING_SINCE.
+FAILING_SINCE = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+THREE_DAYS = timedelta(hours=72)
+
+
+def _reason(failing_for: timedelta, failures: int) -> str | None:
+    now = FAILING_SINCE + failing_for
+    return disable_reason(FAILING_SINCE, failures, now, after=THREE_DAYS, min_failures=50)
+
+
+def test_a_webhook_failing_for_three_days_with_fifty_attempts_in_a_row_is_disabled() -> None:
+    reason = _reason(THREE_DAYS, 50)
+
+    assert reason == "failed 50 attempts in a row since 2026-03-02T09:30:00Z"
+    assert _reason(THREE_DAYS + timedelta(days=4), 900) is not None
+
+
+def test_a_webhook_failing_for_less_than_three_days_is_still_tried_however_often() -> None:
+    assert _reason(THREE_DAYS - timedelta(seconds=1), 10_000) is None
+
+
+def test_a_gateway_that_was_itself_down_for_days_does_not_disable_on_its_first_attempts() -> None:
+    # Failing since before the outage: on its return, a handful of attempts is not enough.
+    assert _reason(timedelta(days=5), 2) is None
+    assert _reason(timedelta(days=5), 49) is None
+    assert _reason(timedelta(days=5), 50) is not None
+
+
+def test_with_the_default_backoff_fifty_attempts_come_within_hours_not_days() -> None:
+    waits = sum(backoff_seconds(attempt, 1.0, 300.0) for attempt in range(1, 50))
+
+    assert timedelta(seconds=waits) < timedelta(hours=4)
