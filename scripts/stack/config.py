@@ -27,6 +27,10 @@ class StackSettings(BaseSettings):
     database_server: Literal["rust", "python"] = "rust"
     secantus_rs_version: str = "0.5.3-beta.196"
     mongo_cache_size: str = "1G"
+    # How often secantusd-rs deletes what TTL indexes have expired (its default, as MongoDB's
+    # TTL monitor, is a minute): the local stack sweeps sooner, so a test of expiry waits
+    # seconds, not a minute. The same deletion, only more often.
+    mongo_ttl_sweep_seconds: float = Field(default=5.0, gt=0, le=3_600)
     # The OIDC identity provider (Keycloak) whose tokens name a tenant; false leaves it out.
     identity_provider: bool = True
     keycloak_port: int = 8180

@@ -158,13 +158,30 @@ class LocalMongo:
         ]
         if self.uses_rust:
             # WiredTiger's cache would default to 4 GB: the stack shares its machine.
-            return [str(self.rust_binary), *common, "--cache-size", self.settings.mongo_cache_size]
+            return [
+                str(self.rust_binary),
+                "--config",
+                str(self.rust_config),
+                *common,
+                "--cache-size",
+                self.settings.mongo_cache_size,
+            ]
         return [str(self.venv / "bin" / "secantusd-py"), *common]
+
+    @property
+    def rust_config(self) -> Path:
+        """secantusd-rs's configuration file: what it takes from no flag (the TTL sweep). Named
+        explicitly, so no file in /etc or the home directory is read instead."""
+        return self.data.parent / "secantusd-rs.toml"
 
     def start(self) -> None:
         if self.process.running():
             return
         self.data.mkdir(parents=True, exist_ok=True)
+        if self.uses_rust:
+            self.rust_config.write_text(
+                f"[storage]\nttl_sweep_seconds = {self.settings.mongo_ttl_sweep_seconds}\n"
+            )
         self.process.start(self.argv())
 
     def stop(self) -> bool:

@@ -81,7 +81,9 @@ async def test_the_database_server_deletes_what_has_expired(settings: Settings) 
                     {"_id": "undated"},  # no date: never expires
                 ]
             )
-        deadline = time.monotonic() + 150  # the server's TTL monitor runs about once a minute
+        # The local stack's Rust server sweeps every 5 s (INSATS_STACK_MONGO_TTL_SWEEP_SECONDS);
+        # the Python fallback, as MongoDB, about once a minute.
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             left = [
                 name
