@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from services.gateway.portal.views import caseworker_view, partner_view
+from services.gateway.portal.views import (
+    PAGE_SIZE,
+    Resident,
+    caseworker_view,
+    listing,
+    partner_view,
+)
 
 
 def _placement(placement_id: str, status: str | None, **more: Any) -> dict[str, Any]:
@@ -228,10 +234,46 @@ def test_a_caseworkers_page_shows_a_late_offer_and_escapes_what_a_partner_named(
         csrf="c",
         key=lambda: "k",
         view=view,
+        listing=listing(view.residents, "<b>", 1),
         statuses=[],
         today="2026-04-01",
     )
 
     assert 'data-offer="m-1" class="late"' in page
+    assert "<b>" not in page and "&lt;b&gt;" in page
     assert "22 dagar, <strong>försenat svar</strong>" in page
     assert hostile not in page
+
+
+def _residents(count: int) -> list[Resident]:
+    return [
+        Resident(
+            f"a-{n:032x}",
+            programme_id="halmstad-150" if n % 2 else "kungsbacka-iop",
+            referral_id=f"1380-{n}",
+            referral_date=f"2026-{1 + n // 28 % 12:02d}-{1 + n % 28:02d}",
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_search_finds_residents_by_case_reference_or_programme_latest_referred_first() -> None:
+    residents = _residents(120)
+
+    by_case = listing(residents, " 1380-17 ", 1)
+    assert [r.referral_id for r in by_case.shown] == ["1380-17"]
+    assert (by_case.found, by_case.search) == (1, "1380-17")
+    by_programme = listing(residents, "KUNGSBACKA", 1)
+    assert by_programme.found == 60
+    dates = [r.referral_date or "" for r in by_programme.shown]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_residents_are_shown_a_page_at_a_time_and_a_page_past_the_last_shows_the_last() -> None:
+    residents = _residents(2 * PAGE_SIZE + 3)
+
+    first, last = listing(residents, "", 1), listing(residents, "", 99)
+    assert (first.pages, len(first.shown)) == (3, PAGE_SIZE)
+    assert (last.page, len(last.shown)) == (3, 3)
+    assert not {r.participant_id for r in first.shown} & {r.participant_id for r in last.shown}
+    assert listing([], "x", 0).pages == 1

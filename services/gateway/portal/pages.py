@@ -23,7 +23,13 @@ from services.gateway.portal import forms
 from services.gateway.portal.identity_reads import IdentityUnavailable
 from services.gateway.portal.login import LoginFailed
 from services.gateway.portal.sessions import PortalSession
-from services.gateway.portal.views import LABELS, Resident, caseworker_view, partner_view
+from services.gateway.portal.views import (
+    LABELS,
+    Resident,
+    caseworker_view,
+    listing,
+    partner_view,
+)
 from services.gateway.routes import ROUTE_OF_TYPE
 from services.gateway.runtime import Gateway, gateway
 from services.gateway.submission import submit
@@ -263,12 +269,21 @@ async def answer_check_in(
 
 
 @router.get("/deltagare")
-async def residents(session: Session, gw: GatewayDep) -> Response:
+async def residents(request: Request, session: Session, gw: GatewayDep) -> Response:
     caller = _require(session, TenantKind.MUNICIPALITY)
     view = caseworker_view(await _stream(gw, caller), date.today())
+    search = request.query_params.get("sok", "")[:100]
+    page = request.query_params.get("sida", "1")
+    found = listing(view.residents, search, int(page) if page.isdigit() and len(page) < 6 else 1)
     return _page(
         "caseworker.html",
-        **_common(session, view=view, statuses=list(OutcomeStatus), today=date.today().isoformat()),
+        **_common(
+            session,
+            view=view,
+            listing=found,
+            statuses=list(OutcomeStatus),
+            today=date.today().isoformat(),
+        ),
     )
 
 

@@ -258,3 +258,38 @@ def _days_between(day: str | None, today: date) -> int:
         return max(0, (today - date.fromisoformat(day or "")).days)
     except ValueError:
         return 0
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of the residents a search finds."""
+
+    shown: list[Resident]
+    found: int
+    page: int
+    pages: int
+    search: str
+
+
+def listing(residents: list[Resident], search: str, page: int) -> Listing:
+    """The residents whose id, case reference (ärende) or programme holds `search` (any case),
+    most recently referred first, `PAGE_SIZE` a page; a page past the last shows the last."""
+    wanted = search.strip().casefold()
+    found = [
+        r
+        for r in residents
+        if not wanted
+        or any(
+            wanted in (value or "").casefold()
+            for value in (r.participant_id, r.referral_id, r.programme_id)
+        )
+    ]
+    found.sort(key=lambda r: r.referral_date or "", reverse=True)
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    return Listing(
+        found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], len(found), page, pages, search.strip()
+    )
