@@ -90,6 +90,7 @@ def test_prod_commits_no_secret_and_names_the_ones_to_create() -> None:
         ("insats-gateway-mongodb-password", "password"),
         ("insats-gateway-portal", "client-secret"),
         *GATEWAY_CERTIFICATE,
+        ("insats-gateway-webhooks", "secret-key"),
         ("insats-identity-reads", "secret"),
         ("insats-intake-keys", "identity-master-key"),
         ("insats-intake-keys", "pseudonym-key"),
