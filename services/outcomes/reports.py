@@ -5,19 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from services.outcomes.domain import ProgrammeReport, programme_report
 from services.outcomes.indicators import Indicator
 from services.outcomes.overview import ProgrammeOverview, overview
 from services.outcomes.store import OutcomesStore
-
-
-async def programme_reports(store: OutcomesStore) -> list[ProgrammeReport]:
-    reports = []
-    for programme in await store.programme_definitions():
-        journeys = await store.journeys_of(programme.programme_id)
-        rejected = await store.rejected_referrals(programme.programme_id)
-        reports.append(programme_report(programme, journeys, rejected))
-    return reports
 
 
 async def programme_overviews(
