@@ -3,11 +3,16 @@ form that does not fit says what was wrong in Swedish, without repeating the inp
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.gateway.portal import forms
+from shared.contracts.envelope import EventData
 from shared.contracts.partner import ConcernReported, PlacementChangeReported
 from shared.contracts.vocabulary import PlacementAction
 
@@ -62,3 +67,48 @@ def test_a_concern_is_a_note_with_its_day() -> None:
 def test_a_concern_without_a_note_or_past_its_bound_is_refused(note: str) -> None:
     with pytest.raises(forms.FormInvalid):
         forms.concern({"datum": "2026-04-07", "anteckning": note}, "pl-1")
+
+
+_FIELDS = st.sampled_from(
+    [
+        "svar",
+        "orsak",
+        "rapporterad_av",
+        "datum",
+        "andring",
+        "timmar_per_vecka",
+        "anteckning",
+        "fran",
+        "till",
+        "planerade_timmar",
+        "narvarande_timmar",
+        "franvaro_orsak_1",
+        "franvaro_timmar_1",
+        "bekraftad",
+        "status",
+        "x",
+    ]
+)
+_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["pausa", "andra_timmar", "acceptera", "2026-04-06", "25", "1e309", "nan"]),
+    st.text(min_size=1_990, max_size=2_010),
+)
+
+
+@given(st.dictionaries(_FIELDS, _VALUES, max_size=10))
+def test_whatever_a_form_posts_becomes_an_event_or_a_reason_never_an_error(
+    fields: dict[str, str],
+) -> None:
+    makers: list[Callable[[dict[str, str]], EventData]] = [
+        lambda f: forms.offer_answer(f, "pl-1", date(2026, 4, 1)),
+        lambda f: forms.start(f, "pl-1"),
+        lambda f: forms.change(f, "pl-1"),
+        lambda f: forms.attendance(f, "pl-1"),
+        lambda f: forms.concern(f, "pl-1"),
+        lambda f: forms.end(f, "pl-1"),
+        lambda f: forms.check_in(f, "c-1", "pl-1", date(2026, 4, 1)),
+    ]
+    for make in makers:
+        with contextlib.suppress(forms.FormInvalid):
+            make(fields)
