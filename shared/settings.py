@@ -3,12 +3,13 @@ local stack and in Kubernetes against a Kafka cluster and a MongoDB replica set.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.business_day import day_in_sweden
 
 
 class Settings(BaseSettings):
@@ -159,7 +160,7 @@ class Settings(BaseSettings):
     allocation_scheduled_rounds: bool = True
 
     def business_today(self) -> date:
-        return self.today or datetime.now(ZoneInfo("Europe/Stockholm")).date()
+        return self.today or day_in_sweden(datetime.now(UTC))
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:

@@ -13,7 +13,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
@@ -24,6 +23,7 @@ from services.intake.personnummer import InvalidPersonnummer, Personnummer, pars
 from services.intake.place_eligibility import EligibilityFacts
 from services.intake.store import IntakeStore, facts_of
 from shared.audience import audience_view, pseudonyms_of
+from shared.business_day import day_in_sweden
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
 from shared.contracts.intake import (
@@ -75,7 +75,6 @@ from shared.persistence import ServiceDatabase, Transaction
 
 SOURCE = "/insats/intake"
 log = get_logger(__name__)
-_SWEDEN = ZoneInfo("Europe/Stockholm")
 _DOCUMENT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _KOMMUNKOD: TypeAdapter[str] = TypeAdapter(Kommunkod)
@@ -121,7 +120,7 @@ class IntakeHandlers:
         or test that fixes today (INSATS_TODAY) receives everything on that day."""
         if self.today is not None:
             return self.today
-        return (item.record.appended_at or ctx.now).astimezone(_SWEDEN).date()
+        return day_in_sweden(item.record.appended_at or ctx.now)
 
     async def on_programmes(self, batch: Sequence[Received], ctx: HandlerContext) -> None:
         """Each programme belongs to the tenant that first defined it; a definition from anyone

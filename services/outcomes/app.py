@@ -13,8 +13,9 @@ from services.outcomes.dashboard import index_page, programme_page
 from services.outcomes.export import zipped_export
 from services.outcomes.handlers import FollowUpAnnouncer, OutcomesHandlers
 from services.outcomes.reports import programme_overviews
-from services.outcomes.settings import Clock, OutcomesSettings
+from services.outcomes.settings import OutcomesSettings
 from services.outcomes.store import OutcomesStore
+from shared.business_day import Clock
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
 from shared.contracts.intake import (
@@ -115,7 +116,7 @@ def create(
     clock: Clock | None = None,
 ) -> ServiceRuntime:
     own = outcomes_settings or OutcomesSettings()
-    today = clock or own.clock(settings)
+    today = clock or settings.business_today
     runtime = ServiceRuntime(NAME, settings, configure_logs=configure_logs)
     store = OutcomesStore(
         runtime.db,

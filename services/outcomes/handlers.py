@@ -12,6 +12,7 @@ from typing import Any
 from services.outcomes import store as read_model
 from services.outcomes.domain import FollowUp, in_sysselsattning
 from services.outcomes.store import OutcomesStore
+from shared.business_day import Clock
 from shared.contracts.envelope import derive_event_id, new_event
 from shared.contracts.intake import (
     ConsentChanged,
@@ -327,7 +328,7 @@ class FollowUpAnnouncer:
         self,
         db: ServiceDatabase,
         store: OutcomesStore,
-        clock: Callable[[], date],
+        clock: Clock,
         *,
         batch: int = 500,
         on_committed: Callable[[], None] = lambda: None,

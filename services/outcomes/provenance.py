@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
@@ -39,13 +38,13 @@ from services.outcomes.rebuild import LogBounds, rebuild
 from services.outcomes.reports import programme_overviews
 from services.outcomes.safe_files import file_stem, inside
 from services.outcomes.store import OutcomesStore
+from shared.business_day import SWEDEN
 from shared.messaging.kafka import LogSpan
 from shared.persistence import ServiceDatabase, mongo_client
 from shared.settings import Settings
 
 FORMAT: Final = "insats.report-provenance.v1"
 MANIFEST_SUFFIX: Final = "-kalla.json"
-SWEDEN = ZoneInfo("Europe/Stockholm")
 
 
 class HistoryIncomplete(RuntimeError):

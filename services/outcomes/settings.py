@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shared.settings import Settings
-
-Clock = Callable[[], date]
 
 
 class OutcomesSettings(BaseSettings):
@@ -37,8 +30,3 @@ class OutcomesSettings(BaseSettings):
         "counted for the random id it was reissued as: at least the retention of outcomes' "
         "input topics (30 days). The old id is then forgotten.",
     )
-
-    @staticmethod
-    def clock(settings: Settings) -> Clock:
-        """Today in Sweden, or the day INSATS_TODAY fixes, for demos and tests."""
-        return settings.business_today

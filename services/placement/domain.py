@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
+from shared.business_day import SWEDEN
 from shared.cofinancing import parties_without_contribution
 from shared.contracts.intake import ParticipationExited
 from shared.contracts.municipal import (
@@ -508,7 +508,6 @@ def priority_class(entry: WaitingEntry, rule: PriorityRule) -> str:
 
 # --- when places are offered ----------------------------------------------------------------
 
-SWEDEN = ZoneInfo("Europe/Stockholm")
 _WEEKDAYS = list(Weekday)  # Monday first, as date.weekday() counts
 
 

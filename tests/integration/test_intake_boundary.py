@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from scripts.harness import Publisher, wait_settled
 from services.intake.personnummer import format_with_check
+from shared.business_day import day_in_sweden
 from shared.contracts import topics
 from shared.contracts.registry import encode_event
 from shared.contracts.tenants import Channel
@@ -29,7 +29,7 @@ async def test_no_single_referral_stops_intake_or_gets_past_the_bounds(
     env: dict[str, str], settings: Settings
 ) -> None:
     # Intake dates a referral's receipt in Sweden, whatever the machine's zone.
-    today = datetime.now(ZoneInfo("Europe/Stockholm")).date()
+    today = day_in_sweden(datetime.now(UTC))
     minor_until_tomorrow = format_with_check(today - timedelta(days=18 * 365 + 3), 11)
     valid_number = format_with_check(date(1984, 7, 1), 45)
     strict = {**env, "INSATS_REFERRAL_MAX_AGE_DAYS": "90"}
