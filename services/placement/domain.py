@@ -103,6 +103,19 @@ def iop_eligibility(
     return Eligibility(missing, failed, without)
 
 
+def agreement_eligibility(
+    agreement: AgreementSigned, vetting: Mapping[IopCriterion, bool]
+) -> Eligibility:
+    """Whether a signed agreement can receive placements, given its partner's vetting."""
+    return iop_eligibility(
+        agreement.kind,
+        vetting,
+        agreement.parties,
+        agreement.contributions,
+        agreement.party_ids,
+    )
+
+
 def organisationsnummer_problem(number: str) -> str | None:
     if not valid_organisationsnummer(number):
         return f"organisationsnummer {number} is not valid (check digit or form)"

@@ -18,7 +18,7 @@ from services.placement.domain import (
     latest_round,
     offers_at_once,
 )
-from services.placement.store import PlacementStore, SignedAgreement
+from services.placement.store import PlacementStore, SignedAgreement, partner_vetting
 from shared.audience import AudiencePseudonyms, for_partner, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope, derive_event_id, new_event
@@ -67,7 +67,6 @@ from shared.contracts.vocabulary import (
     CheckInStatus,
     ConsentPurpose,
     InputRefusal,
-    IopCriterion,
     PlacementAction,
     PlacementStatus,
     SupportTaskReason,
@@ -472,14 +471,7 @@ class PlacementHandlers:
         municipality = workplaces.get(agreement.workplace_id or "", {}).get(
             "municipality", partner.get("registration", {}).get("municipality")
         )
-        vetting = {IopCriterion(c): bool(v["met"]) for c, v in partner.get("vetting", {}).items()}
-        eligibility = domain.iop_eligibility(
-            agreement.kind,
-            vetting,
-            agreement.parties,
-            agreement.contributions,
-            agreement.party_ids,
-        )
+        eligibility = domain.agreement_eligibility(agreement, partner_vetting(partner))
         book.sign(
             agreement,
             municipality,

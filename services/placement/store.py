@@ -28,7 +28,7 @@ from services.placement.domain import (
     Placement,
     ProgrammeBook,
     WaitingEntry,
-    iop_eligibility,
+    agreement_eligibility,
 )
 from services.placement.plans import EnrolmentPlan, StepState
 from shared.contracts.intake import PlanAdopted
@@ -699,23 +699,21 @@ def _entry(doc: Doc) -> WaitingEntry:
     )
 
 
-def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
-    agreement = AgreementSigned.model_validate(doc["agreement"])
-    vetting = {
+def partner_vetting(partner: Doc) -> dict[IopCriterion, bool]:
+    """The criteria a partner's vetting has assessed, and whether each is met."""
+    return {
         IopCriterion(criterion): bool(value["met"])
         for criterion, value in partner.get("vetting", {}).items()
     }
+
+
+def _agreement(doc: Doc, partner: Doc) -> AgreementPlaces:
+    agreement = AgreementSigned.model_validate(doc["agreement"])
     return AgreementPlaces.signed(
         agreement,
         occupied=doc.get("occupied", 0),
         municipality=doc.get("workplace_municipality"),
-        eligibility=iop_eligibility(
-            agreement.kind,
-            vetting,
-            agreement.parties,
-            agreement.contributions,
-            agreement.party_ids,
-        ),
+        eligibility=agreement_eligibility(agreement, partner_vetting(partner)),
         signed_by=doc.get("signed_by"),
         origin=doc.get("origin"),
         input_id=doc.get("input_id"),
