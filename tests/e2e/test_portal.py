@@ -162,6 +162,7 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     staff = _person(identity_provider, HOTEL, "partner-staff")
     caseworker = _person(identity_provider, HALMSTAD, "caseworker")
     other_partner = _person(identity_provider, SHOP, "partner-staff")
+    other_caseworker = _person(identity_provider, KUNGSBACKA, "caseworker")
 
     page = await (await browser.new_context()).new_page()
     await _log_in(page, base, *staff)
@@ -213,6 +214,7 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     resident = "tr[data-participant] >> text=i insats"
     await _until(page, resident)
     await page.screenshot(path=str(screenshots / "4-caseworker-residents.png"), full_page=True)
+    shown_id = await page.locator("tr[data-participant]").first.get_attribute("data-participant")
     await page.locator("tr[data-participant] a").first.click()
     await _until(page, "text=Närvaro rapporterad")
     journey = await page.locator("ol.journey").inner_text()
@@ -243,3 +245,17 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     assert foreign.status == 404
     # A caseworker's pages are not a partner's.
     assert (await page.request.get(f"{base}/portal/deltagare")).status == 404
+
+    # Another municipality's caseworker sees none of Halmstad's residents, neither their page nor
+    # their identity.
+    page = await (await browser.new_context()).new_page()
+    await _log_in(page, base, *other_caseworker)
+    assert await page.locator("tr[data-participant]").count() == 0
+    assert (await page.request.get(f"{base}/portal/deltagare/{shown_id}")).status == 404
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    read = await page.request.post(
+        f"{base}/portal/deltagare/{shown_id}/identitet",
+        form={"csrf": csrf or "", "skal": "Vill se en annan kommuns deltagare"},
+    )
+    assert read.status == 404
+    assert RESIDENT_NAME not in await read.text()
