@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.registry import encode_event
@@ -284,16 +285,16 @@ async def wait_settled(
 async def consumer_groups(admin: Any, timeout: float = 60.0) -> list[str]:
     """The broker's consumer groups. A broker just started answers GroupLoadInProgress (or
     CoordinatorNotAvailable) while it loads its offsets topic: retriable, so waited out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            listed = await admin.list_consumer_groups()
-        except KafkaError as error:
-            if not error.retriable or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-            continue
-        return [g[0] if isinstance(g, tuple) else g.group_id for g in listed]
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(lambda error: isinstance(error, KafkaError) and error.retriable),
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(timeout),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            listed: list[Any] = await admin.list_consumer_groups()
+    return [g[0] if isinstance(g, tuple) else g.group_id for g in listed]
 
 
 async def delete_consumer_groups(admin: Any, groups: list[str], timeout: float = 10.0) -> set[str]:

@@ -26,6 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential,
+)
+
 from shared.audience import inbound_ids, pseudonyms_of
 from shared.contracts import topics
 from shared.contracts.answers import InputRejected
@@ -564,6 +573,9 @@ class BatchConsumer:
         await asyncio.gather(*(run_group(items) for items in groups.values()))
 
     async def _apply_with_retries(self, item: Received) -> None:
+        # A loop of its own, not tenacity's: every attempt first asks the inbox again (a replica
+        # may have applied the record meanwhile: a duplicate, not a retry), an unreachable
+        # database ends the loop uncounted, and the attempts so far go into the dead letter.
         attempt = 0
         ids = [item.inbox_id, item.record.coordinates]
         while True:
@@ -631,16 +643,27 @@ class BatchConsumer:
         return (capped * random.uniform(0.5, 1.0)) / 1000  # noqa: S311 - jitter, not crypto
 
     async def _with_infrastructure_retry(self, operation: Callable[[], Awaitable[T]]) -> T:
-        deadline = time.monotonic() + self.settings.infrastructure_retry_seconds
-        delay = 0.2
-        while True:
-            try:
-                return await operation()
-            except Exception as error:
-                if not is_infrastructure_error(error):
-                    raise
-                if time.monotonic() + delay > deadline:
-                    raise InfrastructureUnavailable(repr(error)) from error
-                log.warning("database unavailable; waiting", error=repr(error), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        """Waits out an unreachable database, doubling the wait from 0.2 s up to 5 s; gives up
+        (InfrastructureUnavailable) rather than sleep past the retry window. Any other error is
+        the caller's at once."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_infrastructure_error),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            stop=stop_before_delay(self.settings.infrastructure_retry_seconds),
+            before_sleep=_log_database_unavailable,
+        )
+        # Attempts in a loop rather than `await retrying(operation)`: tenacity calls a function
+        # that is not itself a coroutine function (our lambdas) without awaiting what it returns.
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    result = await operation()
+        except RetryError as exhausted:
+            error = exhausted.last_attempt.exception()
+            raise InfrastructureUnavailable(repr(error)) from error
+        return result
+
+
+def _log_database_unavailable(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("database unavailable; waiting", error=repr(error), retry_in=state.upcoming_sleep)

@@ -15,6 +15,13 @@ from datetime import date, timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from scripts.harness import Platform, read_topic, wait_settled
 from services.intake.personnummer import format_with_check
@@ -170,20 +177,23 @@ async def publish_stream(
 async def _send_chunk(
     producer: AIOKafkaProducer, settings: Settings, chunk: list[tuple[str, bytes, bytes]]
 ) -> None:
-    for attempt in range(60):
-        try:
-            futures = [
-                await producer.send(settings.topic(topic), value, key=key)
-                for topic, key, value in chunk
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError:
-            # The broker is away: a municipal system retries. A resend is harmless, since the
-            # consumers deduplicate on event id.
-            await asyncio.sleep(min(0.5 * (attempt + 1), 3))
-        else:
-            return
-    raise TimeoutError("the broker did not come back")
+    # The broker is away: a municipal system retries. A resend is harmless, since the consumers
+    # deduplicate on event id.
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(KafkaError),
+        wait=wait_incrementing(start=0.5, increment=0.5, max=3),
+        stop=stop_after_attempt(60),
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                futures = [
+                    await producer.send(settings.topic(topic), value, key=key)
+                    for topic, key, value in chunk
+                ]
+                await asyncio.gather(*futures)
+    except RetryError as exhausted:
+        raise TimeoutError("the broker did not come back") from exhausted
 
 
 @dataclass
