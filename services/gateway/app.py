@@ -21,15 +21,15 @@ from services.gateway.csv_endpoint import CSV_PATH, CSV_TYPES
 from services.gateway.csv_endpoint import router as csv_router
 from services.gateway.endpoints import Accepted, make_endpoint
 from services.gateway.errors import GatewayError
-from services.gateway.feed_store import FeedStore
 from services.gateway.outbound import Outbound, outbound_ready
 from services.gateway.outbound_routes import router as outbound_router
 from services.gateway.portal import pages as portal_pages
 from services.gateway.portal.identity_reads import IdentityReader
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.pages import refusal_page
-from services.gateway.portal.runtime import Portal, stream_from
+from services.gateway.portal.runtime import Portal
 from services.gateway.portal.sessions import SessionStore
+from services.gateway.portal.view_store import PortalViews
 from services.gateway.problems import FieldError, GatewayRefusal, Problem
 from services.gateway.publisher import EventPublisher
 from services.gateway.requests_store import RequestStore
@@ -104,7 +104,9 @@ def create_app(
         await requests.ensure_indexes(
             timedelta(days=gateway_settings.gateway_request_retention_days)
         )
-        app.state.outbound = await Outbound.start(settings, gateway_settings, client, db)
+        # The portal's views are kept only where the portal is on.
+        views = PortalViews(db) if gateway_settings.portal_client_secret is not None else None
+        app.state.outbound = await Outbound.start(settings, gateway_settings, client, db, views)
         publisher = EventPublisher(settings, gateway_settings.gateway_publish_timeout_seconds)
         await publisher.start()
         token_verifier = verifier or TokenVerifier(
@@ -124,7 +126,7 @@ def create_app(
             statuses=StatusReader(client, settings),
             log=log,
         )
-        portal = await _portal(settings, gateway_settings, db, app.state.outbound.feed)
+        portal = await _portal(settings, gateway_settings, db, views)
         app.state.gateway.portal = portal
         try:
             yield
@@ -239,12 +241,12 @@ def create_app(
 
 
 async def _portal(
-    settings: Settings, gateway_settings: GatewaySettings, db: Any, feed: FeedStore
+    settings: Settings, gateway_settings: GatewaySettings, db: Any, views: PortalViews | None
 ) -> Portal | None:
     """The portal, where its client's secret is configured; caseworkers read identities where
     intake's address and the secret of identity reads are too."""
     secret = gateway_settings.portal_client_secret
-    if secret is None:
+    if secret is None or views is None:
         return None
     sessions = SessionStore(db)
     await sessions.ensure_indexes()
@@ -260,7 +262,7 @@ async def _portal(
             gateway_settings.portal_client_id,
             secret.get_secret_value(),
         ),
-        stream=stream_from(feed),
+        stream=views.stream,
         identities=identities,
     )
 

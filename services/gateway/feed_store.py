@@ -16,7 +16,7 @@ so a tenant's feed has no gaps but those the retention leaves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,10 +50,21 @@ def _entry_id(tenant: Tenant, event_id: str) -> str:
     return f"{tenant.key}/{event_id}"
 
 
+# Also told, in the transaction that stores them, of the entries just stored (the portal's
+# views, which outlive the feed's retention).
+AlsoStored = Callable[[Sequence[Document], AsyncClientSession], Awaitable[None]]
+
+
 class FeedStore:
-    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        db: AsyncDatabase[Document],
+        also: AlsoStored | None = None,
+    ) -> None:
         self.client = client
         self.feed = db["feed"]
+        self.also = also
         # Never expire: a counter that started again would give numbers callers have seen.
         self.counters = db["feed_counters"]
 
@@ -119,6 +130,8 @@ class FeedStore:
             )
         if documents:
             await self.feed.insert_many(documents, ordered=True, session=session)
+            if self.also is not None:
+                await self.also(documents, session)
         return len(documents)
 
     async def page(self, tenant: Tenant, after: int, limit: int) -> list[FeedEntry]:

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.feed_consumer import FeedConsumer
 from services.gateway.feed_store import FeedStore
+from services.gateway.portal.view_store import PortalViews
 from services.gateway.settings import GatewaySettings
 from services.gateway.webhook_deliverer import WebhookDeliverer
 from services.gateway.webhook_secrets import SecretBox
@@ -40,9 +41,15 @@ class Outbound:
         gateway_settings: GatewaySettings,
         client: AsyncMongoClient[dict[str, Any]],
         db: AsyncDatabase[dict[str, Any]],
+        views: PortalViews | None = None,
     ) -> Outbound:
-        feed = FeedStore(client, db)
+        feed = FeedStore(client, db, also=views.file if views is not None else None)
         await feed.ensure_indexes(timedelta(days=gateway_settings.gateway_feed_retention_days))
+        if views is not None:
+            # Before the consumer starts, so that nothing it stores is filed twice.
+            await views.ensure_indexes()
+            if filed := await views.file_the_feed(feed.feed):
+                log.info("the feed's entries filed for the portal", count=filed)
         key = gateway_settings.gateway_secret_key
         webhooks = WebhookStore(db, SecretBox(key) if key is not None else None)
         await webhooks.ensure_indexes()

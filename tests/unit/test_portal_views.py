@@ -277,3 +277,23 @@ def test_residents_are_shown_a_page_at_a_time_and_a_page_past_the_last_shows_the
     assert (last.page, len(last.shown)) == (3, 3)
     assert not {r.participant_id for r in first.shown} & {r.participant_id for r in last.shown}
     assert listing([], "x", 0).pages == 1
+
+
+def test_the_portal_files_each_event_under_the_subject_its_pages_show() -> None:
+    from services.gateway.portal.view_store import Filed, filed_under
+
+    notice = {
+        "type": "insats.partner-support.notice.v1",
+        "data": {"placement_id": "pl-1", "check_in_id": "c-1"},
+    }
+    assert filed_under(_placement("pl-1", "pagar")) == Filed("placement:pl-1")
+    assert filed_under(_placement("pl-1", None)) == Filed("placement:pl-1", forget=True)
+    assert filed_under(notice) == Filed("placement:pl-1")
+    assert filed_under(_resident("insats.placement.started.v1", "a-1")) == Filed("resident:a-1")
+    assert filed_under(_resident("insats.participant.erased.v1", "a-1")) == Filed(
+        "resident:a-1", forget=True
+    )
+    # A rejected referral is no resident; an answer to a request is on no page.
+    assert filed_under(_resident("insats.referral.rejected.v1", "1380-1")) is None
+    assert filed_under({"type": "insats.input.rejected.v1", "data": {"input_id": "x"}}) is None
+    assert filed_under({"type": "insats.partner-placement.updated.v1", "data": "x"}) is None

@@ -1,14 +1,13 @@
 """What the portal needs beside the gateway's own parts: its sessions, its side of the login,
-and the organisation's stream that its pages are folded from."""
+and the organisation's events that its pages are folded from (services/gateway/portal/
+view_store.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.feed_store import FeedStore
 from services.gateway.portal.identity_reads import IdentityReader
 from services.gateway.portal.login import PortalLogin
 from services.gateway.portal.sessions import SessionStore
@@ -30,32 +29,3 @@ class Portal:
         await self.login.close()
         if self.identities is not None:
             await self.identities.close()
-
-
-# A page folds the organisation's whole stream; beyond this many entries it shows the latest.
-_MOST = 50_000
-_PAGE = 500
-
-
-def stream_from(feed: FeedStore) -> StreamReader:
-    """The organisation's stream as the gateway's feed keeps it (what its feed API and webhooks
-    serve): exactly what the organisation may see, nothing more."""
-
-    async def read(tenant: Tenant) -> list[dict[str, Any]]:
-        heads = await feed.heads([tenant])
-        after = max(0, heads[tenant] - _MOST)
-        events: list[dict[str, Any]] = []
-        while True:
-            entries = await feed.page(tenant, after, _PAGE)
-            for entry in entries:
-                try:
-                    document = json.loads(entry.value)
-                except ValueError:
-                    continue
-                if isinstance(document, dict):
-                    events.append(document)
-            if len(entries) < _PAGE:
-                return events
-            after = entries[-1].seq
-
-    return read
