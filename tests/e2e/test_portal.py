@@ -180,7 +180,7 @@ async def test_a_partner_accepts_an_offer_and_reports_attendance_and_the_casewor
     await _sent_and_applied(page)
 
     await page.goto(f"{base}/portal/placeringar")
-    await _until(page, f"{ongoing} >> text=pagar")
+    await _until(page, f'{ongoing} [data-status="pagar"]')
     await page.locator(f"{ongoing} summary", has_text="Rapportera närvaro").click()
     form = page.locator(f'{ongoing} form[action$="/narvaro"]')
     await form.locator("input[name=fran]").fill("2026-03-23")

@@ -297,3 +297,25 @@ def test_the_portal_files_each_event_under_the_subject_its_pages_show() -> None:
     assert filed_under(_resident("insats.referral.rejected.v1", "1380-1")) is None
     assert filed_under({"type": "insats.input.rejected.v1", "data": {"input_id": "x"}}) is None
     assert filed_under({"type": "insats.partner-placement.updated.v1", "data": "x"}) is None
+
+
+def test_pages_say_the_contracts_codes_in_swedish_and_send_the_codes() -> None:
+    from services.gateway.auth import Caller
+    from services.gateway.portal.pages import _TEMPLATES
+    from shared.contracts.tenants import Tenant
+    from shared.contracts.vocabulary import AbsenceReason, CheckInStatus, EndReason
+
+    page = _TEMPLATES.get_template("partner.html").render(
+        who=Caller(Tenant.partner("hotellet"), "s", None, "partner-staff"),
+        csrf="c",
+        key=lambda: "k",
+        view=partner_view([_placement("pl-1", "pagar")]),
+        today="2026-04-01",
+        absence_reasons=list(AbsenceReason),
+        end_reasons=list(EndReason),
+        check_in_statuses=list(CheckInStatus),
+    )
+
+    assert '<option value="vard_av_barn">vård av barn</option>' in page
+    assert '<option value="till_arbete">gick till arbete</option>' in page
+    assert 'data-status="pagar">(pågår' in page

@@ -29,6 +29,7 @@ from services.gateway.portal.views import (
     caseworker_view,
     listing,
     partner_view,
+    word,
 )
 from services.gateway.routes import ROUTE_OF_TYPE
 from services.gateway.runtime import Gateway, gateway
@@ -55,6 +56,7 @@ _HOME = {
     TenantKind.OWNER: "/portal/program",
 }
 
+_TEMPLATES.filters["ord"] = word
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 

@@ -58,6 +58,53 @@ LABELS = {
 }
 
 
+# The contract's codes as the pages say them (the codes stay the forms' values).
+WORDS = {
+    # placements
+    "erbjuden": "erbjuden",
+    "accepterad": "accepterad",
+    "avbojd": "avböjd",
+    "pagar": "pågår",
+    "pausad": "pausad",
+    "avslutad": "avslutad",
+    # absence
+    "sjuk": "sjuk",
+    "vard_av_barn": "vård av barn",
+    "giltig": "annan giltig frånvaro",
+    "ogiltig": "ogiltig frånvaro",
+    # ends
+    "genomford": "genomförd",
+    "till_arbete": "gick till arbete",
+    "till_studier": "gick till studier",
+    "avbrott": "avbrott",
+    "flyttat": "flyttat",
+    "annat": "annat",
+    # support check-ins
+    "gar_bra": "går bra",
+    "behover_stod": "behöver stöd",
+    "ingen_kontakt": "ingen kontakt",
+    # follow-ups and their answers
+    "vid_avslut": "vid avslut",
+    "4_veckor": "efter 4 veckor",
+    "3_manader": "efter 3 månader",
+    "6_manader": "efter 6 månader",
+    "12_manader": "efter 12 månader",
+    "arbete_osubventionerat": "arbete utan stöd",
+    "arbete_subventionerat": "arbete med stöd (t.ex. lönebidrag)",
+    "studier": "studier",
+    "praktik_arbetstraning": "praktik eller arbetsträning",
+    "arbetssokande": "arbetssökande",
+    "sjuk_ej_tillganglig": "sjuk eller inte tillgänglig",
+    "foraldraledig": "föräldraledig",
+    "okand": "okänt",
+}
+
+
+def word(code: object) -> str:
+    """How a page says a code of the contract: in Swedish words, or the code itself."""
+    return WORDS.get(str(code), str(code))
+
+
 @dataclass(frozen=True)
 class PartnerPlacement:
     placement_id: str
