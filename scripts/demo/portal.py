@@ -32,6 +32,14 @@ class Person:
 DEMO_PEOPLE = (
     ("anna.fangelset", Tenant.partner("fangelset-hotell"), "partner-staff", "/portal/placeringar"),
     ("karin.halmstad", Tenant.municipality("1380"), "caseworker", "/portal/deltagare"),
+    # The ESF project's owner, an association of municipalities: its programme's dashboard
+    # and funder files.
+    (
+        "lena.kalmarlan",
+        Tenant.owner("kommunforbundet-kalmar-lan"),
+        "programme-owner",
+        "/portal/program",
+    ),
 )
 
 

@@ -133,10 +133,10 @@ async def run_demo(
 
 
 async def _show_portal(console: Console, provider: IdentityProvider) -> None:
-    """The portal's address and a login for a partner's staff and a caseworker, each tried the
-    way a browser logs in before it is printed."""
+    """The portal's address and a login for a partner's staff, a caseworker and a programme's
+    owner, each tried the way a browser logs in before it is printed."""
     base = f"http://127.0.0.1:{PORTAL_PORT}"
-    with console.status("Registering a partner's staff member and a caseworker in Keycloak"):
+    with console.status("Registering a partner's staff, a caseworker and an owner in Keycloak"):
         people = await asyncio.to_thread(register_people, provider)
         for person in people:
             await (await log_in(base, person)).aclose()
