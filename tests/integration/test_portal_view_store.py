@@ -147,3 +147,22 @@ async def test_what_the_feed_held_before_the_views_began_is_filed_once(
     assert await views.file_the_feed(feed.feed) == 0
     assert len(await views.stream(HALMSTAD)) == 1
     assert len(await views.stream(HOTEL)) == 1
+
+
+async def test_a_page_folds_the_most_recently_active_subjects_within_its_bound(
+    stores: tuple[FeedStore, PortalViews], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.gateway.portal import view_store
+
+    feed, views = stores
+    for subject in ("a-1", "a-2", "a-3"):
+        await feed.append(
+            [
+                _resident(subject, "insats.participant.enrolled.v1", programme_id="p150"),
+                _resident(subject, "insats.attendance.recorded.v1"),
+            ]
+        )
+    monkeypatch.setattr(view_store, "MOST_EVENTS", 3)
+
+    shown = {event["data"]["subject_id"] for event in await views.stream(HALMSTAD)}
+    assert shown == {"a-2", "a-3"}

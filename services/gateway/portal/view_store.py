@@ -26,8 +26,10 @@ from shared.contracts.tenants import Tenant
 
 Document = dict[str, Any]
 KEPT_PER_SUBJECT = 200
-# A page folds at most this many subjects, the most recently active first.
+# A page folds the most recently active subjects' events, at most this many subjects and, so that
+# a page's memory stays bounded (a few hundred MB at the worst), about this many events.
 MOST_SUBJECTS = 20_000
+MOST_EVENTS = 200_000
 _ERASED = "insats.participant.erased.v1"
 _NOT_A_RESIDENT = frozenset({"insats.referral.rejected.v1", "insats.referral.rejected.v2"})
 
@@ -137,14 +139,17 @@ class PortalViews:
 
     async def stream(self, tenant: Tenant) -> list[Document]:
         """The tenant's kept events, oldest first: what its pages fold."""
-        found = (
-            await self.subjects.find({"tenant": tenant.key}, {"events": 1})
+        cursor = (
+            self.subjects.find({"tenant": tenant.key}, {"events": 1})
             .sort("last_seq", DESCENDING)
             .limit(MOST_SUBJECTS)
-            .to_list()
         )
         # Keyed by seq: an entry filed twice (two replicas filing the feed at once) counts once.
-        kept = {int(e["seq"]): e for doc in found for e in doc.get("events", [])}
+        kept: dict[int, Document] = {}
+        async for doc in cursor:
+            kept.update((int(e["seq"]), e) for e in doc.get("events", []))
+            if len(kept) >= MOST_EVENTS:
+                break
         events: list[Document] = []
         for _, event in sorted(kept.items()):
             try:
