@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
 from services.gateway.portal.views import (
     PAGE_SIZE,
     Resident,
     caseworker_view,
     listing,
+    page_number,
     partner_view,
 )
 
@@ -319,3 +322,10 @@ def test_pages_say_the_contracts_codes_in_swedish_and_send_the_codes() -> None:
     assert '<option value="vard_av_barn">vård av barn</option>' in page
     assert '<option value="till_arbete">gick till arbete</option>' in page
     assert 'data-status="pagar">(pågår' in page
+
+
+@pytest.mark.parametrize(
+    ("asked", "page"), [("3", 3), ("", 1), ("²", 1), ("٣", 1), ("-2", 1), ("9" * 40, 1)]
+)
+def test_a_page_number_is_read_from_ascii_digits_only(asked: str, page: int) -> None:
+    assert page_number(asked) == page

@@ -62,7 +62,12 @@ class IdentityReader:
             return None
         if answer.status_code != 200:
             raise IdentityUnavailable(f"intake answered {answer.status_code}")
-        found = answer.json()
+        try:
+            found = answer.json()
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise IdentityUnavailable("intake's answer was not an identity")
         if found.get("shown") == "protected":
             return ShownIdentity(protected=True)
         text = {key: value for key, value in found.items() if isinstance(value, str)}

@@ -28,6 +28,7 @@ from services.gateway.portal.views import (
     Resident,
     caseworker_view,
     listing,
+    page_number,
     partner_view,
     word,
 )
@@ -276,7 +277,7 @@ async def residents(request: Request, session: Session, gw: GatewayDep) -> Respo
     view = caseworker_view(await _stream(gw, caller), date.today())
     search = request.query_params.get("sok", "")[:100]
     page = request.query_params.get("sida", "1")
-    found = listing(view.residents, search, int(page) if page.isdigit() and len(page) < 6 else 1)
+    found = listing(view.residents, search, page_number(page))
     return _page(
         "caseworker.html",
         **_common(

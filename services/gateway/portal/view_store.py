@@ -30,6 +30,7 @@ KEPT_PER_SUBJECT = 200
 # a page's memory stays bounded (a few hundred MB at the worst), about this many events.
 MOST_SUBJECTS = 20_000
 MOST_EVENTS = 200_000
+_SHOWN_TYPES = frozenset({PARTNER_PLACEMENT, PARTNER_NOTICE, RESIDENT_EVENT})
 _ERASED = "insats.participant.erased.v1"
 _NOT_A_RESIDENT = frozenset({"insats.referral.rejected.v1", "insats.referral.rejected.v2"})
 
@@ -71,10 +72,12 @@ class PortalViews:
         await self.subjects.create_index([("tenant", ASCENDING), ("last_seq", DESCENDING)])
 
     async def file(self, entries: Sequence[Document], session: AsyncClientSession | None) -> None:
-        """File feed entries ({tenant, seq, value}) under their subjects, in seq order."""
+        """File feed entries ({tenant, seq, type, value}) under their subjects, in seq order."""
         grouped: dict[str, tuple[str, list[Document]]] = {}
         forgotten: set[str] = set()
         for entry in sorted(entries, key=lambda e: (e["tenant"], e["seq"])):
+            if entry.get("type") not in _SHOWN_TYPES:
+                continue  # answers and notices no page shows: not parsed on the feed's path
             try:
                 event = json.loads(entry["value"])
             except (ValueError, TypeError):
@@ -120,7 +123,7 @@ class PortalViews:
         if await self.marks.find_one({"_id": "filed-from-feed"}) is not None:
             return 0
         filed = 0
-        cursor = feed.find({}, {"tenant": 1, "seq": 1, "value": 1}).sort(
+        cursor = feed.find({}, {"tenant": 1, "seq": 1, "type": 1, "value": 1}).sort(
             [("tenant", ASCENDING), ("seq", ASCENDING)]
         )
         chunk: list[Document] = []

@@ -340,3 +340,9 @@ def listing(residents: list[Resident], search: str, page: int) -> Listing:
     return Listing(
         found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], len(found), page, pages, search.strip()
     )
+
+
+def page_number(asked: str) -> int:
+    """The page a query's `sida` names; 1 for anything else. ASCII only: str.isdigit() takes
+    "²", which int() refuses."""
+    return int(asked) if asked.isascii() and asked.isdigit() and len(asked) < 6 else 1
